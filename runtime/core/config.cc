@@ -1,0 +1,132 @@
+#include "runtime/core/config.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
+#include "runtime/core/status_macros.h"
+
+namespace silk {
+namespace {
+
+const char* Env(const char* name) {
+  const char* value = std::getenv(name);
+  return (value != nullptr && *value != '\0') ? value : nullptr;
+}
+
+absl::Status Invalid(const char* name, const char* value, const char* expected) {
+  return absl::InvalidArgumentError(
+      absl::StrFormat("environment variable %s=\"%s\" is invalid: expected %s", name, value, expected));
+}
+
+template <typename Int>
+absl::Status ReadInt(const char* name, Int* out, long long min, long long max) {
+  const char* value = Env(name);
+  if (value == nullptr) return absl::OkStatus();
+  long long parsed;
+  if (!absl::SimpleAtoi(value, &parsed) || parsed < min || parsed > max) {
+    return Invalid(name, value, absl::StrFormat("an integer in [%d, %d]", min, max).c_str());
+  }
+  *out = static_cast<Int>(parsed);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<absl::Duration> ParseDuration(const std::string& text) {
+  std::string s = absl::AsciiStrToLower(text);
+  size_t split = 0;
+  while (split < s.size() && (std::isdigit(static_cast<unsigned char>(s[split])) || s[split] == '.')) ++split;
+  double number;
+  if (split == 0 || !absl::SimpleAtod(s.substr(0, split), &number) || number < 0) {
+    return absl::InvalidArgumentError(absl::StrFormat("cannot parse duration \"%s\"", text));
+  }
+  std::string unit = s.substr(split);
+  if (unit.empty() || unit == "s") return absl::Seconds(number);
+  if (unit == "ms") return absl::Milliseconds(number);
+  if (unit == "us") return absl::Microseconds(number);
+  if (unit == "m" || unit == "min") return absl::Minutes(number);
+  if (unit == "h") return absl::Hours(number);
+  return absl::InvalidArgumentError(absl::StrFormat("unknown unit in duration \"%s\"", text));
+}
+
+absl::StatusOr<double> ParseRate(const std::string& text) {
+  std::string s = absl::AsciiStrToLower(text);
+  double scale = 1;
+  for (auto [suffix, factor] : {std::pair<const char*, double>{"gbit", 1e9}, {"mbit", 1e6}, {"kbit", 1e3}, {"bit", 1}}) {
+    std::string suf = suffix;
+    if (s.size() > suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0) {
+      s.resize(s.size() - suf.size());
+      scale = factor;
+      break;
+    }
+  }
+  double number;
+  if (!absl::SimpleAtod(s, &number) || number <= 0) {
+    return absl::InvalidArgumentError(absl::StrFormat("cannot parse rate \"%s\"", text));
+  }
+  return number * scale;
+}
+
+absl::StatusOr<Config> Config::FromEnvironment() {
+  Config config;
+  if (const char* v = Env("SILK_TIMEOUT")) {
+    auto d = ParseDuration(v);
+    if (!d.ok() || *d <= absl::ZeroDuration()) return Invalid("SILK_TIMEOUT", v, "a duration such as 300s or 5m");
+    config.timeout = *d;
+  }
+  SILK_RETURN_IF_ERROR(ReadInt("SILK_LANES", &config.lanes, 1, 64));
+  SILK_RETURN_IF_ERROR(ReadInt("SILK_PROGRESS_THREADS", &config.progress_threads, 1, 64));
+  SILK_RETURN_IF_ERROR(ReadInt("SILK_SOCKET_BUFFER", &config.socket_buffer_bytes, 0, 1ll << 31));
+  SILK_RETURN_IF_ERROR(ReadInt("SILK_STRIPE_BYTES", &config.stripe_bytes, 4096, 1ll << 30));
+  SILK_RETURN_IF_ERROR(ReadInt("SILK_CHUNK_BYTES", &config.chunk_bytes, 4096, 1ll << 30));
+  SILK_RETURN_IF_ERROR(ReadInt("SILK_PORT", &config.port, 0, 65535));
+  SILK_RETURN_IF_ERROR(ReadInt("SILK_LOG", &config.log_level, 0, 3));
+  if (const char* v = Env("SILK_CONGESTION")) {
+    std::string cc = v;
+    if (cc != "bbr" && cc != "cubic" && cc != "reno") return Invalid("SILK_CONGESTION", v, "bbr, cubic or reno");
+    config.congestion = cc;
+  }
+  if (const char* v = Env("SILK_LINK_RATE")) {
+    auto r = ParseRate(v);
+    if (!r.ok()) return Invalid("SILK_LINK_RATE", v, "a rate such as 1gbit");
+    config.link_rate_bps = *r;
+  }
+  if (const char* v = Env("SILK_LINK_RTT")) {
+    auto d = ParseDuration(v);
+    if (!d.ok()) return Invalid("SILK_LINK_RTT", v, "a duration such as 40ms");
+    config.link_rtt = *d;
+  }
+  SILK_RETURN_IF_ERROR(ReadInt("MASTER_PORT", &config.master_port, 1, 65535));
+  SILK_RETURN_IF_ERROR(ReadInt("RANK", &config.env_rank, 0, 1 << 24));
+  SILK_RETURN_IF_ERROR(ReadInt("WORLD_SIZE", &config.env_world_size, 1, 1 << 24));
+  SILK_RETURN_IF_ERROR(ReadInt("LOCAL_RANK", &config.env_local_rank, 0, 1 << 24));
+  if (const char* v = Env("MASTER_ADDR")) config.master_addr = v;
+  if (const char* v = Env("SILK_ALGO")) config.algorithm = v;
+  if (const char* v = Env("SILK_JOB_TOKEN")) config.job_token = v;
+  if (const char* v = Env("SILK_REGION")) config.region = v;
+  if (const char* v = Env("SILK_SOCKET_IFNAME")) config.socket_ifname = v;
+  if (const char* v = Env("SILK_NODE")) {
+    config.node = v;
+  } else {
+    char host[256] = {};
+    gethostname(host, sizeof(host) - 1);
+    config.node = host;
+  }
+  if (config.region.empty()) config.region = "default";
+  return config;
+}
+
+size_t Config::EffectiveSocketBuffer() const {
+  if (socket_buffer_bytes > 0) return socket_buffer_bytes;
+  double bdp_bytes = link_rate_bps / 8.0 * absl::ToDoubleSeconds(link_rtt);
+  double per_lane = 2.0 * bdp_bytes / std::max(1, lanes);
+  return static_cast<size_t>(std::clamp(per_lane, 256.0 * 1024, 16.0 * 1024 * 1024));
+}
+
+}  // namespace silk

@@ -1,0 +1,68 @@
+// The one place where Silk's environment variables are read. Everything else
+// receives a typed Config; nothing below this reads getenv().
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace silk {
+
+struct Config {
+  // Default per-operation timeout (SILK_TIMEOUT, e.g. "300s", "5m", or plain seconds).
+  absl::Duration timeout = absl::Minutes(5);
+  // Parallel TCP connections per pair of peers (SILK_LANES).
+  int lanes = 2;
+  // TCP congestion control for Silk's sockets: "" keeps the system default (SILK_CONGESTION).
+  std::string congestion;
+  // SO_SNDBUF/SO_RCVBUF per lane in bytes; 0 means "size for the bandwidth-delay
+  // product of link_rate_bps and link_rtt" (SILK_SOCKET_BUFFER).
+  size_t socket_buffer_bytes = 0;
+  // Hints for that sizing until the runtime measures its links (SILK_LINK_RATE in bit/s, SILK_LINK_RTT).
+  double link_rate_bps = 10e9;
+  absl::Duration link_rtt = absl::Milliseconds(1);
+  // Epoll progress threads per communicator (SILK_PROGRESS_THREADS).
+  int progress_threads = 2;
+  // Messages larger than this are striped across lanes in pieces of this size (SILK_STRIPE_BYTES).
+  size_t stripe_bytes = 256 << 10;
+  // Pipeline chunk for ring algorithms (SILK_CHUNK_BYTES).
+  size_t chunk_bytes = 1 << 20;
+  // Algorithm override (SILK_ALGO): "" lets Silk choose.
+  std::string algorithm;
+  // Shared secret that authenticates connections (SILK_JOB_TOKEN); empty: derived at bootstrap.
+  std::string job_token;
+  // Where this rank runs (SILK_REGION, SILK_NODE; node defaults to the host name).
+  std::string region;
+  std::string node;
+  // Interface whose IPv4 address peers on other nodes connect to (SILK_SOCKET_IFNAME);
+  // empty picks the first non-loopback interface.
+  std::string socket_ifname;
+  // First port to listen on (SILK_PORT); 0 lets the kernel choose.
+  uint16_t port = 0;
+  // Log level: 0 errors and warnings, 1 info, 2 debug (SILK_LOG).
+  int log_level = 0;
+
+  // torchrun-style launch (MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE, LOCAL_RANK);
+  // -1 / empty when unset.
+  std::string master_addr;
+  int master_port = -1;
+  int env_rank = -1;
+  int env_world_size = -1;
+  int env_local_rank = -1;
+
+  // Reads every SILK_* variable; an unparsable value is an error that names it.
+  static absl::StatusOr<Config> FromEnvironment();
+
+  // Socket buffer per lane: explicit, or twice the BDP share of one lane.
+  size_t EffectiveSocketBuffer() const;
+};
+
+// Parses "300", "300s", "5m", "250ms", "1h" into a duration.
+absl::StatusOr<absl::Duration> ParseDuration(const std::string& text);
+// Parses "1gbit", "300mbit", "10e9" (bit/s) into bits per second.
+absl::StatusOr<double> ParseRate(const std::string& text);
+
+}  // namespace silk

@@ -1,0 +1,45 @@
+#include "absl/strings/str_format.h"
+#include "runtime/transport/transport.h"
+
+namespace silk::transport {
+
+bool Request::done() const {
+  absl::MutexLock lock(&mu_);
+  return done_;
+}
+
+absl::Status Request::status() const {
+  absl::MutexLock lock(&mu_);
+  return done_ ? status_ : absl::UnavailableError("request still pending");
+}
+
+absl::Status Request::Wait(absl::Time deadline) const {
+  absl::MutexLock lock(&mu_);
+  auto is_done = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return done_; };
+  if (!mu_.AwaitWithDeadline(absl::Condition(&is_done), deadline)) {
+    return absl::DeadlineExceededError(absl::StrFormat(
+        "timed out waiting to %s %d bytes %s rank %d (operation %d, message %d)",
+        kind_ == Kind::kSend ? "send" : "receive", bytes_, kind_ == Kind::kSend ? "to" : "from", peer_,
+        tag_.op_id, tag_.seq));
+  }
+  return status_;
+}
+
+void Request::Complete(absl::Status status) {
+  absl::MutexLock lock(&mu_);
+  if (done_) return;
+  done_ = true;
+  status_ = std::move(status);
+}
+
+absl::Status WaitAll(absl::Span<const RequestPtr> requests, absl::Time deadline) {
+  absl::Status first;
+  for (const RequestPtr& request : requests) {
+    absl::Status s = request->Wait(deadline);
+    if (!s.ok() && first.ok()) first = s;
+    if (absl::IsDeadlineExceeded(s)) return s;
+  }
+  return first;
+}
+
+}  // namespace silk::transport

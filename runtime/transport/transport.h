@@ -1,0 +1,105 @@
+// The transport moves bytes between ranks and knows nothing of collectives.
+//
+// A message is named by the pair (peer, MessageTag). Sends and receives are
+// asynchronous: each returns a Request that completes when the bytes are out
+// (send) or in place (receive). Messages with different tags may arrive in any
+// order; the transport matches them to their receives, buffering what arrives
+// early. Every frame carries the OpDescriptor of the call that sent it, and a
+// receive whose descriptor differs fails with a message naming both calls.
+//
+// Errors are sticky: the first failure (a lost connection, a timeout, a
+// mismatch, or an abort sent by a peer) fails every pending and later request
+// with the same status.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "runtime/core/types.h"
+
+namespace silk::transport {
+
+struct MessageTag {
+  uint64_t op_id = 0;  // the operation's sequence number on its communicator
+  uint32_t seq = 0;    // the message's index within the operation
+  bool operator==(const MessageTag&) const = default;
+  template <typename H>
+  friend H AbslHashValue(H h, const MessageTag& t) {
+    return H::combine(std::move(h), t.op_id, t.seq);
+  }
+};
+
+// Completion of one send or receive.
+class Request {
+ public:
+  enum class Kind { kSend, kRecv };
+  Request(Kind kind, int peer, MessageTag tag, size_t bytes)
+      : kind_(kind), peer_(peer), tag_(tag), bytes_(bytes) {}
+
+  Kind kind() const { return kind_; }
+  int peer() const { return peer_; }
+  MessageTag tag() const { return tag_; }
+  size_t bytes() const { return bytes_; }
+
+  bool done() const;
+  absl::Status status() const;
+  // Blocks until the request completes or `deadline` passes. On the deadline
+  // it returns DeadlineExceeded naming the peer and tag; the request stays pending.
+  absl::Status Wait(absl::Time deadline) const;
+
+  // Called once by the transport that owns the request.
+  void Complete(absl::Status status);
+
+ private:
+  const Kind kind_;
+  const int peer_;
+  const MessageTag tag_;
+  const size_t bytes_;
+  mutable absl::Mutex mu_;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status status_ ABSL_GUARDED_BY(mu_);
+};
+
+using RequestPtr = std::shared_ptr<Request>;
+
+// Waits for all requests; returns the first error (in completion order of checking).
+absl::Status WaitAll(absl::Span<const RequestPtr> requests, absl::Time deadline);
+
+struct PeerCounters {
+  uint64_t bytes_sent = 0;      // payload bytes handed to the network
+  uint64_t bytes_received = 0;  // payload bytes received
+};
+
+class Transport {
+ public:
+  virtual ~Transport() = default;
+
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+
+  // `data` must stay valid and unchanged until the request completes.
+  virtual RequestPtr Send(int peer, MessageTag tag, const OpDescriptor& descriptor,
+                          const void* data, size_t bytes) = 0;
+  // `data` must stay valid until the request completes. `bytes` must equal what
+  // the peer sends with this tag; otherwise the receive fails.
+  virtual RequestPtr Recv(int peer, MessageTag tag, const OpDescriptor& descriptor, void* data,
+                          size_t bytes) = 0;
+
+  // The sticky error; OK while healthy.
+  virtual absl::Status status() const = 0;
+  // Fails the transport with `reason` and tells every reachable peer, whose
+  // transports then fail with a status that quotes it. Idempotent.
+  virtual void Abort(const absl::Status& reason) = 0;
+
+  virtual PeerCounters counters(int peer) const = 0;
+};
+
+}  // namespace silk::transport
