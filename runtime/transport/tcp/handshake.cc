@@ -1,0 +1,176 @@
+#include "runtime/transport/tcp/handshake.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <sys/random.h>
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "runtime/core/status_macros.h"
+#include "runtime/transport/tcp/frame.h"
+#include "runtime/transport/tcp/handshake.pb.h"
+#include "runtime/transport/tcp/socket.h"
+
+namespace silk::transport::tcp {
+namespace {
+
+constexpr size_t kNonceBytes = 32;
+constexpr uint32_t kMaxHandshakeMessage = 4096;
+
+uint32_t Version(const HandshakeParams& p) { return p.protocol_version ? p.protocol_version : kProtocolVersion; }
+
+std::string Transcript(const char* label, uint32_t version, uint64_t job_id, int server_rank, int client_rank,
+                       int lane, const std::string& server_nonce, const std::string& client_nonce) {
+  return absl::StrCat(label, "|", version, "|", job_id, "|", server_rank, "|", client_rank, "|", lane, "|",
+                      server_nonce, "|", client_nonce);
+}
+
+bool ConstantTimeEqual(const std::string& a, const std::string& b) {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+template <typename Message>
+absl::Status SendMessage(int fd, const Message& message, absl::Time deadline) {
+  return WriteMessageFrame(fd, message.SerializeAsString(), deadline);
+}
+
+template <typename Message>
+absl::Status ReceiveMessage(int fd, Message* message, absl::Time deadline, const char* name) {
+  SILK_ASSIGN_OR_RETURN(std::string bytes, ReadMessageFrame(fd, deadline));
+  if (!message->ParseFromString(bytes)) {
+    return absl::InvalidArgumentError(absl::StrFormat("malformed %s message (%d bytes)", name, bytes.size()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::string RandomBytes(size_t count) {
+  std::string out(count, '\0');
+  size_t done = 0;
+  while (done < count) {
+    ssize_t n = getrandom(out.data() + done, count - done, 0);
+    if (n > 0) done += static_cast<size_t>(n);
+  }
+  return out;
+}
+
+std::string HmacSha256(const std::string& key, const std::string& message) {
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int mac_len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(message.data()),
+       message.size(), mac, &mac_len);
+  return std::string(reinterpret_cast<char*>(mac), mac_len);
+}
+
+absl::Status WriteMessageFrame(int fd, const std::string& bytes, absl::Time deadline) {
+  uint32_t length = static_cast<uint32_t>(bytes.size());
+  char prefix[4];
+  std::memcpy(prefix, &length, 4);
+  SILK_RETURN_IF_ERROR(WriteAll(fd, prefix, 4, deadline));
+  return WriteAll(fd, bytes.data(), bytes.size(), deadline);
+}
+
+absl::StatusOr<std::string> ReadMessageFrame(int fd, absl::Time deadline) {
+  uint32_t length = 0;
+  SILK_RETURN_IF_ERROR(ReadExact(fd, &length, 4, deadline));
+  if (length > kMaxHandshakeMessage) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("handshake message of %d bytes exceeds %d (not a Silk peer?)", length, kMaxHandshakeMessage));
+  }
+  std::string bytes(length, '\0');
+  SILK_RETURN_IF_ERROR(ReadExact(fd, bytes.data(), length, deadline));
+  return bytes;
+}
+
+absl::Status ClientHandshake(int fd, const HandshakeParams& params, int server_rank, int lane, absl::Time deadline) {
+  Challenge challenge;
+  SILK_RETURN_IF_ERROR(ReceiveMessage(fd, &challenge, deadline, "Challenge"));
+  if (challenge.protocol_version() != Version(params)) {
+    return absl::FailedPreconditionError(absl::StrFormat("rank %d speaks protocol version %d, this rank %d",
+                                                         server_rank, challenge.protocol_version(), Version(params)));
+  }
+  if (challenge.job_id() != params.job_id || challenge.server_rank() != server_rank) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "expected rank %d of job %016x but reached rank %d of job %016x (stale address?)", server_rank,
+        params.job_id, challenge.server_rank(), challenge.job_id()));
+  }
+  Hello hello;
+  hello.set_protocol_version(Version(params));
+  hello.set_job_id(params.job_id);
+  hello.set_client_rank(params.rank);
+  hello.set_lane(lane);
+  hello.set_client_nonce(RandomBytes(kNonceBytes));
+  hello.set_client_mac(HmacSha256(
+      params.token, Transcript("silk-client", Version(params), params.job_id, server_rank, params.rank, lane,
+                               challenge.server_nonce(), hello.client_nonce())));
+  SILK_RETURN_IF_ERROR(SendMessage(fd, hello, deadline));
+
+  Welcome welcome;
+  SILK_RETURN_IF_ERROR(ReceiveMessage(fd, &welcome, deadline, "Welcome"));
+  if (!welcome.accepted()) {
+    return absl::PermissionDeniedError(absl::StrFormat("rank %d refused the connection: %s", server_rank, welcome.reason()));
+  }
+  std::string expected = HmacSha256(params.token, Transcript("silk-server", Version(params), params.job_id, server_rank,
+                                                             params.rank, lane, challenge.server_nonce(),
+                                                             hello.client_nonce()));
+  if (!ConstantTimeEqual(welcome.server_mac(), expected)) {
+    return absl::PermissionDeniedError(
+        absl::StrFormat("rank %d could not prove it holds the job token (impostor or different SILK_JOB_TOKEN)", server_rank));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<AcceptedConnection> ServerHandshake(int fd, const HandshakeParams& params, absl::Time deadline,
+                                                   const std::function<absl::Status(int rank, int lane)>& claim) {
+  Challenge challenge;
+  challenge.set_protocol_version(Version(params));
+  challenge.set_job_id(params.job_id);
+  challenge.set_server_rank(params.rank);
+  challenge.set_server_nonce(RandomBytes(kNonceBytes));
+  SILK_RETURN_IF_ERROR(SendMessage(fd, challenge, deadline));
+
+  Hello hello;
+  SILK_RETURN_IF_ERROR(ReceiveMessage(fd, &hello, deadline, "Hello"));
+  auto reject = [&](absl::Status reason) -> absl::Status {
+    Welcome refusal;
+    refusal.set_accepted(false);
+    refusal.set_reason(std::string(reason.message()));
+    SendMessage(fd, refusal, deadline).IgnoreError();  // best effort: the connection is dropped anyway
+    return reason;
+  };
+  if (hello.protocol_version() != Version(params)) {
+    return reject(absl::FailedPreconditionError(absl::StrFormat(
+        "protocol version %d is not this rank's %d", hello.protocol_version(), Version(params))));
+  }
+  if (hello.job_id() != params.job_id) {
+    return reject(absl::PermissionDeniedError(absl::StrFormat("job %016x is not this job", hello.job_id())));
+  }
+  if (hello.client_rank() < 0 || hello.client_rank() >= params.world_size || hello.lane() < 0 ||
+      hello.lane() >= params.lanes) {
+    return reject(absl::InvalidArgumentError(
+        absl::StrFormat("rank %d lane %d out of range", hello.client_rank(), hello.lane())));
+  }
+  std::string expected = HmacSha256(params.token, Transcript("silk-client", Version(params), params.job_id, params.rank,
+                                                             hello.client_rank(), hello.lane(),
+                                                             challenge.server_nonce(), hello.client_nonce()));
+  if (!ConstantTimeEqual(hello.client_mac(), expected)) {
+    return reject(absl::PermissionDeniedError(absl::StrFormat(
+        "rank %d's proof of the job token is wrong (different SILK_JOB_TOKEN?)", hello.client_rank())));
+  }
+  absl::Status claimed = claim(hello.client_rank(), hello.lane());
+  if (!claimed.ok()) return reject(claimed);
+
+  Welcome welcome;
+  welcome.set_accepted(true);
+  welcome.set_server_mac(HmacSha256(params.token, Transcript("silk-server", Version(params), params.job_id, params.rank,
+                                                             hello.client_rank(), hello.lane(),
+                                                             challenge.server_nonce(), hello.client_nonce())));
+  SILK_RETURN_IF_ERROR(SendMessage(fd, welcome, deadline));
+  return AcceptedConnection{hello.client_rank(), hello.lane()};
+}
+
+}  // namespace silk::transport::tcp

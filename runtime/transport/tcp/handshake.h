@@ -1,0 +1,54 @@
+// Authenticated connection set-up between two ranks of one job.
+//
+//   acceptor -> Challenge {version, job_id, server_rank, server_nonce}
+//   connector -> Hello    {version, job_id, client_rank, lane, client_nonce, client_mac}
+//   acceptor -> Welcome   {accepted, reason, server_mac}
+//
+// Both MACs are HMAC-SHA256 under the job token over the whole transcript, so
+// each side proves it holds the token without sending it, and a replayed Hello
+// fails against a fresh nonce. Anything else (garbage, a wrong version, a wrong
+// job, a slow client) is rejected with a reason and never reaches the transport.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace silk::transport::tcp {
+
+struct HandshakeParams {
+  uint64_t job_id = 0;
+  std::string token;
+  int rank = -1;
+  int world_size = 0;
+  int lanes = 1;
+  uint32_t protocol_version = 0;  // 0 means kProtocolVersion; tests set others
+};
+
+// Connector side: proves itself to `server_rank` for `lane` and checks the
+// acceptor's proof. The error says why the acceptor refused, when it said.
+absl::Status ClientHandshake(int fd, const HandshakeParams& params, int server_rank, int lane,
+                             absl::Time deadline);
+
+struct AcceptedConnection {
+  int rank = -1;
+  int lane = -1;
+};
+
+// Acceptor side. `claim` is asked whether (rank, lane) may connect now (e.g.
+// not already connected); its error becomes the rejection reason.
+absl::StatusOr<AcceptedConnection> ServerHandshake(
+    int fd, const HandshakeParams& params, absl::Time deadline,
+    const std::function<absl::Status(int rank, int lane)>& claim);
+
+// Helpers shared with tests and bootstrap.
+std::string RandomBytes(size_t count);
+std::string HmacSha256(const std::string& key, const std::string& message);
+absl::Status WriteMessageFrame(int fd, const std::string& bytes, absl::Time deadline);
+absl::StatusOr<std::string> ReadMessageFrame(int fd, absl::Time deadline);
+
+}  // namespace silk::transport::tcp

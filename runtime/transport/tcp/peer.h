@@ -1,0 +1,96 @@
+// Internal state of the TCP transport: one Peer per rank, `lanes` Lanes per
+// peer. Locks: a peer's send_mu guards its queue and every SendOp's counters;
+// recv_mu guards its inbound table. Neither is held while calling Fail().
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "runtime/transport/tcp/frame.h"
+#include "runtime/transport/tcp/socket.h"
+#include "runtime/transport/transport.h"
+
+namespace silk::transport::tcp {
+
+class ProgressThread;
+struct Peer;
+
+struct SendOp {
+  RequestPtr request;
+  const char* data = nullptr;
+  FrameHeader header;  // template: offset and length are set per piece
+  uint64_t next_offset = 0;
+  uint64_t pieces_total = 1;
+  uint64_t pieces_assigned = 0;
+  uint64_t pieces_done = 0;
+  int pieces_in_flight = 0;
+};
+
+struct InboundMessage {
+  // What the sender said (known once a frame arrived).
+  bool arrived = false;
+  OpDescriptor sender_descriptor;
+  uint64_t total = 0;
+  // What this rank expects (known once the receive is posted).
+  RequestPtr request;
+  OpDescriptor descriptor;
+  char* dest = nullptr;
+  // Frames that arrived before the receive was posted land here.
+  std::unique_ptr<char[]> staging;
+  std::vector<std::pair<uint64_t, uint64_t>> staged;  // (offset, length) landed in staging
+  uint64_t landed = 0;
+  int in_flight = 0;  // lanes reading a payload into this message right now
+};
+
+struct Lane {
+  Peer* peer = nullptr;
+  int index = 0;
+  ScopedFd fd;
+  ProgressThread* thread = nullptr;
+  std::string address;
+  bool want_write = false;  // guarded by peer->send_mu; mirrors EPOLLOUT
+
+  // Sending (progress thread only).
+  std::shared_ptr<SendOp> op;
+  FrameHeader out_header;
+  uint64_t out_done = 0;    // bytes of header + payload written
+  std::string out_control;  // payload of a control frame
+  bool goodbye_sent = false;
+
+  // Receiving (progress thread only).
+  FrameHeader in_header;
+  uint64_t in_header_got = 0;
+  bool in_payload = false;
+  uint64_t in_payload_got = 0;
+  std::shared_ptr<InboundMessage> in_message;
+  char* in_dest = nullptr;
+  bool in_staging = false;
+  std::string in_control;
+  bool goodbye_received = false;
+  bool closed = false;
+};
+
+struct Peer {
+  int rank = 0;
+  std::vector<std::unique_ptr<Lane>> lanes;
+
+  absl::Mutex send_mu;
+  std::deque<std::shared_ptr<SendOp>> queue ABSL_GUARDED_BY(send_mu);
+  uint64_t round_robin ABSL_GUARDED_BY(send_mu) = 0;
+
+  absl::Mutex recv_mu;
+  absl::flat_hash_map<MessageTag, std::shared_ptr<InboundMessage>> inbound ABSL_GUARDED_BY(recv_mu);
+
+  std::atomic<bool> departed{false};  // said goodbye
+  std::atomic<uint64_t> bytes_sent{0};
+  std::atomic<uint64_t> bytes_received{0};
+};
+
+}  // namespace silk::transport::tcp

@@ -1,0 +1,502 @@
+#include "runtime/transport/tcp/progress_thread.h"
+
+#include <pthread.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_format.h"
+#include "runtime/core/log.h"
+#include "runtime/transport/tcp/tcp_transport.h"
+
+namespace silk::transport::tcp {
+namespace {
+
+constexpr uint32_t kReadEvents = EPOLLIN | EPOLLRDHUP;
+
+absl::Status MatchError(const Peer& peer, int self, MessageTag tag, const InboundMessage& m) {
+  if (m.descriptor != m.sender_descriptor) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "mismatched collective calls at operation #%d: rank %d called %s but rank %d called %s", tag.op_id, self,
+        m.descriptor.ToString(), peer.rank, m.sender_descriptor.ToString()));
+  }
+  if (m.request->bytes() != m.total) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "mismatched message sizes at operation #%d (%s), message %d: rank %d expects %d bytes but rank %d sends %d",
+        tag.op_id, m.descriptor.ToString(), tag.seq, self, m.request->bytes(), peer.rank, m.total));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+// Receives-side matching helpers used by the transport as well.
+absl::Status PostReceive(Peer& peer, int self, MessageTag tag, const OpDescriptor& descriptor, char* dest,
+                         const RequestPtr& request) {
+  absl::MutexLock lock(&peer.recv_mu);
+  std::shared_ptr<InboundMessage>& slot = peer.inbound[tag];
+  if (!slot) slot = std::make_shared<InboundMessage>();
+  InboundMessage& m = *slot;
+  if (m.request) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "a receive from rank %d for operation #%d message %d is already posted", peer.rank, tag.op_id, tag.seq));
+  }
+  m.request = request;
+  m.descriptor = descriptor;
+  m.dest = dest;
+  if (!m.arrived) return absl::OkStatus();
+  absl::Status match = MatchError(peer, self, tag, m);
+  if (!match.ok()) {
+    peer.inbound.erase(tag);
+    return match;
+  }
+  for (auto [offset, length] : m.staged) std::memcpy(dest + offset, m.staging.get() + offset, length);
+  m.staged.clear();
+  if (m.landed == m.total && m.in_flight == 0) {
+    request->Complete(absl::OkStatus());
+    peer.inbound.erase(tag);
+  }
+  return absl::OkStatus();
+}
+
+ProgressThread::ProgressThread(TcpTransport* transport, int index) : transport_(transport), index_(index) {}
+
+ProgressThread::~ProgressThread() {
+  stop_ = true;
+  Wake();
+  if (thread_.joinable()) thread_.join();
+}
+
+absl::Status ProgressThread::Start() {
+  epoll_.reset(epoll_create1(EPOLL_CLOEXEC));
+  wake_.reset(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  if (!epoll_.valid() || !wake_.valid()) {
+    return absl::InternalError(absl::StrFormat("epoll/eventfd: %s", std::strerror(errno)));
+  }
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.ptr = nullptr;
+  epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wake_.get(), &ev);
+  thread_ = std::thread([this] { Loop(); });
+  return absl::OkStatus();
+}
+
+absl::Status ProgressThread::Register(Lane* lane) {
+  {
+    absl::MutexLock lock(&lanes_mu_);
+    lanes_.push_back(lane);
+  }
+  epoll_event ev{};
+  ev.events = kReadEvents;
+  ev.data.ptr = lane;
+  if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, lane->fd.get(), &ev) < 0) {
+    return absl::InternalError(absl::StrFormat("epoll_ctl(ADD) for rank %d lane %d: %s", lane->peer->rank,
+                                               lane->index, std::strerror(errno)));
+  }
+  Wake();  // the loop re-checks failure/shutdown state for the new lane
+  return absl::OkStatus();
+}
+
+void ProgressThread::SetWriteInterest(Lane* lane, bool on) {
+  lane->want_write = on;
+  if (lane->closed) return;
+  epoll_event ev{};
+  ev.events = kReadEvents | (on ? uint32_t{EPOLLOUT} : 0u);
+  ev.data.ptr = lane;
+  epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, lane->fd.get(), &ev);
+}
+
+void ProgressThread::Wake() {
+  if (!wake_.valid()) return;
+  uint64_t one = 1;
+  ssize_t ignored = ::write(wake_.get(), &one, sizeof(one));
+  (void)ignored;
+}
+
+void ProgressThread::Stop(absl::Time deadline) {
+  saying_goodbye_ = true;
+  std::vector<Lane*> lanes;
+  {
+    absl::MutexLock lock(&lanes_mu_);
+    lanes = lanes_;
+  }
+  for (Lane* lane : lanes) {
+    absl::MutexLock lock(&lane->peer->send_mu);
+    if (!lane->closed) SetWriteInterest(lane, true);
+  }
+  Wake();
+  // The loop closes each lane when the peer's side ends; wait for that, bounded.
+  while (absl::Now() < deadline) {
+    bool all_closed = true;
+    for (Lane* lane : lanes) {
+      absl::MutexLock lock(&lane->peer->send_mu);
+      all_closed = all_closed && lane->closed;
+    }
+    if (all_closed) break;
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+  stop_ = true;
+  Wake();
+  if (thread_.joinable()) thread_.join();
+}
+
+void ProgressThread::Loop() {
+  pthread_setname_np(pthread_self(), absl::StrFormat("silk-progress%d", index_).substr(0, 15).c_str());
+  epoll_event events[64];
+  while (!stop_.load()) {
+    int n = epoll_wait(epoll_.get(), events, 64, 100);
+    if (n < 0 && errno != EINTR) {
+      transport_->Fail(absl::InternalError(absl::StrFormat("epoll_wait: %s", std::strerror(errno))));
+      break;
+    }
+    for (int i = 0; i < n; ++i) {
+      Lane* lane = static_cast<Lane*>(events[i].data.ptr);
+      if (lane == nullptr) {
+        uint64_t count;
+        while (::read(wake_.get(), &count, sizeof(count)) > 0) {
+        }
+        continue;
+      }
+      if (lane->closed) continue;
+      if (events[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) HandleReadable(lane);
+      if (!lane->closed && (events[i].events & EPOLLOUT)) HandleWritable(lane);
+    }
+    if (transport_->failed() && !released_after_failure_) {
+      released_after_failure_ = true;
+      std::vector<Lane*> lanes;
+      {
+        absl::MutexLock lock(&lanes_mu_);
+        lanes = lanes_;
+      }
+      for (Lane* lane : lanes) ReleaseAfterFailure(lane);
+    }
+  }
+}
+
+// ---- sending ----
+
+bool ProgressThread::StartPiece(Lane* lane) {
+  Peer* peer = lane->peer;
+  absl::MutexLock lock(&peer->send_mu);
+  if (transport_->failed()) {
+    SetWriteInterest(lane, false);
+    return false;
+  }
+  if (!peer->queue.empty()) {
+    std::shared_ptr<SendOp> op = peer->queue.front();
+    uint64_t total = op->header.total;
+    uint64_t length = std::min<uint64_t>(transport_->options_.stripe_bytes, total - op->next_offset);
+    lane->out_header = op->header;
+    lane->out_header.offset = op->next_offset;
+    lane->out_header.length = length;
+    op->next_offset += length;
+    op->pieces_assigned++;
+    op->pieces_in_flight++;
+    if (op->pieces_assigned == op->pieces_total) peer->queue.pop_front();
+    lane->op = std::move(op);
+    lane->out_done = 0;
+    return true;
+  }
+  if ((saying_goodbye_ || lane->goodbye_received) && !lane->goodbye_sent) {
+    lane->out_header = FrameHeader{};
+    lane->out_header.type = FrameType::kGoodbye;
+    lane->out_control = "goodbye";
+    lane->out_header.length = lane->out_control.size();
+    lane->out_done = 0;
+    return true;
+  }
+  SetWriteInterest(lane, false);
+  return false;
+}
+
+void ProgressThread::HandleWritable(Lane* lane) {
+  while (!lane->closed) {
+    bool active = lane->op != nullptr || !lane->out_control.empty();
+    if (!active && !StartPiece(lane)) return;
+    const uint64_t header_bytes = sizeof(FrameHeader);
+    const uint64_t frame_bytes = header_bytes + lane->out_header.length;
+    const char* payload = lane->op ? lane->op->data + lane->out_header.offset : lane->out_control.data();
+    iovec iov[2];
+    int count = 0;
+    if (lane->out_done < header_bytes) {
+      iov[count++] = {reinterpret_cast<char*>(&lane->out_header) + lane->out_done, header_bytes - lane->out_done};
+      if (lane->out_header.length > 0) iov[count++] = {const_cast<char*>(payload), lane->out_header.length};
+    } else {
+      uint64_t sent = lane->out_done - header_bytes;
+      iov[count++] = {const_cast<char*>(payload) + sent, lane->out_header.length - sent};
+    }
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = count;
+    ssize_t n = ::sendmsg(lane->fd.get(), &msg, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      if (errno == EINTR) continue;
+      LaneError(lane, absl::UnavailableError(absl::StrFormat("sending to rank %d (lane %d, %s) failed: %s",
+                                                             lane->peer->rank, lane->index, lane->address,
+                                                             std::strerror(errno))));
+      return;
+    }
+    lane->out_done += static_cast<uint64_t>(n);
+    if (lane->out_done == frame_bytes) FinishPiece(lane);
+  }
+}
+
+void ProgressThread::FinishPiece(Lane* lane) {
+  if (!lane->op) {  // a control frame
+    bool goodbye = lane->out_header.type == FrameType::kGoodbye;
+    lane->out_control.clear();
+    if (goodbye) {
+      lane->goodbye_sent = true;
+      ::shutdown(lane->fd.get(), SHUT_WR);
+    }
+    return;
+  }
+  std::shared_ptr<SendOp> op = std::move(lane->op);
+  Peer* peer = lane->peer;
+  peer->bytes_sent.fetch_add(lane->out_header.length, std::memory_order_relaxed);
+  absl::MutexLock lock(&peer->send_mu);
+  op->pieces_in_flight--;
+  op->pieces_done++;
+  if (op->pieces_done == op->pieces_total) {
+    op->request->Complete(absl::OkStatus());
+  } else if (transport_->failed() && op->pieces_in_flight == 0) {
+    op->request->Complete(transport_->status());
+  }
+}
+
+// ---- receiving ----
+
+void ProgressThread::HandleReadable(Lane* lane) {
+  while (!lane->closed) {
+    if (!lane->in_payload) {
+      if (!ReadHeader(lane)) return;
+      if (!BeginPayload(lane)) return;
+    }
+    uint64_t length = lane->in_header.length;
+    while (lane->in_payload_got < length) {
+      ssize_t n = ::recv(lane->fd.get(), lane->in_dest + lane->in_payload_got, length - lane->in_payload_got, 0);
+      if (n > 0) {
+        lane->in_payload_got += static_cast<uint64_t>(n);
+        continue;
+      }
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+      if (n < 0 && errno == EINTR) continue;
+      LaneError(lane, n == 0 ? absl::UnavailableError(absl::StrFormat(
+                                   "lost connection to rank %d (lane %d, %s) in the middle of a message: the peer "
+                                   "closed it (did it exit or crash?)",
+                                   lane->peer->rank, lane->index, lane->address))
+                             : absl::UnavailableError(absl::StrFormat("receiving from rank %d (lane %d, %s) failed: %s",
+                                                                      lane->peer->rank, lane->index, lane->address,
+                                                                      std::strerror(errno))));
+      return;
+    }
+    FinishPayload(lane);
+  }
+}
+
+bool ProgressThread::ReadHeader(Lane* lane) {
+  char* header = reinterpret_cast<char*>(&lane->in_header);
+  while (lane->in_header_got < sizeof(FrameHeader)) {
+    ssize_t n = ::recv(lane->fd.get(), header + lane->in_header_got, sizeof(FrameHeader) - lane->in_header_got, 0);
+    if (n > 0) {
+      lane->in_header_got += static_cast<uint64_t>(n);
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return false;
+    if (n < 0 && errno == EINTR) continue;
+    if (n == 0 && lane->in_header_got == 0 && lane->goodbye_received) {
+      CloseLane(lane);  // orderly end after goodbye
+      return false;
+    }
+    LaneError(lane, n == 0 ? absl::UnavailableError(absl::StrFormat(
+                                 "lost connection to rank %d (lane %d, %s): the peer closed it without saying goodbye "
+                                 "(did it exit or crash?)",
+                                 lane->peer->rank, lane->index, lane->address))
+                           : absl::UnavailableError(absl::StrFormat("receiving from rank %d (lane %d, %s) failed: %s",
+                                                                    lane->peer->rank, lane->index, lane->address,
+                                                                    std::strerror(errno))));
+    return false;
+  }
+  absl::Status valid = ValidateHeader(lane->in_header);
+  if (!valid.ok()) {
+    LaneError(lane, absl::Status(valid.code(), absl::StrFormat("from rank %d (lane %d, %s): %s", lane->peer->rank,
+                                                               lane->index, lane->address, valid.message())));
+    return false;
+  }
+  return true;
+}
+
+bool ProgressThread::BeginPayload(Lane* lane) {
+  const FrameHeader& h = lane->in_header;
+  lane->in_payload = true;
+  lane->in_payload_got = 0;
+  if (h.type != FrameType::kData) {
+    lane->in_control.assign(h.length, '\0');
+    lane->in_dest = lane->in_control.data();
+    return true;
+  }
+  Peer* peer = lane->peer;
+  MessageTag tag{h.op_id, h.seq};
+  absl::Status problem;
+  {
+    absl::MutexLock lock(&peer->recv_mu);
+    std::shared_ptr<InboundMessage>& slot = peer->inbound[tag];
+    if (!slot) slot = std::make_shared<InboundMessage>();
+    InboundMessage& m = *slot;
+    if (!m.arrived) {
+      m.arrived = true;
+      m.sender_descriptor = h.descriptor;
+      m.total = h.total;
+      if (m.request) problem = MatchError(*peer, transport_->rank(), tag, m);
+    } else if (h.descriptor != m.sender_descriptor || h.total != m.total || m.landed + h.length > m.total) {
+      problem = absl::DataLossError(absl::StrFormat(
+          "rank %d sent inconsistent frames for operation #%d message %d", peer->rank, tag.op_id, tag.seq));
+    }
+    if (problem.ok()) {
+      if (m.request) {
+        lane->in_dest = m.dest + h.offset;
+        lane->in_staging = false;
+      } else {
+        if (!m.staging) m.staging = std::make_unique_for_overwrite<char[]>(std::max<uint64_t>(m.total, 1));
+        lane->in_dest = m.staging.get() + h.offset;
+        lane->in_staging = true;
+      }
+      m.in_flight++;
+      lane->in_message = slot;
+    } else if (m.request) {
+      m.request->Complete(problem);
+      peer->inbound.erase(tag);
+    }
+  }
+  if (!problem.ok()) {
+    transport_->Fail(problem);
+    return false;
+  }
+  return true;
+}
+
+void ProgressThread::FinishPayload(Lane* lane) {
+  const FrameHeader h = lane->in_header;
+  lane->in_payload = false;
+  lane->in_header_got = 0;
+  if (h.type != FrameType::kData) {
+    HandleControl(lane);
+    return;
+  }
+  Peer* peer = lane->peer;
+  peer->bytes_received.fetch_add(h.length, std::memory_order_relaxed);
+  std::shared_ptr<InboundMessage> message = std::move(lane->in_message);
+  absl::MutexLock lock(&peer->recv_mu);
+  InboundMessage& m = *message;
+  m.in_flight--;
+  m.landed += h.length;
+  if (lane->in_staging) {
+    if (m.request) {
+      std::memcpy(m.dest + h.offset, m.staging.get() + h.offset, h.length);
+    } else {
+      m.staged.emplace_back(h.offset, h.length);
+    }
+  }
+  if (m.request && m.in_flight == 0 && (m.landed == m.total || transport_->failed())) {
+    m.request->Complete(m.landed == m.total ? absl::OkStatus() : transport_->status());
+    peer->inbound.erase(MessageTag{h.op_id, h.seq});
+  }
+}
+
+void ProgressThread::HandleControl(Lane* lane) {
+  const FrameHeader& h = lane->in_header;
+  if (h.type == FrameType::kAbort) {
+    auto code = static_cast<absl::StatusCode>(h.seq);
+    if (h.seq == 0 || h.seq > 16) code = absl::StatusCode::kAborted;
+    transport_->Fail(absl::Status(code, absl::StrFormat("rank %d aborted: %s", lane->peer->rank, lane->in_control)));
+    return;
+  }
+  // Goodbye: the peer sends nothing more on this lane; answer in kind.
+  lane->goodbye_received = true;
+  Peer* peer = lane->peer;
+  bool all_gone = true;
+  for (const auto& other : peer->lanes) all_gone = all_gone && other->goodbye_received;
+  if (all_gone) {
+    peer->departed = true;
+    bool pending = false;
+    {
+      absl::MutexLock lock(&peer->recv_mu);
+      for (const auto& [tag, message] : peer->inbound) pending = pending || message->landed < message->total || !message->arrived;
+    }
+    {
+      absl::MutexLock lock(&peer->send_mu);
+      pending = pending || !peer->queue.empty();
+    }
+    if (pending && !saying_goodbye_) {
+      transport_->Fail(absl::FailedPreconditionError(absl::StrFormat(
+          "rank %d shut down its communicator while this rank still had operations pending with it", peer->rank)));
+    }
+  }
+  absl::MutexLock lock(&peer->send_mu);
+  if (!lane->closed) SetWriteInterest(lane, true);
+}
+
+// ---- failure and closing ----
+
+void ProgressThread::ReleaseAfterFailure(Lane* lane) {
+  Peer* peer = lane->peer;
+  bool mid_frame = false;
+  if (lane->op) {
+    mid_frame = lane->out_done > 0;
+    std::shared_ptr<SendOp> op = std::move(lane->op);
+    absl::MutexLock lock(&peer->send_mu);
+    if (--op->pieces_in_flight == 0 && op->pieces_done < op->pieces_total) op->request->Complete(transport_->status());
+  } else if (!lane->out_control.empty() && lane->out_done > 0) {
+    mid_frame = true;
+  }
+  if (lane->in_message) {
+    std::shared_ptr<InboundMessage> message = std::move(lane->in_message);
+    absl::MutexLock lock(&peer->recv_mu);
+    if (--message->in_flight == 0 && message->request) {
+      message->request->Complete(transport_->status());
+      peer->inbound.erase(MessageTag{lane->in_header.op_id, lane->in_header.seq});
+    }
+  }
+  if (lane->closed) return;
+  if (!mid_frame && !lane->goodbye_sent) {
+    // Tell the peer why, so it fails with this rank's reason instead of a bare EOF.
+    absl::Status reason = transport_->status();
+    std::string text(reason.message().substr(0, kMaxControlPayload));
+    FrameHeader abort;
+    abort.type = FrameType::kAbort;
+    abort.seq = static_cast<uint32_t>(reason.code());
+    abort.length = text.size();
+    absl::Time deadline = absl::Now() + absl::Milliseconds(200);
+    if (WriteAll(lane->fd.get(), &abort, sizeof(abort), deadline).ok()) {
+      WriteAll(lane->fd.get(), text.data(), text.size(), deadline).IgnoreError();
+    }
+  }
+  CloseLane(lane);
+}
+
+void ProgressThread::CloseLane(Lane* lane) {
+  absl::MutexLock lock(&lane->peer->send_mu);
+  if (lane->closed) return;
+  lane->closed = true;
+  epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, lane->fd.get(), nullptr);
+  // The descriptor stays open until the transport is destroyed, so its number
+  // cannot be reused under a concurrent epoll_ctl.
+  ::shutdown(lane->fd.get(), SHUT_RDWR);
+}
+
+void ProgressThread::LaneError(Lane* lane, absl::Status status) {
+  if (!transport_->failed() && !saying_goodbye_) {
+    transport_->Fail(std::move(status));
+  } else if (!transport_->failed()) {
+    Log(LogLevel::kInfo, "during shutdown: %s", status.message());
+  }
+  CloseLane(lane);
+}
+
+}  // namespace silk::transport::tcp

@@ -1,0 +1,59 @@
+// One epoll loop that owns a subset of the lanes and does all their I/O.
+#pragma once
+
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "runtime/transport/tcp/peer.h"
+#include "runtime/transport/tcp/socket.h"
+
+namespace silk::transport::tcp {
+
+class TcpTransport;
+
+class ProgressThread {
+ public:
+  ProgressThread(TcpTransport* transport, int index);
+  ~ProgressThread();
+
+  absl::Status Start();
+  // Adds a connected, non-blocking lane (any thread).
+  absl::Status Register(Lane* lane);
+  // Turns write interest on or off; caller holds lane->peer->send_mu.
+  void SetWriteInterest(Lane* lane, bool on);
+  // Wakes the loop to look at the transport's state (failure, shutdown).
+  void Wake();
+  // Sends goodbye on every lane, waits (bounded) for the peers' side to close, stops.
+  void Stop(absl::Time deadline);
+
+ private:
+  void Loop();
+  void HandleWritable(Lane* lane);
+  void HandleReadable(Lane* lane);
+  bool StartPiece(Lane* lane);
+  void FinishPiece(Lane* lane);
+  bool ReadHeader(Lane* lane);
+  bool BeginPayload(Lane* lane);
+  void FinishPayload(Lane* lane);
+  void HandleControl(Lane* lane);
+  void ReleaseAfterFailure(Lane* lane);
+  void CloseLane(Lane* lane);
+  void LaneError(Lane* lane, absl::Status status);
+
+  TcpTransport* const transport_;
+  const int index_;
+  ScopedFd epoll_;
+  ScopedFd wake_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> saying_goodbye_{false};
+  absl::Mutex lanes_mu_;
+  std::vector<Lane*> lanes_ ABSL_GUARDED_BY(lanes_mu_);
+  bool released_after_failure_ = false;  // loop thread only
+};
+
+}  // namespace silk::transport::tcp

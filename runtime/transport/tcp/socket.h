@@ -1,0 +1,62 @@
+// Thin, deadline-bound helpers over POSIX TCP sockets.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace silk::transport::tcp {
+
+// Owns a file descriptor.
+class ScopedFd {
+ public:
+  ScopedFd() = default;
+  explicit ScopedFd(int fd) : fd_(fd) {}
+  ScopedFd(ScopedFd&& other) noexcept : fd_(other.release()) {}
+  ScopedFd& operator=(ScopedFd&& other) noexcept;
+  ScopedFd(const ScopedFd&) = delete;
+  ScopedFd& operator=(const ScopedFd&) = delete;
+  ~ScopedFd() { reset(); }
+
+  int get() const { return fd_; }
+  bool valid() const { return fd_ >= 0; }
+  int release();
+  void reset(int fd = -1);
+
+ private:
+  int fd_ = -1;
+};
+
+struct SocketOptions {
+  size_t buffer_bytes = 0;  // SO_SNDBUF/SO_RCVBUF; 0 leaves the kernel's autotuning
+  std::string congestion;   // TCP_CONGESTION; empty keeps the default
+};
+
+// Sets TCP_NODELAY, buffers and congestion control. An unavailable congestion
+// algorithm is an error that names it.
+absl::Status ApplySocketOptions(int fd, const SocketOptions& options);
+absl::Status SetNonBlocking(int fd, bool on);
+
+// Listens on all IPv4 interfaces at `port` (0: the kernel chooses).
+absl::StatusOr<ScopedFd> ListenTcp(uint16_t port, const SocketOptions& options, int backlog = 256);
+uint16_t LocalPort(int fd);
+// "1.2.3.4:5678" for the remote end, or "?" when unknown.
+std::string PeerAddress(int fd);
+
+// Connects before `deadline`, retrying refused connections (the peer may not listen yet).
+absl::StatusOr<ScopedFd> ConnectTcp(const std::string& host, uint16_t port, const SocketOptions& options,
+                                    absl::Time deadline);
+
+// Blocking-style exact I/O on a non-blocking socket, bounded by `deadline`.
+absl::Status ReadExact(int fd, void* data, size_t bytes, absl::Time deadline);
+absl::Status WriteAll(int fd, const void* data, size_t bytes, absl::Time deadline);
+
+// IPv4 address of `ifname`, or of the first non-loopback interface that is up when empty;
+// "127.0.0.1" when there is none.
+absl::StatusOr<std::string> LocalIpv4Address(const std::string& ifname);
+
+}  // namespace silk::transport::tcp

@@ -1,0 +1,357 @@
+#include "runtime/transport/tcp/tcp_transport.h"
+
+#include <poll.h>
+#include <pthread.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_join.h"
+#include "runtime/core/log.h"
+#include "runtime/core/status_macros.h"
+#include "runtime/transport/tcp/progress_thread.h"
+
+namespace silk::transport::tcp {
+
+absl::Status PostReceive(Peer& peer, int self, MessageTag tag, const OpDescriptor& descriptor, char* dest,
+                         const RequestPtr& request);
+
+namespace {
+constexpr int kMaxConcurrentHandshakes = 32;
+}
+
+TcpTransport::TcpTransport(int rank, int size, const TcpOptions& options)
+    : rank_(rank), size_(size), options_(options) {}
+
+absl::StatusOr<std::unique_ptr<TcpTransport>> TcpTransport::Listen(int rank, int size, const TcpOptions& options) {
+  if (size < 1 || rank < 0 || rank >= size) {
+    return absl::InvalidArgumentError(absl::StrFormat("rank %d is outside a world of size %d", rank, size));
+  }
+  if (options.lanes < 1 || options.progress_threads < 1 || options.stripe_bytes == 0) {
+    return absl::InvalidArgumentError("lanes, progress threads and stripe size must be positive");
+  }
+  std::unique_ptr<TcpTransport> transport(new TcpTransport(rank, size, options));
+  SILK_ASSIGN_OR_RETURN(transport->listener_, ListenTcp(options.port, options.socket));
+  transport->port_ = LocalPort(transport->listener_.get());
+  for (int r = 0; r < size; ++r) {
+    auto peer = std::make_unique<Peer>();
+    peer->rank = r;
+    if (r != rank) {
+      for (int l = 0; l < options.lanes; ++l) {
+        auto lane = std::make_unique<Lane>();
+        lane->peer = peer.get();
+        lane->index = l;
+        peer->lanes.push_back(std::move(lane));
+      }
+    }
+    transport->peers_.push_back(std::move(peer));
+  }
+  int threads = std::min(options.progress_threads, std::max(1, (size - 1) * options.lanes));
+  for (int i = 0; i < threads; ++i) {
+    transport->threads_.push_back(std::make_unique<ProgressThread>(transport.get(), i));
+    SILK_RETURN_IF_ERROR(transport->threads_.back()->Start());
+  }
+  transport->acceptor_ = std::thread([t = transport.get()] { t->AcceptLoop(); });
+  return transport;
+}
+
+TcpTransport::~TcpTransport() { Shutdown(); }
+
+void TcpTransport::Shutdown() {
+  stopping_ = true;
+  if (acceptor_.joinable()) acceptor_.join();
+  {
+    absl::MutexLock lock(&state_mu_);
+    auto idle = [this]() ABSL_SHARED_LOCKS_REQUIRED(state_mu_) { return handshakes_running_ == 0; };
+    state_mu_.AwaitWithTimeout(absl::Condition(&idle), options_.handshake_timeout + absl::Seconds(1));
+  }
+  absl::Time deadline = absl::Now() + absl::Seconds(2);
+  for (auto& thread : threads_) {
+    if (failed()) thread->Wake();
+    thread->Stop(failed() ? absl::Now() : deadline);
+  }
+  threads_.clear();
+  // Requests nobody will complete any more (e.g. receives that were never matched).
+  absl::Status closed = failed() ? status() : absl::CancelledError("transport shut down");
+  for (auto& peer : peers_) {
+    {
+      absl::MutexLock lock(&peer->send_mu);
+      for (auto& op : peer->queue) op->request->Complete(closed);
+      peer->queue.clear();
+    }
+    absl::MutexLock lock(&peer->recv_mu);
+    for (auto& [tag, message] : peer->inbound) {
+      if (message->request) message->request->Complete(closed);
+    }
+    peer->inbound.clear();
+  }
+}
+
+// ---- connection set-up ----
+
+void TcpTransport::AcceptLoop() {
+  pthread_setname_np(pthread_self(), "silk-accept");
+  while (!stopping_) {
+    pollfd p{listener_.get(), POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0) continue;
+    int fd = ::accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) continue;
+    ScopedFd connection(fd);
+    {
+      absl::MutexLock lock(&state_mu_);
+      if (handshakes_running_ >= kMaxConcurrentHandshakes) {
+        rejected_++;
+        Log(LogLevel::kWarning, "rejected connection from %s: too many handshakes in progress",
+            PeerAddress(connection.get()));
+        continue;
+      }
+      handshakes_running_++;
+    }
+    std::thread([this, c = std::move(connection)]() mutable {
+      Handshake(std::move(c));
+      absl::MutexLock lock(&state_mu_);
+      handshakes_running_--;
+    }).detach();
+  }
+}
+
+void TcpTransport::Handshake(ScopedFd fd) {
+  std::string from = PeerAddress(fd.get());
+  absl::Time deadline = absl::Now() + options_.handshake_timeout;
+  HandshakeParams params;
+  {
+    absl::MutexLock lock(&state_mu_);
+    auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(state_mu_) { return handshake_ready_ || stopping_.load(); };
+    if (!state_mu_.AwaitWithDeadline(absl::Condition(&ready), deadline) || stopping_) return;
+    params = handshake_;
+  }
+  auto claim = [this](int rank, int lane) -> absl::Status {
+    if (rank <= rank_) {
+      return absl::InvalidArgumentError(absl::StrFormat("rank %d must be connected to by rank %d, not connect", rank, rank_));
+    }
+    absl::MutexLock lock(&state_mu_);
+    if (peers_[rank]->lanes[lane]->fd.valid()) {
+      return absl::AlreadyExistsError(absl::StrFormat("rank %d lane %d is already connected", rank, lane));
+    }
+    return absl::OkStatus();
+  };
+  absl::StatusOr<AcceptedConnection> accepted = ServerHandshake(fd.get(), params, deadline, claim);
+  absl::Status installed =
+      accepted.ok() ? InstallLane(accepted->rank, accepted->lane, std::move(fd)) : accepted.status();
+  if (!installed.ok()) {
+    rejected_++;
+    Log(LogLevel::kWarning, "rejected connection from %s: %s", from, installed.message());
+  }
+}
+
+absl::Status TcpTransport::InstallLane(int peer, int lane_index, ScopedFd fd) {
+  Lane* lane;
+  {
+    absl::MutexLock lock(&state_mu_);
+    lane = peers_[peer]->lanes[lane_index].get();
+    if (lane->fd.valid()) {
+      return absl::AlreadyExistsError(absl::StrFormat("rank %d lane %d is already connected", peer, lane_index));
+    }
+    SILK_RETURN_IF_ERROR(SetNonBlocking(fd.get(), true));
+    lane->address = PeerAddress(fd.get());
+    lane->fd = std::move(fd);
+    lane->thread = threads_[(peer * options_.lanes + lane_index) % threads_.size()].get();
+    lanes_installed_++;
+  }
+  return lane->thread->Register(lane);
+}
+
+absl::Status TcpTransport::Connect(const std::vector<PeerEndpoint>& endpoints, uint64_t job_id,
+                                   const std::string& token, absl::Time deadline) {
+  if (static_cast<int>(endpoints.size()) != size_) {
+    return absl::InvalidArgumentError(absl::StrFormat("%d endpoints for a world of %d", endpoints.size(), size_));
+  }
+  {
+    absl::MutexLock lock(&state_mu_);
+    handshake_.job_id = job_id;
+    handshake_.token = token;
+    handshake_.rank = rank_;
+    handshake_.world_size = size_;
+    handshake_.lanes = options_.lanes;
+    handshake_ready_ = true;
+  }
+  HandshakeParams params;
+  {
+    absl::MutexLock lock(&state_mu_);
+    params = handshake_;
+  }
+  // Each rank connects to the ranks below it and accepts the ranks above it.
+  for (int peer = 0; peer < rank_; ++peer) {
+    const PeerEndpoint& to = endpoints[peer];
+    for (int lane = 0; lane < options_.lanes; ++lane) {
+      auto fd = ConnectTcp(to.host, to.port, options_.socket, deadline);
+      absl::Status status = fd.status();
+      if (status.ok()) status = ClientHandshake(fd->get(), params, peer, lane, deadline);
+      if (status.ok()) status = InstallLane(peer, lane, std::move(*fd));
+      if (!status.ok()) {
+        return absl::Status(status.code(), absl::StrFormat("connecting rank %d to rank %d at %s:%d (lane %d): %s",
+                                                           rank_, peer, to.host, to.port, lane, status.message()));
+      }
+    }
+  }
+  const int expected = (size_ - 1) * options_.lanes;
+  absl::MutexLock lock(&state_mu_);
+  auto all = [&]() ABSL_SHARED_LOCKS_REQUIRED(state_mu_) { return lanes_installed_ == expected; };
+  if (!state_mu_.AwaitWithDeadline(absl::Condition(&all), deadline)) {
+    std::vector<std::string> missing;
+    for (int peer = rank_ + 1; peer < size_; ++peer) {
+      int got = 0;
+      for (auto& lane : peers_[peer]->lanes) got += lane->fd.valid() ? 1 : 0;
+      if (got < options_.lanes) missing.push_back(absl::StrFormat("rank %d (%d of %d lanes)", peer, got, options_.lanes));
+    }
+    return absl::DeadlineExceededError(absl::StrFormat("rank %d timed out waiting for connections from %s", rank_,
+                                                       absl::StrJoin(missing, ", ")));
+  }
+  return absl::OkStatus();
+}
+
+// ---- data path ----
+
+RequestPtr TcpTransport::FailedRequest(Request::Kind kind, int peer, MessageTag tag, size_t bytes,
+                                       absl::Status status) {
+  auto request = std::make_shared<Request>(kind, peer, tag, bytes);
+  request->Complete(std::move(status));
+  return request;
+}
+
+RequestPtr TcpTransport::Send(int peer, MessageTag tag, const OpDescriptor& descriptor, const void* data,
+                              size_t bytes) {
+  if (peer < 0 || peer >= size_) {
+    return FailedRequest(Request::Kind::kSend, peer, tag, bytes,
+                         absl::InvalidArgumentError(absl::StrFormat("send to rank %d outside world of %d", peer, size_)));
+  }
+  if (failed()) return FailedRequest(Request::Kind::kSend, peer, tag, bytes, status());
+  if (peer == rank_) return SendToSelf(tag, descriptor, data, bytes);
+  Peer& p = *peers_[peer];
+  if (p.departed) {
+    return FailedRequest(Request::Kind::kSend, peer, tag, bytes,
+                         absl::FailedPreconditionError(absl::StrFormat("rank %d has shut down its communicator", peer)));
+  }
+  auto op = std::make_shared<SendOp>();
+  op->request = std::make_shared<Request>(Request::Kind::kSend, peer, tag, bytes);
+  op->data = static_cast<const char*>(data);
+  op->header.op_id = tag.op_id;
+  op->header.seq = tag.seq;
+  op->header.total = bytes;
+  op->header.descriptor = descriptor;
+  op->pieces_total = bytes == 0 ? 1 : (bytes + options_.stripe_bytes - 1) / options_.stripe_bytes;
+  RequestPtr request = op->request;
+  absl::MutexLock lock(&p.send_mu);
+  if (failed()) {
+    request->Complete(status());
+    return request;
+  }
+  p.queue.push_back(std::move(op));
+  for (auto& lane : p.lanes) {
+    if (!lane->want_write && !lane->closed && lane->thread != nullptr) lane->thread->SetWriteInterest(lane.get(), true);
+  }
+  return request;
+}
+
+RequestPtr TcpTransport::Recv(int peer, MessageTag tag, const OpDescriptor& descriptor, void* data, size_t bytes) {
+  if (peer < 0 || peer >= size_) {
+    return FailedRequest(Request::Kind::kRecv, peer, tag, bytes,
+                         absl::InvalidArgumentError(absl::StrFormat("receive from rank %d outside world of %d", peer, size_)));
+  }
+  if (failed()) return FailedRequest(Request::Kind::kRecv, peer, tag, bytes, status());
+  auto request = std::make_shared<Request>(Request::Kind::kRecv, peer, tag, bytes);
+  absl::Status posted = PostReceive(*peers_[peer], rank_, tag, descriptor, static_cast<char*>(data), request);
+  if (!posted.ok()) {
+    request->Complete(posted);
+    if (absl::IsFailedPrecondition(posted)) Fail(posted);  // a mismatch poisons the whole job
+    return request;
+  }
+  if (failed()) {
+    // Failed while posting: make sure this receive is not left behind.
+    Fail(status());
+  }
+  return request;
+}
+
+RequestPtr TcpTransport::SendToSelf(MessageTag tag, const OpDescriptor& descriptor, const void* data, size_t bytes) {
+  Peer& self = *peers_[rank_];
+  auto request = std::make_shared<Request>(Request::Kind::kSend, rank_, tag, bytes);
+  absl::Status problem;
+  {
+    absl::MutexLock lock(&self.recv_mu);
+    std::shared_ptr<InboundMessage>& slot = self.inbound[tag];
+    if (!slot) slot = std::make_shared<InboundMessage>();
+    InboundMessage& m = *slot;
+    m.arrived = true;
+    m.sender_descriptor = descriptor;
+    m.total = bytes;
+    m.landed = bytes;
+    if (m.request) {
+      if (m.descriptor != descriptor || m.request->bytes() != bytes) {
+        problem = absl::FailedPreconditionError(absl::StrFormat(
+            "operation #%d message %d to itself: sent %s with %d bytes, expected %s with %d bytes", tag.op_id, tag.seq,
+            descriptor.ToString(), bytes, m.descriptor.ToString(), m.request->bytes()));
+      } else {
+        if (bytes > 0) std::memcpy(m.dest, data, bytes);
+        m.request->Complete(absl::OkStatus());
+      }
+      self.inbound.erase(tag);
+    } else {
+      m.staging = std::make_unique_for_overwrite<char[]>(std::max<size_t>(bytes, 1));
+      if (bytes > 0) std::memcpy(m.staging.get(), data, bytes);
+      m.staged.emplace_back(0, bytes);
+    }
+  }
+  request->Complete(problem);
+  if (!problem.ok()) Fail(problem);
+  return request;
+}
+
+// ---- errors ----
+
+absl::Status TcpTransport::status() const {
+  absl::MutexLock lock(&state_mu_);
+  return error_;
+}
+
+void TcpTransport::Abort(const absl::Status& reason) {
+  Fail(reason.ok() ? absl::AbortedError("aborted by the application") : reason);
+}
+
+void TcpTransport::Fail(absl::Status status) {
+  {
+    absl::MutexLock lock(&state_mu_);
+    if (!error_.ok()) return;
+    error_ = status;
+    failed_.store(true, std::memory_order_release);
+  }
+  Log(LogLevel::kWarning, "transport failed: %s", status.message());
+  for (auto& peer : peers_) {
+    {
+      absl::MutexLock lock(&peer->send_mu);
+      for (auto& op : peer->queue) {
+        if (op->pieces_in_flight == 0) op->request->Complete(status);
+      }
+      peer->queue.clear();
+    }
+    absl::MutexLock lock(&peer->recv_mu);
+    for (auto it = peer->inbound.begin(); it != peer->inbound.end();) {
+      auto next = std::next(it);
+      InboundMessage& m = *it->second;
+      if (m.in_flight == 0) {
+        if (m.request) m.request->Complete(status);
+        peer->inbound.erase(it);
+      }
+      it = next;
+    }
+  }
+  for (auto& thread : threads_) thread->Wake();
+}
+
+PeerCounters TcpTransport::counters(int peer) const {
+  if (peer < 0 || peer >= size_) return {};
+  return PeerCounters{peers_[peer]->bytes_sent.load(), peers_[peer]->bytes_received.load()};
+}
+
+}  // namespace silk::transport::tcp

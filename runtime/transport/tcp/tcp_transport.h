@@ -1,0 +1,110 @@
+// Silk's TCP transport: every pair of ranks is joined by `lanes` parallel
+// connections, driven by epoll progress threads.
+//
+// Sending: a message is queued on its peer; each lane, when its socket can take
+// more, pulls the next piece (at most `stripe_bytes`) of the oldest message, so
+// fast lanes carry more and one window-limited TCP flow never caps the pair.
+// Receiving: frames are placed by offset straight into the posted buffer, or
+// staged until the receive is posted.
+//
+// Life cycle: Listen() opens the port (publish it through bootstrap), then
+// Connect() joins every peer with authenticated connections; the listener stays
+// open so that stray connections are rejected and logged, never accepted.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "runtime/transport/tcp/frame.h"
+#include "runtime/transport/tcp/handshake.h"
+#include "runtime/transport/tcp/socket.h"
+#include "runtime/transport/transport.h"
+
+namespace silk::transport::tcp {
+
+struct TcpOptions {
+  int lanes = 2;
+  int progress_threads = 2;
+  size_t stripe_bytes = 256 << 10;
+  SocketOptions socket;
+  uint16_t port = 0;
+  absl::Duration handshake_timeout = absl::Seconds(10);
+};
+
+struct PeerEndpoint {
+  std::string host;
+  uint16_t port = 0;
+};
+
+class ProgressThread;
+struct Lane;
+struct Peer;
+
+class TcpTransport : public Transport {
+ public:
+  static absl::StatusOr<std::unique_ptr<TcpTransport>> Listen(int rank, int size, const TcpOptions& options);
+  ~TcpTransport() override;
+
+  uint16_t port() const { return port_; }
+  // Joins every peer; `endpoints` is indexed by rank (this rank's entry unused).
+  absl::Status Connect(const std::vector<PeerEndpoint>& endpoints, uint64_t job_id, const std::string& token,
+                       absl::Time deadline);
+
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  RequestPtr Send(int peer, MessageTag tag, const OpDescriptor& descriptor, const void* data,
+                  size_t bytes) override;
+  RequestPtr Recv(int peer, MessageTag tag, const OpDescriptor& descriptor, void* data, size_t bytes) override;
+  absl::Status status() const override;
+  void Abort(const absl::Status& reason) override;
+  PeerCounters counters(int peer) const override;
+
+  // Connections rejected by the handshake so far (for tests and logs).
+  int rejected_connections() const { return rejected_.load(); }
+  const TcpOptions& options() const { return options_; }
+
+ private:
+  friend class ProgressThread;
+  TcpTransport(int rank, int size, const TcpOptions& options);
+
+  void AcceptLoop();
+  void Handshake(ScopedFd fd);
+  absl::Status InstallLane(int peer, int lane, ScopedFd fd);
+  RequestPtr FailedRequest(Request::Kind kind, int peer, MessageTag tag, size_t bytes, absl::Status status);
+  RequestPtr SendToSelf(MessageTag tag, const OpDescriptor& descriptor, const void* data, size_t bytes);
+  // Records the first error, fails what no lane is touching, and wakes the
+  // progress threads to release the rest and tell the peers.
+  void Fail(absl::Status status);
+  bool failed() const { return failed_.load(std::memory_order_acquire); }
+  void Shutdown();
+
+  const int rank_;
+  const int size_;
+  const TcpOptions options_;
+  HandshakeParams handshake_;
+  ScopedFd listener_;
+  uint16_t port_ = 0;
+
+  std::vector<std::unique_ptr<Peer>> peers_;
+  std::vector<std::unique_ptr<ProgressThread>> threads_;
+
+  mutable absl::Mutex state_mu_;
+  absl::Status error_ ABSL_GUARDED_BY(state_mu_);
+  int lanes_installed_ ABSL_GUARDED_BY(state_mu_) = 0;
+  bool handshake_ready_ ABSL_GUARDED_BY(state_mu_) = false;
+  int handshakes_running_ ABSL_GUARDED_BY(state_mu_) = 0;
+  std::atomic<bool> failed_{false};
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> rejected_{0};
+  std::thread acceptor_;
+};
+
+}  // namespace silk::transport::tcp

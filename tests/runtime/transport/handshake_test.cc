@@ -1,0 +1,95 @@
+#include "runtime/transport/tcp/handshake.h"
+
+#include <sys/socket.h>
+
+#include <thread>
+
+#include "absl/strings/escaping.h"
+#include "gtest/gtest.h"
+#include "runtime/transport/tcp/socket.h"
+
+namespace silk::transport::tcp {
+namespace {
+
+TEST(Hmac, MatchesRfc4231TestCase2) {
+  EXPECT_EQ(absl::BytesToHexString(HmacSha256("Jefe", "what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+}
+
+struct SocketPair {
+  SocketPair() {
+    int fds[2];
+    EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+    a.reset(fds[0]);
+    b.reset(fds[1]);
+    EXPECT_TRUE(SetNonBlocking(a.get(), true).ok());
+    EXPECT_TRUE(SetNonBlocking(b.get(), true).ok());
+  }
+  ScopedFd a, b;
+};
+
+HandshakeParams Params(int rank, const std::string& token) {
+  HandshakeParams p;
+  p.job_id = 42;
+  p.token = token;
+  p.rank = rank;
+  p.world_size = 4;
+  p.lanes = 2;
+  return p;
+}
+
+absl::Status RunHandshake(const HandshakeParams& server, const HandshakeParams& client, int lane,
+                 absl::StatusOr<AcceptedConnection>* accepted) {
+  SocketPair pair;
+  absl::Time deadline = absl::Now() + absl::Seconds(1);
+  std::thread server_thread([&] {
+    *accepted = ServerHandshake(pair.a.get(), server, deadline, [](int, int) { return absl::OkStatus(); });
+  });
+  absl::Status client_status = ClientHandshake(pair.b.get(), client, server.rank, lane, deadline);
+  server_thread.join();
+  return client_status;
+}
+
+TEST(Handshake, SucceedsWithTheSameToken) {
+  absl::StatusOr<AcceptedConnection> accepted;
+  ASSERT_TRUE(RunHandshake(Params(0, "secret"), Params(3, "secret"), 1, &accepted).ok());
+  ASSERT_TRUE(accepted.ok()) << accepted.status();
+  EXPECT_EQ(accepted->rank, 3);
+  EXPECT_EQ(accepted->lane, 1);
+}
+
+TEST(Handshake, RejectsAWrongTokenOnBothSides) {
+  absl::StatusOr<AcceptedConnection> accepted;
+  absl::Status client = RunHandshake(Params(0, "secret"), Params(3, "guess"), 0, &accepted);
+  EXPECT_TRUE(absl::IsPermissionDenied(client)) << client;
+  EXPECT_TRUE(absl::IsPermissionDenied(accepted.status())) << accepted.status();
+  EXPECT_NE(accepted.status().message().find("token"), std::string::npos);
+}
+
+TEST(Handshake, RejectsAnotherProtocolVersion) {
+  HandshakeParams old_client = Params(3, "secret");
+  old_client.protocol_version = 999;
+  absl::StatusOr<AcceptedConnection> accepted;
+  absl::Status client = RunHandshake(Params(0, "secret"), old_client, 0, &accepted);
+  EXPECT_FALSE(client.ok());
+  EXPECT_NE(client.message().find("protocol version"), std::string::npos) << client;
+}
+
+TEST(Handshake, RejectsAnotherJobAndOutOfRangeLane) {
+  HandshakeParams other_job = Params(3, "secret");
+  other_job.job_id = 7;
+  absl::StatusOr<AcceptedConnection> accepted;
+  EXPECT_FALSE(RunHandshake(Params(0, "secret"), other_job, 0, &accepted).ok());
+  EXPECT_FALSE(RunHandshake(Params(0, "secret"), Params(3, "secret"), 5, &accepted).ok());
+  EXPECT_TRUE(absl::IsInvalidArgument(accepted.status())) << accepted.status();
+}
+
+TEST(Handshake, ServerTimesOutOnASilentClient) {
+  SocketPair pair;
+  auto accepted = ServerHandshake(pair.a.get(), Params(0, "secret"), absl::Now() + absl::Milliseconds(200),
+                                  [](int, int) { return absl::OkStatus(); });
+  EXPECT_TRUE(absl::IsDeadlineExceeded(accepted.status())) << accepted.status();
+}
+
+}  // namespace
+}  // namespace silk::transport::tcp
