@@ -35,7 +35,11 @@ class Bootstrap {
 absl::StatusOr<std::unique_ptr<Bootstrap>> CreateMpiBootstrap();
 
 // Bootstrap from torchrun's variables (MASTER_ADDR, MASTER_PORT, RANK,
-// WORLD_SIZE) already read into `config`: rank 0 hosts a TCP store.
+// WORLD_SIZE) already read into `config`: rank 0 hosts a TCP store on
+// MASTER_PORT (on MASTER_ADDR when that is a loopback address, else on every
+// interface) and every rank, rank 0 included, connects to it, waiting up to
+// `config.timeout` for rank 0 to come up. Missing variables are an
+// InvalidArgument that names them.
 absl::StatusOr<std::unique_ptr<Bootstrap>> CreateEnvBootstrap(const Config& config);
 
 // True when the process was started by mpirun (OpenMPI's or PMIx's variables are set).

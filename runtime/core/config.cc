@@ -107,6 +107,10 @@ absl::StatusOr<Config> Config::FromEnvironment() {
   SILK_RETURN_IF_ERROR(ReadInt("WORLD_SIZE", &config.env_world_size, 1, 1 << 24));
   SILK_RETURN_IF_ERROR(ReadInt("LOCAL_RANK", &config.env_local_rank, 0, 1 << 24));
   if (const char* v = Env("MASTER_ADDR")) config.master_addr = v;
+  SILK_RETURN_IF_ERROR(ReadInt("SILK_STORE_PORT", &config.store_port, 1, 65535));
+  if (config.store_port < 0 && config.master_port > 0) {
+    config.store_port = Env("TORCHELASTIC_RUN_ID") != nullptr ? config.master_port + 1 : config.master_port;
+  }
   if (const char* v = Env("SILK_ALGO")) config.algorithm = v;
   if (const char* v = Env("SILK_JOB_TOKEN")) config.job_token = v;
   if (const char* v = Env("SILK_REGION")) config.region = v;

@@ -52,6 +52,10 @@ struct Config {
   int env_rank = -1;
   int env_world_size = -1;
   int env_local_rank = -1;
+  // Port of Silk's own rendezvous store on MASTER_ADDR (SILK_STORE_PORT). Under
+  // torchrun (TORCHELASTIC_RUN_ID set) the agent's store already holds
+  // MASTER_PORT, so Silk defaults to MASTER_PORT + 1 there; else MASTER_PORT.
+  int store_port = -1;
 
   // Reads every SILK_* variable; an unparsable value is an error that names it.
   static absl::StatusOr<Config> FromEnvironment();

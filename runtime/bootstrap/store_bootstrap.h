@@ -1,0 +1,51 @@
+// Bootstrap over any Store (Silk's TcpStore, or a framework's store behind the
+// Store interface): each AllGather is one round of keys under
+// "<prefix>/<generation>/", so repeated AllGathers never see each other's values.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "runtime/bootstrap/bootstrap.h"
+#include "runtime/bootstrap/store.h"
+
+namespace silk::bootstrap {
+
+class StoreBootstrap : public Bootstrap {
+ public:
+  // `prefix` separates jobs or communicators sharing one store. Every rank must
+  // use the same prefix and call AllGather the same number of times.
+  StoreBootstrap(std::shared_ptr<Store> store, int rank, int size, std::string prefix);
+
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  // Sets this rank's key, then gets everyone's in one request. Before
+  // returning, rank 0 also waits (at most another `timeout`) until every rank
+  // has confirmed it has the result: rank 0 usually hosts the store, and may
+  // destroy it as soon as this returns. Timeouts name the missing ranks.
+  absl::StatusOr<std::vector<std::string>> AllGather(const std::string& mine, absl::Duration timeout) override;
+  std::string Describe() const override { return store_->Describe(); }
+
+ private:
+  std::vector<std::string> Keys(int64_t generation, const char* kind) const;
+  // Waits for all `keys` (one per rank); on timeout names the ranks missing,
+  // e.g. "... waiting for <waiting_for>ranks 2, 3 of 4".
+  absl::StatusOr<std::vector<std::string>> WaitForAll(const std::vector<std::string>& keys, absl::Duration timeout,
+                                                      const std::string& operation, const char* waiting_for);
+
+  const std::shared_ptr<Store> store_;
+  const int rank_;
+  const int size_;
+  const std::string prefix_;
+  absl::Mutex mu_;  // one AllGather at a time, so generations stay in step across ranks
+  int64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// "2, 3, 7-9": sorted ranks, with runs shortened to ranges.
+std::string FormatRanks(const std::vector<int>& ranks);
+
+}  // namespace silk::bootstrap
