@@ -56,6 +56,7 @@ struct Lane {
   ProgressThread* thread = nullptr;
   std::string address;
   bool want_write = false;  // guarded by peer->send_mu; mirrors EPOLLOUT
+  std::atomic<uint64_t> payload_bytes_sent{0};
 
   // Sending (progress thread only).
   std::shared_ptr<SendOp> op;

@@ -18,6 +18,7 @@ namespace silk::transport::tcp {
 namespace {
 
 constexpr uint32_t kReadEvents = EPOLLIN | EPOLLRDHUP;
+constexpr absl::Duration kLostConnectionGrace = absl::Milliseconds(200);
 
 absl::Status MatchError(const Peer& peer, int self, MessageTag tag, const InboundMessage& m) {
   if (m.descriptor != m.sender_descriptor) {
@@ -149,7 +150,7 @@ void ProgressThread::Loop() {
   pthread_setname_np(pthread_self(), absl::StrFormat("silk-progress%d", index_).substr(0, 15).c_str());
   epoll_event events[64];
   while (!stop_.load()) {
-    int n = epoll_wait(epoll_.get(), events, 64, 100);
+    int n = epoll_wait(epoll_.get(), events, 64, deferred_failure_.ok() ? 100 : 20);
     if (n < 0 && errno != EINTR) {
       transport_->Fail(absl::InternalError(absl::StrFormat("epoll_wait: %s", std::strerror(errno))));
       break;
@@ -173,7 +174,14 @@ void ProgressThread::Loop() {
         absl::MutexLock lock(&lanes_mu_);
         lanes = lanes_;
       }
+      // Every lane that can still carry the reason sends it before any lane
+      // closes, so the peers learn the cause rather than just seeing EOF.
       for (Lane* lane : lanes) ReleaseAfterFailure(lane);
+      for (Lane* lane : lanes) CloseLane(lane);
+    }
+    if (!deferred_failure_.ok() && absl::Now() >= deferred_deadline_) {
+      transport_->Fail(deferred_failure_);  // no abort explained the lost connection
+      deferred_failure_ = absl::OkStatus();
     }
   }
 }
@@ -260,6 +268,7 @@ void ProgressThread::FinishPiece(Lane* lane) {
   std::shared_ptr<SendOp> op = std::move(lane->op);
   Peer* peer = lane->peer;
   peer->bytes_sent.fetch_add(lane->out_header.length, std::memory_order_relaxed);
+  lane->payload_bytes_sent.fetch_add(lane->out_header.length, std::memory_order_relaxed);
   absl::MutexLock lock(&peer->send_mu);
   op->pieces_in_flight--;
   op->pieces_done++;
@@ -477,7 +486,7 @@ void ProgressThread::ReleaseAfterFailure(Lane* lane) {
       WriteAll(lane->fd.get(), text.data(), text.size(), deadline).IgnoreError();
     }
   }
-  CloseLane(lane);
+  if (mid_frame) CloseLane(lane);
 }
 
 void ProgressThread::CloseLane(Lane* lane) {
@@ -491,7 +500,15 @@ void ProgressThread::CloseLane(Lane* lane) {
 }
 
 void ProgressThread::LaneError(Lane* lane, absl::Status status) {
-  if (!transport_->failed() && !saying_goodbye_) {
+  if (!transport_->failed() && !saying_goodbye_ && absl::IsUnavailable(status)) {
+    // A lost connection may be the echo of a failure elsewhere: the peer sends
+    // its reason (an abort frame) on its other lanes before closing this one.
+    // Give that a moment to arrive so the error names the real cause.
+    if (deferred_failure_.ok()) {
+      deferred_failure_ = std::move(status);
+      deferred_deadline_ = absl::Now() + kLostConnectionGrace;
+    }
+  } else if (!transport_->failed() && !saying_goodbye_) {
     transport_->Fail(std::move(status));
   } else if (!transport_->failed()) {
     Log(LogLevel::kInfo, "during shutdown: %s", status.message());

@@ -54,6 +54,8 @@ class ProgressThread {
   absl::Mutex lanes_mu_;
   std::vector<Lane*> lanes_ ABSL_GUARDED_BY(lanes_mu_);
   bool released_after_failure_ = false;  // loop thread only
+  absl::Status deferred_failure_;        // loop thread only: see LaneError
+  absl::Time deferred_deadline_;
 };
 
 }  // namespace silk::transport::tcp

@@ -354,4 +354,11 @@ PeerCounters TcpTransport::counters(int peer) const {
   return PeerCounters{peers_[peer]->bytes_sent.load(), peers_[peer]->bytes_received.load()};
 }
 
+std::vector<uint64_t> TcpTransport::LaneBytesSent(int peer) const {
+  std::vector<uint64_t> bytes;
+  if (peer < 0 || peer >= size_) return bytes;
+  for (const auto& lane : peers_[peer]->lanes) bytes.push_back(lane->payload_bytes_sent.load());
+  return bytes;
+}
+
 }  // namespace silk::transport::tcp

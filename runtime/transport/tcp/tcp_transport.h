@@ -67,6 +67,8 @@ class TcpTransport : public Transport {
   void Abort(const absl::Status& reason) override;
   PeerCounters counters(int peer) const override;
 
+  // Payload bytes each lane to `peer` has carried (shows the striping).
+  std::vector<uint64_t> LaneBytesSent(int peer) const;
   // Connections rejected by the handshake so far (for tests and logs).
   int rejected_connections() const { return rejected_.load(); }
   const TcpOptions& options() const { return options_; }

@@ -113,6 +113,16 @@ TEST(TcpTransport, LargeMessageIsStripedAcrossAllLanes) {
   ASSERT_TRUE(send->Wait(Soon()).ok());
   ASSERT_TRUE(recv->Wait(Soon()).ok());
   EXPECT_EQ(in, out);
+  // Every lane carried part of it, and together exactly the message.
+  std::vector<uint64_t> per_lane = transports[0]->LaneBytesSent(1);
+  ASSERT_EQ(per_lane.size(), 4u);
+  uint64_t total = 0;
+  for (uint64_t bytes : per_lane) {
+    EXPECT_GT(bytes, 0u);
+    EXPECT_EQ(bytes % options.stripe_bytes, 0u) << "lanes carry whole stripes";
+    total += bytes;
+  }
+  EXPECT_EQ(total, out.size());
 }
 
 TEST(TcpTransport, ReceiveWithoutSendTimesOutNamingThePeer) {

@@ -1,0 +1,73 @@
+// A Communicator is one rank's membership in a job: who it is (rank, node,
+// region), how to reach every peer (the transport), and the engine that runs
+// its collectives in order. Collectives themselves live in collectives/.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "runtime/bootstrap/bootstrap.h"
+#include "runtime/core/config.h"
+#include "runtime/engine/engine.h"
+#include "runtime/transport/transport.h"
+
+namespace silk {
+
+struct RankPlacement {
+  int rank = 0;
+  std::string node;
+  std::string region;
+  int local_rank = 0;  // index among the ranks on the same node
+};
+
+class Communicator {
+ public:
+  // Joins the job described by `bootstrap` (which is kept for the communicator's life).
+  static absl::StatusOr<std::unique_ptr<Communicator>> Create(std::unique_ptr<bootstrap::Bootstrap> bootstrap,
+                                                              const Config& config);
+  // Under mpirun: addresses are exchanged through MPI, which is used for nothing else.
+  static absl::StatusOr<std::unique_ptr<Communicator>> CreateFromMpi(const Config& config);
+  // torchrun-style: MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE (rank 0 hosts a TCP store).
+  static absl::StatusOr<std::unique_ptr<Communicator>> CreateFromEnvironment(const Config& config);
+  // MPI when launched by mpirun, the environment otherwise; reads Config from the environment.
+  static absl::StatusOr<std::unique_ptr<Communicator>> CreateDefault();
+
+  ~Communicator();
+  Communicator(const Communicator&) = delete;
+  Communicator& operator=(const Communicator&) = delete;
+
+  int rank() const { return rank_; }
+  int size() const { return static_cast<int>(placements_.size()); }
+  int local_rank() const { return placements_[rank_].local_rank; }
+  int local_size() const;
+  const std::string& node() const { return placements_[rank_].node; }
+  const std::string& region() const { return placements_[rank_].region; }
+  const std::vector<RankPlacement>& placements() const { return placements_; }
+  uint64_t job_id() const { return job_id_; }
+  const Config& config() const { return config_; }
+
+  // OK while healthy; after any failure, the sticky error every call reports.
+  absl::Status status() const;
+  // Fails the communicator on every rank with `reason`.
+  void Abort(const absl::Status& reason);
+
+  // Queues a collective on the engine (used by collectives/); `timeout` zero means config().timeout.
+  WorkPtr Submit(const OpDescriptor& descriptor, absl::Duration timeout, OpBody body);
+  transport::Transport& transport() { return *transport_; }
+
+ private:
+  Communicator() = default;
+
+  Config config_;
+  int rank_ = 0;
+  uint64_t job_id_ = 0;
+  std::vector<RankPlacement> placements_;
+  std::unique_ptr<bootstrap::Bootstrap> bootstrap_;
+  std::unique_ptr<transport::Transport> transport_;
+  std::unique_ptr<Engine> engine_;
+};
+
+}  // namespace silk

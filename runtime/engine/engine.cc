@@ -1,0 +1,124 @@
+#include "runtime/engine/engine.h"
+
+#include <pthread.h>
+
+#include "absl/strings/str_format.h"
+#include "runtime/core/log.h"
+
+namespace silk {
+
+// ---- OpContext ----
+
+transport::RequestPtr OpContext::Send(int peer, uint32_t seq, const void* data, size_t bytes) {
+  requests_.push_back(transport_->Send(peer, transport::MessageTag{op_id_, seq}, descriptor_, data, bytes));
+  return requests_.back();
+}
+
+transport::RequestPtr OpContext::Recv(int peer, uint32_t seq, void* data, size_t bytes) {
+  requests_.push_back(transport_->Recv(peer, transport::MessageTag{op_id_, seq}, descriptor_, data, bytes));
+  return requests_.back();
+}
+
+absl::Status OpContext::Wait(const transport::RequestPtr& request) { return request->Wait(deadline_); }
+
+absl::Status OpContext::WaitAll(absl::Span<const transport::RequestPtr> requests) {
+  return transport::WaitAll(requests, deadline_);
+}
+
+// ---- Engine ----
+
+Engine::Engine(transport::Transport* transport, int rank) : transport_(transport), rank_(rank) {
+  thread_ = std::thread([this] { Loop(); });
+}
+
+Engine::~Engine() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  thread_.join();
+}
+
+WorkPtr Engine::Submit(const OpDescriptor& descriptor, absl::Duration timeout, OpBody body) {
+  absl::MutexLock lock(&mu_);
+  auto work = std::make_shared<Work>(next_op_id_++, descriptor);
+  if (!error_.ok()) {
+    work->Complete(error_);
+  } else if (stopping_) {
+    work->Complete(absl::CancelledError("the communicator is being destroyed"));
+  } else {
+    queue_.push_back(Pending{work, timeout, std::move(body)});
+  }
+  return work;
+}
+
+absl::Status Engine::status() const {
+  absl::MutexLock lock(&mu_);
+  return error_;
+}
+
+void Engine::Abort(const absl::Status& reason) {
+  SetError(reason.ok() ? absl::AbortedError("aborted by the application") : reason);
+}
+
+void Engine::SetError(const absl::Status& status) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!error_.ok()) return;
+    error_ = status;
+  }
+  transport_->Abort(status);
+}
+
+void Engine::Loop() {
+  pthread_setname_np(pthread_self(), "silk-engine");
+  while (true) {
+    Pending op;
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return !queue_.empty() || stopping_; };
+      mu_.Await(absl::Condition(&ready));
+      if (queue_.empty()) return;  // stopping, and everything queued has run
+      op = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    Run(op);
+  }
+}
+
+void Engine::Run(Pending& op) {
+  absl::Status sticky = status();
+  if (!sticky.ok()) {
+    op.work->Complete(sticky);
+    return;
+  }
+  // A transport that failed outside any operation (a peer died) fails this one at once.
+  absl::Status transport_status = transport_->status();
+  const OpDescriptor& d = op.work->descriptor();
+  auto describe = [&](const absl::Status& s) {
+    return absl::Status(s.code(), absl::StrFormat("%s #%d on rank %d failed: %s", d.ToString(), op.work->op_id(),
+                                                  rank_, s.message()));
+  };
+  if (!transport_status.ok()) {
+    absl::Status failed = describe(transport_status);
+    SetError(failed);
+    op.work->Complete(failed);
+    return;
+  }
+  op.work->MarkStarted();
+  OpContext context(transport_, op.work->op_id(), d, absl::Now() + op.timeout);
+  absl::Status result = op.body(context);
+  if (result.ok()) {
+    op.work->Complete(absl::OkStatus());
+    return;
+  }
+  absl::Status failed = describe(result);
+  Log(LogLevel::kWarning, "%s", failed.message());
+  SetError(failed);
+  // The transport has failed now, so every request completes promptly; wait for
+  // them so that no lane still touches the caller's buffers when Wait() returns.
+  transport::WaitAll(context.requests(), absl::Now() + absl::Seconds(10)).IgnoreError();
+  op.work->Complete(failed);
+}
+
+}  // namespace silk

@@ -1,0 +1,94 @@
+// The engine runs a communicator's collectives one after another, in the order
+// they were issued, on its own thread, so the caller's thread is free.
+//
+// Every operation gets a deadline when it starts. Any failure (an error from
+// the transport, a timeout, a mismatch) becomes the communicator's sticky
+// error: the peers are told through the transport, queued operations fail
+// at once, and every later Submit returns a Work that has already failed.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "runtime/engine/work.h"
+#include "runtime/transport/transport.h"
+
+namespace silk {
+
+// What an algorithm sees while it runs: the transport, scoped to this
+// operation's tags and deadline.
+class OpContext {
+ public:
+  OpContext(transport::Transport* transport, uint64_t op_id, const OpDescriptor& descriptor, absl::Time deadline)
+      : transport_(transport), op_id_(op_id), descriptor_(descriptor), deadline_(deadline) {}
+
+  int rank() const { return transport_->rank(); }
+  int size() const { return transport_->size(); }
+  uint64_t op_id() const { return op_id_; }
+  const OpDescriptor& descriptor() const { return descriptor_; }
+  absl::Time deadline() const { return deadline_; }
+
+  // `seq` numbers the messages of this operation between a pair of ranks.
+  transport::RequestPtr Send(int peer, uint32_t seq, const void* data, size_t bytes);
+  transport::RequestPtr Recv(int peer, uint32_t seq, void* data, size_t bytes);
+  // Waits within the operation's deadline.
+  absl::Status Wait(const transport::RequestPtr& request);
+  absl::Status WaitAll(absl::Span<const transport::RequestPtr> requests);
+
+  // Every request this operation posted (the engine waits for them before
+  // reporting a failure, so no buffer is touched after the caller sees it).
+  const std::vector<transport::RequestPtr>& requests() const { return requests_; }
+
+ private:
+  transport::Transport* const transport_;
+  const uint64_t op_id_;
+  const OpDescriptor descriptor_;
+  const absl::Time deadline_;
+  std::vector<transport::RequestPtr> requests_;
+};
+
+using OpBody = std::function<absl::Status(OpContext&)>;
+
+class Engine {
+ public:
+  Engine(transport::Transport* transport, int rank);
+  ~Engine();  // finishes (or fails) everything queued, then stops
+
+  // Queues an operation; it starts after every operation submitted before it.
+  WorkPtr Submit(const OpDescriptor& descriptor, absl::Duration timeout, OpBody body);
+
+  // The sticky error; OK while healthy.
+  absl::Status status() const;
+  // Puts the engine (and the transport, so the peers hear of it) into `reason`.
+  void Abort(const absl::Status& reason);
+
+ private:
+  struct Pending {
+    WorkPtr work;
+    absl::Duration timeout;
+    OpBody body;
+  };
+  void Loop();
+  void Run(Pending& op);
+  void SetError(const absl::Status& status);
+
+  transport::Transport* const transport_;
+  const int rank_;
+  mutable absl::Mutex mu_;
+  std::deque<Pending> queue_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_op_id_ ABSL_GUARDED_BY(mu_) = 1;
+  absl::Status error_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+}  // namespace silk

@@ -1,1 +1,0 @@
-// Helpers shared by the tests; see the headers beside this file.
