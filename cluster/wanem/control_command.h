@@ -1,0 +1,38 @@
+// The emulator's control language: one command per line on its Unix socket,
+// one reply line back ("ok", "error: ...", or JSON for stats).
+//
+//   ping
+//   stats
+//   set xinjiang chongqing rtt=80ms rate=300mbit loss=0.1% jitter=1ms queue=4000000
+//   cut xinjiang chongqing
+//   heal xinjiang chongqing
+//
+// set/cut/heal act on both directions of the link between the two regions.
+// rate=unlimited (or 0) removes the rate limit; queue=0 means one BDP.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include "absl/strings/string_view.h"
+
+#include "absl/status/statusor.h"
+
+namespace silk::cluster::wanem {
+
+struct ControlCommand {
+  enum class Kind { kPing, kStats, kSet, kCut, kHeal };
+  Kind kind = Kind::kPing;
+  std::string region_a;
+  std::string region_b;
+  // For kSet: only the fields given change.
+  std::optional<double> rtt_ms;
+  std::optional<double> rate_bps;  // 0: unlimited
+  std::optional<double> loss;
+  std::optional<double> jitter_ms;
+  std::optional<uint64_t> queue_bytes;
+};
+
+absl::StatusOr<ControlCommand> ParseControlCommand(absl::string_view line);
+
+}  // namespace silk::cluster::wanem

@@ -1,0 +1,87 @@
+// silk-wanem's event loop: moves IP packets between the TUN devices of the
+// regions' gateways, through one LinkDirection + DelayLine per direction.
+//
+// One thread does everything: it reads bursts of packets from every TUN,
+// classifies each by destination subnet, lets the link model decide its fate
+// and delivery time, and writes due packets to the destination region's TUN.
+// A timerfd wakes it for the next delivery; the control socket and signals
+// are served by the same epoll loop, so no state is shared between threads.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "cluster/spec.h"
+#include "cluster/wanem/control_command.h"
+#include "cluster/wanem/control_server.h"
+#include "cluster/wanem/delay_line.h"
+#include "cluster/wanem/link_model.h"
+
+namespace silk::cluster::wanem {
+
+struct EmulatorOptions {
+  // Region R's TUN lives in /run/netns/<netns_prefix>R; empty: the current namespace.
+  std::string netns_prefix = "silk-gw-";
+  // The TUN device in each gateway namespace. With an empty netns_prefix all TUNs
+  // share one namespace, so the i-th region's device is <tun_name><i> (tun_name
+  // "wan" gives wan0, wan1, ...).
+  std::string tun_name = "wan0";
+  std::string control_path;
+  uint64_t seed = 1;
+  size_t max_delay_line_bytes = size_t{256} << 20;  // per direction
+  // Run at a real-time priority, so that busy neighbours (compilers) do not delay
+  // deliveries; falls back to normal scheduling with a warning when not allowed.
+  bool realtime = false;
+};
+
+class Emulator {
+ public:
+  static absl::StatusOr<std::unique_ptr<Emulator>> Create(const ClusterSpec& spec, const EmulatorOptions& options);
+  ~Emulator();
+
+  // Forwards until SIGTERM, SIGINT or SIGHUP.
+  absl::Status Run();
+
+ private:
+  struct Port {
+    std::string region;
+    Ipv4Subnet subnet;
+    int tun_fd = -1;
+  };
+  struct Direction {
+    int from;
+    int to;
+    LinkDirection model;
+    DelayLine line;
+  };
+
+  Emulator() = default;
+  absl::Status Setup(const ClusterSpec& spec, const EmulatorOptions& options);
+  void ReadBurst(int port, int64_t now_ns);
+  void Deliver(int64_t now_ns);
+  void ArmTimer(int64_t deadline_ns);
+  std::string HandleCommand(absl::string_view line);
+  std::string StatsJson(int64_t now_ns) const;
+  Direction* FindDirection(int from, int to);
+  int PortOfRegion(absl::string_view region) const;
+
+  std::vector<Port> ports_;
+  std::vector<Direction> directions_;
+  std::vector<int> direction_index_;  // [from * ports + to] -> index in directions_, or -1
+  std::unique_ptr<ControlServer> control_;
+  int epoll_fd_ = -1;
+  int timer_fd_ = -1;
+  int signal_fd_ = -1;
+  int64_t armed_deadline_ns_ = -1;
+  uint64_t unroutable_packets_ = 0;
+  uint64_t not_ipv4_packets_ = 0;
+  std::vector<uint8_t> scratch_;  // one packet being classified
+};
+
+// CLOCK_MONOTONIC in nanoseconds: the clock every deadline uses.
+int64_t MonotonicNowNs();
+
+}  // namespace silk::cluster::wanem
