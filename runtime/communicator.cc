@@ -1,8 +1,11 @@
 #include "runtime/communicator.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "absl/strings/escaping.h"
+#include "cluster/spec.h"
 #include "absl/strings/str_format.h"
 #include "runtime/core/log.h"
 #include "runtime/core/status_macros.h"
@@ -15,6 +18,40 @@ namespace {
 
 // Bootstrap exchanges are small and happen once; they get their own bound.
 constexpr absl::Duration kBootstrapTimeout = absl::Minutes(2);
+
+// Lanes and socket settings for connections that cross between two regions:
+// enough lanes that their windows cover the link's bandwidth-delay product.
+struct WanSettings {
+  int lanes;
+  transport::tcp::SocketOptions socket;
+};
+
+WanSettings WanSettingsFor(const Config& config, const cluster::Link* link) {
+  double rate_bps = link ? static_cast<double>(link->bandwidth_bps()) : config.link_rate_bps;
+  double rtt_s = link ? link->rtt_ms() / 1000.0 : absl::ToDoubleSeconds(config.link_rtt);
+  double bdp_bytes = rate_bps / 8.0 * rtt_s;
+  int lanes = config.wan_lanes;
+  if (lanes == 0) lanes = std::clamp(static_cast<int>(std::ceil(bdp_bytes / (2 << 20))), 2, 8);
+  WanSettings wan{lanes, {}};
+  wan.socket.buffer_bytes = config.socket_buffer_bytes > 0
+                                ? config.socket_buffer_bytes
+                                : static_cast<size_t>(std::clamp(2.0 * bdp_bytes / lanes, 1.0 * (1 << 20), 16.0 * (1 << 20)));
+  wan.socket.congestion = config.wan_congestion;
+  return wan;
+}
+
+// SILK_REGION wins; else the cluster spec places this node; else "default".
+absl::StatusOr<std::string> ResolveRegion(const Config& config, const cluster::ClusterSpec* spec) {
+  if (!config.region.empty()) return config.region;
+  if (spec == nullptr) return std::string("default");
+  auto region = cluster::RegionOfNode(*spec, config.node);
+  if (!region.ok()) {
+    return absl::NotFoundError(absl::StrFormat(
+        "node \"%s\" is not in the cluster spec %s (set SILK_NODE or SILK_REGION, or add the node)", config.node,
+        config.cluster_spec));
+  }
+  return *region;
+}
 
 transport::tcp::TcpOptions TcpOptionsFrom(const Config& config) {
   transport::tcp::TcpOptions options;
@@ -39,13 +76,26 @@ absl::StatusOr<std::unique_ptr<Communicator>> Communicator::Create(std::unique_p
   SetLogLevel(config.log_level);
   SetLogRank(comm->rank_);
 
-  SILK_ASSIGN_OR_RETURN(auto transport,
-                        transport::tcp::TcpTransport::Listen(comm->rank_, size, TcpOptionsFrom(config)));
+  if (!config.cluster_spec.empty()) {
+    SILK_ASSIGN_OR_RETURN(cluster::ClusterSpec spec, cluster::LoadSpec(config.cluster_spec));
+    comm->spec_ = std::make_unique<cluster::ClusterSpec>(std::move(spec));
+  }
+  SILK_ASSIGN_OR_RETURN(std::string region, ResolveRegion(config, comm->spec_.get()));
+
+  transport::tcp::TcpOptions tcp = TcpOptionsFrom(config);
+  // Accepted sockets take the listener's buffer before their handshake, and the
+  // TCP window scale is fixed then: give the listener the largest buffer any
+  // tier uses, so WAN connections can open their windows fully.
+  transport::tcp::TcpOptions listen_options = tcp;
+  listen_options.socket.buffer_bytes = std::max(tcp.socket.buffer_bytes, size_t{16} << 20);
+  listen_options.socket.congestion.clear();
+  SILK_ASSIGN_OR_RETURN(auto transport, transport::tcp::TcpTransport::Listen(comm->rank_, size, listen_options));
 
   RankInfo mine;
   mine.set_rank(comm->rank_);
   mine.set_node(config.node);
-  mine.set_region(config.region);
+  mine.set_region(region);
+  mine.set_wan_lanes(config.wan_lanes);
   SILK_ASSIGN_OR_RETURN(std::string host, transport::tcp::LocalIpv4Address(config.socket_ifname));
   mine.set_host(host);
   mine.set_port(transport->port());
@@ -67,10 +117,10 @@ absl::StatusOr<std::unique_ptr<Communicator>> Communicator::Create(std::unique_p
     if (!infos[r].ParseFromString(gathered[r]) || infos[r].rank() != r) {
       return absl::DataLossError(absl::StrFormat("bootstrap record of rank %d is malformed", r));
     }
-    if (infos[r].lanes() != config.lanes) {
+    if (infos[r].lanes() != config.lanes || infos[r].wan_lanes() != config.wan_lanes) {
       return absl::InvalidArgumentError(absl::StrFormat(
-          "ranks disagree on SILK_LANES: rank %d uses %d, rank %d uses %d", comm->rank_, config.lanes, r,
-          infos[r].lanes()));
+          "ranks disagree on SILK_LANES/SILK_WAN_LANES: rank %d uses %d/%d, rank %d uses %d/%d", comm->rank_,
+          config.lanes, config.wan_lanes, r, infos[r].lanes(), infos[r].wan_lanes()));
     }
   }
   comm->job_id_ = infos[0].job_id();
@@ -89,10 +139,17 @@ absl::StatusOr<std::unique_ptr<Communicator>> Communicator::Create(std::unique_p
     // Peers on this node are reached over loopback; others at their published address.
     endpoints[r].host = infos[r].node() == config.node ? "127.0.0.1" : infos[r].host();
     endpoints[r].port = static_cast<uint16_t>(infos[r].port());
+    if (infos[r].region() != region) {
+      const cluster::Link* link =
+          comm->spec_ ? cluster::FindLink(*comm->spec_, region, infos[r].region()) : nullptr;
+      WanSettings wan = WanSettingsFor(config, link);
+      endpoints[r].lanes = wan.lanes;
+      endpoints[r].socket = wan.socket;
+    }
   }
   SILK_RETURN_IF_ERROR(transport->Connect(endpoints, comm->job_id_, token, absl::Now() + kBootstrapTimeout));
-  Log(LogLevel::kInfo, "rank %d of %d on node %s (region %s) connected with %d lanes per peer", comm->rank_, size,
-      config.node, config.region, config.lanes);
+  Log(LogLevel::kInfo, "rank %d of %d on node %s (region %s) connected: %d lanes to each peer in the region",
+      comm->rank_, size, config.node, region, config.lanes);
 
   comm->bootstrap_ = std::move(bootstrap);
   comm->transport_ = std::move(transport);

@@ -15,6 +15,9 @@
 #include "runtime/transport/transport.h"
 
 namespace silk {
+namespace cluster {
+class ClusterSpec;
+}
 
 struct RankPlacement {
   int rank = 0;
@@ -48,6 +51,8 @@ class Communicator {
   const std::vector<RankPlacement>& placements() const { return placements_; }
   uint64_t job_id() const { return job_id_; }
   const Config& config() const { return config_; }
+  // The cluster spec (SILK_CLUSTER_SPEC), or null when none was given.
+  const cluster::ClusterSpec* spec() const { return spec_.get(); }
 
   // OK while healthy; after any failure, the sticky error every call reports.
   absl::Status status() const;
@@ -65,6 +70,7 @@ class Communicator {
   int rank_ = 0;
   uint64_t job_id_ = 0;
   std::vector<RankPlacement> placements_;
+  std::unique_ptr<cluster::ClusterSpec> spec_;
   std::unique_ptr<bootstrap::Bootstrap> bootstrap_;
   std::unique_ptr<transport::Transport> transport_;
   std::unique_ptr<Engine> engine_;

@@ -81,6 +81,7 @@ absl::StatusOr<Config> Config::FromEnvironment() {
     config.timeout = *d;
   }
   SILK_RETURN_IF_ERROR(ReadInt("SILK_LANES", &config.lanes, 1, 64));
+  SILK_RETURN_IF_ERROR(ReadInt("SILK_WAN_LANES", &config.wan_lanes, 0, 64));
   SILK_RETURN_IF_ERROR(ReadInt("SILK_PROGRESS_THREADS", &config.progress_threads, 1, 64));
   SILK_RETURN_IF_ERROR(ReadInt("SILK_SOCKET_BUFFER", &config.socket_buffer_bytes, 0, 1ll << 31));
   SILK_RETURN_IF_ERROR(ReadInt("SILK_STRIPE_BYTES", &config.stripe_bytes, 4096, 1ll << 30));
@@ -92,6 +93,12 @@ absl::StatusOr<Config> Config::FromEnvironment() {
     if (cc != "bbr" && cc != "cubic" && cc != "reno") return Invalid("SILK_CONGESTION", v, "bbr, cubic or reno");
     config.congestion = cc;
   }
+  if (const char* v = Env("SILK_WAN_CONGESTION")) {
+    std::string cc = v;
+    if (cc != "bbr" && cc != "cubic" && cc != "reno") return Invalid("SILK_WAN_CONGESTION", v, "bbr, cubic or reno");
+    config.wan_congestion = cc;
+  }
+  if (const char* v = Env("SILK_CLUSTER_SPEC")) config.cluster_spec = v;
   if (const char* v = Env("SILK_LINK_RATE")) {
     auto r = ParseRate(v);
     if (!r.ok()) return Invalid("SILK_LINK_RATE", v, "a rate such as 1gbit");
@@ -122,7 +129,6 @@ absl::StatusOr<Config> Config::FromEnvironment() {
     gethostname(host, sizeof(host) - 1);
     config.node = host;
   }
-  if (config.region.empty()) config.region = "default";
   return config;
 }
 

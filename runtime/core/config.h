@@ -24,6 +24,14 @@ struct Config {
   // Hints for that sizing until the runtime measures its links (SILK_LINK_RATE in bit/s, SILK_LINK_RTT).
   double link_rate_bps = 10e9;
   absl::Duration link_rtt = absl::Milliseconds(1);
+  // Connections to each peer in another region (SILK_WAN_LANES); 0 sizes them
+  // from the cross-region link's bandwidth-delay product.
+  int wan_lanes = 0;
+  // Congestion control on cross-region connections (SILK_WAN_CONGESTION).
+  std::string wan_congestion = "bbr";
+  // Cluster spec (SILK_CLUSTER_SPEC): maps this node to its region and gives the
+  // links' rates and round trips. Empty: none.
+  std::string cluster_spec;
   // Epoll progress threads per communicator (SILK_PROGRESS_THREADS).
   int progress_threads = 2;
   // Messages larger than this are striped across lanes in pieces of this size (SILK_STRIPE_BYTES).
@@ -35,6 +43,7 @@ struct Config {
   // Shared secret that authenticates connections (SILK_JOB_TOKEN); empty: derived at bootstrap.
   std::string job_token;
   // Where this rank runs (SILK_REGION, SILK_NODE; node defaults to the host name).
+  // An empty region is resolved by the communicator: the cluster spec, else "default".
   std::string region;
   std::string node;
   // Interface whose IPv4 address peers on other nodes connect to (SILK_SOCKET_IFNAME);

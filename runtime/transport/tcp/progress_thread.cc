@@ -19,6 +19,7 @@ namespace {
 
 constexpr uint32_t kReadEvents = EPOLLIN | EPOLLRDHUP;
 constexpr absl::Duration kLostConnectionGrace = absl::Milliseconds(200);
+constexpr int kPiecesPerWakeup = 4;
 
 absl::Status MatchError(const Peer& peer, int self, MessageTag tag, const InboundMessage& m) {
   if (m.descriptor != m.sender_descriptor) {
@@ -223,8 +224,13 @@ bool ProgressThread::StartPiece(Lane* lane) {
 }
 
 void ProgressThread::HandleWritable(Lane* lane) {
+  // A lane takes a few pieces per wake-up, then lets the loop serve its other
+  // lanes (it stays writable, so epoll returns to it at once): lanes share the
+  // stripes fairly even when a socket could swallow the whole message.
+  int pieces_started = 0;
   while (!lane->closed) {
     bool active = lane->op != nullptr || !lane->out_control.empty();
+    if (!active && pieces_started++ == kPiecesPerWakeup) return;
     if (!active && !StartPiece(lane)) return;
     const uint64_t header_bytes = sizeof(FrameHeader);
     const uint64_t frame_bytes = header_bytes + lane->out_header.length;

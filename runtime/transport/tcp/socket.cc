@@ -104,8 +104,17 @@ absl::StatusOr<ScopedFd> ListenTcp(uint16_t port, const SocketOptions& options, 
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_ANY);
   addr.sin_port = htons(port);
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) < 0) {
-    return Errno(absl::StrFormat("bind to port %d", port));
+  // A fixed base port is counted up from, so several ranks on one host each
+  // find one (a firewall opens SILK_PORT .. SILK_PORT + 63).
+  const int attempts = port == 0 ? 1 : kPortRange;
+  int bound = -1;
+  for (int i = 0; i < attempts && bound < 0 && port + i <= 65535; ++i) {
+    addr.sin_port = htons(static_cast<uint16_t>(port + i));
+    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) bound = port + i;
+  }
+  if (bound < 0) {
+    return Errno(port == 0 ? std::string("bind to a kernel-chosen port")
+                           : absl::StrFormat("bind to any port in %d..%d", port, port + attempts - 1));
   }
   if (::listen(fd.get(), backlog) < 0) return Errno("listen");
   SILK_RETURN_IF_ERROR(SetNonBlocking(fd.get(), true));

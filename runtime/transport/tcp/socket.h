@@ -41,7 +41,11 @@ struct SocketOptions {
 absl::Status ApplySocketOptions(int fd, const SocketOptions& options);
 absl::Status SetNonBlocking(int fd, bool on);
 
-// Listens on all IPv4 interfaces at `port` (0: the kernel chooses).
+// Ports tried from a fixed base port: one per rank sharing a host.
+inline constexpr int kPortRange = 64;
+
+// Listens on all IPv4 interfaces at `port` (0: the kernel chooses), or the
+// first free port of port .. port + kPortRange - 1.
 absl::StatusOr<ScopedFd> ListenTcp(uint16_t port, const SocketOptions& options, int backlog = 256);
 uint16_t LocalPort(int fd);
 // "1.2.3.4:5678" for the remote end, or "?" when unknown.

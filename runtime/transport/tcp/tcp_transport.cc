@@ -37,17 +37,9 @@ absl::StatusOr<std::unique_ptr<TcpTransport>> TcpTransport::Listen(int rank, int
   for (int r = 0; r < size; ++r) {
     auto peer = std::make_unique<Peer>();
     peer->rank = r;
-    if (r != rank) {
-      for (int l = 0; l < options.lanes; ++l) {
-        auto lane = std::make_unique<Lane>();
-        lane->peer = peer.get();
-        lane->index = l;
-        peer->lanes.push_back(std::move(lane));
-      }
-    }
-    transport->peers_.push_back(std::move(peer));
+    transport->peers_.push_back(std::move(peer));  // lanes are made by Connect
   }
-  int threads = std::min(options.progress_threads, std::max(1, (size - 1) * options.lanes));
+  int threads = std::min(options.progress_threads, std::max(1, size - 1));
   for (int i = 0; i < threads; ++i) {
     transport->threads_.push_back(std::make_unique<ProgressThread>(transport.get(), i));
     SILK_RETURN_IF_ERROR(transport->threads_.back()->Start());
@@ -131,6 +123,10 @@ void TcpTransport::Handshake(ScopedFd fd) {
       return absl::InvalidArgumentError(absl::StrFormat("rank %d must be connected to by rank %d, not connect", rank, rank_));
     }
     absl::MutexLock lock(&state_mu_);
+    if (lane >= static_cast<int>(peers_[rank]->lanes.size())) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("rank %d has %d lanes to this rank, not %d", rank, peers_[rank]->lanes.size(), lane + 1));
+    }
     if (peers_[rank]->lanes[lane]->fd.valid()) {
       return absl::AlreadyExistsError(absl::StrFormat("rank %d lane %d is already connected", rank, lane));
     }
@@ -154,9 +150,11 @@ absl::Status TcpTransport::InstallLane(int peer, int lane_index, ScopedFd fd) {
       return absl::AlreadyExistsError(absl::StrFormat("rank %d lane %d is already connected", peer, lane_index));
     }
     SILK_RETURN_IF_ERROR(SetNonBlocking(fd.get(), true));
+    // Accepted sockets start with the listener's options; give them this peer's.
+    SILK_RETURN_IF_ERROR(ApplySocketOptions(fd.get(), peer_socket_[peer]));
     lane->address = PeerAddress(fd.get());
     lane->fd = std::move(fd);
-    lane->thread = threads_[(peer * options_.lanes + lane_index) % threads_.size()].get();
+    lane->thread = threads_[lanes_installed_ % threads_.size()].get();
     lanes_installed_++;
   }
   return lane->thread->Register(lane);
@@ -169,11 +167,27 @@ absl::Status TcpTransport::Connect(const std::vector<PeerEndpoint>& endpoints, u
   }
   {
     absl::MutexLock lock(&state_mu_);
+    int most_lanes = 1;
+    peer_socket_.assign(size_, options_.socket);
+    for (int peer = 0; peer < size_; ++peer) {
+      if (peer == rank_) continue;
+      const PeerEndpoint& e = endpoints[peer];
+      const int lanes = e.lanes > 0 ? e.lanes : options_.lanes;
+      if (e.socket) peer_socket_[peer] = *e.socket;
+      for (int l = 0; l < lanes; ++l) {
+        auto lane = std::make_unique<Lane>();
+        lane->peer = peers_[peer].get();
+        lane->index = l;
+        peers_[peer]->lanes.push_back(std::move(lane));
+      }
+      lanes_expected_ += lanes;
+      most_lanes = std::max(most_lanes, lanes);
+    }
     handshake_.job_id = job_id;
     handshake_.token = token;
     handshake_.rank = rank_;
     handshake_.world_size = size_;
-    handshake_.lanes = options_.lanes;
+    handshake_.lanes = most_lanes;
     handshake_ready_ = true;
   }
   HandshakeParams params;
@@ -184,8 +198,8 @@ absl::Status TcpTransport::Connect(const std::vector<PeerEndpoint>& endpoints, u
   // Each rank connects to the ranks below it and accepts the ranks above it.
   for (int peer = 0; peer < rank_; ++peer) {
     const PeerEndpoint& to = endpoints[peer];
-    for (int lane = 0; lane < options_.lanes; ++lane) {
-      auto fd = ConnectTcp(to.host, to.port, options_.socket, deadline);
+    for (int lane = 0; lane < static_cast<int>(peers_[peer]->lanes.size()); ++lane) {
+      auto fd = ConnectTcp(to.host, to.port, peer_socket_[peer], deadline);
       absl::Status status = fd.status();
       if (status.ok()) status = ClientHandshake(fd->get(), params, peer, lane, deadline);
       if (status.ok()) status = InstallLane(peer, lane, std::move(*fd));
@@ -195,15 +209,15 @@ absl::Status TcpTransport::Connect(const std::vector<PeerEndpoint>& endpoints, u
       }
     }
   }
-  const int expected = (size_ - 1) * options_.lanes;
   absl::MutexLock lock(&state_mu_);
-  auto all = [&]() ABSL_SHARED_LOCKS_REQUIRED(state_mu_) { return lanes_installed_ == expected; };
+  auto all = [&]() ABSL_SHARED_LOCKS_REQUIRED(state_mu_) { return lanes_installed_ == lanes_expected_; };
   if (!state_mu_.AwaitWithDeadline(absl::Condition(&all), deadline)) {
     std::vector<std::string> missing;
     for (int peer = rank_ + 1; peer < size_; ++peer) {
       int got = 0;
       for (auto& lane : peers_[peer]->lanes) got += lane->fd.valid() ? 1 : 0;
-      if (got < options_.lanes) missing.push_back(absl::StrFormat("rank %d (%d of %d lanes)", peer, got, options_.lanes));
+      int want = static_cast<int>(peers_[peer]->lanes.size());
+      if (got < want) missing.push_back(absl::StrFormat("rank %d (%d of %d lanes)", peer, got, want));
     }
     return absl::DeadlineExceededError(absl::StrFormat("rank %d timed out waiting for connections from %s", rank_,
                                                        absl::StrJoin(missing, ", ")));

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -31,10 +32,10 @@
 namespace silk::transport::tcp {
 
 struct TcpOptions {
-  int lanes = 2;
+  int lanes = 2;  // default per peer; PeerEndpoint::lanes overrides
   int progress_threads = 2;
   size_t stripe_bytes = 256 << 10;
-  SocketOptions socket;
+  SocketOptions socket;  // default per peer; the listener uses it for accepted sockets' set-up
   uint16_t port = 0;
   absl::Duration handshake_timeout = absl::Seconds(10);
 };
@@ -42,6 +43,9 @@ struct TcpOptions {
 struct PeerEndpoint {
   std::string host;
   uint16_t port = 0;
+  // Per-peer overrides (e.g. more lanes and BBR across a WAN); 0 / unset: TcpOptions'.
+  int lanes = 0;
+  std::optional<SocketOptions> socket;
 };
 
 class ProgressThread;
@@ -101,6 +105,8 @@ class TcpTransport : public Transport {
   mutable absl::Mutex state_mu_;
   absl::Status error_ ABSL_GUARDED_BY(state_mu_);
   int lanes_installed_ ABSL_GUARDED_BY(state_mu_) = 0;
+  int lanes_expected_ ABSL_GUARDED_BY(state_mu_) = 0;
+  std::vector<SocketOptions> peer_socket_;  // fixed once Connect starts
   bool handshake_ready_ ABSL_GUARDED_BY(state_mu_) = false;
   int handshakes_running_ ABSL_GUARDED_BY(state_mu_) = 0;
   std::atomic<bool> failed_{false};

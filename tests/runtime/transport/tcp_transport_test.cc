@@ -125,6 +125,20 @@ TEST(TcpTransport, LargeMessageIsStripedAcrossAllLanes) {
   EXPECT_EQ(total, out.size());
 }
 
+TEST(TcpTransport, FixedBasePortCountsUpWhenTaken) {
+  auto taken = ListenTcp(0, SocketOptions{});
+  ASSERT_TRUE(taken.ok()) << taken.status();
+  TcpOptions options;
+  options.port = LocalPort(taken->get());  // in use: the next free port is chosen
+  auto a = TcpTransport::Listen(0, 2, options);
+  auto b = TcpTransport::Listen(1, 2, options);
+  ASSERT_TRUE(a.ok()) << a.status();
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_GT((*a)->port(), options.port);
+  EXPECT_LT((*a)->port(), options.port + kPortRange);
+  EXPECT_NE((*a)->port(), (*b)->port());
+}
+
 TEST(TcpTransport, ReceiveWithoutSendTimesOutNamingThePeer) {
   auto transports = ConnectTransports(2, TcpOptions{});
   ASSERT_EQ(transports.size(), 2u);

@@ -19,7 +19,10 @@ inline std::vector<std::unique_ptr<TcpTransport>> ConnectTransports(int n, TcpOp
     auto t = TcpTransport::Listen(r, n, options);
     EXPECT_TRUE(t.ok()) << t.status();
     if (!t.ok()) return {};
-    endpoints.push_back(PeerEndpoint{"127.0.0.1", (*t)->port()});
+    PeerEndpoint endpoint;
+    endpoint.host = "127.0.0.1";
+    endpoint.port = (*t)->port();
+    endpoints.push_back(endpoint);
     transports.push_back(std::move(*t));
   }
   std::vector<std::thread> threads;
