@@ -20,6 +20,10 @@ NODE_SYSCTLS = {
     "net.ipv4.tcp_rmem": "4096 131072 67108864",
     "net.ipv4.tcp_wmem": "4096 65536 67108864",
     "net.ipv4.tcp_no_metrics_save": "1",
+    # Collectives are bursts separated by compute: a WAN connection idle for one
+    # RTO must not fall back to slow start (six round trips at 40 ms to reopen
+    # a 5 MB window). Real deployments should set this too (cluster/README.md).
+    "net.ipv4.tcp_slow_start_after_idle": "0",
     "net.ipv6.conf.all.disable_ipv6": "1",
     "net.ipv6.conf.default.disable_ipv6": "1",
 }

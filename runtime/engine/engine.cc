@@ -2,6 +2,8 @@
 
 #include <pthread.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_format.h"
 #include "runtime/core/log.h"
 
@@ -9,14 +11,42 @@ namespace silk {
 
 // ---- OpContext ----
 
+OpContext::OpContext(OpContext&& other) noexcept
+    : transport_(other.transport_),
+      op_id_(other.op_id_),
+      descriptor_(other.descriptor_),
+      deadline_(other.deadline_),
+      members_(std::move(other.members_)),
+      group_rank_(other.group_rank_),
+      seq_base_(other.seq_base_),
+      own_requests_(std::move(other.own_requests_)),
+      // A root context owns its list; a group view keeps pointing at its root's.
+      requests_(other.requests_ == &other.own_requests_ ? &own_requests_ : other.requests_) {}
+
+absl::StatusOr<OpContext> OpContext::Group(std::vector<int> members, uint32_t seq_base) {
+  const int self = global_rank(rank());
+  auto it = std::find(members.begin(), members.end(), self);
+  if (it == members.end()) {
+    return absl::InternalError(absl::StrFormat("rank %d is not in the group it was asked to run in", self));
+  }
+  OpContext group(transport_, op_id_, descriptor_, deadline_);
+  group.group_rank_ = static_cast<int>(it - members.begin());
+  group.members_ = std::move(members);
+  group.seq_base_ = seq_base_ + seq_base;
+  group.requests_ = requests_;
+  return group;
+}
+
 transport::RequestPtr OpContext::Send(int peer, uint32_t seq, const void* data, size_t bytes) {
-  requests_.push_back(transport_->Send(peer, transport::MessageTag{op_id_, seq}, descriptor_, data, bytes));
-  return requests_.back();
+  requests_->push_back(transport_->Send(global_rank(peer), transport::MessageTag{op_id_, seq_base_ + seq},
+                                        descriptor_, data, bytes));
+  return requests_->back();
 }
 
 transport::RequestPtr OpContext::Recv(int peer, uint32_t seq, void* data, size_t bytes) {
-  requests_.push_back(transport_->Recv(peer, transport::MessageTag{op_id_, seq}, descriptor_, data, bytes));
-  return requests_.back();
+  requests_->push_back(transport_->Recv(global_rank(peer), transport::MessageTag{op_id_, seq_base_ + seq},
+                                        descriptor_, data, bytes));
+  return requests_->back();
 }
 
 absl::Status OpContext::Wait(const transport::RequestPtr& request) { return request->Wait(deadline_); }

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
@@ -29,10 +30,22 @@ namespace silk {
 class OpContext {
  public:
   OpContext(transport::Transport* transport, uint64_t op_id, const OpDescriptor& descriptor, absl::Time deadline)
-      : transport_(transport), op_id_(op_id), descriptor_(descriptor), deadline_(deadline) {}
+      : transport_(transport), op_id_(op_id), descriptor_(descriptor), deadline_(deadline), requests_(&own_requests_) {}
+  OpContext(const OpContext&) = delete;
+  OpContext& operator=(const OpContext&) = delete;
+  OpContext(OpContext&& other) noexcept;
 
-  int rank() const { return transport_->rank(); }
-  int size() const { return transport_->size(); }
+  // A view of this operation restricted to `members` (global ranks, this rank
+  // among them, the same list on every member): rank(), size() and peers are
+  // positions in `members`, and message numbers are offset by `seq_base`, so an
+  // algorithm written for a whole communicator runs unchanged inside a region.
+  // Requests still count as this operation's. Fails if this rank is not a member.
+  absl::StatusOr<OpContext> Group(std::vector<int> members, uint32_t seq_base);
+
+  int rank() const { return members_.empty() ? transport_->rank() : group_rank_; }
+  int size() const { return members_.empty() ? transport_->size() : static_cast<int>(members_.size()); }
+  // The global rank of position `peer` (the identity outside a group).
+  int global_rank(int peer) const { return members_.empty() ? peer : members_[peer]; }
   uint64_t op_id() const { return op_id_; }
   const OpDescriptor& descriptor() const { return descriptor_; }
   absl::Time deadline() const { return deadline_; }
@@ -46,14 +59,19 @@ class OpContext {
 
   // Every request this operation posted (the engine waits for them before
   // reporting a failure, so no buffer is touched after the caller sees it).
-  const std::vector<transport::RequestPtr>& requests() const { return requests_; }
+  const std::vector<transport::RequestPtr>& requests() const { return *requests_; }
+  transport::Transport& transport() const { return *transport_; }
 
  private:
-  transport::Transport* const transport_;
-  const uint64_t op_id_;
-  const OpDescriptor descriptor_;
-  const absl::Time deadline_;
-  std::vector<transport::RequestPtr> requests_;
+  transport::Transport* transport_;
+  uint64_t op_id_;
+  OpDescriptor descriptor_;
+  absl::Time deadline_;
+  std::vector<int> members_;  // empty: the whole communicator
+  int group_rank_ = 0;
+  uint32_t seq_base_ = 0;
+  std::vector<transport::RequestPtr> own_requests_;
+  std::vector<transport::RequestPtr>* requests_;  // the root context's list
 };
 
 using OpBody = std::function<absl::Status(OpContext&)>;

@@ -20,6 +20,11 @@ Config TestConfig(int lanes, absl::Duration timeout) {
 }
 
 absl::StatusOr<std::vector<std::unique_ptr<Communicator>>> CreateCommunicators(int n, const Config& config) {
+  return CreateCommunicators(n, [&](int) { return config; });
+}
+
+absl::StatusOr<std::vector<std::unique_ptr<Communicator>>> CreateCommunicators(
+    int n, const std::function<Config(int rank)>& config_for_rank) {
   auto server = bootstrap::TcpStoreServer::Start("127.0.0.1", 0);
   if (!server.ok()) return server.status();
   std::vector<std::unique_ptr<Communicator>> comms(n);
@@ -33,7 +38,8 @@ absl::StatusOr<std::vector<std::unique_ptr<Communicator>>> CreateCommunicators(i
         return;
       }
       std::shared_ptr<bootstrap::Store> store = std::move(*client);
-      auto comm = Communicator::Create(std::make_unique<bootstrap::StoreBootstrap>(store, r, n, "test"), config);
+      auto comm = Communicator::Create(std::make_unique<bootstrap::StoreBootstrap>(store, r, n, "test"),
+                                       config_for_rank(r));
       if (comm.ok()) {
         comms[r] = std::move(*comm);
       } else {

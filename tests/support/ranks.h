@@ -19,6 +19,9 @@ Config TestConfig(int lanes = 2, absl::Duration timeout = absl::Seconds(60));
 
 // Creates `n` communicators concurrently (the store lives until they are all created).
 absl::StatusOr<std::vector<std::unique_ptr<Communicator>>> CreateCommunicators(int n, const Config& config);
+// The same with a Config per rank (e.g. SILK_REGION differing by rank).
+absl::StatusOr<std::vector<std::unique_ptr<Communicator>>> CreateCommunicators(
+    int n, const std::function<Config(int rank)>& config_for_rank);
 
 // Runs body(comm) on every rank concurrently and joins; returns each rank's result.
 std::vector<absl::Status> RunOnRanks(std::vector<std::unique_ptr<Communicator>>& comms,

@@ -93,3 +93,37 @@ TEST(Engine, WorkTestAndCallbacks) {
 
 }  // namespace
 }  // namespace silk
+
+namespace silk {
+namespace {
+
+// A group view runs a ring among the even ranks only; the odd ranks do the
+// same among themselves, with the same message numbers, and nothing collides.
+TEST(OpContextGroup, RanksAndPeersArePositionsInTheGroup) {
+  auto comms = testing::CreateCommunicators(4, testing::TestConfig());
+  ASSERT_TRUE(comms.ok()) << comms.status();
+  auto results = testing::RunOnRanks(*comms, [](Communicator& comm) -> absl::Status {
+    OpDescriptor d;
+    d.kind = CollectiveKind::kProbe;
+    WorkPtr work = comm.Submit(d, absl::ZeroDuration(), [](OpContext& ctx) -> absl::Status {
+      std::vector<int> members = ctx.rank() % 2 == 0 ? std::vector<int>{0, 2} : std::vector<int>{1, 3};
+      auto group = ctx.Group(members, 100);
+      if (!group.ok()) return group.status();
+      if (group->size() != 2 || group->rank() != ctx.rank() / 2) return absl::InternalError("wrong group rank");
+      int mine = ctx.rank(), theirs = -1;
+      int peer = 1 - group->rank();
+      absl::Status s = group->WaitAll({group->Recv(peer, 0, &theirs, sizeof(theirs)),
+                                       group->Send(peer, 0, &mine, sizeof(mine))});
+      if (!s.ok()) return s;
+      if (theirs != group->global_rank(peer)) return absl::InternalError("wrong partner");
+      if (ctx.requests().size() != 2) return absl::InternalError("group requests must count as the operation's");
+      if (ctx.Group({5, 6}, 0).ok()) return absl::InternalError("a non-member got a group");
+      return absl::OkStatus();
+    });
+    return work->Wait();
+  });
+  for (auto& r : results) EXPECT_TRUE(r.ok()) << r;
+}
+
+}  // namespace
+}  // namespace silk

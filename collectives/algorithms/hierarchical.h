@@ -1,0 +1,59 @@
+// Region-aware collectives for a communicator that spans distant regions.
+// Each crosses the WAN once per byte and region pair, from every rank's own
+// connections (never through one leader), and does the rest inside regions.
+//
+// All-reduce, per pipeline chunk: a ring reduce-scatter inside each region; then every
+// rank exchanges its block of partial sums directly with the ranks of the
+// other regions whose blocks overlap it (so every rank's connections share the
+// WAN, not one leader's) and folds the regions' partials in region order; then
+// a ring all-gather inside each region. Each direction of a two-region WAN
+// carries the buffer once (the cut bound's S), both directions at once, so the
+// whole costs about S/B + R/2. Chunks overlap: the WAN exchange of chunk k runs
+// while the region reduces chunk k+1 and gathers chunk k-1.
+//
+// Bit-identical everywhere: inside a region each block is reduced in one ring
+// order, every region folds the same partials in the same region order, and the
+// result is then copied as bytes.
+#pragma once
+
+#include <cstddef>
+
+#include "absl/status/status.h"
+#include "collectives/algorithms/workspace.h"
+#include "runtime/core/types.h"
+#include "runtime/engine/engine.h"
+#include "runtime/topology.h"
+
+namespace silk::algorithms {
+
+struct HierarchicalPlan {
+  size_t pipeline_chunk_bytes = 4 << 20;  // the unit that flows LAN -> WAN -> LAN
+  size_t ring_chunk_bytes = 1 << 20;      // pipelining inside each region's ring
+};
+
+// In place on `buffer` (count elements). `ctx` spans the whole communicator.
+absl::Status HierarchicalAllreduce(OpContext& ctx, Workspace& workspace, const Topology& topology, void* buffer,
+                                   size_t count, DataType type, ReduceOp op, const HierarchicalPlan& plan);
+
+// All-gather of `count` elements per rank into `output` (size() blocks in rank
+// order); this rank's block must already be in place. Every rank's block
+// crosses to each other region once, to one receiver there, which then shares
+// it inside its region.
+absl::Status HierarchicalAllgather(OpContext& ctx, Workspace& workspace, const Topology& topology, void* output,
+                                   size_t count, size_t element_size, const HierarchicalPlan& plan);
+
+// Reduce-scatter: `input` holds size() blocks of `count` elements; `output`
+// receives block rank() reduced over every rank. Each region reduces every
+// block internally; each block's partial then crosses once to its owner, who
+// folds the regions' partials in region order.
+absl::Status HierarchicalReduceScatter(OpContext& ctx, Workspace& workspace, const Topology& topology,
+                                       const void* input, void* output, size_t count, DataType type, ReduceOp op,
+                                       const HierarchicalPlan& plan);
+
+// Broadcast from `root`: the root streams the buffer to one entry rank per
+// other region, and each region broadcasts it internally, chunk by chunk, as
+// the chunks arrive. `input` is read on the root only.
+absl::Status HierarchicalBroadcast(OpContext& ctx, const Topology& topology, const void* input, void* output,
+                                   size_t bytes, int root, const HierarchicalPlan& plan);
+
+}  // namespace silk::algorithms

@@ -1,0 +1,138 @@
+#include "collectives/algorithms/hierarchical.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "collectives/algorithms/partition.h"
+#include "collectives/algorithms/ring.h"
+#include "collectives/kernels/reduce.h"
+#include "runtime/core/status_macros.h"
+
+namespace silk::algorithms {
+namespace {
+
+// Message numbers: each chunk's phases get their own band, so the rings of
+// chunk k and k+1 and the WAN exchanges never reuse a number on one pair.
+constexpr uint32_t kBand = 1u << 20;
+constexpr size_t kMaxChunks = 1024;
+uint32_t ReduceScatterBand(size_t chunk) { return static_cast<uint32_t>(3 * chunk) * kBand; }
+uint32_t AllgatherBand(size_t chunk) { return static_cast<uint32_t>(3 * chunk + 1) * kBand; }
+uint32_t ExchangeSeq(size_t chunk) { return static_cast<uint32_t>(3 * chunk + 2) * kBand; }
+
+Range Intersect(Range a, Range b) {
+  size_t begin = std::max(a.begin, b.begin), end = std::min(a.end(), b.end());
+  return end > begin ? Range{begin, end - begin} : Range{begin, 0};
+}
+
+// The WAN exchange of one chunk: what this rank sends and receives, and where
+// the other regions' partials land.
+struct Exchange {
+  size_t chunk = 0;
+  Range block;                                   // this rank's block, chunk-relative
+  std::vector<char*> partials;                   // per region (own region: the block itself)
+  std::vector<transport::RequestPtr> requests;
+};
+
+}  // namespace
+
+absl::Status HierarchicalAllreduce(OpContext& ctx, Workspace& workspace, const Topology& topology, void* buffer,
+                                   size_t count, DataType type, ReduceOp op, const HierarchicalPlan& plan) {
+  const size_t elem = DataTypeSize(type);
+  char* data = static_cast<char*>(buffer);
+  const int me = ctx.rank();
+  const int my_region = topology.region_of(me);
+  const int regions = topology.num_regions();
+  const std::vector<int>& local = topology.region_members(my_region);
+  const int local_rank = static_cast<int>(std::find(local.begin(), local.end(), me) - local.begin());
+  // Averages are sums inside the phases, divided once by the whole count at the end.
+  const ReduceOp phase_op = op == ReduceOp::kAvg ? ReduceOp::kSum : op;
+
+  size_t chunk_elems = std::max<size_t>(1, plan.pipeline_chunk_bytes / elem);
+  chunk_elems = std::max(chunk_elems, (count + kMaxChunks - 1) / kMaxChunks);
+  const size_t chunks = ChunksFor(count, chunk_elems);
+  auto chunk_range = [&](size_t k) { return Chunk(Range{0, count}, chunk_elems, k); };
+  auto blocks_of = [&](size_t k, int region) {
+    return BalancedBlocks(chunk_range(k).count, topology.region_members(region).size());
+  };
+
+  auto reduce_scatter = [&](size_t k) -> absl::Status {
+    Range c = chunk_range(k);
+    Blocks blocks = blocks_of(k, my_region);
+    SILK_ASSIGN_OR_RETURN(OpContext region, ctx.Group(local, ReduceScatterBand(k)));
+    char* base = data + c.begin * elem;
+    return RingReduceScatter(region, workspace, base, blocks, base + blocks[local_rank].begin * elem, type, phase_op,
+                             plan.ring_chunk_bytes, 0);
+  };
+  auto all_gather = [&](size_t k) -> absl::Status {
+    Range c = chunk_range(k);
+    SILK_ASSIGN_OR_RETURN(OpContext region, ctx.Group(local, AllgatherBand(k)));
+    return RingAllgather(region, data + c.begin * elem, blocks_of(k, my_region), elem, plan.ring_chunk_bytes, 0);
+  };
+  // Sends this rank's partial block to every overlapping rank of every other
+  // region and posts the receives of theirs.
+  auto start_exchange = [&](size_t k) {
+    Exchange x;
+    x.chunk = k;
+    x.block = blocks_of(k, my_region)[local_rank];
+    char* base = data + chunk_range(k).begin * elem;
+    x.partials.assign(regions, nullptr);
+    for (int r = 0; r < regions; ++r) {
+      if (r == my_region) {
+        x.partials[r] = base + x.block.begin * elem;
+        continue;
+      }
+      if (x.block.count == 0) continue;
+      x.partials[r] = workspace.Allocate(x.block.count * elem);
+      Blocks theirs = blocks_of(k, r);
+      for (size_t j = 0; j < theirs.size(); ++j) {
+        Range overlap = Intersect(x.block, theirs[j]);
+        if (overlap.count == 0) continue;
+        int peer = topology.region_members(r)[j];
+        const size_t offset = (overlap.begin - x.block.begin) * elem;
+        x.requests.push_back(ctx.Recv(peer, ExchangeSeq(k), x.partials[r] + offset, overlap.count * elem));
+        x.requests.push_back(ctx.Send(peer, ExchangeSeq(k), base + overlap.begin * elem, overlap.count * elem));
+      }
+    }
+    return x;
+  };
+  // Waits for a chunk's exchange and folds the regions' partials in region order.
+  auto finish_exchange = [&](Exchange& x) -> absl::Status {
+    SILK_RETURN_IF_ERROR(ctx.WaitAll(x.requests));
+    if (x.block.count == 0) return absl::OkStatus();
+    char* block = x.partials[my_region];
+    const size_t n = x.block.count;
+    if (regions == 1) {
+      // Nothing to fold: the region's reduce-scatter already made the result.
+    } else if (regions == 2) {
+      // dst may alias an input exactly: a single pass, no copy.
+      kernels::Reduce(type, phase_op, block, x.partials[0], x.partials[1], n);
+    } else {
+      char* acc = workspace.Allocate(n * elem);
+      std::memcpy(acc, x.partials[0], n * elem);
+      for (int r = 1; r < regions; ++r) kernels::ReduceInto(type, phase_op, acc, x.partials[r], n);
+      std::memcpy(block, acc, n * elem);
+    }
+    if (op == ReduceOp::kAvg) kernels::Scale(type, block, n, topology.size());
+    return absl::OkStatus();
+  };
+
+  std::vector<Exchange> in_flight;
+  for (size_t k = 0; k < chunks; ++k) {
+    SILK_RETURN_IF_ERROR(reduce_scatter(k));
+    in_flight.push_back(start_exchange(k));
+    if (in_flight.size() > 1) {  // the WAN carries chunk k while chunk k-1 is finished
+      SILK_RETURN_IF_ERROR(finish_exchange(in_flight.front()));
+      SILK_RETURN_IF_ERROR(all_gather(in_flight.front().chunk));
+      in_flight.erase(in_flight.begin());
+    }
+  }
+  for (Exchange& x : in_flight) {
+    SILK_RETURN_IF_ERROR(finish_exchange(x));
+    SILK_RETURN_IF_ERROR(all_gather(x.chunk));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace silk::algorithms

@@ -1,0 +1,41 @@
+// How blocks of one region's ranks are handed to the ranks of another region
+// (used by the hierarchical all-gather and reduce-scatter): the rank at
+// position p of region r' is paired with position p mod m of a region of m
+// ranks. With equal region sizes this is a one-to-one counterpart.
+#pragma once
+
+#include <algorithm>
+#include <vector>
+
+#include "runtime/topology.h"
+
+namespace silk::algorithms {
+
+// Global ranks of other regions whose blocks `position` of `region` receives, in
+// region order then position order.
+inline std::vector<int> ForeignRanksAssignedTo(const Topology& topology, int region, int position) {
+  const int m = static_cast<int>(topology.region_members(region).size());
+  std::vector<int> ranks;
+  for (int r = 0; r < topology.num_regions(); ++r) {
+    if (r == region) continue;
+    const std::vector<int>& members = topology.region_members(r);
+    for (int p = 0; p < static_cast<int>(members.size()); ++p) {
+      if (p % m == position) ranks.push_back(members[p]);
+    }
+  }
+  return ranks;
+}
+
+// The rank of `region` that receives the block of global rank `rank` (from another region).
+inline int ReceiverOf(const Topology& topology, int rank, int region) {
+  const std::vector<int>& own = topology.region_members(topology.region_of(rank));
+  const int position = static_cast<int>(std::find(own.begin(), own.end(), rank) - own.begin());
+  const std::vector<int>& there = topology.region_members(region);
+  return there[position % there.size()];
+}
+
+inline int PositionIn(const std::vector<int>& members, int rank) {
+  return static_cast<int>(std::find(members.begin(), members.end(), rank) - members.begin());
+}
+
+}  // namespace silk::algorithms

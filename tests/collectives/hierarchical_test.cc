@@ -1,0 +1,256 @@
+// The region-aware all-reduce on in-process ranks that claim different
+// regions (SILK_REGION per rank), over real loopback TCP: values, bit-identical
+// results across regions, and the bytes that cross region boundaries.
+#include <cmath>
+#include <functional>
+#include <cstring>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "collectives/algorithms/hierarchical.h"
+#include "collectives/kernels/float16.h"
+#include "gtest/gtest.h"
+#include "runtime/topology.h"
+#include "tests/support/ranks.h"
+
+namespace silk {
+namespace {
+
+struct Layout {
+  std::vector<int> region_sizes;  // ranks per region, regions laid out in rank order
+  std::string Name() const { return absl::StrJoin(region_sizes, "_"); }
+};
+
+std::vector<int> RegionOfRank(const Layout& layout) {
+  std::vector<int> regions;
+  for (size_t r = 0; r < layout.region_sizes.size(); ++r) regions.insert(regions.end(), layout.region_sizes[r], r);
+  return regions;
+}
+
+// Values whose float sum depends on the order of additions.
+float Value(int rank, size_t i) {
+  return static_cast<float>(std::ldexp(1.0 + 0.01 * ((i * 7 + rank * 13) % 97), static_cast<int>((i * 3 + rank) % 30) - 15));
+}
+
+absl::Status RunHierarchical(Communicator& comm, void* buffer, size_t count, DataType type, ReduceOp op,
+                             size_t pipeline_chunk_bytes) {
+  Topology topology = Topology::FromPlacements(comm.placements());
+  OpDescriptor d;
+  d.kind = CollectiveKind::kAllreduce;
+  d.type = type;
+  d.op = op;
+  d.count = count;
+  auto workspace = std::make_shared<algorithms::Workspace>();
+  return comm
+      .Submit(d, absl::ZeroDuration(),
+              [&, workspace](OpContext& ctx) {
+                algorithms::HierarchicalPlan plan;
+                plan.pipeline_chunk_bytes = pipeline_chunk_bytes;
+                plan.ring_chunk_bytes = 16 << 10;
+                return algorithms::HierarchicalAllreduce(ctx, *workspace, topology, buffer, count, type, op, plan);
+              })
+      ->Wait();
+}
+
+class Hierarchical : public ::testing::TestWithParam<Layout> {};
+
+TEST_P(Hierarchical, Float32SumIsCorrectAndBitIdenticalAcrossRegions) {
+  const Layout layout = GetParam();
+  const std::vector<int> region = RegionOfRank(layout);
+  const int n = static_cast<int>(region.size());
+  auto comms = testing::CreateCommunicators(n, [&](int rank) {
+    Config c = testing::TestConfig();
+    c.region = absl::StrFormat("region%d", region[rank]);
+    return c;
+  });
+  ASSERT_TRUE(comms.ok()) << comms.status();
+  for (size_t count : {size_t{0}, size_t{1}, size_t(n - 1), size_t(n + 1), size_t{1000}, size_t{200003}}) {
+    std::vector<std::vector<float>> out(n);
+    auto results = testing::RunOnRanks(*comms, [&](Communicator& comm) {
+      std::vector<float>& data = out[comm.rank()];
+      data.resize(count);
+      for (size_t i = 0; i < count; ++i) data[i] = Value(comm.rank(), i);
+      // Small pipeline chunks: many chunks in flight at once.
+      return RunHierarchical(comm, data.data(), count, DataType::kFloat32, ReduceOp::kSum, 64 << 10);
+    });
+    for (int r = 0; r < n; ++r) ASSERT_TRUE(results[r].ok()) << "rank " << r << ": " << results[r];
+    for (size_t i = 0; i < count; ++i) {
+      double expected = 0;
+      for (int r = 0; r < n; ++r) expected += Value(r, i);
+      ASSERT_NEAR(out[0][i], expected, std::abs(expected) * 1e-5) << "element " << i;
+    }
+    for (int r = 1; r < n && count > 0; ++r) {
+      ASSERT_EQ(std::memcmp(out[r].data(), out[0].data(), count * sizeof(float)), 0)
+          << "rank " << r << " (region " << region[r] << ") differs from rank 0, count " << count;
+    }
+  }
+}
+
+TEST_P(Hierarchical, OtherTypesAndReductions) {
+  const Layout layout = GetParam();
+  const std::vector<int> region = RegionOfRank(layout);
+  const int n = static_cast<int>(region.size());
+  auto comms = testing::CreateCommunicators(n, [&](int rank) {
+    Config c = testing::TestConfig();
+    c.region = absl::StrFormat("region%d", region[rank]);
+    return c;
+  });
+  ASSERT_TRUE(comms.ok()) << comms.status();
+  const size_t count = 5003;
+  // int32 max, int64 sum, and float avg.
+  std::vector<std::vector<int32_t>> maxes(n);
+  std::vector<std::vector<int64_t>> sums(n);
+  std::vector<std::vector<double>> avgs(n);
+  auto results = testing::RunOnRanks(*comms, [&](Communicator& comm) -> absl::Status {
+    const int r = comm.rank();
+    maxes[r].resize(count);
+    sums[r].resize(count);
+    avgs[r].resize(count);
+    for (size_t i = 0; i < count; ++i) {
+      maxes[r][i] = static_cast<int32_t>((i * 31 + r * 17) % 1000) - 500;
+      sums[r][i] = static_cast<int64_t>(i) * (r + 1);
+      avgs[r][i] = static_cast<double>(r) + 0.5 * i;
+    }
+    absl::Status s = RunHierarchical(comm, maxes[r].data(), count, DataType::kInt32, ReduceOp::kMax, 4 << 10);
+    if (s.ok()) s = RunHierarchical(comm, sums[r].data(), count, DataType::kInt64, ReduceOp::kSum, 4 << 10);
+    if (s.ok()) s = RunHierarchical(comm, avgs[r].data(), count, DataType::kFloat64, ReduceOp::kAvg, 4 << 10);
+    return s;
+  });
+  for (int r = 0; r < n; ++r) ASSERT_TRUE(results[r].ok()) << "rank " << r << ": " << results[r];
+  for (size_t i = 0; i < count; ++i) {
+    int32_t max = -1000;
+    int64_t sum = 0;
+    double avg = 0;
+    for (int r = 0; r < n; ++r) {
+      max = std::max<int32_t>(max, static_cast<int32_t>((i * 31 + r * 17) % 1000) - 500);
+      sum += static_cast<int64_t>(i) * (r + 1);
+      avg += static_cast<double>(r) + 0.5 * i;
+    }
+    avg /= n;
+    for (int r = 0; r < n; ++r) {
+      ASSERT_EQ(maxes[r][i], max) << "rank " << r << " element " << i;
+      ASSERT_EQ(sums[r][i], sum) << "rank " << r << " element " << i;
+      ASSERT_NEAR(avgs[r][i], avg, 1e-9 * std::max(1.0, std::abs(avg))) << "rank " << r << " element " << i;
+    }
+  }
+}
+
+TEST_P(Hierarchical, EachDirectionOfTheWanCarriesTheBufferOnce) {
+  const Layout layout = GetParam();
+  const std::vector<int> region = RegionOfRank(layout);
+  const int n = static_cast<int>(region.size());
+  if (layout.region_sizes.size() != 2) GTEST_SKIP() << "the one-S-per-direction promise is for two regions";
+  auto comms = testing::CreateCommunicators(n, [&](int rank) {
+    Config c = testing::TestConfig();
+    c.region = absl::StrFormat("region%d", region[rank]);
+    return c;
+  });
+  ASSERT_TRUE(comms.ok()) << comms.status();
+  const size_t count = 1 << 18;
+  auto results = testing::RunOnRanks(*comms, [&](Communicator& comm) {
+    std::vector<float> data(count, 1.0f);
+    return RunHierarchical(comm, data.data(), count, DataType::kFloat32, ReduceOp::kSum, 128 << 10);
+  });
+  for (int r = 0; r < n; ++r) ASSERT_TRUE(results[r].ok()) << results[r];
+  // Count, per direction, the payload bytes every rank sent across the boundary.
+  uint64_t crossing[2] = {0, 0};
+  for (int r = 0; r < n; ++r) {
+    for (int p = 0; p < n; ++p) {
+      if (region[p] != region[r]) crossing[region[r]] += (*comms)[r]->transport().counters(p).bytes_sent;
+    }
+  }
+  const uint64_t s = count * sizeof(float);
+  for (int dir = 0; dir < 2; ++dir) {
+    EXPECT_EQ(crossing[dir], s) << "direction " << dir << " carried " << crossing[dir] << " bytes for S = " << s;
+  }
+}
+
+// Runs `body` as one operation on every rank.
+absl::Status RunOp(Communicator& comm, CollectiveKind kind, uint64_t count,
+                   const std::function<absl::Status(OpContext&, algorithms::Workspace&, const Topology&)>& body) {
+  Topology topology = Topology::FromPlacements(comm.placements());
+  OpDescriptor d;
+  d.kind = kind;
+  d.count = count;
+  auto workspace = std::make_shared<algorithms::Workspace>();
+  return comm.Submit(d, absl::ZeroDuration(), [&, workspace](OpContext& ctx) { return body(ctx, *workspace, topology); })
+      ->Wait();
+}
+
+algorithms::HierarchicalPlan SmallPlan() {
+  algorithms::HierarchicalPlan plan;
+  plan.pipeline_chunk_bytes = 8 << 10;
+  plan.ring_chunk_bytes = 4 << 10;
+  return plan;
+}
+
+TEST_P(Hierarchical, AllgatherReduceScatterAndBroadcast) {
+  const Layout layout = GetParam();
+  const std::vector<int> region = RegionOfRank(layout);
+  const int n = static_cast<int>(region.size());
+  auto comms = testing::CreateCommunicators(n, [&](int rank) {
+    Config c = testing::TestConfig();
+    c.region = absl::StrFormat("region%d", region[rank]);
+    return c;
+  });
+  ASSERT_TRUE(comms.ok()) << comms.status();
+  for (size_t count : {size_t{0}, size_t{1}, size_t{777}, size_t{20000}}) {
+    auto results = testing::RunOnRanks(*comms, [&](Communicator& comm) -> absl::Status {
+      const int me = comm.rank();
+      // All-gather: block r holds r * 1000 + i.
+      std::vector<int32_t> gathered(n * count, -1);
+      for (size_t i = 0; i < count; ++i) gathered[me * count + i] = me * 1000 + static_cast<int32_t>(i);
+      absl::Status s = RunOp(comm, CollectiveKind::kAllgather, count, [&](OpContext& ctx, auto& ws, const Topology& t) {
+        return algorithms::HierarchicalAllgather(ctx, ws, t, gathered.data(), count, sizeof(int32_t), SmallPlan());
+      });
+      if (!s.ok()) return s;
+      for (int r = 0; r < n; ++r) {
+        for (size_t i = 0; i < count; ++i) {
+          if (gathered[r * count + i] != r * 1000 + static_cast<int32_t>(i)) {
+            return absl::InternalError(absl::StrFormat("allgather: block %d element %d is %d", r, i, gathered[r * count + i]));
+          }
+        }
+      }
+      // Reduce-scatter (int64 sum): input block b element i = (me + 1) * (b + i).
+      std::vector<int64_t> input(n * count), mine(count, -1);
+      for (int b = 0; b < n; ++b) {
+        for (size_t i = 0; i < count; ++i) input[b * count + i] = (me + 1) * static_cast<int64_t>(b + i);
+      }
+      s = RunOp(comm, CollectiveKind::kReduceScatter, count, [&](OpContext& ctx, auto& ws, const Topology& t) {
+        return algorithms::HierarchicalReduceScatter(ctx, ws, t, input.data(), mine.data(), count, DataType::kInt64,
+                                                     ReduceOp::kSum, SmallPlan());
+      });
+      if (!s.ok()) return s;
+      const int64_t ranks_sum = static_cast<int64_t>(n) * (n + 1) / 2;
+      for (size_t i = 0; i < count; ++i) {
+        if (mine[i] != ranks_sum * static_cast<int64_t>(me + i)) {
+          return absl::InternalError(absl::StrFormat("reduce_scatter: element %d is %d", i, mine[i]));
+        }
+      }
+      // Broadcast from the last rank (in the last region).
+      const int root = n - 1;
+      std::vector<uint8_t> data(count * 3, 0);
+      if (me == root) {
+        for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(i * 7 + 1);
+      }
+      s = RunOp(comm, CollectiveKind::kBroadcast, data.size(), [&](OpContext& ctx, auto&, const Topology& t) {
+        return algorithms::HierarchicalBroadcast(ctx, t, data.data(), data.data(), data.size(), root, SmallPlan());
+      });
+      if (!s.ok()) return s;
+      for (size_t i = 0; i < data.size(); ++i) {
+        if (data[i] != static_cast<uint8_t>(i * 7 + 1)) return absl::InternalError(absl::StrFormat("broadcast: byte %d", i));
+      }
+      return absl::OkStatus();
+    });
+    for (int r = 0; r < n; ++r) ASSERT_TRUE(results[r].ok()) << "rank " << r << " count " << count << ": " << results[r];
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Layouts, Hierarchical,
+                         ::testing::Values(Layout{{1}}, Layout{{2, 2}}, Layout{{1, 1}}, Layout{{3, 1}},
+                                           Layout{{2, 3}}, Layout{{2, 1, 2}}),
+                         [](const auto& info) { return "regions_" + info.param.Name(); });
+
+}  // namespace
+}  // namespace silk
