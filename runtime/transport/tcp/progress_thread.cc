@@ -39,8 +39,11 @@ absl::Status MatchError(const Peer& peer, int self, MessageTag tag, const Inboun
 
 // Receives-side matching helpers used by the transport as well.
 absl::Status PostReceive(Peer& peer, int self, MessageTag tag, const OpDescriptor& descriptor, char* dest,
-                         const RequestPtr& request) {
+                         const RequestPtr& request, const std::atomic<bool>& failed) {
   absl::MutexLock lock(&peer.recv_mu);
+  // Fail() sets the flag before it sweeps the tables under this lock: either it
+  // sees this receive, or this receive sees the flag. Never neither.
+  if (failed.load(std::memory_order_acquire)) return absl::CancelledError("transport failed");
   std::shared_ptr<InboundMessage>& slot = peer.inbound[tag];
   if (!slot) slot = std::make_shared<InboundMessage>();
   InboundMessage& m = *slot;
@@ -94,9 +97,16 @@ absl::Status ProgressThread::Register(Lane* lane) {
     lanes_.push_back(lane);
   }
   epoll_event ev{};
-  ev.events = kReadEvents;
   ev.data.ptr = lane;
-  if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, lane->fd.get(), &ev) < 0) {
+  int rc;
+  {
+    // A send may already have asked for write interest (want_write) before the
+    // lane was in the epoll set; register with it so that wake-up is not lost.
+    absl::MutexLock lock(&lane->peer->send_mu);
+    ev.events = kReadEvents | (lane->want_write ? uint32_t{EPOLLOUT} : 0u);
+    rc = epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, lane->fd.get(), &ev);
+  }
+  if (rc < 0) {
     return absl::InternalError(absl::StrFormat("epoll_ctl(ADD) for rank %d lane %d: %s", lane->peer->rank,
                                                lane->index, std::strerror(errno)));
   }

@@ -15,7 +15,7 @@
 namespace silk::transport::tcp {
 
 absl::Status PostReceive(Peer& peer, int self, MessageTag tag, const OpDescriptor& descriptor, char* dest,
-                         const RequestPtr& request);
+                         const RequestPtr& request, const std::atomic<bool>& failed);
 
 namespace {
 constexpr int kMaxConcurrentHandshakes = 32;
@@ -154,10 +154,13 @@ absl::Status TcpTransport::InstallLane(int peer, int lane_index, ScopedFd fd) {
     SILK_RETURN_IF_ERROR(ApplySocketOptions(fd.get(), peer_socket_[peer]));
     lane->address = PeerAddress(fd.get());
     lane->fd = std::move(fd);
-    lane->thread = threads_[lanes_installed_ % threads_.size()].get();
-    lanes_installed_++;
+    lane->thread = threads_[lanes_assigned_++ % threads_.size()].get();
   }
-  return lane->thread->Register(lane);
+  SILK_RETURN_IF_ERROR(lane->thread->Register(lane));
+  // Counted only now: Connect() returns, and sends start, once every lane is in its epoll set.
+  absl::MutexLock lock(&state_mu_);
+  lanes_installed_++;
+  return absl::OkStatus();
 }
 
 absl::Status TcpTransport::Connect(const std::vector<PeerEndpoint>& endpoints, uint64_t job_id,
@@ -275,15 +278,12 @@ RequestPtr TcpTransport::Recv(int peer, MessageTag tag, const OpDescriptor& desc
   }
   if (failed()) return FailedRequest(Request::Kind::kRecv, peer, tag, bytes, status());
   auto request = std::make_shared<Request>(Request::Kind::kRecv, peer, tag, bytes);
-  absl::Status posted = PostReceive(*peers_[peer], rank_, tag, descriptor, static_cast<char*>(data), request);
+  absl::Status posted =
+      PostReceive(*peers_[peer], rank_, tag, descriptor, static_cast<char*>(data), request, failed_);
   if (!posted.ok()) {
+    if (absl::IsCancelled(posted)) posted = status();  // failed meanwhile: report the sticky cause
     request->Complete(posted);
     if (absl::IsFailedPrecondition(posted)) Fail(posted);  // a mismatch poisons the whole job
-    return request;
-  }
-  if (failed()) {
-    // Failed while posting: make sure this receive is not left behind.
-    Fail(status());
   }
   return request;
 }

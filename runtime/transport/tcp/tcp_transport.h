@@ -106,6 +106,7 @@ class TcpTransport : public Transport {
   absl::Status error_ ABSL_GUARDED_BY(state_mu_);
   int lanes_installed_ ABSL_GUARDED_BY(state_mu_) = 0;
   int lanes_expected_ ABSL_GUARDED_BY(state_mu_) = 0;
+  int lanes_assigned_ ABSL_GUARDED_BY(state_mu_) = 0;  // round-robin over progress threads
   std::vector<SocketOptions> peer_socket_;  // fixed once Connect starts
   bool handshake_ready_ ABSL_GUARDED_BY(state_mu_) = false;
   int handshakes_running_ ABSL_GUARDED_BY(state_mu_) = 0;
