@@ -10,6 +10,8 @@
 #include "runtime/core/log.h"
 #include "runtime/core/status_macros.h"
 #include "runtime/rank_info.pb.h"
+#include "runtime/transport/routed_transport.h"
+#include "runtime/transport/shm/shm_transport.h"
 #include "runtime/transport/tcp/handshake.h"
 #include "runtime/transport/tcp/tcp_transport.h"
 
@@ -62,6 +64,31 @@ transport::tcp::TcpOptions TcpOptionsFrom(const Config& config) {
   options.socket.congestion = config.congestion;
   options.port = config.port;
   return options;
+}
+
+// The ranks of this node (`local`, this one included) exchange data through
+// shared memory, the others through `tcp`. TCP stays joined to the local ranks
+// too (its lanes carry nothing to them); either path failing fails both.
+absl::StatusOr<std::unique_ptr<transport::Transport>> WithSharedMemory(std::unique_ptr<transport::Transport> tcp,
+                                                                      const std::vector<int>& local,
+                                                                      uint64_t job_id, const std::string& token,
+                                                                      const std::string& node) {
+  const int rank = tcp->rank(), size = tcp->size();
+  auto shm = transport::shm::ShmTransport::Create(rank, size, local, job_id, token, transport::shm::ShmOptions{},
+                                                  absl::Now() + kBootstrapTimeout);
+  if (!shm.ok()) {
+    return absl::Status(shm.status().code(),
+                        absl::StrFormat("shared memory among the %d ranks of node %s: %s (SILK_SHM must be the same "
+                                        "on every rank; SILK_SHM=0 uses loopback TCP instead)",
+                                        local.size(), node, shm.status().message()));
+  }
+  std::vector<int> routes(size, 0);
+  for (int r : local) routes[r] = 1;
+  std::vector<std::unique_ptr<transport::Transport>> parts;
+  parts.push_back(std::move(tcp));
+  parts.push_back(std::move(*shm));
+  SILK_ASSIGN_OR_RETURN(auto routed, transport::RoutedTransport::Create(std::move(parts), std::move(routes)));
+  return std::unique_ptr<transport::Transport>(std::move(routed));
 }
 
 }  // namespace
@@ -151,8 +178,26 @@ absl::StatusOr<std::unique_ptr<Communicator>> Communicator::Create(std::unique_p
   Log(LogLevel::kInfo, "rank %d of %d on node %s (region %s) connected: %d lanes to each peer in the region",
       comm->rank_, size, config.node, region, config.lanes);
 
+  std::unique_ptr<transport::Transport> joined = std::move(transport);
+  std::vector<int> local;
+  for (int r = 0; r < size; ++r) {
+    if (infos[r].node() == config.node) local.push_back(r);
+  }
+  if (config.shm && local.size() >= 2) {
+    SILK_ASSIGN_OR_RETURN(joined, WithSharedMemory(std::move(joined), local, comm->job_id_, token, config.node));
+    Log(LogLevel::kInfo, "rank %d shares memory with the %d ranks of node %s", comm->rank_, local.size(),
+        config.node);
+  }
+
+  {
+    std::vector<std::string> regions;
+    for (const RankPlacement& p : comm->placements_) {
+      if (std::find(regions.begin(), regions.end(), p.region) == regions.end()) regions.push_back(p.region);
+    }
+    comm->num_regions_ = static_cast<int>(regions.size());
+  }
   comm->bootstrap_ = std::move(bootstrap);
-  comm->transport_ = std::move(transport);
+  comm->transport_ = std::move(joined);
   comm->engine_ = std::make_unique<Engine>(comm->transport_.get(), comm->rank_);
   return comm;
 }

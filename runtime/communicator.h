@@ -49,6 +49,8 @@ class Communicator {
   const std::string& node() const { return placements_[rank_].node; }
   const std::string& region() const { return placements_[rank_].region; }
   const std::vector<RankPlacement>& placements() const { return placements_; }
+  // Distinct regions among the ranks (1 when the job is in one place).
+  int num_regions() const { return num_regions_; }
   uint64_t job_id() const { return job_id_; }
   const Config& config() const { return config_; }
   // The cluster spec (SILK_CLUSTER_SPEC), or null when none was given.
@@ -70,6 +72,7 @@ class Communicator {
   int rank_ = 0;
   uint64_t job_id_ = 0;
   std::vector<RankPlacement> placements_;
+  int num_regions_ = 1;
   std::unique_ptr<cluster::ClusterSpec> spec_;
   std::unique_ptr<bootstrap::Bootstrap> bootstrap_;
   std::unique_ptr<transport::Transport> transport_;

@@ -88,6 +88,9 @@ absl::StatusOr<Config> Config::FromEnvironment() {
   SILK_RETURN_IF_ERROR(ReadInt("SILK_CHUNK_BYTES", &config.chunk_bytes, 4096, 1ll << 30));
   SILK_RETURN_IF_ERROR(ReadInt("SILK_PORT", &config.port, 0, 65535));
   SILK_RETURN_IF_ERROR(ReadInt("SILK_LOG", &config.log_level, 0, 3));
+  int shm = config.shm ? 1 : 0;
+  SILK_RETURN_IF_ERROR(ReadInt("SILK_SHM", &shm, 0, 1));
+  config.shm = shm != 0;
   if (const char* v = Env("SILK_CONGESTION")) {
     std::string cc = v;
     if (cc != "bbr" && cc != "cubic" && cc != "reno") return Invalid("SILK_CONGESTION", v, "bbr, cubic or reno");

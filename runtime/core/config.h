@@ -32,6 +32,9 @@ struct Config {
   // Cluster spec (SILK_CLUSTER_SPEC): maps this node to its region and gives the
   // links' rates and round trips. Empty: none.
   std::string cluster_spec;
+  // Ranks on the same node exchange data through shared memory instead of
+  // loopback TCP (SILK_SHM=1, the default; 0 turns it off).
+  bool shm = true;
   // Epoll progress threads per communicator (SILK_PROGRESS_THREADS).
   int progress_threads = 2;
   // Messages larger than this are striped across lanes in pieces of this size (SILK_STRIPE_BYTES).

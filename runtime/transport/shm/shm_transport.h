@@ -1,0 +1,158 @@
+// Silk's shared-memory transport, for the ranks of one node.
+//
+// Every pair of local ranks shares a segment with one ring per direction (see
+// segment.h) and a Unix-domain socket (see link.h). Frames carry the same
+// header as on TCP (operation, message index, offset, length, total, and the
+// caller's OpDescriptor), so receives are matched, staged when they arrive
+// first, and checked for mismatched calls exactly as there; a large message
+// streams through the ring in pieces of `piece_bytes`.
+//
+// One progress thread (silk-shm) copies send buffers into the rings and frames
+// out of them into the posted receive buffers; user threads only enqueue. When
+// it has nothing to do it polls the rings a little longer (yielding its core:
+// on a small node the ranks' own threads need it), then sleeps in epoll on the
+// pairs' sockets and an eventfd; a peer that publishes into the ring of a
+// sleeping consumer (or frees room for a sleeping producer) sends it one byte.
+// Futexes in the segment would wake a little faster, but one thread could not
+// wait on them and on the sockets (liveness) at once.
+//
+// Errors are those of TCP: sticky, and told to every local peer (an abort on
+// the socket) before any request fails, so a process that exits on seeing the
+// error still leaves its reason behind. A peer whose process ends without
+// saying goodbye fails the transport at once, naming it (the frames it had
+// published are delivered first, as TCP delivers bytes before the end). After
+// a failure no request completes while the progress thread still copies into
+// or out of its buffer.
+//
+// Ranks on other nodes are outside its reach: Send/Recv to them fail with
+// InvalidArgument (route them elsewhere; see routed_transport.h).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "runtime/transport/tcp/socket.h"
+#include "runtime/transport/transport.h"
+
+namespace silk::transport::shm {
+
+struct ShmOptions {
+  // Capacity of each ring (one per direction of each pair); a power of two.
+  // Set by the higher rank of a pair.
+  uint64_t ring_bytes = 4 << 20;
+  // Largest payload of one frame: messages stream through the ring in pieces this big.
+  uint64_t piece_bytes = 256 << 10;
+  // How long the progress thread polls the rings after its last work before it sleeps.
+  absl::Duration spin = absl::Microseconds(50);
+  // Bound on one connection's authentication and segment exchange.
+  absl::Duration handshake_timeout = absl::Seconds(10);
+};
+
+struct Link;
+struct Peer;
+
+class ShmTransport : public Transport {
+ public:
+  // Joins this rank to the other ranks in `local_ranks` (this node's ranks,
+  // this one included) before `deadline`: listens, connects to the lower ones,
+  // accepts the higher ones, all authenticated with `token`.
+  static absl::StatusOr<std::unique_ptr<ShmTransport>> Create(int rank, int size, const std::vector<int>& local_ranks,
+                                                              uint64_t job_id, const std::string& token,
+                                                              const ShmOptions& options, absl::Time deadline);
+  ~ShmTransport() override;
+
+  // Whether `peer` is on this node (this rank included).
+  bool reaches(int peer) const;
+  const std::vector<int>& local_ranks() const { return local_ranks_; }
+
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  RequestPtr Send(int peer, MessageTag tag, const OpDescriptor& descriptor, const void* data,
+                  size_t bytes) override;
+  RequestPtr Recv(int peer, MessageTag tag, const OpDescriptor& descriptor, void* data, size_t bytes) override;
+  absl::Status status() const override;
+  void Abort(const absl::Status& reason) override;
+  PeerCounters counters(int peer) const override;
+
+  // Connections refused during set-up (wrong token, unknown rank, ...).
+  int rejected_connections() const { return rejected_.load(); }
+  const ShmOptions& options() const { return options_; }
+
+ private:
+  ShmTransport(int rank, int size, std::vector<int> local_ranks, const ShmOptions& options);
+
+  // Set-up (shm_transport.cc).
+  void AcceptLinks(int listener, uint64_t job_id, const std::string& token, absl::Time deadline,
+                   const std::atomic<bool>& give_up);
+  absl::Status Claim(int rank);
+  void Install(Link&& link);
+  absl::Status Start();
+
+  // Data path shared with user threads (shm_transport.cc).
+  RequestPtr FailedRequest(Request::Kind kind, int peer, MessageTag tag, size_t bytes, absl::Status status);
+  RequestPtr SendToSelf(MessageTag tag, const OpDescriptor& descriptor, const void* data, size_t bytes);
+  absl::Status PostReceive(Peer& peer, MessageTag tag, const OpDescriptor& descriptor, char* dest,
+                           const RequestPtr& request);
+  void Fail(absl::Status status);
+  // Sends the abort to every local peer (bounded); the progress thread closes the sockets after.
+  void TellPeers(const absl::Status& reason);
+  // Completes every request the progress thread is not touching with the sticky error.
+  void Sweep();
+  bool failed() const { return failed_.load(std::memory_order_acquire); }
+  void WakeProgress();
+
+  // The progress thread (progress.cc).
+  void Loop();
+  bool PumpSend(Peer& peer);
+  bool PumpRecv(Peer& peer, int max_frames);
+  bool SayGoodbyes();
+  bool ArmSleep(uint64_t generation);
+  void DisarmSleep();
+  void PollSockets(int timeout_ms);
+  void ReadSocket(Peer& peer);
+  bool ParseControl(Peer& peer);
+  void HandleGoodbye(Peer& peer);
+  void PeerClosed(Peer& peer, const std::string& why);
+  void CloseAfterFailure();
+  void CloseSocket(Peer& peer);
+  void WakePeer(Peer& peer);
+  void SendControl(Peer& peer, const std::string& message, absl::Time deadline);
+
+  const int rank_;
+  const int size_;
+  const std::vector<int> local_ranks_;
+  const ShmOptions options_;
+  std::vector<std::unique_ptr<Peer>> peers_;
+  std::vector<Peer*> links_;  // the linked peers, fixed once set-up ends
+
+  // Set-up.
+  absl::Mutex setup_mu_;
+  std::vector<bool> claimed_ ABSL_GUARDED_BY(setup_mu_);
+  int accepted_ ABSL_GUARDED_BY(setup_mu_) = 0;
+  std::atomic<int> rejected_{0};
+
+  mutable absl::Mutex state_mu_;
+  absl::Status error_ ABSL_GUARDED_BY(state_mu_);
+  std::atomic<bool> failed_{false};
+
+  // Progress thread.
+  tcp::ScopedFd epoll_;
+  tcp::ScopedFd wake_;
+  std::thread thread_;
+  std::atomic<uint64_t> work_generation_{0};  // bumped by every Send and Fail
+  std::atomic<bool> sleeping_{false};
+  std::atomic<bool> saying_goodbye_{false};
+  std::atomic<bool> goodbyes_done_{false};
+  std::atomic<bool> stop_{false};
+  absl::Time goodbye_deadline_;  // written before saying_goodbye_ is set
+  bool closed_after_failure_ = false;  // progress thread
+};
+
+}  // namespace silk::transport::shm

@@ -1,0 +1,363 @@
+// The shared-memory transport passes the TCP transport's behaviours: every
+// size between every pair (self included) whether the receive comes first or
+// last, mismatches named on both sides, timeouts naming the peer, aborts and
+// shutdowns reaching the peers. Ranks are threads here; shm_process_test runs
+// them as processes.
+#include "runtime/transport/shm/shm_transport.h"
+
+#include <sys/socket.h>
+
+#include <filesystem>
+#include <numeric>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "gtest/gtest.h"
+#include "runtime/transport/shm/link.h"
+#include "runtime/transport/tcp/handshake.h"
+#include "tests/runtime/transport/shm_fixture.h"
+
+namespace silk::transport::shm {
+namespace {
+
+absl::Time Soon() { return absl::Now() + absl::Seconds(30); }
+
+std::vector<char> Pattern(size_t bytes, int seed) {
+  std::vector<char> data(bytes);
+  for (size_t i = 0; i < bytes; ++i) data[i] = static_cast<char>((i * 131 + seed * 17 + (i >> 12)) & 0xff);
+  return data;
+}
+
+struct Shape {
+  int ranks;
+  uint64_t ring_bytes;
+  uint64_t piece_bytes;
+};
+
+class ShmExchange : public ::testing::TestWithParam<Shape> {};
+
+// Every rank sends a distinct message of each size to every rank (itself too),
+// half the receives posted before the sends and half after (the staged path).
+// The largest message is bigger than a ring, so it streams through in pieces.
+TEST_P(ShmExchange, AllPairsAllSizesArriveIntact) {
+  const Shape shape = GetParam();
+  ShmOptions options;
+  options.ring_bytes = shape.ring_bytes;
+  options.piece_bytes = shape.piece_bytes;
+  auto transports = JoinShm(shape.ranks, options);
+  ASSERT_EQ(static_cast<int>(transports.size()), shape.ranks);
+  const std::vector<size_t> sizes = {0, 1, 4095, 64 << 10, (64 << 10) + 1, 3 << 20, (5 << 20) + 3};
+
+  std::vector<std::thread> threads;
+  std::vector<std::string> failures(shape.ranks);
+  for (int r = 0; r < shape.ranks; ++r) {
+    threads.emplace_back([&, r] {
+      ShmTransport& t = *transports[r];
+      std::vector<std::vector<char>> inbox, outbox;
+      std::vector<RequestPtr> requests;
+      auto post_recvs = [&](bool early) {
+        for (int peer = 0; peer < shape.ranks; ++peer) {
+          for (size_t s = 0; s < sizes.size(); ++s) {
+            if ((s % 2 == 0) != early) continue;
+            inbox.emplace_back(sizes[s]);
+            requests.push_back(t.Recv(peer, MessageTag{1, static_cast<uint32_t>(s)}, ShmTestDescriptor(sizes[s]),
+                                      inbox.back().data(), sizes[s]));
+          }
+        }
+      };
+      inbox.reserve(sizes.size() * shape.ranks);
+      post_recvs(true);
+      for (int peer = 0; peer < shape.ranks; ++peer) {
+        for (size_t s = 0; s < sizes.size(); ++s) {
+          outbox.push_back(Pattern(sizes[s], r * 100 + peer * 10 + static_cast<int>(s)));
+          requests.push_back(t.Send(peer, MessageTag{1, static_cast<uint32_t>(s)}, ShmTestDescriptor(sizes[s]),
+                                    outbox.back().data(), sizes[s]));
+        }
+      }
+      absl::SleepFor(absl::Milliseconds(20));  // let some messages arrive before their receive exists
+      post_recvs(false);
+      absl::Status status = WaitAll(requests, Soon());
+      if (!status.ok()) {
+        failures[r] = std::string(status.message());
+        return;
+      }
+      size_t index = 0;
+      for (bool early : {true, false}) {
+        for (int peer = 0; peer < shape.ranks; ++peer) {
+          for (size_t s = 0; s < sizes.size(); ++s) {
+            if ((s % 2 == 0) != early) continue;
+            if (inbox[index++] != Pattern(sizes[s], peer * 100 + r * 10 + static_cast<int>(s))) {
+              failures[r] += absl::StrFormat("wrong bytes from rank %d size %d; ", peer, sizes[s]);
+            }
+          }
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int r = 0; r < shape.ranks; ++r) EXPECT_EQ(failures[r], "") << "rank " << r;
+  for (int r = 0; r < shape.ranks; ++r) EXPECT_TRUE(transports[r]->status().ok()) << transports[r]->status();
+  if (shape.ranks > 1) {
+    uint64_t expected = std::accumulate(sizes.begin(), sizes.end(), uint64_t{0});
+    EXPECT_EQ(transports[0]->counters(1).bytes_sent, expected);
+    EXPECT_EQ(transports[1]->counters(0).bytes_received, expected);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, ShmExchange,
+                         ::testing::Values(Shape{1, 4 << 20, 256 << 10}, Shape{2, 4 << 20, 256 << 10},
+                                           Shape{3, 64 << 10, 16 << 10}, Shape{4, 1 << 20, 256 << 10}),
+                         [](const auto& info) {
+                           return absl::StrFormat("ranks%d_ring%dk_piece%dk", info.param.ranks,
+                                                  info.param.ring_bytes >> 10, info.param.piece_bytes >> 10);
+                         });
+
+// Thousands of odd-sized messages from two sending threads through a tiny ring:
+// frames wrap around its end over and over; receives are posted in reverse.
+TEST(ShmTransport, ManyMessagesWrapTheRingFromSeveralThreads) {
+  ShmOptions options;
+  options.ring_bytes = 64 << 10;
+  options.piece_bytes = 8 << 10;
+  auto t = JoinShm(2, options);
+  ASSERT_EQ(t.size(), 2u);
+  constexpr int kPerThread = 600;
+  std::mt19937 random(7);
+  std::vector<size_t> sizes(2 * kPerThread);
+  for (auto& s : sizes) s = random() % 30000;
+  std::vector<std::vector<char>> out(sizes.size()), in(sizes.size());
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    out[i] = Pattern(sizes[i], static_cast<int>(i));
+    in[i].assign(sizes[i], 0);
+  }
+  std::vector<RequestPtr> recvs(sizes.size());
+  for (size_t i = sizes.size(); i-- > 0;) {
+    recvs[i] = t[1]->Recv(0, MessageTag{9, static_cast<uint32_t>(i)}, ShmTestDescriptor(), in[i].data(), sizes[i]);
+  }
+  std::vector<std::thread> senders;
+  std::vector<absl::Status> sent(2);
+  for (int s = 0; s < 2; ++s) {
+    senders.emplace_back([&, s] {
+      std::vector<RequestPtr> requests;
+      for (int k = 0; k < kPerThread; ++k) {
+        size_t i = static_cast<size_t>(k * 2 + s);
+        requests.push_back(t[0]->Send(1, MessageTag{9, static_cast<uint32_t>(i)}, ShmTestDescriptor(), out[i].data(),
+                                      sizes[i]));
+      }
+      sent[s] = WaitAll(requests, Soon());
+    });
+  }
+  for (auto& s : senders) s.join();
+  EXPECT_TRUE(sent[0].ok()) << sent[0];
+  EXPECT_TRUE(sent[1].ok()) << sent[1];
+  ASSERT_TRUE(WaitAll(recvs, Soon()).ok());
+  for (size_t i = 0; i < sizes.size(); ++i) ASSERT_EQ(in[i], out[i]) << "message " << i;
+}
+
+TEST(ShmTransport, PeersOnOtherNodesAreRefusedWithInvalidArgument) {
+  auto t = JoinShm(4, ShmOptions{}, {0, 2});
+  ASSERT_EQ(t.size(), 4u);
+  EXPECT_TRUE(t[0]->reaches(2));
+  EXPECT_FALSE(t[0]->reaches(1));
+  int value = 1;
+  auto send = t[0]->Send(1, MessageTag{1, 0}, ShmTestDescriptor(), &value, sizeof(value));
+  auto recv = t[0]->Recv(3, MessageTag{1, 0}, ShmTestDescriptor(), &value, sizeof(value));
+  EXPECT_TRUE(absl::IsInvalidArgument(send->status())) << send->status();
+  EXPECT_TRUE(absl::IsInvalidArgument(recv->status())) << recv->status();
+  EXPECT_NE(send->status().message().find("another node"), std::string::npos) << send->status();
+  EXPECT_TRUE(t[0]->status().ok()) << "a bad call does not fail the transport";
+  // The two local ranks still talk.
+  int in = 0;
+  auto r = t[2]->Recv(0, MessageTag{2, 0}, ShmTestDescriptor(), &in, sizeof(in));
+  ASSERT_TRUE(t[0]->Send(2, MessageTag{2, 0}, ShmTestDescriptor(), &value, sizeof(value))->Wait(Soon()).ok());
+  ASSERT_TRUE(r->Wait(Soon()).ok());
+  EXPECT_EQ(in, value);
+}
+
+TEST(ShmTransport, ReceiveWithoutSendTimesOutNamingThePeer) {
+  auto t = JoinShm(2);
+  ASSERT_EQ(t.size(), 2u);
+  char buffer[8];
+  auto recv = t[0]->Recv(1, MessageTag{9, 3}, ShmTestDescriptor(), buffer, sizeof(buffer));
+  absl::Status status = recv->Wait(absl::Now() + absl::Milliseconds(100));
+  EXPECT_TRUE(absl::IsDeadlineExceeded(status)) << status;
+  EXPECT_NE(status.message().find("rank 1"), std::string::npos) << status;
+  EXPECT_NE(status.message().find("operation 9"), std::string::npos) << status;
+}
+
+TEST(ShmTransport, MismatchedDescriptorsFailBothRanksWithBothCalls) {
+  auto t = JoinShm(2);
+  ASSERT_EQ(t.size(), 2u);
+  int value = 7, sink = 0;
+  OpDescriptor sent = ShmTestDescriptor(100), expected = ShmTestDescriptor(200);
+  auto recv = t[1]->Recv(0, MessageTag{1, 0}, expected, &sink, sizeof(sink));
+  auto send = t[0]->Send(1, MessageTag{1, 0}, sent, &value, sizeof(value));
+  absl::Status at_receiver = recv->Wait(Soon());
+  EXPECT_TRUE(absl::IsFailedPrecondition(at_receiver)) << at_receiver;
+  EXPECT_NE(at_receiver.message().find("count=100"), std::string::npos) << at_receiver;
+  EXPECT_NE(at_receiver.message().find("count=200"), std::string::npos) << at_receiver;
+  EXPECT_NE(at_receiver.message().find("rank 0 called"), std::string::npos) << at_receiver;
+  // The sender hears about it through the abort, and its transport stays failed.
+  for (int i = 0; i < 200 && t[0]->status().ok(); ++i) absl::SleepFor(absl::Milliseconds(10));
+  EXPECT_NE(t[0]->status().message().find("mismatched"), std::string::npos) << t[0]->status();
+  EXPECT_TRUE(absl::IsFailedPrecondition(t[0]->status())) << t[0]->status();
+  EXPECT_EQ(sink, 0) << "a mismatched message must not be written into the receive buffer";
+  auto later = t[0]->Send(1, MessageTag{2, 0}, sent, &value, sizeof(value));
+  EXPECT_FALSE(later->Wait(Soon()).ok()) << "errors are sticky";
+}
+
+TEST(ShmTransport, MismatchFoundWhenTheReceiveComesLast) {
+  auto t = JoinShm(2);
+  ASSERT_EQ(t.size(), 2u);
+  int value = 7, sink = 0;
+  auto send = t[0]->Send(1, MessageTag{1, 0}, ShmTestDescriptor(100), &value, sizeof(value));
+  ASSERT_TRUE(send->Wait(Soon()).ok());
+  absl::SleepFor(absl::Milliseconds(20));  // staged by now
+  auto recv = t[1]->Recv(0, MessageTag{1, 0}, ShmTestDescriptor(200), &sink, sizeof(sink));
+  absl::Status status = recv->Wait(Soon());
+  EXPECT_TRUE(absl::IsFailedPrecondition(status)) << status;
+  EXPECT_NE(status.message().find("count=100"), std::string::npos) << status;
+  EXPECT_NE(status.message().find("count=200"), std::string::npos) << status;
+  EXPECT_EQ(sink, 0);
+  for (int i = 0; i < 200 && t[0]->status().ok(); ++i) absl::SleepFor(absl::Milliseconds(10));
+  EXPECT_NE(t[0]->status().message().find("mismatched"), std::string::npos) << t[0]->status();
+}
+
+TEST(ShmTransport, SizeMismatchIsReported) {
+  auto t = JoinShm(2);
+  ASSERT_EQ(t.size(), 2u);
+  char out[16] = {}, in[8];
+  auto send = t[0]->Send(1, MessageTag{1, 0}, ShmTestDescriptor(), out, sizeof(out));
+  absl::SleepFor(absl::Milliseconds(20));
+  auto recv = t[1]->Recv(0, MessageTag{1, 0}, ShmTestDescriptor(), in, sizeof(in));
+  absl::Status status = recv->Wait(Soon());
+  EXPECT_TRUE(absl::IsFailedPrecondition(status)) << status;
+  EXPECT_NE(status.message().find("expects 8 bytes"), std::string::npos) << status;
+}
+
+TEST(ShmTransport, SelfSendMismatchIsReported) {
+  auto t = JoinShm(1);
+  ASSERT_EQ(t.size(), 1u);
+  int out = 3, in = 0;
+  auto recv = t[0]->Recv(0, MessageTag{4, 1}, ShmTestDescriptor(1), &in, sizeof(in));
+  auto send = t[0]->Send(0, MessageTag{4, 1}, ShmTestDescriptor(2), &out, sizeof(out));
+  EXPECT_TRUE(absl::IsFailedPrecondition(send->Wait(Soon()))) << send->status();
+  EXPECT_TRUE(absl::IsFailedPrecondition(recv->Wait(Soon()))) << recv->status();
+  EXPECT_EQ(in, 0);
+  EXPECT_FALSE(t[0]->status().ok());
+}
+
+TEST(ShmTransport, PeerShuttingDownWithPendingReceiveFailsPromptly) {
+  auto t = JoinShm(2);
+  ASSERT_EQ(t.size(), 2u);
+  char buffer[4];
+  auto recv = t[0]->Recv(1, MessageTag{3, 0}, ShmTestDescriptor(), buffer, sizeof(buffer));
+  t[1].reset();  // rank 1 leaves without sending
+  absl::Status status = recv->Wait(Soon());
+  EXPECT_TRUE(absl::IsFailedPrecondition(status)) << status;
+  EXPECT_NE(status.message().find("rank 1"), std::string::npos) << status;
+  EXPECT_NE(status.message().find("shut down"), std::string::npos) << status;
+}
+
+// What a rank sent before it left is still delivered (it is in the ring), and
+// the ones left behind are told clearly that it is gone.
+TEST(ShmTransport, DataSentBeforeShutdownStillArrives) {
+  auto t = JoinShm(2);
+  ASSERT_EQ(t.size(), 2u);
+  std::vector<char> out = Pattern(1 << 20, 5), in(1 << 20);
+  ASSERT_TRUE(t[1]->Send(0, MessageTag{1, 0}, ShmTestDescriptor(), out.data(), out.size())->Wait(Soon()).ok());
+  t[1].reset();
+  absl::SleepFor(absl::Milliseconds(20));
+  auto recv = t[0]->Recv(1, MessageTag{1, 0}, ShmTestDescriptor(), in.data(), in.size());
+  ASSERT_TRUE(recv->Wait(Soon()).ok()) << recv->status();
+  EXPECT_EQ(in, out);
+  EXPECT_TRUE(t[0]->status().ok()) << "nothing was pending: an orderly goodbye is not an error";
+  int value = 1;
+  // Wait until rank 0 has seen the goodbye (it arrived with the data or just after).
+  RequestPtr send;
+  for (int i = 0; i < 200; ++i) {
+    send = t[0]->Send(1, MessageTag{2, 0}, ShmTestDescriptor(), &value, sizeof(value));
+    if (send->done() && !send->status().ok()) break;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_TRUE(absl::IsFailedPrecondition(send->status())) << send->status();
+  auto never = t[0]->Recv(1, MessageTag{3, 0}, ShmTestDescriptor(), &value, sizeof(value));
+  EXPECT_TRUE(absl::IsFailedPrecondition(never->Wait(Soon()))) << never->status();
+  EXPECT_NE(never->status().message().find("shut down"), std::string::npos) << never->status();
+}
+
+TEST(ShmTransport, AbortReachesEveryPeerWithItsReason) {
+  auto t = JoinShm(3);
+  ASSERT_EQ(t.size(), 3u);
+  char buffer[4];
+  auto pending = t[0]->Recv(1, MessageTag{1, 0}, ShmTestDescriptor(), buffer, sizeof(buffer));
+  t[2]->Abort(absl::InternalError("gradient exploded"));
+  for (int r : {0, 1}) {
+    for (int i = 0; i < 300 && t[r]->status().ok(); ++i) absl::SleepFor(absl::Milliseconds(10));
+    EXPECT_NE(t[r]->status().message().find("gradient exploded"), std::string::npos)
+        << "rank " << r << ": " << t[r]->status();
+    EXPECT_NE(t[r]->status().message().find("rank 2 aborted"), std::string::npos) << t[r]->status();
+    EXPECT_TRUE(absl::IsInternal(t[r]->status()));
+  }
+  absl::Status status = pending->Wait(Soon());
+  EXPECT_TRUE(absl::IsInternal(status)) << "a pending receive fails with the reason: " << status;
+}
+
+// Strangers that knock on a rank's socket while the node's ranks join are
+// refused (a wrong token, silence) without stopping the real ranks joining.
+TEST(ShmTransport, StrangersAreRefusedDuringSetUp) {
+  const uint64_t job = FreshJobId();
+  ShmOptions options;
+  options.handshake_timeout = absl::Milliseconds(500);
+  const std::vector<int> local = {0, 1};
+  absl::StatusOr<std::unique_ptr<ShmTransport>> t0 = absl::UnknownError("not run");
+  std::thread rank0([&] {
+    t0 = ShmTransport::Create(0, 2, local, job, "the-real-token", options, absl::Now() + absl::Seconds(20));
+  });
+  // Rank 0 waits for rank 1, which has not started: the strangers come first.
+  auto silent = ConnectLocal(SocketName(job, 0), absl::Now() + absl::Seconds(10));
+  auto wrong = ConnectLocal(SocketName(job, 0), absl::Now() + absl::Seconds(10));
+  ASSERT_TRUE(silent.ok()) << silent.status();
+  ASSERT_TRUE(wrong.ok()) << wrong.status();
+  tcp::HandshakeParams guess{job, "a-guessed-token", 1, 2, 1, 0};
+  absl::Status refused = tcp::ClientHandshake(wrong->get(), guess, 0, 0, absl::Now() + absl::Seconds(10));
+  EXPECT_TRUE(absl::IsPermissionDenied(refused)) << refused;
+  auto t1 = ShmTransport::Create(1, 2, local, job, "the-real-token", options, absl::Now() + absl::Seconds(20));
+  rank0.join();
+  ASSERT_TRUE(t0.ok()) << t0.status();
+  ASSERT_TRUE(t1.ok()) << t1.status();
+  EXPECT_EQ((*t0)->rejected_connections(), 2) << "the wrong token and the silent one";
+  int out = 42, in = 0;
+  auto recv = (*t0)->Recv(1, MessageTag{1, 0}, ShmTestDescriptor(), &in, sizeof(in));
+  ASSERT_TRUE((*t1)->Send(0, MessageTag{1, 0}, ShmTestDescriptor(), &out, sizeof(out))->Wait(Soon()).ok());
+  ASSERT_TRUE(recv->Wait(Soon()).ok());
+  EXPECT_EQ(in, 42);
+}
+
+TEST(ShmTransport, SetUpFailsClearlyWhenALocalRankNeverComes) {
+  auto t = ShmTransport::Create(1, 2, {0, 1}, FreshJobId(), "token", ShmOptions{},
+                                absl::Now() + absl::Milliseconds(300));
+  ASSERT_FALSE(t.ok());
+  EXPECT_TRUE(absl::IsDeadlineExceeded(t.status())) << t.status();
+  EXPECT_NE(t.status().message().find("rank 0"), std::string::npos) << t.status();
+}
+
+// Segments are memfds: nothing in /dev/shm, and nothing left mapped or open
+// in the process once the transports are gone.
+TEST(ShmTransport, NoSegmentOutlivesTheTransports) {
+  {
+    auto t = JoinShm(3);
+    ASSERT_EQ(t.size(), 3u);
+    // Three pairs, each mapped once by each of its two ranks, all in this process.
+    EXPECT_EQ(SilkSegmentsInThisProcess(), 6) << "the check below would prove nothing";
+  }
+  EXPECT_EQ(SilkSegmentsInThisProcess(), 0);
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator("/dev/shm", error)) {
+    EXPECT_EQ(entry.path().filename().string().find("silk"), std::string::npos) << entry.path();
+  }
+}
+
+}  // namespace
+}  // namespace silk::transport::shm
