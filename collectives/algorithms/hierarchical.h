@@ -16,6 +16,7 @@
 // result is then copied as bytes.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 
 #include "absl/status/status.h"
@@ -30,6 +31,16 @@ struct HierarchicalPlan {
   size_t pipeline_chunk_bytes = 4 << 20;  // the unit that flows LAN -> WAN -> LAN
   size_t ring_chunk_bytes = 1 << 20;      // pipelining inside each region's ring
 };
+
+// About eight pipeline chunks per message, 1-8 MiB each: enough chunks that the
+// WAN is busy while the first is reduced and the last gathered, few enough that
+// per-chunk latency inside the regions stays small.
+inline HierarchicalPlan PlanFor(size_t bytes, size_t ring_chunk_bytes) {
+  HierarchicalPlan plan;
+  plan.pipeline_chunk_bytes = std::clamp<size_t>(bytes / 8, size_t{1} << 20, size_t{8} << 20);
+  plan.ring_chunk_bytes = ring_chunk_bytes;
+  return plan;
+}
 
 // In place on `buffer` (count elements). `ctx` spans the whole communicator.
 absl::Status HierarchicalAllreduce(OpContext& ctx, Workspace& workspace, const Topology& topology, void* buffer,

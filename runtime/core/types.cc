@@ -66,6 +66,8 @@ std::string OpDescriptor::ToString() const {
   std::string out = absl::StrFormat("%s(count=%d, type=%s, op=%s", CollectiveKindName(kind), count,
                                     DataTypeName(type), ReduceOpName(op));
   if (root >= 0) absl::StrAppendFormat(&out, ", root=%d", root);
+  // The collective layer keeps the chosen algorithm and variants here.
+  if (flags != 0) absl::StrAppendFormat(&out, ", flags=0x%02x", flags);
   out += ")";
   return out;
 }

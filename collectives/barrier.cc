@@ -1,0 +1,21 @@
+#include "collectives/algorithms/dissemination.h"
+#include "collectives/collectives.h"
+#include "collectives/launch.h"
+#include "runtime/core/status_macros.h"
+
+namespace silk {
+
+absl::StatusOr<WorkPtr> BarrierAsync(Communicator& comm, const BarrierOptions& options) {
+  SILK_ASSIGN_OR_RETURN(
+      const algorithms::Algorithm algorithm,
+      algorithms::ChooseAlgorithm(CollectiveKind::kBarrier, options.algorithm, comm.config().algorithm, 0));
+  LaunchOptions launch;
+  launch.descriptor = MakeDescriptor(CollectiveKind::kBarrier, DataType::kUint8, ReduceOp::kSum, -1, 0, algorithm);
+  launch.timeout = options.timeout;
+  return Launch(comm, std::move(launch),
+                [](OpContext& ctx, algorithms::Workspace&) { return algorithms::DisseminationBarrier(ctx); });
+}
+
+absl::Status Barrier(Communicator& comm, const BarrierOptions& options) { return WaitFor(BarrierAsync(comm, options)); }
+
+}  // namespace silk

@@ -1,0 +1,147 @@
+// Silk's collectives. Each has one options struct and two entry points: a
+// blocking call, and an *Async call that returns a Work handle at once (the
+// operation runs on the communicator's engine, in issue order).
+//
+// Every rank must issue the same collectives in the same order with matching
+// arguments (operation, count, type, reduction, root, algorithm). A mismatch
+// fails the rank that sees it with a message naming both calls, and that rank
+// aborts the communicator, so every other rank fails this call or, if its part
+// was already done, its next one; nothing is corrupted and nothing hangs.
+// Results are bit-identical on every rank: each element is reduced by one rank
+// in one fixed order and then forwarded as bytes.
+//
+// Buffers need no alignment; count 0 is allowed everywhere. Arguments are
+// checked on the calling thread before anything is sent: a bad one returns
+// InvalidArgument and leaves the communicator healthy.
+//
+// `algorithm` (per call) overrides the size-based choice and must name one of
+// the operation's algorithms; SILK_ALGO (Config::algorithm) does the same job-
+// wide, "ring" for the bandwidth-optimal family, "rhd" or "tree" for the
+// latency-optimal one. See collectives/README.md.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "runtime/communicator.h"
+#include "runtime/core/types.h"
+#include "runtime/engine/work.h"
+
+namespace silk {
+
+// Every rank ends with the reduction of every rank's `count` elements.
+struct AllreduceOptions {
+  const void* input = nullptr;  // may equal output (in place)
+  void* output = nullptr;
+  size_t count = 0;  // elements on every rank
+  DataType type = DataType::kFloat32;
+  ReduceOp op = ReduceOp::kSum;
+  absl::Duration timeout = absl::ZeroDuration();  // zero: the communicator's (SILK_TIMEOUT)
+  std::string algorithm;                          // "" chooses; "ring" or "rhd"
+};
+
+absl::Status Allreduce(Communicator& comm, const AllreduceOptions& options);
+absl::StatusOr<WorkPtr> AllreduceAsync(Communicator& comm, const AllreduceOptions& options);
+
+// Rank r ends with block r of the reduction: input holds size() blocks of
+// `count` elements, output one. In place (as in NCCL): output == input + r * count.
+struct ReduceScatterOptions {
+  const void* input = nullptr;
+  void* output = nullptr;
+  size_t count = 0;  // elements per rank in the output
+  DataType type = DataType::kFloat32;
+  ReduceOp op = ReduceOp::kSum;
+  absl::Duration timeout = absl::ZeroDuration();
+  std::string algorithm;  // "" chooses; "ring" or "rhd"
+};
+
+absl::Status ReduceScatter(Communicator& comm, const ReduceScatterOptions& options);
+absl::StatusOr<WorkPtr> ReduceScatterAsync(Communicator& comm, const ReduceScatterOptions& options);
+
+// Every rank ends with every rank's `count` elements, in rank order. In place
+// (as in NCCL): input == output + r * count.
+struct AllgatherOptions {
+  const void* input = nullptr;
+  void* output = nullptr;
+  size_t count = 0;  // elements contributed by each rank
+  DataType type = DataType::kFloat32;
+  absl::Duration timeout = absl::ZeroDuration();
+  std::string algorithm;  // "" chooses; "ring" or "rhd"
+};
+
+absl::Status Allgather(Communicator& comm, const AllgatherOptions& options);
+absl::StatusOr<WorkPtr> AllgatherAsync(Communicator& comm, const AllgatherOptions& options);
+
+// Allgather with a count per rank: rank r contributes counts[r] elements and
+// the output holds them all back to back in rank order. In place: input ==
+// output + (counts[0] + ... + counts[r-1]). Every rank passes the same counts.
+struct AllgathervOptions {
+  const void* input = nullptr;
+  void* output = nullptr;
+  std::vector<size_t> counts;  // one per rank
+  DataType type = DataType::kFloat32;
+  absl::Duration timeout = absl::ZeroDuration();
+  std::string algorithm;  // "" chooses; "ring" or "rhd"
+};
+
+absl::Status Allgatherv(Communicator& comm, const AllgathervOptions& options);
+absl::StatusOr<WorkPtr> AllgathervAsync(Communicator& comm, const AllgathervOptions& options);
+
+// Every rank's output receives the root's input. `input` is read on the root
+// only (other ranks may pass null); input == output is in place.
+struct BroadcastOptions {
+  const void* input = nullptr;
+  void* output = nullptr;
+  size_t count = 0;
+  DataType type = DataType::kFloat32;
+  int root = 0;
+  absl::Duration timeout = absl::ZeroDuration();
+  std::string algorithm;  // "" chooses; "ring" (pipelined chain) or "tree" (binomial)
+};
+
+absl::Status Broadcast(Communicator& comm, const BroadcastOptions& options);
+absl::StatusOr<WorkPtr> BroadcastAsync(Communicator& comm, const BroadcastOptions& options);
+
+// The root's output receives the reduction of every rank's input. `output` is
+// written on the root only (other ranks may pass null); input == output is in place.
+struct ReduceOptions {
+  const void* input = nullptr;
+  void* output = nullptr;
+  size_t count = 0;
+  DataType type = DataType::kFloat32;
+  ReduceOp op = ReduceOp::kSum;
+  int root = 0;
+  absl::Duration timeout = absl::ZeroDuration();
+  std::string algorithm;  // "" chooses; "ring" (pipelined chain) or "tree" (binomial)
+};
+
+absl::Status Reduce(Communicator& comm, const ReduceOptions& options);
+absl::StatusOr<WorkPtr> ReduceAsync(Communicator& comm, const ReduceOptions& options);
+
+// Returns on a rank only once every rank has entered the barrier.
+struct BarrierOptions {
+  absl::Duration timeout = absl::ZeroDuration();
+  std::string algorithm;  // "" or "dissemination"
+};
+
+absl::Status Barrier(Communicator& comm, const BarrierOptions& options = {});
+absl::StatusOr<WorkPtr> BarrierAsync(Communicator& comm, const BarrierOptions& options = {});
+
+// Block j of rank r's input becomes block r of rank j's output; blocks hold
+// `count` elements, input and output size() blocks. input == output is in place.
+struct AlltoallOptions {
+  const void* input = nullptr;
+  void* output = nullptr;
+  size_t count = 0;  // elements per block
+  DataType type = DataType::kFloat32;
+  absl::Duration timeout = absl::ZeroDuration();
+  std::string algorithm;  // "" or "pairwise"
+};
+
+absl::Status Alltoall(Communicator& comm, const AlltoallOptions& options);
+absl::StatusOr<WorkPtr> AlltoallAsync(Communicator& comm, const AlltoallOptions& options);
+
+}  // namespace silk

@@ -1,0 +1,99 @@
+#include "collectives/launch.h"
+
+#include <memory>
+
+#include "absl/strings/str_format.h"
+#include "runtime/core/status_macros.h"
+
+namespace silk {
+namespace {
+
+// The neighbour check's message number, clear of every algorithm's.
+constexpr uint32_t kAgreementSeq = 0xFFFFFFFFu;
+
+// Everything the operation owns while it runs; it lives in the engine's
+// closure, so it outlives the engine's wait for stray requests after a failure.
+struct OpState {
+  LaunchOptions options;
+  AlgorithmBody body;
+  algorithms::Workspace workspace;
+  std::vector<std::vector<uint64_t>> received;  // each checked peer's values
+};
+
+// A peer's values against this rank's.
+absl::Status Compare(OpContext& ctx, const OpState& state, int peer, const std::vector<uint64_t>& theirs) {
+  const std::vector<uint64_t>& mine = state.options.agreed_values;
+  for (size_t i = 0; i < mine.size(); ++i) {
+    if (theirs[i] != mine[i]) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "mismatched %s arguments at operation #%d: rank %d passed %s[%d]=%d but rank %d passed %s[%d]=%d",
+          (ctx.descriptor().flags & kVaryingCountsFlag) ? "allgatherv" : CollectiveKindName(ctx.descriptor().kind),
+          ctx.op_id(), peer, state.options.agreed_name, i, theirs[i], ctx.rank(), state.options.agreed_name, i,
+          mine[i]));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Run(OpContext& ctx, OpState& state) {
+  const int n = ctx.size(), rank = ctx.rank();
+  if (n == 1) return state.body(ctx, state.workspace);
+  std::vector<int> from = state.options.agreement_peers, to = state.options.agreement_peers;
+  if (from.empty()) {
+    from = {(rank + n - 1) % n};
+    to = {(rank + 1) % n};
+  }
+  std::vector<uint64_t>& mine = state.options.agreed_values;
+  const size_t bytes = mine.size() * sizeof(uint64_t);
+  static char nothing;  // 0-byte messages still need an address
+  state.received.assign(from.size(), std::vector<uint64_t>(mine.size()));
+  std::vector<transport::RequestPtr> recvs, sends;
+  for (size_t i = 0; i < from.size(); ++i) {
+    void* into = bytes > 0 ? static_cast<void*>(state.received[i].data()) : &nothing;
+    recvs.push_back(ctx.Recv(from[i], kAgreementSeq, into, bytes));
+  }
+  const void* payload = bytes > 0 ? static_cast<const void*>(mine.data()) : &nothing;
+  for (int peer : to) sends.push_back(ctx.Send(peer, kAgreementSeq, payload, bytes));
+  auto check = [&]() -> absl::Status {
+    for (size_t i = 0; i < from.size(); ++i) {
+      SILK_RETURN_IF_ERROR(ctx.Wait(recvs[i]));
+      SILK_RETURN_IF_ERROR(Compare(ctx, state, from[i], state.received[i]));
+    }
+    return absl::OkStatus();
+  };
+  const bool agree_first = !mine.empty();
+  if (agree_first) SILK_RETURN_IF_ERROR(check());
+  SILK_RETURN_IF_ERROR(state.body(ctx, state.workspace));
+  if (!agree_first) SILK_RETURN_IF_ERROR(check());
+  return ctx.WaitAll(sends);
+}
+
+}  // namespace
+
+OpDescriptor MakeDescriptor(CollectiveKind kind, DataType type, ReduceOp op, int root, uint64_t count,
+                            algorithms::Algorithm algorithm, uint8_t extra_flags) {
+  OpDescriptor d;
+  d.kind = kind;
+  d.type = type;
+  d.op = op;
+  d.root = root;
+  d.count = count;
+  d.flags = static_cast<uint8_t>((static_cast<uint8_t>(algorithm) & kAlgorithmFlagsMask) | extra_flags);
+  return d;
+}
+
+WorkPtr Launch(Communicator& comm, LaunchOptions options, AlgorithmBody body) {
+  auto state = std::make_shared<OpState>();
+  state->options = std::move(options);
+  state->body = std::move(body);
+  const OpDescriptor descriptor = state->options.descriptor;
+  const absl::Duration timeout = state->options.timeout;
+  return comm.Submit(descriptor, timeout, [state](OpContext& ctx) { return Run(ctx, *state); });
+}
+
+absl::Status WaitFor(const absl::StatusOr<WorkPtr>& work) {
+  if (!work.ok()) return work.status();
+  return (*work)->Wait();
+}
+
+}  // namespace silk

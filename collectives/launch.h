@@ -1,0 +1,60 @@
+// What every collective does between validating its arguments and running its
+// algorithm: build the descriptor, and run the algorithm on the engine beside
+// a neighbour check that guarantees a mismatch is noticed.
+//
+// The transport compares descriptors only on messages a rank receives, and in
+// some algorithms (a broadcast whose ranks disagree on the root, a barrier
+// against a broadcast) a rank might receive nothing from the ranks it
+// disagrees with. So every operation also sends one small message to its right
+// neighbour and receives one from its left, beside the algorithm's own
+// messages (no extra latency): a rank completes only once its left neighbour
+// made the same call, so if any two ranks differ, some rank fails, and its
+// abort fails the rest.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "collectives/algorithms/selection.h"
+#include "collectives/algorithms/workspace.h"
+#include "runtime/communicator.h"
+#include "runtime/core/types.h"
+#include "runtime/engine/engine.h"
+
+namespace silk {
+
+// OpDescriptor::flags: the algorithm in the low bits, and kVaryingCountsFlag
+// for all-gatherv (whose count is the total over every rank).
+inline constexpr uint8_t kAlgorithmFlagsMask = 0x0F;
+inline constexpr uint8_t kVaryingCountsFlag = 0x10;
+
+OpDescriptor MakeDescriptor(CollectiveKind kind, DataType type, ReduceOp op, int root, uint64_t count,
+                            algorithms::Algorithm algorithm, uint8_t extra_flags = 0);
+
+struct LaunchOptions {
+  OpDescriptor descriptor;
+  absl::Duration timeout;
+  // Arguments the descriptor cannot carry that neighbours must agree on (all-gatherv's counts).
+  std::vector<uint64_t> agreed_values;
+  const char* agreed_name = "";  // e.g. "counts", for the error message
+  // Ranks that check each other (both ways); empty: receive from the left
+  // neighbour, send to the right. With agreed_values, list every rank the
+  // algorithm receives from, so that no two ranks with different arguments
+  // ever exchange data.
+  std::vector<int> agreement_peers;
+};
+
+using AlgorithmBody = std::function<absl::Status(OpContext&, algorithms::Workspace&)>;
+
+// Queues `body` on the communicator's engine with the neighbour check. With
+// agreed_values, the check completes before `body` starts, so ranks that
+// disagree never move data laid out differently.
+WorkPtr Launch(Communicator& comm, LaunchOptions options, AlgorithmBody body);
+
+// The blocking form: Launch, then wait.
+absl::Status WaitFor(const absl::StatusOr<WorkPtr>& work);
+
+}  // namespace silk

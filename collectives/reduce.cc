@@ -1,0 +1,39 @@
+#include "collectives/algorithms/chain.h"
+#include "collectives/algorithms/tree.h"
+#include "collectives/collectives.h"
+#include "collectives/launch.h"
+#include "collectives/validation.h"
+#include "runtime/core/status_macros.h"
+
+namespace silk {
+
+absl::StatusOr<WorkPtr> ReduceAsync(Communicator& comm, const ReduceOptions& options) {
+  SILK_RETURN_IF_ERROR(ValidateType(options.type));
+  SILK_RETURN_IF_ERROR(ValidateReduceOp(options.op));
+  SILK_RETURN_IF_ERROR(ValidateRoot(options.root, comm.size(), "reduce"));
+  SILK_ASSIGN_OR_RETURN(const size_t bytes, BufferBytes(options.count, 1, options.type, "reduce"));
+  SILK_RETURN_IF_ERROR(ValidateBuffer(options.input, bytes, "reduce input"));
+  if (comm.rank() == options.root) {
+    SILK_RETURN_IF_ERROR(ValidateBuffer(options.output, bytes, "reduce output (on the root)"));
+    SILK_RETURN_IF_ERROR(ValidateNoPartialOverlap(options.input, bytes, options.output, bytes));
+  }
+  SILK_ASSIGN_OR_RETURN(
+      const algorithms::Algorithm algorithm,
+      algorithms::ChooseAlgorithm(CollectiveKind::kReduce, options.algorithm, comm.config().algorithm, bytes));
+  LaunchOptions launch;
+  launch.descriptor =
+      MakeDescriptor(CollectiveKind::kReduce, options.type, options.op, options.root, options.count, algorithm);
+  launch.timeout = options.timeout;
+  const size_t chunk_bytes = comm.config().chunk_bytes;
+  const ReduceOptions o = options;
+  return Launch(comm, std::move(launch), [o, algorithm, chunk_bytes](OpContext& ctx, algorithms::Workspace& ws) {
+    if (algorithm == algorithms::Algorithm::kRing) {
+      return algorithms::ChainReduce(ctx, ws, o.input, o.output, o.count, o.type, o.op, o.root, chunk_bytes);
+    }
+    return algorithms::BinomialReduce(ctx, ws, o.input, o.output, o.count, o.type, o.op, o.root);
+  });
+}
+
+absl::Status Reduce(Communicator& comm, const ReduceOptions& options) { return WaitFor(ReduceAsync(comm, options)); }
+
+}  // namespace silk
