@@ -1,0 +1,358 @@
+// silk-train: data-parallel training of an MLP on a synthetic classification
+// task, across ranks launched by mpirun, with the gradient exchange done by
+// Silk's training runtime (--policy sync|delayed|diloco) or by a plain blocking
+// MPI_Allreduce after backward (--policy mpi, the baseline).
+//
+//   mpirun -np 8 silk-train --policy sync --steps 100 --json out.json --trace trace.json
+//
+// Rank 0 prints one line per step (loss, step time, share of the exchange hidden
+// behind compute, bytes sent over the WAN) and a summary.
+#define OMPI_SKIP_MPICXX 1
+#define MPICH_SKIP_MPICXX 1
+#include <cblas.h>
+#include <mpi.h>
+#include <pthread.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "collectives/collectives.h"
+#include "examples/train/mlp.h"
+#include "runtime/communicator.h"
+#include "training/gradient_sync.h"
+#include "training/optimizer.h"
+#include "training/thread_cpu.h"
+#include "training/trace.h"
+
+namespace {
+
+struct Flags {
+  std::string policy = "sync";
+  int steps = 60;
+  int hidden = 1024;
+  int layers = 2;  // hidden layers
+  int features = 256;
+  int classes = 16;
+  int batch = 64;  // per rank
+  double bucket_mb = 25.0;
+  double first_bucket_mb = 1.0;
+  int H = 8;
+  int fragments = 0;
+  float noise = 2.5f;
+  float lr = 0.05f;
+  float momentum = 0.9f;
+  float outer_lr = 0.7f;
+  float outer_momentum = 0.5f;  // with only steps/H outer steps in a short run, 0.9 overshoots
+  uint64_t seed = 1;
+  std::string json, trace;
+  bool quiet = false;
+};
+
+void Usage() {
+  std::fprintf(stderr,
+               "usage: silk-train [--policy sync|delayed|diloco|mpi] [--steps N] [--hidden N] [--layers N]\n"
+               "                  [--features N] [--classes N] [--batch N (per rank)] [--bucket-mb MB]\n"
+               "                  [--first-bucket-mb MB] [--H N] [--fragments N] [--noise X] [--lr X] [--momentum X]\n"
+               "                  [--outer-lr X] [--outer-momentum X] [--seed N] [--json FILE] [--trace FILE] [--quiet]\n");
+}
+
+bool ParseFlags(int argc, char** argv, Flags* f) {
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&](const char* name) -> const char* {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "silk-train: %s needs a value\n", name);
+        return nullptr;
+      }
+      return argv[++i];
+    };
+    const char* v = nullptr;
+#define SILK_FLAG(name, expr)     \
+  if (a == name) {                \
+    if (!(v = next(name))) return false; \
+    expr;                         \
+    continue;                     \
+  }
+    SILK_FLAG("--policy", f->policy = v);
+    SILK_FLAG("--steps", f->steps = std::atoi(v));
+    SILK_FLAG("--hidden", f->hidden = std::atoi(v));
+    SILK_FLAG("--layers", f->layers = std::atoi(v));
+    SILK_FLAG("--features", f->features = std::atoi(v));
+    SILK_FLAG("--classes", f->classes = std::atoi(v));
+    SILK_FLAG("--batch", f->batch = std::atoi(v));
+    SILK_FLAG("--bucket-mb", f->bucket_mb = std::atof(v));
+    SILK_FLAG("--first-bucket-mb", f->first_bucket_mb = std::atof(v));
+    SILK_FLAG("--H", f->H = std::atoi(v));
+    SILK_FLAG("--fragments", f->fragments = std::atoi(v));
+    SILK_FLAG("--noise", f->noise = static_cast<float>(std::atof(v)));
+    SILK_FLAG("--lr", f->lr = static_cast<float>(std::atof(v)));
+    SILK_FLAG("--momentum", f->momentum = static_cast<float>(std::atof(v)));
+    SILK_FLAG("--outer-lr", f->outer_lr = static_cast<float>(std::atof(v)));
+    SILK_FLAG("--outer-momentum", f->outer_momentum = static_cast<float>(std::atof(v)));
+    SILK_FLAG("--seed", f->seed = std::strtoull(v, nullptr, 10));
+    SILK_FLAG("--json", f->json = v);
+    SILK_FLAG("--trace", f->trace = v);
+#undef SILK_FLAG
+    if (a == "--quiet") {
+      f->quiet = true;
+      continue;
+    }
+    if (a == "-h" || a == "--help") return false;
+    std::fprintf(stderr, "silk-train: unknown flag %s\n", a.c_str());
+    return false;
+  }
+  if (f->steps < 1 || f->hidden < 1 || f->layers < 0 || f->batch < 1 || f->features < 1 || f->classes < 2 || f->H < 1) {
+    std::fprintf(stderr, "silk-train: --steps, --hidden, --batch, --features, --H must be positive, --classes >= 2\n");
+    return false;
+  }
+  if (f->policy != "sync" && f->policy != "delayed" && f->policy != "diloco" && f->policy != "mpi") {
+    std::fprintf(stderr, "silk-train: unknown --policy %s (sync, delayed, diloco, mpi)\n", f->policy.c_str());
+    return false;
+  }
+  return true;
+}
+
+int Fail(int rank, const std::string& what, const absl::Status& s) {
+  std::fprintf(stderr, "silk-train rank %d: %s: %s\n", rank, what.c_str(), std::string(s.message()).c_str());
+  std::fflush(stderr);
+  MPI_Abort(MPI_COMM_WORLD, 1);
+  return 1;
+}
+
+void NameOtherThreads(const char* name) {
+  const std::string self = std::to_string(static_cast<long>(gettid()));
+  for (const auto& t : silk::training::ReadThreadCpuTimes()) {
+    if (std::to_string(t.tid) == self) continue;
+    if (FILE* f = std::fopen(("/proc/self/task/" + std::to_string(t.tid) + "/comm").c_str(), "w")) {
+      std::fputs(name, f);
+      std::fclose(f);
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Flags flags;
+  if (!ParseFlags(argc, argv, &flags)) {
+    Usage();
+    return 2;
+  }
+  int provided = 0;
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
+  // Name the threads so that the CPU report tells compute, MPI and Silk apart:
+  // this one "compute", MPI's (started by MPI_Init) "mpi", Silk's are silk-*.
+  pthread_setname_np(pthread_self(), "compute");
+  NameOtherThreads("mpi");
+  openblas_set_num_threads(1);  // one compute thread per rank; the exchange has its own threads
+
+  auto created = silk::Communicator::CreateDefault();
+  if (!created.ok()) return Fail(-1, "cannot join the job", created.status());
+  std::unique_ptr<silk::Communicator> comm = std::move(*created);
+  const int rank = comm->rank(), size = comm->size();
+  const bool use_mpi = flags.policy == "mpi";
+  const bool talk = rank == 0 && !flags.quiet;
+
+  // Peers in other regions: their transport counters are the WAN bytes.
+  std::vector<int> wan_peers;
+  std::vector<std::string> regions;
+  for (const auto& p : comm->placements()) {
+    if (p.region != comm->region()) wan_peers.push_back(p.rank);
+    if (std::find(regions.begin(), regions.end(), p.region) == regions.end()) regions.push_back(p.region);
+  }
+  auto wan_bytes = [&] {
+    uint64_t total = 0;
+    for (int p : wan_peers) total += comm->transport().counters(p).bytes_sent;
+    return total;
+  };
+
+  std::vector<int> sizes = {flags.features};
+  for (int l = 0; l < flags.layers; ++l) sizes.push_back(flags.hidden);
+  sizes.push_back(flags.classes);
+  silk::examples::Mlp model(sizes);
+  silk::examples::SyntheticData data(flags.features, flags.classes, flags.seed, flags.noise);
+
+  const absl::Time origin = absl::Now();
+  std::unique_ptr<silk::training::TraceRecorder> trace;
+  if (!flags.trace.empty() && rank == 0) trace = std::make_unique<silk::training::TraceRecorder>(rank, origin);
+
+  silk::training::GradientSyncOptions options;
+  options.policy = use_mpi ? silk::training::SyncPolicy::kSync : *silk::training::ParseSyncPolicy(flags.policy);
+  options.bucket_bytes = static_cast<size_t>(flags.bucket_mb * (1 << 20));
+  options.first_bucket_bytes = static_cast<size_t>(flags.first_bucket_mb * (1 << 20));
+  options.inner_steps = flags.H;
+  options.fragments = flags.fragments;
+  options.outer_lr = flags.outer_lr;
+  options.outer_momentum = flags.outer_momentum;
+  options.trace = trace.get();
+  const std::vector<size_t> counts = model.ParamCounts();
+  auto made = silk::training::GradientSync::Create(*comm, counts, options);
+  if (!made.ok()) return Fail(rank, "GradientSync", made.status());
+  silk::training::GradientSync& sync = **made;
+  std::vector<float*> params, grads;
+  for (int i = 0; i < model.num_params(); ++i) {
+    params.push_back(sync.param(i));
+    grads.push_back(sync.grad(i));
+  }
+  model.Init(flags.seed, params);
+  if (absl::Status s = sync.BroadcastParameters(); !s.ok()) return Fail(rank, "broadcast", s);
+  silk::training::SgdMomentum optimiser(sync.params().size(), flags.lr, flags.momentum);
+
+  const size_t total = sync.params().size();
+  if (talk) {
+    std::printf("silk-train: policy %s, %d ranks in %zu region(s), MLP", flags.policy.c_str(), size, regions.size());
+    for (size_t i = 0; i < sizes.size(); ++i) std::printf("%s%d", i ? "-" : " ", sizes[i]);
+    std::printf(", %zu parameters (%.2f MB of gradients), batch %d per rank (%d global), %zu bucket(s)",
+                total, total * 4.0 / 1e6, flags.batch, flags.batch * size, sync.layout().buckets.size());
+    if (flags.policy == "diloco") std::printf(", H %d", flags.H);
+    std::printf("\n");
+    std::fflush(stdout);
+  }
+
+  std::vector<float> x(size_t(flags.batch) * flags.features);
+  std::vector<int> labels(flags.batch);
+  struct StepRecord {
+    double t_s, loss, step_s, hidden;
+    uint64_t wan;
+  };
+  std::vector<StepRecord> records;
+  uint64_t wan_before = wan_bytes();
+  for (int step = 0; step < flags.steps; ++step) {
+    const absl::Time t0 = absl::Now();
+    const uint64_t first = (uint64_t(step) * size + rank) * flags.batch;
+    for (int j = 0; j < flags.batch; ++j) labels[j] = data.Sample(first + j, x.data() + size_t(j) * flags.features);
+    const float loss = model.Forward(params, x.data(), labels.data(), flags.batch);
+    const absl::Time t1 = absl::Now();
+    absl::Status ready_status;
+    model.Backward(params, grads, x.data(), labels.data(), flags.batch, [&](int i) {
+      if (!use_mpi) ready_status.Update(sync.MarkReady(i));
+    });
+    if (!ready_status.ok()) return Fail(rank, "MarkReady", ready_status);
+    const absl::Time t2 = absl::Now();
+    double hidden = 0;
+    if (use_mpi) {
+      MPI_Allreduce(MPI_IN_PLACE, sync.grads().data(), static_cast<int>(total), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+      const float inv = 1.0f / size;
+      for (float& g : sync.grads()) g *= inv;
+    } else if (absl::Status s = sync.Finish(); !s.ok()) {
+      return Fail(rank, "Finish", s);
+    }
+    const absl::Time t3 = absl::Now();
+    optimiser.Step(sync.params(), sync.grads());
+    const absl::Time t3b = absl::Now();
+    if (!use_mpi) {
+      if (absl::Status s = sync.EndStep(); !s.ok()) return Fail(rank, "EndStep", s);
+      hidden = sync.last_step().hidden_fraction();
+    }
+    const absl::Time t4 = absl::Now();
+    if (trace) {
+      trace->Span("compute", "forward", t0, t1);
+      trace->Span("compute", "backward", t1, t2);
+      if (use_mpi) trace->Span("exchange", "MPI_Allreduce", t2, t3);
+      trace->Span("compute", "optimiser", t3, t3b);
+      if (t4 - t3b > absl::Microseconds(20)) trace->Span("compute", "end of step (diloco fragments)", t3b, t4);
+    }
+    const uint64_t wan_now = wan_bytes();
+    StepRecord r{absl::ToDoubleSeconds(t4 - origin), loss, absl::ToDoubleSeconds(t4 - t0), hidden, wan_now - wan_before};
+    wan_before = wan_now;
+    records.push_back(r);
+    if (talk) {
+      if (use_mpi) {
+        std::printf("step %4d  loss %.4f  time %7.1f ms  hidden   0%%  wan (MPI's, not counted)\n", step, loss,
+                    r.step_s * 1e3);
+      } else {
+        std::printf("step %4d  loss %.4f  time %7.1f ms  hidden %3.0f%%  wan (rank 0) %7.3f MB\n", step, loss, r.step_s * 1e3,
+                    hidden * 100, r.wan / 1e6);
+      }
+      std::fflush(stdout);
+    }
+  }
+  if (!use_mpi) {
+    if (absl::Status s = sync.Drain(); !s.ok()) return Fail(rank, "Drain", s);
+  }
+  // Each rank counted what it sent to other regions; rank 0 reports the sum over ranks
+  // (the per-step lines above showed rank 0's own share only).
+  std::vector<uint64_t> wan_local(records.size() + 1), wan_all(records.size() + 1, 0);
+  for (size_t i = 0; i < records.size(); ++i) wan_local[i] = records[i].wan;
+  wan_local.back() = wan_bytes() - wan_before;  // what Drain sent
+  MPI_Reduce(wan_local.data(), wan_all.data(), static_cast<int>(wan_local.size()), MPI_UINT64_T, MPI_SUM, 0, MPI_COMM_WORLD);
+  if (rank == 0) {
+    for (size_t i = 0; i < records.size(); ++i) records[i].wan = wan_all[i];
+  }
+  const double train_end_s = absl::ToDoubleSeconds(absl::Now() - origin);
+
+  // Held-out evaluation (samples no rank trained on), on this rank's parameters.
+  const int eval_n = 1024;
+  std::vector<float> ex(size_t(eval_n) * flags.features);
+  std::vector<int> el(eval_n);
+  for (int j = 0; j < eval_n; ++j) el[j] = data.Sample((uint64_t(1) << 40) + j, ex.data() + size_t(j) * flags.features);
+  const float eval_loss = model.Forward(params, ex.data(), el.data(), eval_n);
+  const double eval_acc = model.Accuracy(el.data(), eval_n);
+  const bool finite = std::isfinite(eval_loss);
+
+  // Summary over steps after a warm-up of 2.
+  const int warm = std::min(2, flags.steps - 1);
+  double step_sum = 0, hidden_sum = 0;
+  uint64_t wan_sum = 0;
+  for (int s = warm; s < flags.steps; ++s) {
+    step_sum += records[s].step_s;
+    hidden_sum += records[s].hidden;
+    wan_sum += records[s].wan;
+  }
+  const int counted = flags.steps - warm;
+  const double step_mean = step_sum / counted;
+  const double wan_per_step = use_mpi ? -1.0 : double(wan_sum + wan_all.back()) / counted;
+  const auto threads = silk::training::ReadThreadCpuTimes();
+  const auto cpu = silk::training::SummarizeThreadCpu(threads);
+  std::map<std::string, double> by_name;
+  for (const auto& t : threads) by_name[t.name] += t.user_s + t.system_s;
+
+  if (talk) {
+    std::printf("summary: policy %s, %d ranks, %d steps: mean step %.1f ms, exchange hidden %.0f%%, ", flags.policy.c_str(),
+                size, flags.steps, step_mean * 1e3, use_mpi ? 0.0 : hidden_sum / counted * 100);
+    if (use_mpi) {
+      std::printf("WAN bytes n/a (MPI)");
+    } else {
+      std::printf("WAN %.2f MB/step (all ranks)", wan_per_step / 1e6);
+    }
+    std::printf(", held-out loss %.4f, accuracy %.1f%%, wall %.1f s\n", eval_loss, eval_acc * 100, train_end_s);
+    std::printf("thread CPU (rank 0): silk-* threads %.2f s, other threads (compute) %.2f s:", cpu.silk_s, cpu.other_s);
+    for (const auto& [name, s] : by_name) std::printf(" %s=%.2fs", name.c_str(), s);
+    std::printf("\n");
+    std::fflush(stdout);
+  }
+  if (rank == 0 && !flags.json.empty()) {
+    FILE* f = std::fopen(flags.json.c_str(), "w");
+    if (f == nullptr) return Fail(rank, "json", absl::UnavailableError("cannot write " + flags.json));
+    std::fprintf(f, "{\"policy\":\"%s\",\"ranks\":%d,\"regions\":%zu,\"steps\":%d,\"parameters\":%zu,", flags.policy.c_str(),
+                 size, regions.size(), flags.steps, total);
+    std::fprintf(f, "\"step_time_s\":%.6f,\"hidden\":%.4f,\"wan_bytes_per_step\":%s,", step_mean,
+                 use_mpi ? 0.0 : hidden_sum / counted, use_mpi ? "null" : absl::StrFormat("%.0f", wan_per_step).c_str());
+    std::fprintf(f, "\"final_train_loss\":%.6f,\"eval_loss\":%s,\"eval_accuracy\":%.4f,\"wall_s\":%.3f,",
+                 records.back().loss, finite ? absl::StrFormat("%.6f", eval_loss).c_str() : "null", eval_acc, train_end_s);
+    std::fprintf(f, "\"cpu_silk_threads_s\":%.3f,\"cpu_other_threads_s\":%.3f,\"losses\":[", cpu.silk_s, cpu.other_s);
+    for (size_t i = 0; i < records.size(); ++i) {
+      std::fprintf(f, "%s[%.4f,%.6f,%.6f,%llu]", i ? "," : "", records[i].t_s, records[i].loss, records[i].step_s,
+                   static_cast<unsigned long long>(records[i].wan));
+    }
+    std::fprintf(f, "]}\n");
+    std::fclose(f);
+  }
+  if (trace) {
+    if (absl::Status s = trace->Write(flags.trace); !s.ok()) return Fail(rank, "trace", s);
+  }
+  made->reset();
+  comm.reset();
+  MPI_Finalize();
+  return finite ? 0 : 3;
+}

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Two-region training on the virtual cluster: 8 ranks (4 in Xinjiang, 4 in
+# Chongqing, 40 ms apart) train the example MLP for a few steps with each
+# policy. Checks exit codes, that the loss is finite and decreases, and that
+# Silk's policies sent bytes over the WAN. Needs root; exits 77 (skip) without.
+#
+#   vcluster_train_test.sh REPO SILK_TRAIN
+set -uo pipefail
+if [ "$(id -u)" -ne 0 ]; then
+  echo "skipped: the virtual cluster needs root"
+  exit 77
+fi
+repo=$1
+train=$2
+vcluster="$repo/cluster/vcluster"
+out=$(mktemp -d)
+cleanup() {
+  "$vcluster" down >/dev/null 2>&1
+  rm -rf "$out"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+"$vcluster" down >/dev/null 2>&1
+if ! "$vcluster" up >"$out/up.log" 2>&1; then
+  cat "$out/up.log"
+  echo "FAIL: vcluster up"
+  exit 1
+fi
+failures=0
+for policy in sync delayed diloco mpi; do
+  "$vcluster" run --timeout 90 -- -np 8 "$train" --policy "$policy" --steps 30 --hidden 256 --batch 64 --H 4 \
+    --lr 0.05 --json "$out/$policy.json" --quiet
+  rc=$?
+  if [ $rc -ne 0 ]; then
+    echo "FAIL: policy $policy: exit status $rc"
+    failures=$((failures + 1))
+    continue
+  fi
+  if ! python3 - "$out/$policy.json" <<'PY'; then
+import json, math, sys
+r = json.load(open(sys.argv[1]))
+losses = [e[1] for e in r["losses"]]
+problems = []
+if r["ranks"] != 8 or r["regions"] != 2: problems.append(f"ranks {r['ranks']} regions {r['regions']}, want 8 and 2")
+if not all(math.isfinite(l) for l in losses) or r["eval_loss"] is None: problems.append("a loss is not finite")
+first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
+if not last < first: problems.append(f"loss did not decrease: first steps {first:.4f}, last steps {last:.4f}")
+if r["policy"] != "mpi" and not (r["wan_bytes_per_step"] or 0) > 0: problems.append("no bytes crossed the WAN")
+print(f"policy {r['policy']}: loss {first:.4f} -> {last:.4f}, held-out {r['eval_loss']}, step {r['step_time_s']*1e3:.1f} ms, "
+      f"WAN {r['wan_bytes_per_step']} B/step" + ("" if not problems else "  FAIL: " + "; ".join(problems)))
+sys.exit(1 if problems else 0)
+PY
+    failures=$((failures + 1))
+  fi
+done
+[ $failures -eq 0 ] && echo "all policies trained across two regions" && exit 0
+echo "FAIL: $failures policy run(s) failed"
+exit 1

@@ -1,0 +1,270 @@
+#include "training/gradient_sync.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "collectives/collectives.h"
+
+namespace silk::training {
+
+absl::StatusOr<SyncPolicy> ParseSyncPolicy(absl::string_view name) {
+  if (name == "sync") return SyncPolicy::kSync;
+  if (name == "delayed") return SyncPolicy::kDelayed;
+  if (name == "diloco") return SyncPolicy::kDiloco;
+  return absl::InvalidArgumentError(absl::StrFormat("unknown sync policy '%s' (sync, delayed, diloco)", name));
+}
+
+const char* SyncPolicyName(SyncPolicy policy) {
+  switch (policy) {
+    case SyncPolicy::kSync: return "sync";
+    case SyncPolicy::kDelayed: return "delayed";
+    case SyncPolicy::kDiloco: return "diloco";
+  }
+  return "?";
+}
+
+double StepStats::hidden_fraction() const {
+  if (exchange <= absl::ZeroDuration()) return 1.0;
+  return std::clamp(1.0 - absl::FDivDuration(exposed, exchange), 0.0, 1.0);
+}
+
+absl::StatusOr<std::unique_ptr<GradientSync>> GradientSync::Create(Communicator& comm,
+                                                                   const std::vector<size_t>& param_counts,
+                                                                   const GradientSyncOptions& options) {
+  if (param_counts.empty()) return absl::InvalidArgumentError("GradientSync: no parameters registered");
+  if (options.policy == SyncPolicy::kDiloco && options.inner_steps < 1) {
+    return absl::InvalidArgumentError(absl::StrFormat("GradientSync: diloco needs H >= 1, got %d", options.inner_steps));
+  }
+  if (options.fragments < 0) return absl::InvalidArgumentError("GradientSync: fragments must be >= 0");
+  BucketLayout layout = AssignBuckets(param_counts, options.first_bucket_bytes, options.bucket_bytes);
+  return std::unique_ptr<GradientSync>(new GradientSync(comm, std::move(layout), options));
+}
+
+GradientSync::GradientSync(Communicator& comm, BucketLayout layout, const GradientSyncOptions& options)
+    : comm_(comm),
+      layout_(std::move(layout)),
+      options_(options),
+      inv_size_(1.0f / static_cast<float>(comm.size())),
+      params_(layout_.total, 0.0f),
+      grads_(layout_.total, 0.0f) {
+  const size_t nb = layout_.buckets.size();
+  ready_in_bucket_.assign(nb, 0);
+  launched_.assign(nb, 0);
+  pending_.resize(nb);
+  if (options_.policy == SyncPolicy::kDelayed) {
+    send_[0].assign(layout_.total, 0.0f);
+    send_[1].assign(layout_.total, 0.0f);
+    local_prev_.assign(layout_.total, 0.0f);
+  }
+  if (options_.policy == SyncPolicy::kDiloco) {
+    const int h = options_.inner_steps;
+    int f = options_.fragments > 0 ? options_.fragments : std::min(h, 4);
+    f = static_cast<int>(std::max<size_t>(1, std::min<size_t>(f, std::max<size_t>(layout_.total, 1))));
+    for (int i = 0; i < f; ++i) {
+      Fragment frag;
+      frag.offset = layout_.total * i / f;
+      frag.count = layout_.total * (i + 1) / f - frag.offset;
+      frag.phase = (i * h) / f;
+      fragments_.push_back(frag);
+    }
+    anchor_.assign(layout_.total, 0.0f);
+    outer_velocity_.assign(layout_.total, 0.0f);
+    delta_.assign(layout_.total, 0.0f);
+    snapshot_.assign(layout_.total, 0.0f);
+  }
+}
+
+GradientSync::~GradientSync() {
+  // The engine may still be writing into our buffers: never free them under it.
+  auto wait_all = [&](absl::Duration bound) {
+    bool all = true;
+    auto one = [&](Pending& p) {
+      if (p.work && !p.work->Wait(bound).ok() && !p.work->Test()) all = false;
+    };
+    for (Pending& p : pending_) one(p);
+    for (Pending& p : pending_prev_) one(p);
+    for (Fragment& f : fragments_) one(f.pending);
+    return all;
+  };
+  if (!wait_all(options_.timeout > absl::ZeroDuration() ? options_.timeout : comm_.config().timeout + absl::Seconds(30))) {
+    comm_.Abort(absl::AbortedError("GradientSync destroyed with exchanges still running"));
+    wait_all(absl::Seconds(30));
+  }
+}
+
+absl::Status GradientSync::BroadcastParameters() {
+  BroadcastOptions b;
+  b.input = b.output = params_.data();
+  b.count = params_.size();
+  b.root = 0;
+  b.timeout = options_.timeout;
+  absl::Status s = Broadcast(comm_, b);
+  if (s.ok() && options_.policy == SyncPolicy::kDiloco) anchor_ = params_;
+  return s;
+}
+
+absl::Status GradientSync::Launch(float* data, size_t count, const std::string& label, Pending* pending) {
+  AllreduceOptions o;
+  o.input = o.output = data;
+  o.count = count;
+  o.type = DataType::kFloat32;
+  o.op = ReduceOp::kSum;  // scaled by 1/size here, so the result is bit-identical to sum-then-scale
+  o.timeout = options_.timeout;
+  absl::StatusOr<WorkPtr> work = AllreduceAsync(comm_, o);
+  if (!work.ok()) return work.status();
+  pending->work = *work;
+  current_.bytes_reduced += count * sizeof(float);
+  if (TraceRecorder* trace = options_.trace) {
+    (*work)->OnComplete([trace, label, w = std::weak_ptr<Work>(*work)](const absl::Status&) {
+      absl::Time end = absl::Now();
+      WorkPtr p = w.lock();
+      trace->Span("exchange", label, end - (p ? p->duration() : absl::ZeroDuration()), end);
+    });
+  }
+  return absl::OkStatus();
+}
+
+absl::Status GradientSync::WaitFor(Pending& pending) {
+  if (!pending.work) return absl::OkStatus();
+  const absl::Duration bound =
+      options_.timeout > absl::ZeroDuration() ? options_.timeout + absl::Seconds(30) : comm_.config().timeout + absl::Seconds(30);
+  absl::Time start = absl::Now();
+  absl::Status s = pending.work->Wait(bound);
+  absl::Time end = absl::Now();
+  current_.exposed += end - start;
+  if (options_.trace != nullptr && end - start > absl::Microseconds(20)) options_.trace->Span("compute", "wait", start, end);
+  current_.exchange += pending.work->duration();
+  pending.work.reset();
+  return s;
+}
+
+absl::Status GradientSync::MarkReady(int i) {
+  if (i < 0 || i >= static_cast<int>(layout_.bucket_of_param.size())) {
+    return absl::InvalidArgumentError(absl::StrFormat("MarkReady: no parameter %d", i));
+  }
+  if (options_.policy == SyncPolicy::kDiloco) return absl::OkStatus();
+  const int b = layout_.bucket_of_param[i];
+  const Bucket& bucket = layout_.buckets[b];
+  if (launched_[b]) return absl::FailedPreconditionError(absl::StrFormat("MarkReady(%d): bucket %d already launched", i, b));
+  if (++ready_in_bucket_[b] < static_cast<int>(bucket.params.size())) return absl::OkStatus();
+  launched_[b] = 1;
+  const std::string label = absl::StrFormat("bucket %d", b);
+  if (options_.policy == SyncPolicy::kSync) {
+    return Launch(grads_.data() + bucket.offset, bucket.count, label, &pending_[b]);
+  }
+  float* send = send_[step_ % 2].data() + bucket.offset;
+  std::memcpy(send, grads_.data() + bucket.offset, bucket.count * sizeof(float));
+  return Launch(send, bucket.count, label, &pending_[b]);
+}
+
+absl::Status GradientSync::Finish() {
+  if (options_.policy == SyncPolicy::kDiloco) return absl::OkStatus();
+  // Buckets whose parameters were not all marked ready go now (e.g. unused parameters).
+  for (size_t b = 0; b < layout_.buckets.size(); ++b) {
+    if (launched_[b]) continue;
+    const Bucket& bucket = layout_.buckets[b];
+    ready_in_bucket_[b] = static_cast<int>(bucket.params.size()) - 1;
+    if (absl::Status s = MarkReady(bucket.params.back()); !s.ok()) return s;
+  }
+  if (options_.policy == SyncPolicy::kSync) {
+    for (size_t b = 0; b < layout_.buckets.size(); ++b) {
+      if (absl::Status s = WaitFor(pending_[b]); !s.ok()) return s;
+      const Bucket& bucket = layout_.buckets[b];
+      float* g = grads_.data() + bucket.offset;
+      for (size_t k = 0; k < bucket.count; ++k) g[k] *= inv_size_;
+    }
+    return absl::OkStatus();
+  }
+  // delayed: grads = local_t + (avg_{t-1} - local_{t-1}); local_prev = local_t.
+  const bool have_prev = !pending_prev_.empty();
+  const float* prev_sum = send_[(step_ + 1) % 2].data();
+  for (size_t b = 0; b < layout_.buckets.size(); ++b) {
+    const Bucket& bucket = layout_.buckets[b];
+    float* g = grads_.data() + bucket.offset;
+    float* lp = local_prev_.data() + bucket.offset;
+    if (!have_prev) {
+      std::memcpy(lp, g, bucket.count * sizeof(float));
+      continue;
+    }
+    if (absl::Status s = WaitFor(pending_prev_[b]); !s.ok()) return s;
+    const float* ps = prev_sum + bucket.offset;
+    for (size_t k = 0; k < bucket.count; ++k) {
+      const float local = g[k];
+      g[k] = local + (ps[k] * inv_size_ - lp[k]);
+      lp[k] = local;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status GradientSync::LaunchFragment(int f) {
+  Fragment& frag = fragments_[f];
+  const float* a = anchor_.data() + frag.offset;
+  const float* p = params_.data() + frag.offset;
+  float* d = delta_.data() + frag.offset;
+  float* snap = snapshot_.data() + frag.offset;
+  for (size_t k = 0; k < frag.count; ++k) {
+    d[k] = a[k] - p[k];
+    snap[k] = p[k];
+  }
+  frag.in_flight = true;
+  return Launch(d, frag.count, absl::StrFormat("fragment %d", f), &frag.pending);
+}
+
+absl::Status GradientSync::MergeFragment(int f) {
+  Fragment& frag = fragments_[f];
+  frag.in_flight = false;
+  if (absl::Status s = WaitFor(frag.pending); !s.ok()) return s;
+  const float lr = options_.outer_lr, mu = options_.outer_momentum;
+  float* a = anchor_.data() + frag.offset;
+  float* v = outer_velocity_.data() + frag.offset;
+  float* p = params_.data() + frag.offset;
+  const float* d = delta_.data() + frag.offset;
+  const float* snap = snapshot_.data() + frag.offset;
+  for (size_t k = 0; k < frag.count; ++k) {
+    const float avg = d[k] * inv_size_;
+    v[k] = mu * v[k] + avg;
+    a[k] -= lr * (avg + mu * v[k]);  // Nesterov
+    p[k] = a[k] + (p[k] - snap[k]);  // keep the local progress made while the exchange ran
+  }
+  return absl::OkStatus();
+}
+
+absl::Status GradientSync::EndStep() {
+  if (options_.policy == SyncPolicy::kDiloco) {
+    const int h = options_.inner_steps;
+    for (size_t f = 0; f < fragments_.size(); ++f) {
+      if (fragments_[f].in_flight) {
+        if (absl::Status s = MergeFragment(static_cast<int>(f)); !s.ok()) return s;
+      }
+    }
+    for (size_t f = 0; f < fragments_.size(); ++f) {
+      if ((step_ + 1 + fragments_[f].phase) % h == 0) {
+        if (absl::Status s = LaunchFragment(static_cast<int>(f)); !s.ok()) return s;
+      }
+    }
+  } else {
+    if (options_.policy == SyncPolicy::kDelayed) pending_prev_.swap(pending_);
+    pending_.assign(layout_.buckets.size(), Pending());
+    std::fill(ready_in_bucket_.begin(), ready_in_bucket_.end(), 0);
+    std::fill(launched_.begin(), launched_.end(), 0);
+  }
+  last_ = current_;
+  current_ = StepStats();
+  ++step_;
+  return absl::OkStatus();
+}
+
+absl::Status GradientSync::Drain() {
+  absl::Status first;
+  for (Pending& p : pending_) first.Update(WaitFor(p));
+  for (Pending& p : pending_prev_) first.Update(WaitFor(p));
+  for (size_t f = 0; f < fragments_.size(); ++f) {
+    if (fragments_[f].in_flight) first.Update(MergeFragment(static_cast<int>(f)));
+  }
+  return first;
+}
+
+}  // namespace silk::training

@@ -1,0 +1,142 @@
+// GradientSync: the data-parallel training loop's view of Silk, like PyTorch's
+// DistributedDataParallel reducer. The loop registers its parameters (float32),
+// reads and writes them and their gradients through two flat arenas laid out in
+// backward order, marks each gradient ready as backward produces it, and calls
+// Finish() before and EndStep() after its optimiser step. One sync policy per run:
+//
+//   sync     every step; each bucket's all-reduce starts as soon as the bucket's
+//            gradients are all ready, in place in the gradient arena, so the
+//            exchange overlaps the rest of backward. Finish() waits and leaves
+//            the average over ranks: the same as training on the global batch.
+//   delayed  the exchange of step t's gradients overlaps step t+1. Finish() at
+//            step t leaves local_t + (avg_{t-1} - local_{t-1}): the local
+//            gradient now, corrected by the previous step's global average.
+//   diloco   H local optimiser steps, then each fragment's pseudo-gradient
+//            (anchor - params) is averaged and applied to the shared anchor with
+//            an outer Nesterov step; fragments are staggered across the H steps
+//            and each exchange overlaps one further inner step.
+//
+// See docs/training.md for the arithmetic and why it was chosen. The exchange
+// runs on the communicator's engine and progress threads; the calling thread
+// only launches, waits and does element-wise arithmetic. Not thread-safe: one
+// training thread calls everything.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "runtime/communicator.h"
+#include "runtime/engine/work.h"
+#include "training/buckets.h"
+#include "training/trace.h"
+
+namespace silk::training {
+
+enum class SyncPolicy { kSync, kDelayed, kDiloco };
+absl::StatusOr<SyncPolicy> ParseSyncPolicy(absl::string_view name);  // "sync", "delayed", "diloco"
+const char* SyncPolicyName(SyncPolicy policy);
+
+struct GradientSyncOptions {
+  SyncPolicy policy = SyncPolicy::kSync;
+  size_t bucket_bytes = size_t{25} << 20;
+  size_t first_bucket_bytes = size_t{1} << 20;
+  // diloco
+  int inner_steps = 8;   // H
+  int fragments = 0;     // 0: min(H, 4)
+  float outer_lr = 0.7f;
+  float outer_momentum = 0.9f;
+  // Bound on every wait; zero: the communicator's timeout plus 30 s.
+  absl::Duration timeout = absl::ZeroDuration();
+  TraceRecorder* trace = nullptr;  // when set, exchange and wait spans are recorded
+};
+
+// What one step cost in communication, as seen by the training thread.
+struct StepStats {
+  uint64_t bytes_reduced = 0;  // all-reduce payload launched this step (per rank)
+  absl::Duration exchange;     // engine time of the exchanges completed this step
+  absl::Duration exposed;      // time the training thread waited for them
+  // Share of the exchange hidden behind compute: 1 - exposed / exchange, in [0, 1].
+  double hidden_fraction() const;
+};
+
+class GradientSync {
+ public:
+  // `param_counts`: element counts of the parameters in registration (forward) order.
+  static absl::StatusOr<std::unique_ptr<GradientSync>> Create(Communicator& comm,
+                                                              const std::vector<size_t>& param_counts,
+                                                              const GradientSyncOptions& options);
+  // Waits (bounded) for every exchange in flight; their results are dropped.
+  ~GradientSync();
+  GradientSync(const GradientSync&) = delete;
+  GradientSync& operator=(const GradientSync&) = delete;
+
+  float* param(int i) { return params_.data() + layout_.param_offset[i]; }
+  float* grad(int i) { return grads_.data() + layout_.param_offset[i]; }
+  absl::Span<float> params() { return absl::MakeSpan(params_); }
+  absl::Span<float> grads() { return absl::MakeSpan(grads_); }
+  const BucketLayout& layout() const { return layout_; }
+  const GradientSyncOptions& options() const { return options_; }
+  int step() const { return step_; }
+
+  // Makes every rank's parameters rank 0's (and the diloco anchor with them).
+  absl::Status BroadcastParameters();
+
+  // Backward: parameter i's gradient is final. Under sync and delayed, the
+  // bucket's exchange starts once every parameter in it is ready.
+  absl::Status MarkReady(int i);
+  // Before the optimiser step: leaves in grads() the gradient to apply (see the
+  // policies above). Buckets never marked ready are launched here.
+  absl::Status Finish();
+  // After the optimiser step (diloco: merges and launches fragments); ends the step.
+  absl::Status EndStep();
+  // End of training: waits for every exchange in flight. diloco: merges them.
+  absl::Status Drain();
+
+  // The last completed step's figures (valid after EndStep()).
+  const StepStats& last_step() const { return last_; }
+
+ private:
+  struct Pending {
+    WorkPtr work;
+  };
+  GradientSync(Communicator& comm, BucketLayout layout, const GradientSyncOptions& options);
+
+  absl::Status Launch(float* data, size_t count, const std::string& label, Pending* pending);
+  absl::Status WaitFor(Pending& pending);
+  absl::Status LaunchFragment(int f);
+  absl::Status MergeFragment(int f);
+
+  Communicator& comm_;
+  const BucketLayout layout_;
+  const GradientSyncOptions options_;
+  const float inv_size_;
+  std::vector<float> params_, grads_;
+  int step_ = 0;
+  StepStats current_, last_;
+
+  // sync / delayed
+  std::vector<int> ready_in_bucket_;
+  std::vector<char> launched_;
+  std::vector<Pending> pending_;       // this step's bucket exchanges
+  std::vector<Pending> pending_prev_;  // delayed: step t-1's
+  std::vector<float> send_[2];         // delayed: exchange buffers by step parity
+  std::vector<float> local_prev_;      // delayed: local_{t-1}
+
+  // diloco
+  struct Fragment {
+    size_t offset = 0, count = 0;
+    int phase = 0;  // launched at steps t with (t + 1 + phase) % H == 0
+    Pending pending;
+    bool in_flight = false;
+  };
+  std::vector<Fragment> fragments_;
+  std::vector<float> anchor_, outer_velocity_, delta_, snapshot_;
+};
+
+}  // namespace silk::training

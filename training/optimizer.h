@@ -1,0 +1,25 @@
+// SGD with momentum (PyTorch's definition) over a flat parameter arena:
+//   v = momentum * v + (g + weight_decay * p);  p = p - lr * v
+#pragma once
+
+#include <cstddef>
+#include <vector>
+
+#include "absl/types/span.h"
+
+namespace silk::training {
+
+class SgdMomentum {
+ public:
+  SgdMomentum(size_t count, float lr, float momentum, float weight_decay = 0.0f)
+      : lr_(lr), momentum_(momentum), weight_decay_(weight_decay), velocity_(count, 0.0f) {}
+
+  void Step(absl::Span<float> params, absl::Span<const float> grads);
+  void set_lr(float lr) { lr_ = lr; }
+
+ private:
+  float lr_, momentum_, weight_decay_;
+  std::vector<float> velocity_;
+};
+
+}  // namespace silk::training
