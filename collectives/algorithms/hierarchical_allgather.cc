@@ -31,16 +31,10 @@ absl::Status HierarchicalAllgather(OpContext& ctx, Workspace& workspace, const T
 
   // 2. Inside the region: every member contributes its own block and the
   //    foreign blocks it received, packed contiguously, in one ring all-gather.
-  std::vector<std::vector<int>> held(local.size());
-  Blocks blocks(local.size());
-  size_t begin = 0;
-  for (size_t j = 0; j < local.size(); ++j) {
-    held[j] = {local[j]};
-    for (int q : ForeignRanksAssignedTo(topology, my_region, static_cast<int>(j))) held[j].push_back(q);
-    blocks[j] = Range{begin, held[j].size() * count};
-    begin += blocks[j].count;
-  }
-  char* stage = workspace.Allocate(begin * element_size);
+  const PackedLayout layout = PackForRegion(topology, my_region, count);
+  const auto& held = layout.held;
+  const Blocks& blocks = layout.blocks;
+  char* stage = workspace.Allocate(layout.total * element_size);
   for (size_t i = 0; i < held[position].size(); ++i) {
     std::memcpy(stage + (blocks[position].begin + i * count) * element_size, out + held[position][i] * block_bytes,
                 block_bytes);

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "collectives/algorithms/partition.h"
 #include "runtime/topology.h"
 
 namespace silk::algorithms {
@@ -32,6 +33,28 @@ inline int ReceiverOf(const Topology& topology, int rank, int region) {
   const int position = static_cast<int>(std::find(own.begin(), own.end(), rank) - own.begin());
   const std::vector<int>& there = topology.region_members(region);
   return there[position % there.size()];
+}
+
+// Inside `region`, member j's blocks packed contiguously: its own block, then the
+// foreign blocks it receives (in ForeignRanksAssignedTo order), `count` each.
+struct PackedLayout {
+  std::vector<std::vector<int>> held;  // per member: the global ranks whose blocks it holds
+  Blocks blocks;                       // per member: its range in the packed buffer
+  size_t total = 0;                    // elements in the packed buffer
+};
+
+inline PackedLayout PackForRegion(const Topology& topology, int region, size_t count) {
+  const std::vector<int>& local = topology.region_members(region);
+  PackedLayout layout;
+  layout.held.resize(local.size());
+  layout.blocks.resize(local.size());
+  for (size_t j = 0; j < local.size(); ++j) {
+    layout.held[j] = {local[j]};
+    for (int q : ForeignRanksAssignedTo(topology, region, static_cast<int>(j))) layout.held[j].push_back(q);
+    layout.blocks[j] = Range{layout.total, layout.held[j].size() * count};
+    layout.total += layout.blocks[j].count;
+  }
+  return layout;
 }
 
 inline int PositionIn(const std::vector<int>& members, int rank) {

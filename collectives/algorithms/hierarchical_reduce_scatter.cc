@@ -24,16 +24,10 @@ absl::Status HierarchicalReduceScatter(OpContext& ctx, Workspace& workspace, con
   // 1. Inside the region: member j gathers the region's partials of its own
   //    block and of the foreign blocks it forwards. Pack the input so each
   //    member's blocks are contiguous, then one ring reduce-scatter.
-  std::vector<std::vector<int>> held(local.size());
-  Blocks blocks(local.size());
-  size_t begin = 0;
-  for (size_t j = 0; j < local.size(); ++j) {
-    held[j] = {local[j]};
-    for (int q : ForeignRanksAssignedTo(topology, my_region, static_cast<int>(j))) held[j].push_back(q);
-    blocks[j] = Range{begin, held[j].size() * count};
-    begin += blocks[j].count;
-  }
-  char* packed = workspace.Allocate(begin * elem);
+  const PackedLayout layout = PackForRegion(topology, my_region, count);
+  const auto& held = layout.held;
+  const Blocks& blocks = layout.blocks;
+  char* packed = workspace.Allocate(layout.total * elem);
   for (size_t j = 0; j < local.size(); ++j) {
     for (size_t i = 0; i < held[j].size(); ++i) {
       std::memcpy(packed + (blocks[j].begin + i * count) * elem, in + held[j][i] * block_bytes, block_bytes);
