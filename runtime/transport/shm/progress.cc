@@ -41,7 +41,7 @@ void ShmTransport::Loop() {
   unsigned turns = 0;
   while (true) {
     const uint64_t generation = work_generation_.load(std::memory_order_seq_cst);
-    if (failed() && !closed_after_failure_) CloseAfterFailure();
+    if (peers_told_.load() && !closed_after_failure_) CloseAfterFailure();
     if (stop_.load()) break;
     bool busy = false;
     if (!failed()) {
@@ -137,6 +137,7 @@ bool ShmTransport::PumpRecv(Peer& peer, int max_frames) {
     char* dest = nullptr;
     bool staging = false;
     absl::Status problem;
+    RequestPtr refused;  // completed only after the peers were told (Fail)
     {
       absl::MutexLock lock(&peer.recv_mu);
       std::shared_ptr<InboundMessage>& slot = peer.inbound[tag];
@@ -162,12 +163,13 @@ bool ShmTransport::PumpRecv(Peer& peer, int max_frames) {
         m.copying = true;
         message = slot;
       } else if (m.request) {
-        m.request->Complete(problem);
+        refused = m.request;
         peer.inbound.erase(tag);
       }
     }
     if (!problem.ok()) {
       Fail(problem);
+      if (refused) refused->Complete(problem);
       return progress;
     }
     peer.in.CopyPayload(h, dest);
@@ -338,6 +340,10 @@ void ShmTransport::PeerClosed(Peer& peer, const std::string& why) {
 // ---- goodbye, failure ----
 
 bool ShmTransport::SayGoodbyes() {
+  if (failed()) {  // the peers were told why instead
+    goodbyes_done_.store(true);
+    return false;
+  }
   bool all = true, progress = false;
   for (Peer* peer : links_) {
     if (peer->closed || peer->goodbye_sent) continue;

@@ -210,6 +210,9 @@ absl::Status ShmTransport::Start() {
 ShmTransport::~ShmTransport() {
   if (thread_.joinable()) {
     // Let the queued sends out (bounded), say goodbye to every peer, stop.
+    // A failure being told to the peers on another thread finishes first (bounded by its writes).
+    const absl::Time told_by = absl::Now() + absl::Seconds(1);
+    while (failed() && !peers_told_.load() && absl::Now() < told_by) absl::SleepFor(absl::Milliseconds(1));
     goodbye_deadline_ = failed() ? absl::Now() : absl::Now() + absl::Seconds(2);
     saying_goodbye_.store(true);
     WakeProgress();
@@ -301,7 +304,10 @@ RequestPtr ShmTransport::Recv(int peer, MessageTag tag, const OpDescriptor& desc
   if (failed()) return FailedRequest(Request::Kind::kRecv, peer, tag, bytes, status());
   auto request = std::make_shared<Request>(Request::Kind::kRecv, peer, tag, bytes);
   absl::Status poison = PostReceive(*peers_[peer], tag, descriptor, static_cast<char*>(data), request);
-  if (!poison.ok()) Fail(poison);  // a mismatch fails the whole job
+  if (!poison.ok()) {  // a mismatch fails the whole job; the peers hear of it before this request ends
+    Fail(poison);
+    request->Complete(poison);
+  }
   return request;
 }
 
@@ -336,8 +342,7 @@ absl::Status ShmTransport::PostReceive(Peer& peer, MessageTag tag, const OpDescr
   absl::Status match = MatchError(peer, rank_, tag, m);
   if (!match.ok()) {
     peer.inbound.erase(tag);
-    request->Complete(match);
-    return match;
+    return match;  // the caller fails the transport, then completes the request
   }
   for (auto [offset, length] : m.staged) {
     if (length > 0) std::memcpy(dest + offset, m.staging.get() + offset, length);
@@ -407,6 +412,7 @@ void ShmTransport::Fail(absl::Status status) {
   // Before any request completes: a caller that exits as soon as it sees the
   // error must not leave its peers with a bare end of connection.
   TellPeers(status);
+  peers_told_.store(true);
   Sweep();
   work_generation_.fetch_add(1, std::memory_order_seq_cst);
   WakeProgress();  // it closes the sockets

@@ -98,6 +98,8 @@ class ShmTransport : public Transport {
   // Data path shared with user threads (shm_transport.cc).
   RequestPtr FailedRequest(Request::Kind kind, int peer, MessageTag tag, size_t bytes, absl::Status status);
   RequestPtr SendToSelf(MessageTag tag, const OpDescriptor& descriptor, const void* data, size_t bytes);
+  // Returns the mismatch, if any, with `request` still open: the caller fails
+  // the transport first, so the peers hear of it before anyone sees the error.
   absl::Status PostReceive(Peer& peer, MessageTag tag, const OpDescriptor& descriptor, char* dest,
                            const RequestPtr& request);
   void Fail(absl::Status status);
@@ -141,6 +143,7 @@ class ShmTransport : public Transport {
   mutable absl::Mutex state_mu_;
   absl::Status error_ ABSL_GUARDED_BY(state_mu_);
   std::atomic<bool> failed_{false};
+  std::atomic<bool> peers_told_{false};  // the abort is out: the sockets may close
 
   // Progress thread.
   tcp::ScopedFd epoll_;
