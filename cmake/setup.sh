@@ -23,6 +23,7 @@ packages=(
   libopenmpi-dev openmpi-bin
   iproute2 iperf3 python3 util-linux procps
   libgloo-dev libopenblas-dev gnuplot-nox
+  python3-dev python3-torch libtorch-dev pybind11-dev
 )
 missing=()
 for p in "${packages[@]}"; do

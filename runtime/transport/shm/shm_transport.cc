@@ -214,6 +214,7 @@ ShmTransport::~ShmTransport() {
     const absl::Time told_by = absl::Now() + absl::Seconds(1);
     while (failed() && !peers_told_.load() && absl::Now() < told_by) absl::SleepFor(absl::Milliseconds(1));
     goodbye_deadline_ = failed() ? absl::Now() : absl::Now() + absl::Seconds(2);
+    Log(LogLevel::kDebug, "shared memory: saying goodbye to %d local peers", links_.size());
     saying_goodbye_.store(true);
     WakeProgress();
     const absl::Time until = goodbye_deadline_ + absl::Seconds(1);

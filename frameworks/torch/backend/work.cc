@@ -1,0 +1,74 @@
+#include "frameworks/torch/backend/work.h"
+
+#include <stdexcept>
+
+#include <ATen/core/jit_type.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+
+namespace silk::pytorch {
+namespace {
+
+std::exception_ptr ToException(const std::string& operation, const absl::Status& status) {
+  return std::make_exception_ptr(std::runtime_error(
+      absl::StrCat("silk ", operation, " failed: ", absl::StatusCodeToString(status.code()), ": ", status.message())));
+}
+
+}  // namespace
+
+void InFlight::Add() {
+  absl::MutexLock lock(&mu_);
+  ++count_;
+}
+
+void InFlight::Done() {
+  absl::MutexLock lock(&mu_);
+  --count_;
+}
+
+bool InFlight::WaitUntilIdle(absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  auto idle = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return count_ == 0; };
+  return mu_.AwaitWithTimeout(absl::Condition(&idle), timeout);
+}
+
+SilkWork::SilkWork(int rank, ::c10d::OpType type, const char* title, std::vector<at::Tensor> outputs,
+                   std::vector<TensorBuffer> buffers, std::shared_ptr<InFlight> in_flight)
+    : ::c10d::Work(rank, type, title, c10::nullopt),
+      name_(absl::StripPrefix(title, "silk:")),
+      outputs_(std::move(outputs)),
+      buffers_(std::move(buffers)),
+      future_(c10::make_intrusive<c10::ivalue::Future>(c10::ListType::create(c10::TensorType::get()))),
+      in_flight_(std::move(in_flight)) {
+  in_flight_->Add();
+}
+
+void SilkWork::CompleteWith(const c10::intrusive_ptr<SilkWork>& work, const WorkPtr& operation) {
+  // The callback holds a reference, so the work (and its tensors) lives until
+  // the operation completes, even if the caller drops it at once.
+  operation->OnComplete([work](const absl::Status& status) { work->Complete(status); });
+}
+
+void SilkWork::Complete(const absl::Status& status) {
+  std::exception_ptr error;
+  if (status.ok()) {
+    try {
+      for (TensorBuffer& buffer : buffers_) buffer.WriteBack();
+    } catch (const std::exception& e) {
+      error = ToException(name_, absl::InternalError(absl::StrCat("writing the results back failed: ", e.what())));
+    }
+  } else {
+    error = ToException(name_, status);
+  }
+  buffers_.clear();
+  if (error) {
+    future_->setError(error);
+  } else {
+    future_->markCompleted(c10::IValue(outputs_));
+  }
+  finish(error);
+  in_flight_->Done();
+}
+
+}  // namespace silk::pytorch

@@ -1,0 +1,249 @@
+"""Synchronisation policies for training across a high-latency link.
+
+Two ways to keep a wide-area all-reduce off the critical path, usable with any
+torch.distributed backend (they are written against torch.distributed only),
+and meant for Silk's:
+
+``delayed`` -- a DDP communication hook. Each step's gradient all-reduce runs
+in the background while the next step computes, and is applied one step late
+(by default as a correction to the local gradient, as Silk's training
+runtime's ``delayed`` policy does)::
+
+    state = silk.torch.hooks.DelayedState()
+    ddp.register_comm_hook(state, silk.torch.hooks.delayed)
+    ...
+    state.drain()   # before destroy_process_group: wait for the last all-reduce
+
+``PeriodicAverager`` -- DiLoCo-style: every rank trains its own replica (no
+DDP) and every ``period`` steps the replicas' parameter changes are averaged
+and applied with an outer Nesterov-momentum step::
+
+    averager = silk.torch.hooks.PeriodicAverager(model, period=50, outer_lr=0.7, momentum=0.9)
+    for batch in data:
+        loss(model(batch)).backward(); optimizer.step(); optimizer.zero_grad()
+        averager.step()
+"""
+import torch
+import torch.distributed as dist
+
+__all__ = ["DelayedState", "delayed", "PeriodicAverager"]
+
+
+def _completed_future(tensor):
+    future = torch.futures.Future()
+    future.set_result(tensor)
+    return future
+
+
+class _Pending:
+    """One bucket's all-reduce in flight, and where each parameter's slice lies in it."""
+
+    def __init__(self, work, averaged, local, slices):
+        self.work = work
+        self.averaged = averaged  # this step's average, once the work completes
+        self.local = local  # this step's local gradient (mode "corrected" only)
+        self.slices = slices  # parameter key -> (offset, numel)
+        self._waited = False
+
+    def result(self):
+        if not self._waited:
+            self.work.wait()  # raises (with Silk's message) if the all-reduce failed
+            self._waited = True
+        return self.averaged
+
+
+class DelayedState:
+    """State of the ``delayed`` hook: the all-reduces of the step before.
+
+    ``mode`` chooses what a step applies while its own all-reduce runs:
+
+    - ``"corrected"`` (default; Silk's ``delayed`` policy, as in training/):
+      the local gradient now, corrected by how the previous step's average
+      differed from the previous local gradient:
+      ``local_t + (avg_{t-1} - local_{t-1})`` (just ``local_0`` at step 0).
+      Summed over steps this telescopes to every past average plus the latest
+      local gradient, so replicas differ only by their latest local step and
+      never drift apart for plain SGD; the update still reacts to this step's
+      data at once, which keeps momentum optimisers stable.
+    - ``"average"``: the previous step's average alone (zeros at step 0).
+      Every rank applies the same update, so the replicas stay bit-identical
+      (as plain DDP keeps them) whatever the optimizer, at the price of a
+      gradient one step stale -- which high momentum amplifies.
+
+    ``process_group`` defaults to the default group. Parameters are tracked
+    by their storage, so the hook keeps working when DDP rebuilds its buckets
+    after the first step (the previous step's tensors are re-sliced for the
+    new layout).
+    """
+
+    MODES = ("corrected", "average")
+
+    def __init__(self, process_group=None, mode="corrected"):
+        if mode not in self.MODES:
+            raise ValueError(f"mode must be one of {self.MODES} (got {mode!r})")
+        self.process_group = process_group
+        self.mode = mode
+        self.steps = 0  # completed steps (counted at each step's last bucket)
+        self._previous = {}  # parameter key -> _Pending from the step before
+        self._current = {}  # parameter key -> _Pending launched this step
+
+    def drain(self):
+        """Waits for every all-reduce still in flight (raises if one failed).
+
+        Call before destroy_process_group. The last step's averages are never
+        applied: with a one-step delay they belong to a step that is not run.
+        """
+        for pending in set(self._previous.values()) | set(self._current.values()):
+            pending.result()
+
+
+def _key(parameter):
+    return (parameter.data_ptr(), parameter.numel(), parameter.dtype)
+
+
+def _layout(bucket):
+    """(key, offset, numel) for each parameter of the bucket, in buffer order."""
+    buffer = bucket.buffer()
+    layout = []
+    for parameter, gradient in zip(bucket.parameters(), bucket.gradients()):
+        offset = gradient.storage_offset() - buffer.storage_offset()
+        layout.append((_key(parameter), offset, gradient.numel()))
+    return layout
+
+
+def _gather_previous(state, layout, buffer, pick):
+    """The previous step's `pick(pending)` tensor for these parameters, laid
+    out like `buffer` (zeros where a parameter has none), or None if no
+    parameter has one."""
+    previous = [state._previous.get(key) for key, _, _ in layout]
+    if all(p is None for p in previous):
+        return None
+    slices = {key: (offset, numel) for key, offset, numel in layout}
+    if all(p is not None and p.slices == slices for p in previous):
+        return pick(previous[0])  # same bucket layout as the step before
+    out = torch.zeros_like(buffer)
+    for (key, offset, numel), before in zip(layout, previous):
+        if before is not None:
+            old_offset, old_numel = before.slices[key]
+            out.narrow(0, offset, numel).copy_(pick(before).narrow(0, old_offset, old_numel))
+    return out
+
+
+def delayed(state, bucket):
+    """DDP hook: this step's all-reduce runs in the background and is applied
+    one step late (see DelayedState for what is applied meanwhile).
+
+    At step t the hook starts the all-reduce of the bucket's gradient divided
+    by the world size, and returns at once: the exchange has all of step t+1's
+    forward and backward to arrive, so the link's latency leaves the critical
+    path. Register with ``ddp.register_comm_hook(DelayedState(), delayed)``.
+    """
+    group = state.process_group
+    world = dist.get_world_size(group)
+    buffer = bucket.buffer()
+    layout = _layout(bucket)
+    corrected = state.mode == "corrected"
+
+    # This step's average, in the background. DDP reuses `buffer` next step: copy.
+    averaged = buffer.div(world)
+    local = buffer.clone() if corrected else None
+    work = dist.all_reduce(averaged, group=group, async_op=True)
+    pending = _Pending(work, averaged, local, {key: (offset, numel) for key, offset, numel in layout})
+    for key, _, _ in layout:
+        state._current[key] = pending
+
+    average = _gather_previous(state, layout, buffer, lambda p: p.result())
+    if corrected:
+        result = buffer.clone()
+        if average is not None:
+            result += average - _gather_previous(state, layout, buffer, lambda p: p.local)
+    else:
+        result = average if average is not None else torch.zeros_like(buffer)
+
+    if bucket.is_last():
+        state._previous, state._current = state._current, {}
+        state.steps += 1
+    return _completed_future(result)
+
+
+class PeriodicAverager:
+    """DiLoCo-style periodic averaging with an outer Nesterov step.
+
+    Every rank trains its own replica with its own (inner) optimizer; call
+    ``step()`` after each inner ``optimizer.step()``. Every ``period`` steps
+    the replicas' parameter changes since the last synchronisation are
+    averaged (one all-reduce per dtype) and applied to the shared anchor with
+    an outer SGD step with momentum ``momentum`` (Nesterov by default) and
+    learning rate ``outer_lr``; every replica then restarts from the anchor.
+    ``outer_lr=1, momentum=0`` is plain periodic model averaging (local SGD).
+
+    The constructor broadcasts rank 0's parameters so every replica starts
+    from the same point. Buffers (e.g. BatchNorm statistics) are not averaged.
+    """
+
+    def __init__(self, module, period, outer_lr=0.7, momentum=0.9, nesterov=True, process_group=None):
+        if period < 1:
+            raise ValueError(f"period must be >= 1 (got {period})")
+        params = module.parameters() if isinstance(module, torch.nn.Module) else module
+        self.params = [p for p in params if p.requires_grad]
+        self.period = period
+        self.outer_lr = outer_lr
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.process_group = process_group
+        self.inner_steps = 0
+        self.outer_steps = 0
+        with torch.no_grad():
+            for group in self._by_dtype(self.params):
+                flat = torch.cat([p.detach().reshape(-1) for p in group])
+                dist.broadcast(flat, src=self._global_rank(0), group=process_group)
+                self._scatter(flat, group)
+        self.anchor = [p.detach().clone() for p in self.params]
+        self.velocity = [torch.zeros_like(p) for p in self.params]
+
+    def _global_rank(self, group_rank):
+        if self.process_group is None:
+            return group_rank
+        return dist.distributed_c10d._get_global_rank(self.process_group, group_rank)
+
+    @staticmethod
+    def _by_dtype(tensors):
+        groups = {}
+        for t in tensors:
+            groups.setdefault(t.dtype, []).append(t)
+        return list(groups.values())
+
+    @staticmethod
+    def _scatter(flat, tensors):
+        offset = 0
+        for t in tensors:
+            t.copy_(flat[offset:offset + t.numel()].view_as(t))
+            offset += t.numel()
+
+    def step(self):
+        """Counts one inner step; every ``period`` steps, synchronises. Returns
+        True when it synchronised."""
+        self.inner_steps += 1
+        if self.inner_steps % self.period != 0:
+            return False
+        world = dist.get_world_size(self.process_group)
+        index = {id(p): i for i, p in enumerate(self.params)}
+        with torch.no_grad():
+            for group in self._by_dtype(self.params):
+                ids = [index[id(p)] for p in group]
+                # Outer gradient: how far each replica moved from the anchor, averaged.
+                delta = torch.cat([(self.anchor[i] - self.params[i].detach()).reshape(-1) for i in ids])
+                dist.all_reduce(delta, group=self.process_group)
+                delta.div_(world)
+                offset = 0
+                for i in ids:
+                    n = self.params[i].numel()
+                    g = delta[offset:offset + n].view_as(self.params[i])
+                    offset += n
+                    v = self.velocity[i]
+                    v.mul_(self.momentum).add_(g)
+                    update = g.add(v, alpha=self.momentum) if self.nesterov else v
+                    self.anchor[i].sub_(update, alpha=self.outer_lr)
+                    self.params[i].copy_(self.anchor[i])
+        self.outer_steps += 1
+        return True

@@ -1,0 +1,157 @@
+"""silk.torch.hooks against single-process reference simulations.
+
+Run without arguments: launches itself on 3 ranks under mpirun, over the silk
+backend. Each rank can regenerate every rank's data, so it simulates the
+whole job on its own and compares its trained parameters with the simulation:
+
+- ``delayed`` (DDP hook, plain SGD, several buckets), in both modes: step t
+  applies local_t + avg_{t-1} - local_{t-1} ("corrected"), or avg_{t-1}
+  ("average"; zero at step 0);
+- ``PeriodicAverager``: local SGD on each replica, and every `period` steps
+  the averaged parameter change applied with an outer Nesterov step.
+Everything is float64, so the only differences are summation order.
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import launch  # noqa: E402
+
+RANKS = 3
+
+
+def driver():
+    code, output = launch.mpirun(RANKS, [os.path.abspath(__file__), "--rank"], timeout=100)
+    print(output)
+    ok = code == 0 and output.count("hooks OK") == RANKS
+    print("PASSED" if ok else f"FAILED (mpirun exit code {code})")
+    return 0 if ok else 1
+
+
+def worker():
+    launch.mpi_environment()
+    from datetime import timedelta
+
+    import torch
+    import torch.distributed as dist
+    from torch import nn
+
+    import silk.torch
+    from silk.torch.hooks import DelayedState, PeriodicAverager, delayed
+
+    torch.set_num_threads(1)
+    torch.set_default_dtype(torch.float64)
+    dist.init_process_group("silk", timeout=timedelta(seconds=60))
+    rank, world = dist.get_rank(), dist.get_world_size()
+    failures = []
+
+    def make_model():
+        torch.manual_seed(7)
+        return nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 8), nn.Tanh(), nn.Linear(8, 1))
+
+    def batch(step, r):
+        g = torch.Generator().manual_seed(1000 * step + r)
+        x = torch.randn(5, 6, generator=g)
+        return x, torch.sin(x.sum(1, keepdim=True))
+
+    def loss_of(model, step, r):
+        x, y = batch(step, r)
+        return ((model(x) - y) ** 2).mean()
+
+    def gradient(model, step, r):
+        model.zero_grad()
+        loss_of(model, step, r).backward()
+        return [p.grad.clone() for p in model.parameters()]
+
+    def compare(name, model, reference, tol=1e-10):
+        worst = max((a - b).abs().max().item() for a, b in zip(model.parameters(), reference.parameters()))
+        if not worst <= tol:
+            failures.append(f"{name}: parameters differ from the reference by {worst}")
+        print(f"rank {rank}: {name}: max difference from the reference {worst:.3g}", flush=True)
+
+    lr, steps = 0.1, 7
+
+    # ---- delayed, through DDP with small buckets: one bucket at step 0, then
+    # DDP rebuilds them as two, in another order (the hook must re-slice).
+    for mode in DelayedState.MODES:
+        model = make_model()
+        first_bucket_bytes = getattr(dist, "_DEFAULT_FIRST_BUCKET_BYTES", None)
+        dist._DEFAULT_FIRST_BUCKET_BYTES = 256
+        ddp = nn.parallel.DistributedDataParallel(model, bucket_cap_mb=0.0005)
+        if first_bucket_bytes is not None:
+            dist._DEFAULT_FIRST_BUCKET_BYTES = first_bucket_bytes
+        state = DelayedState(mode=mode)
+        ddp.register_comm_hook(state, delayed)
+        optimizer = torch.optim.SGD(ddp.parameters(), lr=lr)
+        # Reference: every rank's replica (they differ in mode "corrected").
+        replicas = [make_model() for _ in range(world)]
+        previous_local = previous_average = None
+        for step in range(steps):
+            optimizer.zero_grad()
+            loss_of(ddp, step, rank).backward()
+            optimizer.step()
+            local = [gradient(replica, step, r) for r, replica in enumerate(replicas)]
+            average = [sum(g[i] for g in local) / world for i in range(len(local[0]))]
+            with torch.no_grad():
+                for r, replica in enumerate(replicas):
+                    for i, p in enumerate(replica.parameters()):
+                        if mode == "average":
+                            applied = previous_average[i] if previous_average else torch.zeros_like(p)
+                        else:
+                            applied = local[r][i] + (previous_average[i] - previous_local[r][i]
+                                                     if previous_average else 0)
+                        p.sub_(lr * applied)
+            previous_local, previous_average = local, average
+        state.drain()
+        compare(f"delayed ({mode})", model, replicas[rank])
+        if state.steps != steps:
+            failures.append(f"delayed ({mode}): the state counted {state.steps} steps, expected {steps}")
+
+    # ---- PeriodicAverager: local SGD, outer Nesterov step every `period` steps.
+    period, outer_lr, mu = 3, 0.7, 0.9
+    for total in (6, 7):  # ends on a synchronisation, and one step after
+        model = make_model()
+        with torch.no_grad():  # differing starts: the averager must broadcast rank 0's
+            for p in model.parameters():
+                p.add_(rank)
+        averager = PeriodicAverager(model, period=period, outer_lr=outer_lr, momentum=mu)
+        optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+        replicas = [make_model() for _ in range(world)]
+        anchor = make_model()
+        velocity = [torch.zeros_like(p) for p in anchor.parameters()]
+        synced = 0
+        for step in range(total):
+            optimizer.zero_grad()
+            loss_of(model, step, rank).backward()
+            optimizer.step()
+            synced += averager.step()
+            grads = [gradient(replica, step, r) for r, replica in enumerate(replicas)]
+            with torch.no_grad():
+                for replica, replica_grads in zip(replicas, grads):
+                    for p, g in zip(replica.parameters(), replica_grads):
+                        p.sub_(lr * g)
+                if (step + 1) % period == 0:
+                    for i, a in enumerate(anchor.parameters()):
+                        delta = sum(a - list(rep.parameters())[i] for rep in replicas) / world
+                        velocity[i].mul_(mu).add_(delta)
+                        a.sub_(outer_lr * (delta + mu * velocity[i]))
+                    for replica in replicas:
+                        replica.load_state_dict(anchor.state_dict())
+        if synced != total // period:
+            failures.append(f"periodic: step() reported {synced} synchronisations, expected {total // period}")
+        compare(f"periodic ({total} steps)", model, replicas[rank])
+        checksums = [None] * world
+        dist.all_gather_object(checksums, [p.sum().item() for p in model.parameters()])
+        if total % period == 0 and any(c != checksums[0] for c in checksums):
+            failures.append(f"periodic: replicas differ right after a synchronisation: {checksums}")
+
+    dist.destroy_process_group()
+    for failure in failures:
+        print(f"rank {rank}: FAILED: {failure}", flush=True)
+    if not failures:
+        print(f"rank {rank}: hooks OK", flush=True)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(worker() if "--rank" in sys.argv else driver())
