@@ -76,6 +76,7 @@ absl::StatusOr<WorkPtr> AllgatherAsync(Communicator& comm, const AllgatherOption
   launch.descriptor =
       MakeDescriptor(CollectiveKind::kAllgather, options.type, ReduceOp::kSum, -1, options.count, g.algorithm);
   launch.timeout = options.timeout;
+  launch.may_overlap = options.may_overlap;
   return Launch(comm, std::move(launch),
                 [g = std::move(g)](OpContext& ctx, algorithms::Workspace& ws) { return RunGather(ctx, ws, g); });
 }
@@ -118,6 +119,7 @@ absl::StatusOr<WorkPtr> AllgathervAsync(Communicator& comm, const AllgathervOpti
   launch.descriptor = MakeDescriptor(CollectiveKind::kAllgather, options.type, ReduceOp::kSum, -1, total, g.algorithm,
                                      kVaryingCountsFlag);
   launch.timeout = options.timeout;
+  launch.may_overlap = options.may_overlap;
   launch.agreed_values.assign(options.counts.begin(), options.counts.end());
   launch.agreed_name = "counts";
   if (g.algorithm == algorithms::Algorithm::kHalvingDoubling) {

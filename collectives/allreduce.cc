@@ -25,6 +25,7 @@ absl::StatusOr<WorkPtr> AllreduceAsync(Communicator& comm, const AllreduceOption
   launch.descriptor =
       MakeDescriptor(CollectiveKind::kAllreduce, options.type, options.op, -1, options.count, algorithm);
   launch.timeout = options.timeout;
+  launch.may_overlap = options.may_overlap;
   const size_t chunk_bytes = comm.config().chunk_bytes;
   const AllreduceOptions o = options;
   Topology topology = Topology::FromPlacements(comm.placements());

@@ -19,6 +19,7 @@ absl::StatusOr<WorkPtr> AlltoallAsync(Communicator& comm, const AlltoallOptions&
   launch.descriptor =
       MakeDescriptor(CollectiveKind::kAlltoall, options.type, ReduceOp::kSum, -1, options.count, algorithm);
   launch.timeout = options.timeout;
+  launch.may_overlap = options.may_overlap;
   const size_t block_bytes = bytes / comm.size();
   const AlltoallOptions o = options;
   return Launch(comm, std::move(launch), [o, block_bytes](OpContext& ctx, algorithms::Workspace& ws) {

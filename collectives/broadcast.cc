@@ -26,6 +26,7 @@ absl::StatusOr<WorkPtr> BroadcastAsync(Communicator& comm, const BroadcastOption
   launch.descriptor =
       MakeDescriptor(CollectiveKind::kBroadcast, options.type, ReduceOp::kSum, options.root, options.count, algorithm);
   launch.timeout = options.timeout;
+  launch.may_overlap = options.may_overlap;
   const size_t chunk_bytes = comm.config().chunk_bytes;
   const BroadcastOptions o = options;
   Topology topology = Topology::FromPlacements(comm.placements());

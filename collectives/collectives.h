@@ -18,6 +18,13 @@
 // the operation's algorithms; SILK_ALGO (Config::algorithm) does the same job-
 // wide, "ring" for the bandwidth-optimal family, "rhd" or "tree" for the
 // latency-optimal one. See collectives/README.md.
+//
+// `may_overlap` (per call) declares the operation independent of every earlier
+// one still running (it touches none of their buffers): the engine may then
+// start it before they end (up to SILK_ENGINE_STREAMS at once). Over a WAN,
+// consecutive independent operations (gradient buckets) so pay the one-way
+// latency about once instead of once each. Issue order, and so matching across
+// ranks, is unchanged; completions may come out of order.
 #pragma once
 
 #include <cstddef>
@@ -41,6 +48,7 @@ struct AllreduceOptions {
   ReduceOp op = ReduceOp::kSum;
   absl::Duration timeout = absl::ZeroDuration();  // zero: the communicator's (SILK_TIMEOUT)
   std::string algorithm;                          // "" chooses; "ring" or "rhd"
+  bool may_overlap = false;  // independent of earlier operations still running (see above)
 };
 
 absl::Status Allreduce(Communicator& comm, const AllreduceOptions& options);
@@ -56,6 +64,7 @@ struct ReduceScatterOptions {
   ReduceOp op = ReduceOp::kSum;
   absl::Duration timeout = absl::ZeroDuration();
   std::string algorithm;  // "" chooses; "ring" or "rhd"
+  bool may_overlap = false;  // independent of earlier operations still running (see above)
 };
 
 absl::Status ReduceScatter(Communicator& comm, const ReduceScatterOptions& options);
@@ -70,6 +79,7 @@ struct AllgatherOptions {
   DataType type = DataType::kFloat32;
   absl::Duration timeout = absl::ZeroDuration();
   std::string algorithm;  // "" chooses; "ring" or "rhd"
+  bool may_overlap = false;  // independent of earlier operations still running (see above)
 };
 
 absl::Status Allgather(Communicator& comm, const AllgatherOptions& options);
@@ -85,6 +95,7 @@ struct AllgathervOptions {
   DataType type = DataType::kFloat32;
   absl::Duration timeout = absl::ZeroDuration();
   std::string algorithm;  // "" chooses; "ring" or "rhd"
+  bool may_overlap = false;  // independent of earlier operations still running (see above)
 };
 
 absl::Status Allgatherv(Communicator& comm, const AllgathervOptions& options);
@@ -100,6 +111,7 @@ struct BroadcastOptions {
   int root = 0;
   absl::Duration timeout = absl::ZeroDuration();
   std::string algorithm;  // "" chooses; "ring" (pipelined chain) or "tree" (binomial)
+  bool may_overlap = false;  // independent of earlier operations still running (see above)
 };
 
 absl::Status Broadcast(Communicator& comm, const BroadcastOptions& options);
@@ -116,6 +128,7 @@ struct ReduceOptions {
   int root = 0;
   absl::Duration timeout = absl::ZeroDuration();
   std::string algorithm;  // "" chooses; "ring" (pipelined chain) or "tree" (binomial)
+  bool may_overlap = false;  // independent of earlier operations still running (see above)
 };
 
 absl::Status Reduce(Communicator& comm, const ReduceOptions& options);
@@ -139,6 +152,7 @@ struct AlltoallOptions {
   DataType type = DataType::kFloat32;
   absl::Duration timeout = absl::ZeroDuration();
   std::string algorithm;  // "" or "pairwise"
+  bool may_overlap = false;  // independent of earlier operations still running (see above)
 };
 
 absl::Status Alltoall(Communicator& comm, const AlltoallOptions& options);

@@ -88,7 +88,8 @@ WorkPtr Launch(Communicator& comm, LaunchOptions options, AlgorithmBody body) {
   state->body = std::move(body);
   const OpDescriptor descriptor = state->options.descriptor;
   const absl::Duration timeout = state->options.timeout;
-  return comm.Submit(descriptor, timeout, [state](OpContext& ctx) { return Run(ctx, *state); });
+  const bool may_overlap = state->options.may_overlap;
+  return comm.Submit(descriptor, timeout, [state](OpContext& ctx) { return Run(ctx, *state); }, may_overlap);
 }
 
 absl::Status WaitFor(const absl::StatusOr<WorkPtr>& work) {

@@ -37,6 +37,7 @@ OpDescriptor MakeDescriptor(CollectiveKind kind, DataType type, ReduceOp op, int
 struct LaunchOptions {
   OpDescriptor descriptor;
   absl::Duration timeout;
+  bool may_overlap = false;  // see Engine::Submit
   // Arguments the descriptor cannot carry that neighbours must agree on (all-gatherv's counts).
   std::vector<uint64_t> agreed_values;
   const char* agreed_name = "";  // e.g. "counts", for the error message

@@ -24,6 +24,7 @@ absl::StatusOr<WorkPtr> ReduceAsync(Communicator& comm, const ReduceOptions& opt
   launch.descriptor =
       MakeDescriptor(CollectiveKind::kReduce, options.type, options.op, options.root, options.count, algorithm);
   launch.timeout = options.timeout;
+  launch.may_overlap = options.may_overlap;
   const size_t chunk_bytes = comm.config().chunk_bytes;
   const ReduceOptions o = options;
   return Launch(comm, std::move(launch), [o, algorithm, chunk_bytes](OpContext& ctx, algorithms::Workspace& ws) {

@@ -26,6 +26,7 @@ absl::StatusOr<WorkPtr> ReduceScatterAsync(Communicator& comm, const ReduceScatt
   launch.descriptor =
       MakeDescriptor(CollectiveKind::kReduceScatter, options.type, options.op, -1, options.count, algorithm);
   launch.timeout = options.timeout;
+  launch.may_overlap = options.may_overlap;
   const size_t chunk_bytes = comm.config().chunk_bytes;
   const ReduceScatterOptions o = options;
   Topology topology = Topology::FromPlacements(comm.placements());

@@ -198,7 +198,7 @@ absl::StatusOr<std::unique_ptr<Communicator>> Communicator::Create(std::unique_p
   }
   comm->bootstrap_ = std::move(bootstrap);
   comm->transport_ = std::move(joined);
-  comm->engine_ = std::make_unique<Engine>(comm->transport_.get(), comm->rank_);
+  comm->engine_ = std::make_unique<Engine>(comm->transport_.get(), comm->rank_, comm->config_.engine_streams);
   return comm;
 }
 
@@ -236,9 +236,9 @@ absl::Status Communicator::status() const {
 
 void Communicator::Abort(const absl::Status& reason) { engine_->Abort(reason); }
 
-WorkPtr Communicator::Submit(const OpDescriptor& descriptor, absl::Duration timeout, OpBody body) {
+WorkPtr Communicator::Submit(const OpDescriptor& descriptor, absl::Duration timeout, OpBody body, bool may_overlap) {
   if (timeout <= absl::ZeroDuration()) timeout = config_.timeout;
-  return engine_->Submit(descriptor, timeout, std::move(body));
+  return engine_->Submit(descriptor, timeout, std::move(body), may_overlap);
 }
 
 }  // namespace silk

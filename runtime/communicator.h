@@ -62,7 +62,7 @@ class Communicator {
   void Abort(const absl::Status& reason);
 
   // Queues a collective on the engine (used by collectives/); `timeout` zero means config().timeout.
-  WorkPtr Submit(const OpDescriptor& descriptor, absl::Duration timeout, OpBody body);
+  WorkPtr Submit(const OpDescriptor& descriptor, absl::Duration timeout, OpBody body, bool may_overlap = false);
   transport::Transport& transport() { return *transport_; }
 
  private:

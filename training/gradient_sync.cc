@@ -112,6 +112,7 @@ absl::Status GradientSync::Launch(float* data, size_t count, const std::string& 
   o.type = DataType::kFloat32;
   o.op = ReduceOp::kSum;  // scaled by 1/size here, so the result is bit-identical to sum-then-scale
   o.timeout = options_.timeout;
+  o.may_overlap = true;  // buckets and fragments are disjoint: their WAN latencies overlap
   absl::StatusOr<WorkPtr> work = AllreduceAsync(comm_, o);
   if (!work.ok()) return work.status();
   pending->work = *work;

@@ -83,6 +83,7 @@ absl::StatusOr<Config> Config::FromEnvironment() {
   SILK_RETURN_IF_ERROR(ReadInt("SILK_LANES", &config.lanes, 1, 64));
   SILK_RETURN_IF_ERROR(ReadInt("SILK_WAN_LANES", &config.wan_lanes, 0, 64));
   SILK_RETURN_IF_ERROR(ReadInt("SILK_PROGRESS_THREADS", &config.progress_threads, 1, 64));
+  SILK_RETURN_IF_ERROR(ReadInt("SILK_ENGINE_STREAMS", &config.engine_streams, 1, 64));
   SILK_RETURN_IF_ERROR(ReadInt("SILK_SOCKET_BUFFER", &config.socket_buffer_bytes, 0, 1ll << 31));
   SILK_RETURN_IF_ERROR(ReadInt("SILK_STRIPE_BYTES", &config.stripe_bytes, 4096, 1ll << 30));
   SILK_RETURN_IF_ERROR(ReadInt("SILK_CHUNK_BYTES", &config.chunk_bytes, 4096, 1ll << 30));

@@ -37,6 +37,9 @@ struct Config {
   bool shm = true;
   // Epoll progress threads per communicator (SILK_PROGRESS_THREADS).
   int progress_threads = 2;
+  // Engine threads: how many operations submitted with may_overlap may run at
+  // once (SILK_ENGINE_STREAMS; 1 runs every operation alone).
+  int engine_streams = 4;
   // Messages larger than this are striped across lanes in pieces of this size (SILK_STRIPE_BYTES).
   size_t stripe_bytes = 256 << 10;
   // Pipeline chunk for ring algorithms (SILK_CHUNK_BYTES).

@@ -57,8 +57,10 @@ absl::Status OpContext::WaitAll(absl::Span<const transport::RequestPtr> requests
 
 // ---- Engine ----
 
-Engine::Engine(transport::Transport* transport, int rank) : transport_(transport), rank_(rank) {
-  thread_ = std::thread([this] { Loop(); });
+Engine::Engine(transport::Transport* transport, int rank, int streams) : transport_(transport), rank_(rank) {
+  for (int stream = 0; stream < std::max(streams, 1); ++stream) {
+    threads_.emplace_back([this, stream] { Loop(stream); });
+  }
 }
 
 Engine::~Engine() {
@@ -66,10 +68,10 @@ Engine::~Engine() {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
-  thread_.join();
+  for (std::thread& thread : threads_) thread.join();
 }
 
-WorkPtr Engine::Submit(const OpDescriptor& descriptor, absl::Duration timeout, OpBody body) {
+WorkPtr Engine::Submit(const OpDescriptor& descriptor, absl::Duration timeout, OpBody body, bool may_overlap) {
   absl::MutexLock lock(&mu_);
   auto work = std::make_shared<Work>(next_op_id_++, descriptor);
   if (!error_.ok()) {
@@ -77,7 +79,7 @@ WorkPtr Engine::Submit(const OpDescriptor& descriptor, absl::Duration timeout, O
   } else if (stopping_) {
     work->Complete(absl::CancelledError("the communicator is being destroyed"));
   } else {
-    queue_.push_back(Pending{work, timeout, std::move(body)});
+    queue_.push_back(Pending{work, timeout, std::move(body), may_overlap});
   }
   return work;
 }
@@ -100,19 +102,27 @@ void Engine::SetError(const absl::Status& status) {
   transport_->Abort(status);
 }
 
-void Engine::Loop() {
-  pthread_setname_np(pthread_self(), "silk-engine");
+void Engine::Loop(int stream) {
+  const std::string name = stream == 0 ? "silk-engine" : absl::StrFormat("silk-engine%d", stream);
+  pthread_setname_np(pthread_self(), name.c_str());
   while (true) {
     Pending op;
     {
       absl::MutexLock lock(&mu_);
-      auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return !queue_.empty() || stopping_; };
+      // The front operation may start if it overlaps, or once nothing runs.
+      auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+        if (queue_.empty()) return stopping_;
+        return queue_.front().may_overlap || running_ == 0;
+      };
       mu_.Await(absl::Condition(&ready));
-      if (queue_.empty()) return;  // stopping, and everything queued has run
+      if (queue_.empty()) return;  // stopping, and everything queued has started
       op = std::move(queue_.front());
       queue_.pop_front();
+      running_++;
     }
     Run(op);
+    absl::MutexLock lock(&mu_);
+    running_--;
   }
 }
 

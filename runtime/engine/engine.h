@@ -1,5 +1,15 @@
-// The engine runs a communicator's collectives one after another, in the order
-// they were issued, on its own thread, so the caller's thread is free.
+// The engine runs a communicator's collectives in the order they were issued,
+// on its own threads, so the caller's thread is free. An operation starts only
+// after every earlier one has ended, unless it was submitted as independent of
+// them (`may_overlap`: it touches no buffer an earlier one still uses); then it
+// starts as soon as one of the engine's `streams` threads is free, while the
+// earlier ones still run. Over a WAN this matters: consecutive all-reduces of
+// gradient buckets each wait a one-way latency, and overlapped they pay it
+// about once instead of once each.
+//
+// Operations start in issue order on every rank, whatever overlaps, so the
+// earliest unfinished operation is always running everywhere and nothing can
+// deadlock on a free thread.
 //
 // Every operation gets a deadline when it starts. Any failure (an error from
 // the transport, a timeout, a mismatch) becomes the communicator's sticky
@@ -78,11 +88,13 @@ using OpBody = std::function<absl::Status(OpContext&)>;
 
 class Engine {
  public:
-  Engine(transport::Transport* transport, int rank);
+  // `streams`: how many operations may run at once (at least 1).
+  Engine(transport::Transport* transport, int rank, int streams = 1);
   ~Engine();  // finishes (or fails) everything queued, then stops
 
-  // Queues an operation; it starts after every operation submitted before it.
-  WorkPtr Submit(const OpDescriptor& descriptor, absl::Duration timeout, OpBody body);
+  // Queues an operation. It starts after every operation submitted before it
+  // has ended, or, with `may_overlap`, once they have all started.
+  WorkPtr Submit(const OpDescriptor& descriptor, absl::Duration timeout, OpBody body, bool may_overlap = false);
 
   // The sticky error; OK while healthy.
   absl::Status status() const;
@@ -94,8 +106,9 @@ class Engine {
     WorkPtr work;
     absl::Duration timeout;
     OpBody body;
+    bool may_overlap = false;
   };
-  void Loop();
+  void Loop(int stream);
   void Run(Pending& op);
   void SetError(const absl::Status& status);
 
@@ -105,8 +118,9 @@ class Engine {
   std::deque<Pending> queue_ ABSL_GUARDED_BY(mu_);
   uint64_t next_op_id_ ABSL_GUARDED_BY(mu_) = 1;
   absl::Status error_ ABSL_GUARDED_BY(mu_);
+  int running_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread thread_;
+  std::vector<std::thread> threads_;
 };
 
 }  // namespace silk

@@ -1,10 +1,13 @@
 // The engine through a real communicator: ordering, timeouts, sticky errors.
 #include "runtime/engine/engine.h"
 
+#include <algorithm>
 #include <atomic>
 #include <vector>
 
+#include "absl/strings/str_format.h"
 #include "absl/synchronization/notification.h"
+#include "runtime/core/status_macros.h"
 #include "gtest/gtest.h"
 #include "tests/support/ranks.h"
 
@@ -89,6 +92,87 @@ TEST(Engine, WorkTestAndCallbacks) {
   EXPECT_TRUE(work->Test());
   work->OnComplete([&](const absl::Status& s) { callbacks += s.ok() ? 1 : 100; });
   EXPECT_EQ(callbacks.load(), 2);
+}
+
+// An operation submitted with may_overlap starts while the earlier one still
+// runs (up to the engine's streams); one without waits until nothing runs.
+TEST(Engine, IndependentOperationsOverlapAndOrderedOnesWait) {
+  Config config = testing::TestConfig();
+  config.engine_streams = 3;
+  auto comms = testing::CreateCommunicators(1, config);
+  ASSERT_TRUE(comms.ok()) << comms.status();
+  Communicator& comm = *(*comms)[0];
+  absl::Notification release;
+  std::atomic<int> running{0}, most{0};
+  std::vector<int> started;
+  absl::Mutex mu;
+  auto body = [&](int i) {
+    return [&, i](OpContext&) {
+      {
+        absl::MutexLock lock(&mu);
+        started.push_back(i);
+      }
+      int now = ++running;
+      int seen = most.load();
+      while (now > seen && !most.compare_exchange_weak(seen, now)) {
+      }
+      release.WaitForNotificationWithTimeout(absl::Seconds(10));
+      --running;
+      return absl::OkStatus();
+    };
+  };
+  std::vector<WorkPtr> works;
+  works.push_back(comm.Submit(Probe(0), absl::ZeroDuration(), body(0)));
+  works.push_back(comm.Submit(Probe(1), absl::ZeroDuration(), body(1), /*may_overlap=*/true));
+  works.push_back(comm.Submit(Probe(2), absl::ZeroDuration(), body(2), /*may_overlap=*/true));
+  works.push_back(comm.Submit(Probe(3), absl::ZeroDuration(), body(3)));  // waits for 0..2 to end
+  works.push_back(comm.Submit(Probe(4), absl::ZeroDuration(), body(4), /*may_overlap=*/true));
+  // 0, 1 and 2 run together; 3 may not start while they run.
+  for (int i = 0; i < 500 && running.load() < 3; ++i) absl::SleepFor(absl::Milliseconds(10));
+  EXPECT_EQ(running.load(), 3);
+  absl::SleepFor(absl::Milliseconds(100));
+  {
+    absl::MutexLock lock(&mu);
+    std::vector<int> first = started;  // taken off the queue in order; their bodies may begin in any
+    std::sort(first.begin(), first.end());
+    EXPECT_EQ(first, (std::vector<int>{0, 1, 2}));
+  }
+  release.Notify();
+  for (auto& w : works) EXPECT_TRUE(w->Wait(absl::Seconds(10)).ok());
+  absl::MutexLock lock(&mu);
+  ASSERT_EQ(started.size(), 5u);
+  EXPECT_TRUE((started[3] == 3 && started[4] == 4) || (started[3] == 4 && started[4] == 3));
+  EXPECT_EQ(most.load(), 3);
+}
+
+// Overlapping operations between ranks that run at different speeds still
+// match by operation, and each gets its own data.
+TEST(Engine, OverlappingOperationsMatchAcrossRanks) {
+  Config config = testing::TestConfig();
+  config.engine_streams = 4;
+  auto comms = testing::CreateCommunicators(2, config);
+  ASSERT_TRUE(comms.ok()) << comms.status();
+  auto results = testing::RunOnRanks(*comms, [](Communicator& comm) -> absl::Status {
+    std::vector<WorkPtr> works;
+    std::vector<int> got(40, -1);
+    for (int i = 0; i < 40; ++i) {
+      works.push_back(comm.Submit(Probe(i), absl::ZeroDuration(), [&got, i](OpContext& ctx) {
+        if ((i + ctx.rank()) % 3 == 0) absl::SleepFor(absl::Milliseconds(2));  // skew the ranks
+        int value = 1000 * ctx.rank() + i;
+        int peer = 1 - ctx.rank();
+        auto recv = ctx.Recv(peer, 0, &got[i], sizeof(int));
+        auto send = ctx.Send(peer, 0, &value, sizeof(value));
+        return ctx.WaitAll({recv, send});
+      }, /*may_overlap=*/true));
+    }
+    for (auto& w : works) SILK_RETURN_IF_ERROR(w->Wait());
+    const int peer = 1 - comm.rank();
+    for (int i = 0; i < 40; ++i) {
+      if (got[i] != 1000 * peer + i) return absl::InternalError(absl::StrFormat("op %d got %d", i, got[i]));
+    }
+    return absl::OkStatus();
+  });
+  for (auto& r : results) EXPECT_TRUE(r.ok()) << r;
 }
 
 }  // namespace
