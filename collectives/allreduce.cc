@@ -1,5 +1,6 @@
 #include <cstring>
 
+#include "collectives/algorithms/cost_model.h"
 #include "collectives/algorithms/halving_doubling.h"
 #include "collectives/algorithms/hierarchical.h"
 #include "collectives/algorithms/ring.h"
@@ -17,24 +18,33 @@ absl::StatusOr<WorkPtr> AllreduceAsync(Communicator& comm, const AllreduceOption
   SILK_RETURN_IF_ERROR(ValidateBuffer(options.input, bytes, "allreduce input"));
   SILK_RETURN_IF_ERROR(ValidateBuffer(options.output, bytes, "allreduce output"));
   SILK_RETURN_IF_ERROR(ValidateNoPartialOverlap(options.input, bytes, options.output, bytes));
+  const size_t chunk_bytes = comm.config().chunk_bytes;
+  Topology topology = Topology::FromPlacements(comm.placements());
+  const algorithms::HierarchicalPlan plan = algorithms::PlanHierarchical(comm.tiers(), topology, bytes, chunk_bytes);
+  // Regions whose link measured as fast as the LAN are better served flat; the
+  // tiers are the same on every rank, so the choice is too.
+  int regions = comm.num_regions();
+  if (regions > 1 && comm.tiers().measured &&
+      algorithms::EstimateFlatRingAllreduce(comm.tiers(), topology, bytes) <
+          algorithms::EstimateHierarchicalAllreduce(comm.tiers(), topology, bytes,
+                                                    (bytes + plan.pipeline_chunk_bytes - 1) / plan.pipeline_chunk_bytes)) {
+    regions = 1;
+  }
   SILK_ASSIGN_OR_RETURN(
       const algorithms::Algorithm algorithm,
       algorithms::ChooseAlgorithm(CollectiveKind::kAllreduce, options.algorithm, comm.config().algorithm, bytes,
-                                  comm.num_regions()));
+                                  regions));
   LaunchOptions launch;
   launch.descriptor =
       MakeDescriptor(CollectiveKind::kAllreduce, options.type, options.op, -1, options.count, algorithm);
   launch.timeout = options.timeout;
   launch.may_overlap = options.may_overlap;
-  const size_t chunk_bytes = comm.config().chunk_bytes;
   const AllreduceOptions o = options;
-  Topology topology = Topology::FromPlacements(comm.placements());
-  return Launch(comm, std::move(launch), [o, algorithm, chunk_bytes, bytes, topology = std::move(topology)](
+  return Launch(comm, std::move(launch), [o, algorithm, chunk_bytes, bytes, plan, topology = std::move(topology)](
                                              OpContext& ctx, algorithms::Workspace& ws) {
     if (algorithm == algorithms::Algorithm::kHierarchical) {
       if (o.input != o.output && bytes > 0) std::memcpy(o.output, o.input, bytes);
-      return algorithms::HierarchicalAllreduce(ctx, ws, topology, o.output, o.count, o.type, o.op,
-                                               algorithms::PlanFor(bytes, chunk_bytes));
+      return algorithms::HierarchicalAllreduce(ctx, ws, topology, o.output, o.count, o.type, o.op, plan);
     }
     if (algorithm == algorithms::Algorithm::kRing) {
       return algorithms::RingAllreduce(ctx, ws, o.input, o.output, o.count, o.type, o.op, chunk_bytes);

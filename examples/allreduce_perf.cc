@@ -733,6 +733,7 @@ void PrintHeader(const Flags& f, Job& job) {
   if (job.comm() && job.comm()->num_regions() > 1) {
     std::printf("# across regions, after the columns: wan/S = bytes per direction over the WAN / S (Silk's counters),\n"
                 "#   eff = (S/B + R/2) / time, with B and R from the cluster spec (all-reduce only)\n");
+    std::printf("# network tiers measured at start-up: %s\n", job.comm()->tiers().ToString().c_str());
   }
   std::printf("# %10s  %12s  %8s  %6s  %6s  %7s  %6s  %6s  %5s  %7s  %6s  %6s  %5s%s\n", "size", "count", "type",
               "redop", "root", "time", "algbw", "busbw", "#wrong", "time", "algbw", "busbw", "#wrong", impl_column);

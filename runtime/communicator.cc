@@ -198,6 +198,10 @@ absl::StatusOr<std::unique_ptr<Communicator>> Communicator::Create(std::unique_p
   }
   comm->bootstrap_ = std::move(bootstrap);
   comm->transport_ = std::move(joined);
+  if (config.probe_tiers && comm->num_regions_ > 1) {  // inside one region nothing needs the model yet
+    SILK_ASSIGN_OR_RETURN(comm->tiers_, ProbeTiers(*comm, config.probe_bytes, std::min(config.timeout, kBootstrapTimeout)));
+    Log(LogLevel::kInfo, "network tiers: %s", comm->tiers_.ToString());
+  }
   comm->engine_ = std::make_unique<Engine>(comm->transport_.get(), comm->rank_, comm->config_.engine_streams);
   return comm;
 }

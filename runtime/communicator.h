@@ -12,6 +12,7 @@
 #include "runtime/bootstrap/bootstrap.h"
 #include "runtime/core/config.h"
 #include "runtime/engine/engine.h"
+#include "runtime/tiers.h"
 #include "runtime/transport/transport.h"
 
 namespace silk {
@@ -55,6 +56,9 @@ class Communicator {
   const Config& config() const { return config_; }
   // The cluster spec (SILK_CLUSTER_SPEC), or null when none was given.
   const cluster::ClusterSpec* spec() const { return spec_.get(); }
+  // Round trip and bandwidth of each network tier, measured at start-up; the
+  // same on every rank (see tiers.h).
+  const Tiers& tiers() const { return tiers_; }
 
   // OK while healthy; after any failure, the sticky error every call reports.
   absl::Status status() const;
@@ -74,6 +78,7 @@ class Communicator {
   std::vector<RankPlacement> placements_;
   int num_regions_ = 1;
   std::unique_ptr<cluster::ClusterSpec> spec_;
+  Tiers tiers_;
   std::unique_ptr<bootstrap::Bootstrap> bootstrap_;
   std::unique_ptr<transport::Transport> transport_;
   std::unique_ptr<Engine> engine_;

@@ -30,6 +30,9 @@ namespace silk::algorithms {
 struct HierarchicalPlan {
   size_t pipeline_chunk_bytes = 4 << 20;  // the unit that flows LAN -> WAN -> LAN
   size_t ring_chunk_bytes = 1 << 20;      // pipelining inside each region's ring
+  // All-reduce: chunks whose WAN exchange may be in flight at once. Each waits
+  // a one-way latency, so enough must fly to keep the link busy meanwhile.
+  size_t pipeline_depth = 2;
 };
 
 // About eight pipeline chunks per message, 1-8 MiB each: enough chunks that the

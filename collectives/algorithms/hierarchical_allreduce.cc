@@ -122,7 +122,8 @@ absl::Status HierarchicalAllreduce(OpContext& ctx, Workspace& workspace, const T
   for (size_t k = 0; k < chunks; ++k) {
     SILK_RETURN_IF_ERROR(reduce_scatter(k));
     in_flight.push_back(start_exchange(k));
-    if (in_flight.size() > 1) {  // the WAN carries chunk k while chunk k-1 is finished
+    // The WAN carries the newest chunks while the oldest one is finished.
+    if (in_flight.size() >= std::max<size_t>(plan.pipeline_depth, 2)) {
       SILK_RETURN_IF_ERROR(finish_exchange(in_flight.front()));
       SILK_RETURN_IF_ERROR(all_gather(in_flight.front().chunk));
       in_flight.erase(in_flight.begin());

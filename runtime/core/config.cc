@@ -92,6 +92,9 @@ absl::StatusOr<Config> Config::FromEnvironment() {
   int shm = config.shm ? 1 : 0;
   SILK_RETURN_IF_ERROR(ReadInt("SILK_SHM", &shm, 0, 1));
   config.shm = shm != 0;
+  int probe = config.probe_tiers ? 1 : 0;
+  SILK_RETURN_IF_ERROR(ReadInt("SILK_PROBE_TIERS", &probe, 0, 1));
+  config.probe_tiers = probe != 0;
   if (const char* v = Env("SILK_CONGESTION")) {
     std::string cc = v;
     if (cc != "bbr" && cc != "cubic" && cc != "reno") return Invalid("SILK_CONGESTION", v, "bbr, cubic or reno");

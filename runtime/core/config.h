@@ -35,6 +35,10 @@ struct Config {
   // Ranks on the same node exchange data through shared memory instead of
   // loopback TCP (SILK_SHM=1, the default; 0 turns it off).
   bool shm = true;
+  // Measure each network tier when a communicator starts (SILK_PROBE_TIERS, 0
+  // or 1; every rank must agree), timing bursts of `probe_bytes`.
+  bool probe_tiers = true;
+  size_t probe_bytes = 4 << 20;
   // Epoll progress threads per communicator (SILK_PROGRESS_THREADS).
   int progress_threads = 2;
   // Engine threads: how many operations submitted with may_overlap may run at

@@ -34,7 +34,7 @@ float Value(int rank, size_t i) {
 }
 
 absl::Status RunHierarchical(Communicator& comm, void* buffer, size_t count, DataType type, ReduceOp op,
-                             size_t pipeline_chunk_bytes) {
+                             size_t pipeline_chunk_bytes, size_t pipeline_depth = 2) {
   Topology topology = Topology::FromPlacements(comm.placements());
   OpDescriptor d;
   d.kind = CollectiveKind::kAllreduce;
@@ -47,6 +47,7 @@ absl::Status RunHierarchical(Communicator& comm, void* buffer, size_t count, Dat
               [&, workspace](OpContext& ctx) {
                 algorithms::HierarchicalPlan plan;
                 plan.pipeline_chunk_bytes = pipeline_chunk_bytes;
+                plan.pipeline_depth = pipeline_depth;
                 plan.ring_chunk_bytes = 16 << 10;
                 return algorithms::HierarchicalAllreduce(ctx, *workspace, topology, buffer, count, type, op, plan);
               })
@@ -71,8 +72,9 @@ TEST_P(Hierarchical, Float32SumIsCorrectAndBitIdenticalAcrossRegions) {
       std::vector<float>& data = out[comm.rank()];
       data.resize(count);
       for (size_t i = 0; i < count; ++i) data[i] = Value(comm.rank(), i);
-      // Small pipeline chunks: many chunks in flight at once.
-      return RunHierarchical(comm, data.data(), count, DataType::kFloat32, ReduceOp::kSum, 64 << 10);
+      // Small pipeline chunks: many chunks in flight at once (up to 8 exchanges on the WAN, as the cost model plans).
+      return RunHierarchical(comm, data.data(), count, DataType::kFloat32, ReduceOp::kSum, 64 << 10,
+                             count < 1000 ? 2 : 8);
     });
     for (int r = 0; r < n; ++r) ASSERT_TRUE(results[r].ok()) << "rank " << r << ": " << results[r];
     for (size_t i = 0; i < count; ++i) {

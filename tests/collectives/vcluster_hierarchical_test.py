@@ -10,6 +10,7 @@ Exits 77 (skipped) without root.
 """
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -20,6 +21,7 @@ SPECS = os.path.join(REPO, "cluster", "specs")
 SIZES = ["-b", "8", "-e", "8M", "-f", "32"]  # 8 B, 256 B, 8 KB, 256 KB, 8 MB
 
 failures = []
+last_output = ""  # allreduce_perf's table, from the latest run
 
 
 def check(condition, message):
@@ -41,6 +43,8 @@ def perf(placement, op, extra=()):
             print(result.stdout[-3000:] + result.stderr[-3000:])
             check(False, f"{op} on {placement}: allreduce_perf exited with {result.returncode}")
             return []
+        global last_output
+        last_output = result.stdout
         with open(path) as f:
             return [json.loads(line) for line in f if line.strip()]
     finally:
@@ -78,6 +82,10 @@ def two_regions():
     placement = ["-np", "8"]
     rows = perf(placement, "allreduce")
     expect_correct(rows, "allreduce, 4 + 4 ranks")
+    # The start-up probe measured the WAN's 40 ms round trip (within 10% + 1 ms).
+    tiers = re.search(r"wan \(rank 0-(\d+)\): rtt ([\d.]+) ms", last_output)
+    check(tiers is not None and abs(float(tiers.group(2)) - 40) <= 5.0,
+          f"the WAN tier measured at start-up: {tiers.group(0) if tiers else 'no tiers line'}")
     # At least S must cross each way; Silk's hierarchical all-reduce sends S plus headers.
     expect_wan_bytes(rows, "allreduce, 4 + 4 ranks", 1.0, 1.02)
     # Each rank's block of the result, or of the input, crosses once.

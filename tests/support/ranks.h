@@ -15,6 +15,7 @@
 namespace silk::testing {
 
 // A Config suitable for tests: short timeout, given lane count.
+// Loopback settings for in-process ranks; the start-up tier probe is off.
 Config TestConfig(int lanes = 2, absl::Duration timeout = absl::Seconds(60));
 
 // Creates `n` communicators concurrently (the store lives until they are all created).

@@ -1,0 +1,86 @@
+#include "collectives/algorithms/cost_model.h"
+
+#include <algorithm>
+
+namespace silk::algorithms {
+namespace {
+
+constexpr size_t kMinPipelineChunk = 64 << 10;
+constexpr size_t kMaxPipelineChunks = 256;
+
+struct Link {
+  double latency_s;  // one way
+  double bytes_per_s;
+};
+
+// The link a region's ring is as slow as: between nodes where the region has
+// several, else inside the node.
+Link LanOf(const Tiers& tiers) {
+  const TierCost& t = tiers.region.present ? tiers.region : tiers.node;
+  if (!t.present) return Link{0, 1e12};  // one rank per region: no ring at all
+  return Link{t.rtt_s / 2, std::max(t.bytes_per_s, 1.0)};
+}
+
+Link WanOf(const Tiers& tiers) {
+  const TierCost t = tiers.SlowestWan();
+  if (!t.present) return Link{0, 1e12};
+  return Link{t.rtt_s / 2, std::max(t.bytes_per_s, 1.0)};
+}
+
+size_t LargestRegion(const Topology& topology) {
+  size_t largest = 1;
+  for (int g = 0; g < topology.num_regions(); ++g) largest = std::max(largest, topology.region_members(g).size());
+  return largest;
+}
+
+// A ring reduce-scatter (or all-gather) of `bytes` over `n` ranks on `link`.
+double RingPhase(const Link& link, size_t n, double bytes) {
+  if (n <= 1) return 0;
+  return (n - 1) * (link.latency_s + bytes / n / link.bytes_per_s);
+}
+
+}  // namespace
+
+double EstimateHierarchicalAllreduce(const Tiers& tiers, const Topology& topology, size_t bytes, size_t chunks,
+                                     size_t depth) {
+  chunks = std::max<size_t>(chunks, 1);
+  depth = std::clamp<size_t>(depth, 1, chunks);
+  const Link lan = LanOf(tiers), wan = WanOf(tiers);
+  const size_t n = LargestRegion(topology);
+  const double chunk = static_cast<double>(bytes) / chunks;
+  const double phase = RingPhase(lan, n, chunk);  // one chunk's reduce-scatter, or its all-gather
+  // Every region sends its partial of the whole buffer to each other region once.
+  const double others = std::max(topology.num_regions() - 1, 0);
+  const double wan_transfer = others * bytes / wan.bytes_per_s;
+  // Each exchange takes the latency plus its chunk's transfer; `depth` of them overlap.
+  const double wan_turns = static_cast<double>(chunks) / depth * (wan.latency_s + others * chunk / wan.bytes_per_s);
+  return wan.latency_s + std::max({2 * phase * chunks, wan_transfer, wan_turns}) + 2 * phase;
+}
+
+double EstimateFlatRingAllreduce(const Tiers& tiers, const Topology& topology, size_t bytes) {
+  const size_t n = static_cast<size_t>(topology.size());
+  if (n <= 1) return 0;
+  const Link link = topology.num_regions() > 1 ? WanOf(tiers) : LanOf(tiers);
+  return 2 * RingPhase(link, n, static_cast<double>(bytes));
+}
+
+HierarchicalPlan PlanHierarchical(const Tiers& tiers, const Topology& topology, size_t bytes,
+                                  size_t ring_chunk_bytes) {
+  if (!tiers.measured) return PlanFor(bytes, ring_chunk_bytes);
+  HierarchicalPlan plan;
+  plan.ring_chunk_bytes = ring_chunk_bytes;
+  size_t best_chunks = 1;
+  double best = EstimateHierarchicalAllreduce(tiers, topology, bytes, 1);
+  for (size_t chunks = 2; chunks <= kMaxPipelineChunks && bytes / chunks >= kMinPipelineChunk; chunks *= 2) {
+    const double estimate = EstimateHierarchicalAllreduce(tiers, topology, bytes, chunks);
+    if (estimate < best * 0.99) {  // finer only for a real gain: each chunk costs more than the model sees
+      best = estimate;
+      best_chunks = chunks;
+    }
+  }
+  plan.pipeline_chunk_bytes = std::max<size_t>((bytes + best_chunks - 1) / best_chunks, 1);
+  plan.pipeline_depth = std::min(best_chunks, kMaxPipelineDepth);
+  return plan;
+}
+
+}  // namespace silk::algorithms

@@ -1,0 +1,39 @@
+// A cost model of the hierarchical collectives over the tiers measured at
+// start-up (runtime/tiers.h): per tier a latency (half the round trip) and a
+// rate. It picks how finely to pipeline (HierarchicalPlan::pipeline_chunk_bytes)
+// and tells flat from hierarchical. Every rank holds the same tiers, so every
+// rank plans the same way (the plan is not in the operation's descriptor).
+#pragma once
+
+#include <cstddef>
+
+#include "collectives/algorithms/hierarchical.h"
+#include "runtime/tiers.h"
+#include "runtime/topology.h"
+
+namespace silk::algorithms {
+
+// The most chunk exchanges a plan keeps in flight (each holds a chunk of receive space per other region).
+inline constexpr size_t kMaxPipelineDepth = 8;
+
+// Seconds for a hierarchical all-reduce of `bytes` in `chunks` pipeline
+// chunks: the WAN's latency once, then the longer of the WAN's transfer and
+// the regions' ring phases of every chunk (which overlap each other), plus the
+// first chunk's reduce-scatter and the last one's all-gather, which nothing
+// overlaps.
+// With `depth` chunks' exchanges in flight, each of which waits the latency,
+// the WAN also cannot finish before (chunks / depth) latencies.
+double EstimateHierarchicalAllreduce(const Tiers& tiers, const Topology& topology, size_t bytes, size_t chunks,
+                                     size_t depth = kMaxPipelineDepth);
+
+// Seconds for a flat ring all-reduce over every rank: 2(n-1) steps, each as
+// slow as the slowest link the ring crosses.
+double EstimateFlatRingAllreduce(const Tiers& tiers, const Topology& topology, size_t bytes);
+
+// The plan with the least estimate, over chunk counts 1, 2, 4, ... with chunks
+// of at least 64 KiB, and the depth that covers the WAN's latency. Without
+// measured tiers: PlanFor's fixed rule.
+HierarchicalPlan PlanHierarchical(const Tiers& tiers, const Topology& topology, size_t bytes,
+                                  size_t ring_chunk_bytes);
+
+}  // namespace silk::algorithms

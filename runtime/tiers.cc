@@ -1,0 +1,197 @@
+#include "runtime/tiers.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "cluster/spec.h"
+#include "runtime/communicator.h"
+#include "runtime/core/status_macros.h"
+#include "runtime/engine/engine.h"
+#include "runtime/topology.h"
+
+namespace silk {
+namespace {
+
+constexpr int kPings = 4;
+constexpr uint32_t kSeqsPerTier = 64;
+constexpr uint32_t kResultSeq = 1 << 20;
+constexpr int kFieldsPerTier = 5;
+// Operation 0 is never issued by the engine (it counts from 1): the probe runs
+// before the engine's first operation, on its own number.
+constexpr uint64_t kProbeOpId = 0;
+
+struct Partner {
+  TierCost* tier;
+  int rank;
+};
+
+// Rank 0's partners, derived identically on every rank.
+std::vector<int> PartnerRanks(const Topology& topology) {
+  std::vector<int> partners;
+  const std::vector<int>& node = topology.node_members(topology.node_of(0));
+  partners.push_back(node.size() > 1 ? node[1] : -1);
+  int region_partner = -1;
+  for (int r : topology.region_members(topology.region_of(0))) {
+    if (topology.node_of(r) != topology.node_of(0)) {
+      region_partner = r;
+      break;
+    }
+  }
+  partners.push_back(region_partner);
+  for (int g = 0; g < topology.num_regions(); ++g) {
+    if (g != topology.region_of(0)) partners.push_back(topology.region_members(g).front());
+  }
+  return partners;
+}
+
+absl::Status Echo(OpContext& ctx, int tier, size_t burst_bytes) {
+  const uint32_t base = tier * kSeqsPerTier;
+  uint64_t word = 0;
+  for (int k = 0; k < kPings; ++k) {
+    SILK_RETURN_IF_ERROR(ctx.Wait(ctx.Recv(0, base + 2 * k, &word, sizeof(word))));
+    SILK_RETURN_IF_ERROR(ctx.Wait(ctx.Send(0, base + 2 * k + 1, &word, sizeof(word))));
+  }
+  std::vector<char> burst(burst_bytes);
+  SILK_RETURN_IF_ERROR(ctx.Wait(ctx.Recv(0, base + 2 * kPings, burst.data(), burst.size())));
+  return ctx.Wait(ctx.Send(0, base + 2 * kPings + 1, &word, sizeof(word)));
+}
+
+absl::Status Measure(OpContext& ctx, int tier, int peer, size_t burst_bytes, TierCost* cost) {
+  const uint32_t base = tier * kSeqsPerTier;
+  uint64_t word = 0, echo = 0;
+  double best = 1e30;
+  for (int k = 0; k < kPings; ++k) {
+    const absl::Time start = absl::Now();
+    auto recv = ctx.Recv(peer, base + 2 * k + 1, &echo, sizeof(echo));
+    SILK_RETURN_IF_ERROR(ctx.Wait(ctx.Send(peer, base + 2 * k, &word, sizeof(word))));
+    SILK_RETURN_IF_ERROR(ctx.Wait(recv));
+    best = std::min(best, absl::ToDoubleSeconds(absl::Now() - start));
+  }
+  std::vector<char> burst(burst_bytes, 1);
+  const absl::Time start = absl::Now();
+  auto ack = ctx.Recv(peer, base + 2 * kPings + 1, &echo, sizeof(echo));
+  SILK_RETURN_IF_ERROR(ctx.Wait(ctx.Send(peer, base + 2 * kPings, burst.data(), burst.size())));
+  SILK_RETURN_IF_ERROR(ctx.Wait(ack));
+  // The ack's way back is one more round trip's worth of latency, not transfer.
+  const double transfer = std::max(absl::ToDoubleSeconds(absl::Now() - start) - best, 1e-6);
+  cost->present = true;
+  cost->peer = peer;
+  cost->rtt_s = best;
+  cost->probed_bytes_per_s = burst_bytes / transfer;
+  cost->bytes_per_s = cost->probed_bytes_per_s;
+  return absl::OkStatus();
+}
+
+std::vector<double> Encode(const Tiers& tiers) {
+  std::vector<double> out;
+  auto put = [&](const TierCost& t) {
+    out.insert(out.end(), {t.present ? 1.0 : 0.0, double(t.peer), t.rtt_s, t.bytes_per_s, t.probed_bytes_per_s});
+  };
+  put(tiers.node);
+  put(tiers.region);
+  for (const TierCost& t : tiers.wan) put(t);
+  return out;
+}
+
+Tiers Decode(const std::vector<double>& in) {
+  Tiers tiers;
+  tiers.measured = true;
+  auto get = [&](size_t i) {
+    TierCost t;
+    t.present = in[i] != 0;
+    t.peer = static_cast<int>(in[i + 1]);
+    t.rtt_s = in[i + 2];
+    t.bytes_per_s = in[i + 3];
+    t.probed_bytes_per_s = in[i + 4];
+    return t;
+  };
+  tiers.node = get(0);
+  tiers.region = get(kFieldsPerTier);
+  for (size_t i = 2 * kFieldsPerTier; i < in.size(); i += kFieldsPerTier) tiers.wan.push_back(get(i));
+  return tiers;
+}
+
+std::string Describe(const char* name, const TierCost& t) {
+  if (!t.present) return absl::StrFormat("%s: none", name);
+  return absl::StrFormat("%s (rank 0-%d): rtt %.3f ms, %.2f GB/s%s", name, t.peer, t.rtt_s * 1e3, t.bytes_per_s / 1e9,
+                         t.bytes_per_s != t.probed_bytes_per_s
+                             ? absl::StrFormat(" (spec; a %.2f GB/s burst)", t.probed_bytes_per_s / 1e9)
+                             : std::string());
+}
+
+}  // namespace
+
+TierCost Tiers::SlowestWan() const {
+  TierCost slowest;
+  for (const TierCost& t : wan) {
+    if (!t.present) continue;
+    if (!slowest.present) {
+      slowest = t;
+      continue;
+    }
+    slowest.rtt_s = std::max(slowest.rtt_s, t.rtt_s);
+    slowest.bytes_per_s = std::min(slowest.bytes_per_s, t.bytes_per_s);
+    slowest.probed_bytes_per_s = std::min(slowest.probed_bytes_per_s, t.probed_bytes_per_s);
+  }
+  return slowest;
+}
+
+std::string Tiers::ToString() const {
+  if (!measured) return "tiers not measured";
+  std::vector<std::string> parts = {Describe("node", node), Describe("region", region)};
+  for (const TierCost& t : wan) parts.push_back(Describe("wan", t));
+  return absl::StrJoin(parts, "; ");
+}
+
+absl::StatusOr<Tiers> ProbeTiers(Communicator& comm, size_t burst_bytes, absl::Duration timeout) {
+  Tiers tiers;
+  if (comm.size() == 1) return tiers;
+  const Topology topology = Topology::FromPlacements(comm.placements());
+  const std::vector<int> partners = PartnerRanks(topology);
+  OpDescriptor descriptor;
+  descriptor.kind = CollectiveKind::kProbe;
+  descriptor.count = burst_bytes;
+  OpContext ctx(&comm.transport(), kProbeOpId, descriptor, absl::Now() + timeout);
+  const size_t fields = kFieldsPerTier * partners.size();
+  std::vector<double> encoded(fields);
+  auto failed = [&](const absl::Status& s) {
+    absl::Status probe(s.code(), absl::StrFormat("measuring the network tiers at start-up: %s", s.message()));
+    comm.transport().Abort(probe);
+    transport::WaitAll(ctx.requests(), absl::Now() + absl::Seconds(10)).IgnoreError();
+    return probe;
+  };
+  if (comm.rank() == 0) {
+    tiers.wan.resize(partners.size() - 2);
+    for (size_t i = 0; i < partners.size(); ++i) {
+      if (partners[i] < 0) continue;
+      TierCost* cost = i == 0 ? &tiers.node : i == 1 ? &tiers.region : &tiers.wan[i - 2];
+      absl::Status s = Measure(ctx, static_cast<int>(i), partners[i], burst_bytes, cost);
+      if (!s.ok()) return failed(s);
+    }
+    // A short burst cannot open a long path's window: the spec's rate, where declared, stands for the WAN.
+    if (const cluster::ClusterSpec* spec = comm.spec()) {
+      for (size_t i = 2; i < partners.size(); ++i) {
+        const cluster::Link* link = cluster::FindLink(*spec, comm.region(), comm.placements()[partners[i]].region);
+        if (link != nullptr && link->bandwidth_bps() > 0) tiers.wan[i - 2].bytes_per_s = link->bandwidth_bps() / 8.0;
+      }
+    }
+    encoded = Encode(tiers);
+    std::vector<transport::RequestPtr> sends;
+    for (int r = 1; r < comm.size(); ++r) {
+      sends.push_back(ctx.Send(r, kResultSeq, encoded.data(), encoded.size() * sizeof(double)));
+    }
+    if (absl::Status s = ctx.WaitAll(sends); !s.ok()) return failed(s);
+  } else {
+    for (size_t i = 0; i < partners.size(); ++i) {
+      if (partners[i] != comm.rank()) continue;
+      if (absl::Status s = Echo(ctx, static_cast<int>(i), burst_bytes); !s.ok()) return failed(s);
+    }
+    absl::Status s = ctx.Wait(ctx.Recv(0, kResultSeq, encoded.data(), encoded.size() * sizeof(double)));
+    if (!s.ok()) return failed(s);
+  }
+  return Decode(encoded);
+}
+
+}  // namespace silk

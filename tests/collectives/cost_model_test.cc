@@ -1,0 +1,76 @@
+// The hierarchical cost model on made-up tiers: its estimates respect the cut
+// bound, it pipelines big messages and not small ones, and it runs regions
+// joined by a LAN-fast link flat.
+#include "collectives/algorithms/cost_model.h"
+
+#include "gtest/gtest.h"
+
+namespace silk::algorithms {
+namespace {
+
+Topology TwoRegionsOfFour() {
+  std::vector<RankPlacement> placements;
+  for (int r = 0; r < 8; ++r) {
+    placements.push_back(RankPlacement{r, "node" + std::to_string(r / 2), r < 4 ? "xinjiang" : "chongqing", r % 2});
+  }
+  return Topology::FromPlacements(placements);
+}
+
+Tiers Measured(double wan_rtt_s, double wan_bytes_per_s) {
+  Tiers tiers;
+  tiers.measured = true;
+  tiers.node = TierCost{true, 1, 50e-6, 5e9, 5e9};
+  tiers.region = TierCost{true, 2, 200e-6, 1.2e9, 1.2e9};
+  tiers.wan = {TierCost{true, 4, wan_rtt_s, wan_bytes_per_s, wan_bytes_per_s}};
+  return tiers;
+}
+
+TEST(CostModel, EstimatesNeverBeatTheCutBound) {
+  const Topology topology = TwoRegionsOfFour();
+  const Tiers tiers = Measured(0.040, 125e6);
+  for (size_t bytes : {size_t{8}, size_t{64} << 10, size_t{1} << 20, size_t{64} << 20, size_t{256} << 20}) {
+    const double bound = bytes / 125e6 + 0.020;
+    for (size_t chunks : {1, 4, 64}) {
+      EXPECT_GE(EstimateHierarchicalAllreduce(tiers, topology, bytes, chunks), bound * 0.999) << bytes;
+    }
+  }
+}
+
+TEST(CostModel, PipelinesLargeMessagesAndNotSmallOnes) {
+  const Topology topology = TwoRegionsOfFour();
+  const Tiers tiers = Measured(0.040, 125e6);
+  const size_t big = size_t{64} << 20;
+  HierarchicalPlan plan = PlanHierarchical(tiers, topology, big, 1 << 20);
+  EXPECT_LT(plan.pipeline_chunk_bytes, big / 8);
+  EXPECT_GE(plan.pipeline_chunk_bytes, size_t{64} << 10);
+  // Within 5% of the bound once pipelined: the regions' work hides behind the WAN.
+  const size_t chunks = (big + plan.pipeline_chunk_bytes - 1) / plan.pipeline_chunk_bytes;
+  EXPECT_LT(EstimateHierarchicalAllreduce(tiers, topology, big, chunks), 1.05 * (big / 125e6 + 0.020));
+  EXPECT_EQ(PlanHierarchical(tiers, topology, 8 << 10, 1 << 20).pipeline_chunk_bytes, size_t{8} << 10);
+}
+
+TEST(CostModel, FlatLosesByFarOverAWanAndIsCloseOverALan) {
+  const Topology topology = TwoRegionsOfFour();
+  const size_t bytes = size_t{16} << 20;
+  const Tiers far = Measured(0.040, 125e6);
+  EXPECT_GT(EstimateFlatRingAllreduce(far, topology, bytes), 2 * EstimateHierarchicalAllreduce(far, topology, bytes, 16));
+  // "Regions" joined as fast as the LAN: neither form gains much.
+  const Tiers near = Measured(200e-6, 1.2e9);
+  for (size_t size : {size_t{8}, bytes}) {
+    const HierarchicalPlan plan = PlanHierarchical(near, topology, size, 1 << 20);
+    const double flat = EstimateFlatRingAllreduce(near, topology, size);
+    const double hierarchical = EstimateHierarchicalAllreduce(
+        near, topology, size, (size + plan.pipeline_chunk_bytes - 1) / plan.pipeline_chunk_bytes);
+    EXPECT_LT(flat, 2 * hierarchical) << size;
+    EXPECT_LT(hierarchical, 2 * flat) << size;
+  }
+}
+
+TEST(CostModel, WithoutMeasurementsThePlanIsTheFixedRule) {
+  const Topology topology = TwoRegionsOfFour();
+  EXPECT_EQ(PlanHierarchical(Tiers{}, topology, 64 << 20, 1 << 20).pipeline_chunk_bytes,
+            PlanFor(64 << 20, 1 << 20).pipeline_chunk_bytes);
+}
+
+}  // namespace
+}  // namespace silk::algorithms

@@ -1,0 +1,75 @@
+// The start-up tier probe on in-process ranks over loopback: which pairs it
+// measures, that every rank ends with the same table, and when it stays off.
+#include "runtime/tiers.h"
+
+#include "gtest/gtest.h"
+#include "runtime/communicator.h"
+#include "tests/support/ranks.h"
+
+namespace silk {
+namespace {
+
+// Ranks 0-2 in region "a" (0 and 1 share node "n0", 2 is on "n1"), 3-4 in "b", 5 in "c".
+Config Placed(int rank, bool probe) {
+  Config c = testing::TestConfig();
+  const char* regions[] = {"a", "a", "a", "b", "b", "c"};
+  const char* nodes[] = {"n0", "n0", "n1", "n2", "n3", "n4"};
+  c.region = regions[rank];
+  c.node = nodes[rank];
+  c.probe_tiers = probe;
+  c.probe_bytes = 1 << 20;
+  return c;
+}
+
+TEST(Tiers, RankZeroMeasuresOnePartnerPerTierAndEveryRankGetsTheTable) {
+  auto comms = testing::CreateCommunicators(6, [](int rank) { return Placed(rank, true); });
+  ASSERT_TRUE(comms.ok()) << comms.status();
+  const Tiers& first = (*comms)[0]->tiers();
+  ASSERT_TRUE(first.measured) << first.ToString();
+  EXPECT_EQ(first.node.peer, 1);
+  EXPECT_EQ(first.region.peer, 2);
+  ASSERT_EQ(first.wan.size(), 2u);
+  EXPECT_EQ(first.wan[0].peer, 3);
+  EXPECT_EQ(first.wan[1].peer, 5);
+  for (const TierCost* t : {&first.node, &first.region, &first.wan[0], &first.wan[1]}) {
+    EXPECT_TRUE(t->present);
+    EXPECT_GT(t->rtt_s, 0);
+    EXPECT_LT(t->rtt_s, 1.0);  // loopback
+    EXPECT_GT(t->bytes_per_s, 1e6);
+  }
+  for (const auto& comm : *comms) EXPECT_EQ(comm->tiers().ToString(), first.ToString()) << "rank " << comm->rank();
+}
+
+TEST(Tiers, AbsentTiersAreMarkedSo) {
+  // Every rank on its own node, two regions: no node tier; region "a" has one rank.
+  auto comms = testing::CreateCommunicators(2, [](int rank) {
+    Config c = Placed(rank == 0 ? 0 : 3, true);
+    c.node = rank == 0 ? "n0" : "n2";
+    return c;
+  });
+  ASSERT_TRUE(comms.ok()) << comms.status();
+  const Tiers& tiers = (*comms)[1]->tiers();
+  ASSERT_TRUE(tiers.measured);
+  EXPECT_FALSE(tiers.node.present);
+  EXPECT_FALSE(tiers.region.present);
+  ASSERT_EQ(tiers.wan.size(), 1u);
+  EXPECT_TRUE(tiers.wan[0].present);
+  EXPECT_TRUE(tiers.SlowestWan().present);
+}
+
+TEST(Tiers, OffInOneRegionAndWhenDisabled) {
+  auto one_region = testing::CreateCommunicators(2, [](int rank) {
+    Config c = Placed(rank, true);
+    c.region = "a";
+    return c;
+  });
+  ASSERT_TRUE(one_region.ok()) << one_region.status();
+  EXPECT_FALSE((*one_region)[0]->tiers().measured);
+  auto disabled = testing::CreateCommunicators(6, [](int rank) { return Placed(rank, false); });
+  ASSERT_TRUE(disabled.ok()) << disabled.status();
+  EXPECT_FALSE((*disabled)[0]->tiers().measured);
+  EXPECT_EQ((*disabled)[0]->tiers().ToString(), "tiers not measured");
+}
+
+}  // namespace
+}  // namespace silk
