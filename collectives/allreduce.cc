@@ -23,7 +23,7 @@ absl::StatusOr<WorkPtr> AllreduceAsync(Communicator& comm, const AllreduceOption
   const algorithms::HierarchicalPlan plan = algorithms::PlanHierarchical(comm.tiers(), topology, bytes, chunk_bytes);
   // Regions whose link measured as fast as the LAN are better served flat; the
   // tiers are the same on every rank, so the choice is too.
-  int regions = comm.num_regions();
+  int regions = options.within_region ? 1 : comm.num_regions();
   if (regions > 1 && comm.tiers().measured &&
       algorithms::EstimateFlatRingAllreduce(comm.tiers(), topology, bytes) <
           algorithms::EstimateHierarchicalAllreduce(comm.tiers(), topology, bytes,
@@ -35,8 +35,8 @@ absl::StatusOr<WorkPtr> AllreduceAsync(Communicator& comm, const AllreduceOption
       algorithms::ChooseAlgorithm(CollectiveKind::kAllreduce, options.algorithm, comm.config().algorithm, bytes,
                                   regions));
   LaunchOptions launch;
-  launch.descriptor =
-      MakeDescriptor(CollectiveKind::kAllreduce, options.type, options.op, -1, options.count, algorithm);
+  launch.descriptor = MakeDescriptor(CollectiveKind::kAllreduce, options.type, options.op, -1, options.count, algorithm,
+                                     options.within_region ? kWithinRegionFlag : 0);
   launch.timeout = options.timeout;
   launch.may_overlap = options.may_overlap;
   const AllreduceOptions o = options;
@@ -46,10 +46,17 @@ absl::StatusOr<WorkPtr> AllreduceAsync(Communicator& comm, const AllreduceOption
       if (o.input != o.output && bytes > 0) std::memcpy(o.output, o.input, bytes);
       return algorithms::HierarchicalAllreduce(ctx, ws, topology, o.output, o.count, o.type, o.op, plan);
     }
-    if (algorithm == algorithms::Algorithm::kRing) {
-      return algorithms::RingAllreduce(ctx, ws, o.input, o.output, o.count, o.type, o.op, chunk_bytes);
-    }
-    return algorithms::HalvingDoublingAllreduce(ctx, ws, o.input, o.output, o.count, o.type, o.op);
+    auto flat = [&](OpContext& on) {
+      if (algorithm == algorithms::Algorithm::kRing) {
+        return algorithms::RingAllreduce(on, ws, o.input, o.output, o.count, o.type, o.op, chunk_bytes);
+      }
+      return algorithms::HalvingDoublingAllreduce(on, ws, o.input, o.output, o.count, o.type, o.op);
+    };
+    if (!o.within_region) return flat(ctx);
+    const int global = ctx.global_rank(ctx.rank());
+    SILK_ASSIGN_OR_RETURN(OpContext region,
+                          ctx.Group(topology.region_members(topology.region_of(global)), /*seq_base=*/0));
+    return flat(region);
   });
 }
 

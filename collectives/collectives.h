@@ -49,6 +49,10 @@ struct AllreduceOptions {
   absl::Duration timeout = absl::ZeroDuration();  // zero: the communicator's (SILK_TIMEOUT)
   std::string algorithm;                          // "" chooses; "ring" or "rhd"
   bool may_overlap = false;  // independent of earlier operations still running (see above)
+  // Reduce among the ranks of this rank's region only (nothing crosses the
+  // WAN); every rank of the communicator still makes the call, in order.
+  // DiLoCo-style training uses it to keep each region one replica.
+  bool within_region = false;
 };
 
 absl::Status Allreduce(Communicator& comm, const AllreduceOptions& options);

@@ -26,10 +26,12 @@
 
 namespace silk {
 
-// OpDescriptor::flags: the algorithm in the low bits, and kVaryingCountsFlag
-// for all-gatherv (whose count is the total over every rank).
+// OpDescriptor::flags: the algorithm in the low bits, kVaryingCountsFlag for
+// all-gatherv (whose count is the total over every rank), kWithinRegionFlag
+// for a region-scoped all-reduce.
 inline constexpr uint8_t kAlgorithmFlagsMask = 0x0F;
 inline constexpr uint8_t kVaryingCountsFlag = 0x10;
+inline constexpr uint8_t kWithinRegionFlag = 0x20;  // all-reduce among each region's ranks only
 
 OpDescriptor MakeDescriptor(CollectiveKind kind, DataType type, ReduceOp op, int root, uint64_t count,
                             algorithms::Algorithm algorithm, uint8_t extra_flags = 0);

@@ -47,6 +47,9 @@ GradientSync::GradientSync(Communicator& comm, BucketLayout layout, const Gradie
       layout_(std::move(layout)),
       options_(options),
       inv_size_(1.0f / static_cast<float>(comm.size())),
+      inv_region_size_(1.0f / static_cast<float>(std::count_if(
+                                  comm.placements().begin(), comm.placements().end(),
+                                  [&](const RankPlacement& p) { return p.region == comm.region(); }))),
       params_(layout_.total, 0.0f),
       grads_(layout_.total, 0.0f) {
   const size_t nb = layout_.buckets.size();
@@ -105,7 +108,12 @@ absl::Status GradientSync::BroadcastParameters() {
   return s;
 }
 
-absl::Status GradientSync::Launch(float* data, size_t count, const std::string& label, Pending* pending) {
+bool GradientSync::BucketsEveryStep() const {
+  return options_.policy != SyncPolicy::kDiloco || options_.diloco_region_replicas;
+}
+
+absl::Status GradientSync::Launch(float* data, size_t count, const std::string& label, Pending* pending,
+                                  bool within_region) {
   AllreduceOptions o;
   o.input = o.output = data;
   o.count = count;
@@ -113,6 +121,7 @@ absl::Status GradientSync::Launch(float* data, size_t count, const std::string& 
   o.op = ReduceOp::kSum;  // scaled by 1/size here, so the result is bit-identical to sum-then-scale
   o.timeout = options_.timeout;
   o.may_overlap = true;  // buckets and fragments are disjoint: their WAN latencies overlap
+  o.within_region = within_region;
   absl::StatusOr<WorkPtr> work = AllreduceAsync(comm_, o);
   if (!work.ok()) return work.status();
   pending->work = *work;
@@ -145,15 +154,16 @@ absl::Status GradientSync::MarkReady(int i) {
   if (i < 0 || i >= static_cast<int>(layout_.bucket_of_param.size())) {
     return absl::InvalidArgumentError(absl::StrFormat("MarkReady: no parameter %d", i));
   }
-  if (options_.policy == SyncPolicy::kDiloco) return absl::OkStatus();
+  if (!BucketsEveryStep()) return absl::OkStatus();
   const int b = layout_.bucket_of_param[i];
   const Bucket& bucket = layout_.buckets[b];
   if (launched_[b]) return absl::FailedPreconditionError(absl::StrFormat("MarkReady(%d): bucket %d already launched", i, b));
   if (++ready_in_bucket_[b] < static_cast<int>(bucket.params.size())) return absl::OkStatus();
   launched_[b] = 1;
   const std::string label = absl::StrFormat("bucket %d", b);
-  if (options_.policy == SyncPolicy::kSync) {
-    return Launch(grads_.data() + bucket.offset, bucket.count, label, &pending_[b]);
+  if (options_.policy != SyncPolicy::kDelayed) {
+    return Launch(grads_.data() + bucket.offset, bucket.count, label, &pending_[b],
+                  /*within_region=*/options_.policy == SyncPolicy::kDiloco);
   }
   float* send = send_[step_ % 2].data() + bucket.offset;
   std::memcpy(send, grads_.data() + bucket.offset, bucket.count * sizeof(float));
@@ -161,7 +171,7 @@ absl::Status GradientSync::MarkReady(int i) {
 }
 
 absl::Status GradientSync::Finish() {
-  if (options_.policy == SyncPolicy::kDiloco) return absl::OkStatus();
+  if (!BucketsEveryStep()) return absl::OkStatus();
   // Buckets whose parameters were not all marked ready go now (e.g. unused parameters).
   for (size_t b = 0; b < layout_.buckets.size(); ++b) {
     if (launched_[b]) continue;
@@ -169,12 +179,13 @@ absl::Status GradientSync::Finish() {
     ready_in_bucket_[b] = static_cast<int>(bucket.params.size()) - 1;
     if (absl::Status s = MarkReady(bucket.params.back()); !s.ok()) return s;
   }
-  if (options_.policy == SyncPolicy::kSync) {
+  if (options_.policy != SyncPolicy::kDelayed) {
+    const float scale = options_.policy == SyncPolicy::kDiloco ? inv_region_size_ : inv_size_;
     for (size_t b = 0; b < layout_.buckets.size(); ++b) {
       if (absl::Status s = WaitFor(pending_[b]); !s.ok()) return s;
       const Bucket& bucket = layout_.buckets[b];
       float* g = grads_.data() + bucket.offset;
-      for (size_t k = 0; k < bucket.count; ++k) g[k] *= inv_size_;
+      for (size_t k = 0; k < bucket.count; ++k) g[k] *= scale;
     }
     return absl::OkStatus();
   }
@@ -246,7 +257,8 @@ absl::Status GradientSync::EndStep() {
         if (absl::Status s = LaunchFragment(static_cast<int>(f)); !s.ok()) return s;
       }
     }
-  } else {
+  }
+  if (BucketsEveryStep()) {
     if (options_.policy == SyncPolicy::kDelayed) pending_prev_.swap(pending_);
     pending_.assign(layout_.buckets.size(), Pending());
     std::fill(ready_in_bucket_.begin(), ready_in_bucket_.end(), 0);

@@ -14,7 +14,10 @@
 //   diloco   H local optimiser steps, then each fragment's pseudo-gradient
 //            (anchor - params) is averaged and applied to the shared anchor with
 //            an outer Nesterov step; fragments are staggered across the H steps
-//            and each exchange overlaps one further inner step.
+//            and each exchange overlaps one further inner step. By default each
+//            region is one replica: its ranks average their gradients every
+//            step inside the region (sync's buckets, nothing over the WAN), so
+//            only the pseudo-gradients cross regions.
 //
 // See docs/training.md for the arithmetic and why it was chosen. The exchange
 // runs on the communicator's engine and progress threads; the calling thread
@@ -51,6 +54,9 @@ struct GradientSyncOptions {
   int fragments = 0;     // 0: min(H, 4)
   float outer_lr = 0.7f;
   float outer_momentum = 0.9f;
+  // true: a region is one replica (gradients averaged inside it every step);
+  // false: every rank is its own replica.
+  bool diloco_region_replicas = true;
   // Bound on every wait; zero: the communicator's timeout plus 30 s.
   absl::Duration timeout = absl::ZeroDuration();
   TraceRecorder* trace = nullptr;  // when set, exchange and wait spans are recorded
@@ -107,7 +113,10 @@ class GradientSync {
   };
   GradientSync(Communicator& comm, BucketLayout layout, const GradientSyncOptions& options);
 
-  absl::Status Launch(float* data, size_t count, const std::string& label, Pending* pending);
+  absl::Status Launch(float* data, size_t count, const std::string& label, Pending* pending,
+                      bool within_region = false);
+  // Whether gradients are averaged every step in buckets (sync, delayed, diloco by region).
+  bool BucketsEveryStep() const;
   absl::Status WaitFor(Pending& pending);
   absl::Status LaunchFragment(int f);
   absl::Status MergeFragment(int f);
@@ -116,6 +125,7 @@ class GradientSync {
   const BucketLayout layout_;
   const GradientSyncOptions options_;
   const float inv_size_;
+  const float inv_region_size_;
   std::vector<float> params_, grads_;
   int step_ = 0;
   StepStats current_, last_;

@@ -218,9 +218,12 @@ TEST(GradientSync, DelayedPolicyAppliesLocalNowAndCorrectsWithPreviousGlobalAver
   EXPECT_NE(got[0], got[1]);
 }
 
-TEST(GradientSync, DilocoPolicyMatchesItsDefinition) {
+// Two ranks in one region: as replicas of their own (region_replicas false),
+// or as one region replica that averages its gradients every step.
+void ExpectDilocoMatchesItsDefinition(bool region_replicas) {
   GradientSyncOptions options;
   options.policy = SyncPolicy::kDiloco;
+  options.diloco_region_replicas = region_replicas;
   options.inner_steps = 4;
   options.fragments = 2;
   options.outer_lr = 0.7f;
@@ -259,10 +262,12 @@ TEST(GradientSync, DilocoPolicyMatchesItsDefinition) {
     in_flight[f] = false;
   };
   for (int step = 0; step < steps; ++step) {
-    for (int r = 0; r < 2; ++r) {
-      std::vector<float> g = to_arena(LocalGradient(to_model(w[r]), r, step));
-      opt[r].Step(absl::MakeSpan(w[r]), g);
+    std::vector<std::vector<float>> g(2);
+    for (int r = 0; r < 2; ++r) g[r] = to_arena(LocalGradient(to_model(w[r]), r, step));
+    if (region_replicas) {  // the region's average, the same on both ranks
+      for (size_t k = 0; k < n; ++k) g[0][k] = g[1][k] = (g[0][k] + g[1][k]) * 0.5f;
     }
+    for (int r = 0; r < 2; ++r) opt[r].Step(absl::MakeSpan(w[r]), g[r]);
     for (int f = 0; f < frags; ++f) {
       if (in_flight[f]) merge(f);
     }
@@ -284,7 +289,12 @@ TEST(GradientSync, DilocoPolicyMatchesItsDefinition) {
   }
   ExpectBitEqual(got[0], to_model(w[0]), "rank 0");
   ExpectBitEqual(got[1], to_model(w[1]), "rank 1");
+  if (region_replicas) ExpectBitEqual(got[0], got[1], "the region's two ranks");
 }
+
+TEST(GradientSync, DilocoWithARankPerReplicaMatchesItsDefinition) { ExpectDilocoMatchesItsDefinition(false); }
+
+TEST(GradientSync, DilocoWithARegionPerReplicaMatchesItsDefinition) { ExpectDilocoMatchesItsDefinition(true); }
 
 }  // namespace
 }  // namespace silk::training
