@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "collectives/algorithms/hierarchical.h"
+#include "collectives/collectives.h"
 #include "collectives/kernels/float16.h"
 #include "gtest/gtest.h"
 #include "runtime/topology.h"
@@ -246,6 +247,47 @@ TEST_P(Hierarchical, AllgatherReduceScatterAndBroadcast) {
       return absl::OkStatus();
     });
     for (int r = 0; r < n; ++r) ASSERT_TRUE(results[r].ok()) << "rank " << r << " count " << count << ": " << results[r];
+  }
+}
+
+// AllreduceOptions::within_region: each region reduces among its own ranks,
+// and not one byte crosses a region boundary.
+TEST_P(Hierarchical, WithinRegionAllreduceStaysInsideEachRegion) {
+  const Layout layout = GetParam();
+  const std::vector<int> region = RegionOfRank(layout);
+  const int n = static_cast<int>(region.size());
+  auto comms = testing::CreateCommunicators(n, [&](int rank) {
+    Config c = testing::TestConfig();
+    c.region = absl::StrFormat("region%d", region[rank]);
+    return c;
+  });
+  ASSERT_TRUE(comms.ok()) << comms.status();
+  const size_t count = 70001;
+  std::vector<std::vector<float>> out(n);
+  auto results = testing::RunOnRanks(*comms, [&](Communicator& comm) {
+    std::vector<float>& data = out[comm.rank()];
+    data.resize(count);
+    for (size_t i = 0; i < count; ++i) data[i] = Value(comm.rank(), i);
+    AllreduceOptions o;
+    o.input = o.output = data.data();
+    o.count = count;
+    o.within_region = true;
+    return Allreduce(comm, o);
+  });
+  for (int r = 0; r < n; ++r) ASSERT_TRUE(results[r].ok()) << "rank " << r << ": " << results[r];
+  for (int r = 0; r < n; ++r) {
+    for (size_t i = 0; i < count; i += 97) {
+      double expected = 0;
+      for (int q = 0; q < n; ++q) expected += region[q] == region[r] ? Value(q, i) : 0.0;
+      ASSERT_NEAR(out[r][i], expected, std::abs(expected) * 1e-5) << "rank " << r << " element " << i;
+    }
+    for (int q = 0; q < n; ++q) {
+      if (region[q] == region[r]) {
+        ASSERT_EQ(std::memcmp(out[q].data(), out[r].data(), count * sizeof(float)), 0) << "ranks " << q << ", " << r;
+      } else {
+        EXPECT_EQ((*comms)[r]->transport().counters(q).bytes_sent, 0u) << "rank " << r << " sent to rank " << q;
+      }
+    }
   }
 }
 
