@@ -22,7 +22,7 @@ size_t DelayLine::PlaceFor(size_t record_size) const {
   return head_ - tail_ >= record_size ? tail_ : npos;  // free space: [tail_, head_)
 }
 
-bool DelayLine::Push(int64_t deliver_at_ns, absl::Span<const uint8_t> packet) {
+bool DelayLine::Push(int64_t deliver_at_ns, absl::Span<const uint8_t> packet, uint32_t segments) {
   size_t record_size = RecordSize(packet.size());
   size_t offset = PlaceFor(record_size);
   if (offset == npos) {
@@ -36,7 +36,7 @@ bool DelayLine::Push(int64_t deliver_at_ns, absl::Span<const uint8_t> packet) {
     Header wrap{0, kWrapMarker, 0};  // tells the reader to continue at 0
     std::memcpy(ring_.get() + tail_, &wrap, sizeof(wrap));
   }
-  Header header{deliver_at_ns, static_cast<uint32_t>(packet.size()), 0};
+  Header header{deliver_at_ns, static_cast<uint32_t>(packet.size()), segments};
   std::memcpy(ring_.get() + offset, &header, sizeof(header));
   if (!packet.empty()) std::memcpy(ring_.get() + offset + sizeof(Header), packet.data(), packet.size());
   tail_ = offset + record_size;
@@ -51,6 +51,8 @@ int64_t DelayLine::FrontDeliverAt() const { return HeaderAt(head_)->deliver_at_n
 absl::Span<const uint8_t> DelayLine::Front() const {
   return {ring_.get() + head_ + sizeof(Header), HeaderAt(head_)->length};
 }
+
+uint32_t DelayLine::FrontSegments() const { return HeaderAt(head_)->segments; }
 
 void DelayLine::Pop() {
   size_t length = HeaderAt(head_)->length;

@@ -16,8 +16,9 @@ class DelayLine {
  public:
   DelayLine(size_t initial_capacity_bytes, size_t max_capacity_bytes);
 
-  // Appends a packet; false when the line is full at its maximum capacity.
-  bool Push(int64_t deliver_at_ns, absl::Span<const uint8_t> packet);
+  // Appends a packet (a GSO buffer stands for `segments` wire packets); false
+  // when the line is full at its maximum capacity.
+  bool Push(int64_t deliver_at_ns, absl::Span<const uint8_t> packet, uint32_t segments = 1);
 
   bool empty() const { return packets_ == 0; }
   size_t packets() const { return packets_; }
@@ -27,6 +28,7 @@ class DelayLine {
   // The oldest packet and its delivery time; only when !empty().
   int64_t FrontDeliverAt() const;
   absl::Span<const uint8_t> Front() const;
+  uint32_t FrontSegments() const;
   void Pop();
 
   void Clear();
@@ -35,7 +37,7 @@ class DelayLine {
   struct Header {
     int64_t deliver_at_ns;
     uint32_t length;  // kWrapMarker: the rest of the ring is unused, continue at 0
-    uint32_t unused;
+    uint32_t segments;
   };
   static constexpr uint32_t kWrapMarker = 0xffffffffu;
   static size_t RecordSize(size_t length) { return sizeof(Header) + ((length + 7) & ~size_t{7}); }

@@ -16,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "cluster/wanem/packet.h"
 #include "cluster/wanem/tun.h"
 #include "runtime/core/log.h"
 #include "runtime/core/status_macros.h"
@@ -26,7 +27,7 @@ namespace {
 // epoll_event.data.u64 carries (kind << 32 | value).
 enum EventKind : uint32_t { kTunEvent = 1, kTimerEvent, kSignalEvent, kControlEvent };
 constexpr int kBurstPackets = 64;     // packets read from one TUN per wake-up
-constexpr size_t kMaxPacketBytes = 65536;
+constexpr size_t kMaxPacketBytes = kVnetHeaderBytes + (size_t{256} << 10);  // a GSO buffer, with room to spare
 constexpr size_t kInitialDelayLineBytes = size_t{4} << 20;
 
 absl::Status Errno(const std::string& what) {
@@ -69,6 +70,7 @@ Emulator::~Emulator() {
 }
 
 absl::Status Emulator::Setup(const ClusterSpec& spec, const EmulatorOptions& options) {
+  vnet_header_ = options.offload;
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
   if (epoll_fd_ < 0) return Errno("epoll_create1");
   auto watch = [this](int fd, uint32_t kind, uint32_t value) -> absl::Status {
@@ -90,7 +92,7 @@ absl::Status Emulator::Setup(const ClusterSpec& spec, const EmulatorOptions& opt
     SILK_ASSIGN_OR_RETURN(port.subnet, ParseIpv4Subnet(region.subnet()));
     std::string netns = options.netns_prefix.empty() ? "" : "/run/netns/" + options.netns_prefix + region.name();
     std::string ifname = options.netns_prefix.empty() ? absl::StrCat(options.tun_name, ports_.size()) : options.tun_name;
-    SILK_ASSIGN_OR_RETURN(port.tun_fd, OpenTun(netns, ifname));
+    SILK_ASSIGN_OR_RETURN(port.tun_fd, OpenTun(netns, ifname, vnet_header_));
     ports_.push_back(std::move(port));
     SILK_RETURN_IF_ERROR(watch(ports_.back().tun_fd, kTunEvent, static_cast<uint32_t>(ports_.size() - 1)));
   }
@@ -107,6 +109,8 @@ absl::Status Emulator::Setup(const ClusterSpec& spec, const EmulatorOptions& opt
                              DelayLine(kInitialDelayLineBytes, options.max_delay_line_bytes)});
     }
   }
+
+  SILK_RETURN_IF_ERROR(UpdateOffloads());
 
   timer_fd_ = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
   if (timer_fd_ < 0) return Errno("timerfd_create");
@@ -145,6 +149,22 @@ int Emulator::PortOfRegion(absl::string_view region) const {
   return -1;
 }
 
+absl::Status Emulator::UpdateOffloads() {
+  if (!vnet_header_) return absl::OkStatus();
+  for (size_t p = 0; p < ports_.size(); ++p) {
+    bool lossless = true;
+    for (const Direction& direction : directions_) {
+      if (direction.from == static_cast<int>(p) && direction.model.params().loss > 0) lossless = false;
+    }
+    if (lossless == ports_[p].offload) continue;
+    SILK_RETURN_IF_ERROR(SetTunOffload(ports_[p].tun_fd, lossless));
+    ports_[p].offload = lossless;
+    Log(LogLevel::kInfo, "silk-wanem: offloads %s for packets from region %s", lossless ? "on" : "off",
+        ports_[p].region);
+  }
+  return absl::OkStatus();
+}
+
 Emulator::Direction* Emulator::FindDirection(int from, int to) {
   if (from < 0 || to < 0) return nullptr;
   int index = direction_index_[from * ports_.size() + to];
@@ -160,25 +180,24 @@ void Emulator::ReadBurst(int port, int64_t now_ns) {
       }
       return;
     }
-    if (got < 20 || (scratch_[0] >> 4) != 4) {
+    const absl::Span<const uint8_t> buffer(scratch_.data(), static_cast<size_t>(got));
+    const PacketInfo packet = ParsePacket(buffer, vnet_header_);
+    if (!packet.ipv4) {
       ++not_ipv4_packets_;  // e.g. IPv6 router solicitations from the gateway
       continue;
     }
-    uint32_t destination = (uint32_t{scratch_[16]} << 24) | (uint32_t{scratch_[17]} << 16) |
-                           (uint32_t{scratch_[18]} << 8) | scratch_[19];
     int to = -1;
     for (size_t p = 0; p < ports_.size(); ++p) {
-      if (ports_[p].subnet.Contains(destination)) to = static_cast<int>(p);
+      if (ports_[p].subnet.Contains(packet.destination)) to = static_cast<int>(p);
     }
     Direction* direction = FindDirection(port, to);
     if (direction == nullptr) {
       ++unroutable_packets_;
       continue;
     }
-    auto admission = direction->model.Admit(now_ns, static_cast<uint32_t>(got));
-    if (admission.accepted &&
-        !direction->line.Push(admission.deliver_at_ns, {scratch_.data(), static_cast<size_t>(got)})) {
-      ++direction->model.counters().dropped_overflow;
+    auto admission = direction->model.Admit(now_ns, packet.wire_bytes, packet.segments);
+    if (admission.accepted && !direction->line.Push(admission.deliver_at_ns, buffer, packet.segments)) {
+      direction->model.counters().dropped_overflow += packet.segments;
     }
   }
 }
@@ -189,14 +208,15 @@ void Emulator::Deliver(int64_t now_ns) {
     LinkCounters& counters = direction.model.counters();
     while (!direction.line.empty() && direction.line.FrontDeliverAt() <= now_ns) {
       absl::Span<const uint8_t> packet = direction.line.Front();
+      const uint32_t segments = direction.line.FrontSegments();
       int64_t late_ns = now_ns - direction.line.FrontDeliverAt();
       counters.max_late_ns = std::max(counters.max_late_ns, late_ns);
-      counters.total_late_ns += late_ns;
+      counters.total_late_ns += late_ns * segments;
       if (write(fd, packet.data(), packet.size()) == static_cast<ssize_t>(packet.size())) {
-        ++counters.delivered_packets;
-        counters.delivered_bytes += packet.size();
+        counters.delivered_packets += segments;
+        counters.delivered_bytes += ParsePacket(packet, vnet_header_).wire_bytes;
       } else {
-        ++counters.write_errors;
+        counters.write_errors += segments;
       }
       direction.line.Pop();
     }

@@ -35,6 +35,9 @@ struct EmulatorOptions {
   // Run at a real-time priority, so that busy neighbours (compilers) do not delay
   // deliveries; falls back to normal scheduling with a warning when not allowed.
   bool realtime = false;
+  // Move TCP super-packets (TSO/GSO through the TUN's virtio-net header) on
+  // lossless links, as a real host's NIC would take them; see packet.h.
+  bool offload = true;
 };
 
 class Emulator {
@@ -50,6 +53,7 @@ class Emulator {
     std::string region;
     Ipv4Subnet subnet;
     int tun_fd = -1;
+    bool offload = false;  // the kernel may hand this TUN super-packets now
   };
   struct Direction {
     int from;
@@ -63,6 +67,9 @@ class Emulator {
   void ReadBurst(int port, int64_t now_ns);
   void Deliver(int64_t now_ns);
   void ArmTimer(int64_t deadline_ns);
+  // Offloads on for the TUNs whose outgoing links are all lossless: a lost
+  // super-packet would lose all of its segments at once.
+  absl::Status UpdateOffloads();
   std::string HandleCommand(absl::string_view line);
   std::string StatsJson(int64_t now_ns) const;
   Direction* FindDirection(int from, int to);
@@ -78,6 +85,7 @@ class Emulator {
   int64_t armed_deadline_ns_ = -1;
   uint64_t unroutable_packets_ = 0;
   uint64_t not_ipv4_packets_ = 0;
+  bool vnet_header_ = false;      // packets on the TUNs carry a virtio-net header
   std::vector<uint8_t> scratch_;  // one packet being classified
 };
 

@@ -47,6 +47,7 @@ std::string Emulator::HandleCommand(absl::string_view line) {
     direction->model.SetParams(params);
   }
   Log(LogLevel::kInfo, "silk-wanem: %s", std::string(line));
+  if (absl::Status offloads = UpdateOffloads(); !offloads.ok()) return absl::StrCat("error: ", offloads.message());
   return "ok";
 }
 

@@ -25,17 +25,17 @@ uint64_t LinkDirection::BacklogBytes(int64_t now_ns) const {
   return static_cast<uint64_t>(static_cast<double>(busy_until_ns_ - now_ns) * params_.rate_bps / 8e9);
 }
 
-LinkDirection::Admission LinkDirection::Admit(int64_t now_ns, uint32_t bytes) {
-  ++counters_.offered_packets;
+LinkDirection::Admission LinkDirection::Admit(int64_t now_ns, uint32_t bytes, uint32_t segments) {
+  counters_.offered_packets += segments;
   counters_.offered_bytes += bytes;
   if (params_.cut) {
-    ++counters_.dropped_cut;
+    counters_.dropped_cut += segments;
     return {};
   }
   int64_t sent_ns = now_ns;
   if (params_.rate_bps > 0) {
     if (BacklogBytes(now_ns) + bytes > params_.QueueLimitBytes()) {
-      ++counters_.dropped_queue;
+      counters_.dropped_queue += segments;
       return {};
     }
     int64_t start_ns = std::max(now_ns, busy_until_ns_);
@@ -43,8 +43,9 @@ LinkDirection::Admission LinkDirection::Admit(int64_t now_ns, uint32_t bytes) {
     sent_ns = busy_until_ns_;
   }
   // Lost on the wire after the bottleneck: the packet still used its share of the rate.
-  if (params_.loss > 0 && random_.Uniform() < params_.loss) {
-    ++counters_.dropped_loss;
+  const double loss = segments == 1 ? params_.loss : 1 - std::pow(1 - params_.loss, segments);
+  if (params_.loss > 0 && random_.Uniform() < loss) {
+    counters_.dropped_loss += segments;
     return {};
   }
   double delay_ms = params_.rtt_ms / 2;

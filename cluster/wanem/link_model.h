@@ -61,8 +61,12 @@ class LinkDirection {
     bool accepted = false;
     int64_t deliver_at_ns = 0;  // when accepted: time the packet leaves the far end
   };
-  // Decides the fate of a packet of `bytes` arriving at `now_ns`; updates counters.
-  Admission Admit(int64_t now_ns, uint32_t bytes);
+  // Decides the fate of a packet of `bytes` arriving at `now_ns`; updates
+  // counters. A GSO buffer stands for `segments` wire packets (`bytes` counts
+  // all of them): it is queued, lost or delivered whole, and the chance that it
+  // is lost is that of any of its segments (the emulator turns offloads off on
+  // lossy links, so there every buffer is one packet).
+  Admission Admit(int64_t now_ns, uint32_t bytes, uint32_t segments = 1);
 
   // New parameters apply to packets admitted from now on.
   void SetParams(const LinkParams& params) { params_ = params; }

@@ -23,7 +23,7 @@ namespace {
 int Usage(const char* program) {
   std::fprintf(stderr,
                "usage: %s --spec SPEC.textproto [--control SOCKET] [--netns-prefix PREFIX] [--tun NAME]\n"
-               "          [--seed N] [--max-delay-line-mb N] [--realtime] [--verbose]\n",
+               "          [--seed N] [--max-delay-line-mb N] [--realtime] [--no-offload] [--verbose]\n",
                program);
   return 2;
 }
@@ -43,6 +43,10 @@ int main(int argc, char** argv) {
     }
     if (flag == "--realtime") {
       options.realtime = true;
+      continue;
+    }
+    if (flag == "--no-offload") {
+      options.offload = false;
       continue;
     }
     if (i + 1 >= argc) return Usage(argv[0]);

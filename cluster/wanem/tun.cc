@@ -19,7 +19,7 @@ absl::Status Errno(const std::string& what) {
   return absl::UnavailableError(absl::StrFormat("%s: %s", what, std::strerror(errno)));
 }
 
-absl::StatusOr<int> OpenTunHere(const std::string& ifname, const std::string& where) {
+absl::StatusOr<int> OpenTunHere(const std::string& ifname, const std::string& where, bool vnet_header) {
   if (ifname.empty() || ifname.size() >= IFNAMSIZ) {
     return absl::InvalidArgumentError(absl::StrFormat("TUN device name \"%s\" must have 1 to %d characters",
                                                       ifname, IFNAMSIZ - 1));
@@ -27,7 +27,7 @@ absl::StatusOr<int> OpenTunHere(const std::string& ifname, const std::string& wh
   int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return Errno("open /dev/net/tun" + where);
   ifreq request{};
-  request.ifr_flags = IFF_TUN | IFF_NO_PI;
+  request.ifr_flags = IFF_TUN | IFF_NO_PI | (vnet_header ? IFF_VNET_HDR : 0);
   std::memcpy(request.ifr_name, ifname.data(), ifname.size());
   if (ioctl(fd, TUNSETIFF, &request) != 0) {
     absl::Status status = Errno(absl::StrFormat("attach to TUN device %s%s", ifname, where));
@@ -39,8 +39,8 @@ absl::StatusOr<int> OpenTunHere(const std::string& ifname, const std::string& wh
 
 }  // namespace
 
-absl::StatusOr<int> OpenTun(const std::string& netns_path, const std::string& ifname) {
-  if (netns_path.empty()) return OpenTunHere(ifname, "");
+absl::StatusOr<int> OpenTun(const std::string& netns_path, const std::string& ifname, bool vnet_header) {
+  if (netns_path.empty()) return OpenTunHere(ifname, "", vnet_header);
   std::string where = " in network namespace " + netns_path;
   int home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
   if (home < 0) return Errno("open /proc/thread-self/ns/net");
@@ -56,7 +56,7 @@ absl::StatusOr<int> OpenTun(const std::string& netns_path, const std::string& if
     close(home);
     return status;
   }
-  absl::StatusOr<int> fd = OpenTunHere(ifname, where);
+  absl::StatusOr<int> fd = OpenTunHere(ifname, where, vnet_header);
   if (setns(home, CLONE_NEWNET) != 0) {
     absl::Status status = Errno("return to the original network namespace after " + netns_path);
     if (fd.ok()) close(*fd);
@@ -67,6 +67,12 @@ absl::StatusOr<int> OpenTun(const std::string& netns_path, const std::string& if
   close(target);
   close(home);
   return fd;
+}
+
+absl::Status SetTunOffload(int fd, bool on) {
+  const unsigned int flags = on ? TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN : 0;
+  if (ioctl(fd, TUNSETOFFLOAD, flags) != 0) return Errno(on ? "turn TUN offloads on" : "turn TUN offloads off");
+  return absl::OkStatus();
 }
 
 }  // namespace silk::cluster::wanem

@@ -35,6 +35,15 @@ TEST(DelayLineTest, KeepsOrderTimesAndContents) {
   EXPECT_TRUE(line.empty());
 }
 
+TEST(DelayLineTest, KeepsTheSegmentsEachBufferStandsFor) {
+  DelayLine line(4096, 4096);
+  ASSERT_TRUE(line.Push(10, Packet(100, 1), 3));
+  ASSERT_TRUE(line.Push(20, Packet(50, 2)));
+  EXPECT_EQ(line.FrontSegments(), 3u);
+  line.Pop();
+  EXPECT_EQ(line.FrontSegments(), 1u);
+}
+
 TEST(DelayLineTest, WrapsAroundManyTimesLikeAFifo) {
   DelayLine line(1024, 1024);  // never grows: exercises the wrap-around
   std::deque<std::pair<int64_t, std::vector<uint8_t>>> expected;

@@ -155,6 +155,27 @@ TEST(LinkModelTest, CountersAddUp) {
   EXPECT_GT(c.dropped_queue, 0u);
 }
 
+TEST(LinkModelTest, SuperPacketIsChargedAndCountedAsItsSegments) {
+  LinkDirection link(Shaped(8e6, 40), 1);  // 1 byte per microsecond
+  auto admitted = link.Admit(0, 30000, 4);
+  ASSERT_TRUE(admitted.accepted);
+  EXPECT_EQ(admitted.deliver_at_ns, 30 * kMs + 20 * kMs);
+  EXPECT_EQ(link.counters().offered_packets, 4u);
+  EXPECT_EQ(link.counters().offered_bytes, 30000u);
+}
+
+TEST(LinkModelTest, SuperPacketIsLostWhenAnyOfItsSegmentsWouldBe) {
+  LinkParams params;
+  params.loss = 0.1;
+  LinkDirection link(params, 11);
+  const int n = 20000;
+  int lost = 0;
+  for (int i = 0; i < n; ++i) lost += !link.Admit(i, 8000, 5).accepted;
+  const double expected = n * (1 - std::pow(0.9, 5));  // about 41 %
+  EXPECT_NEAR(lost, expected, 4 * std::sqrt(expected));
+  EXPECT_EQ(link.counters().dropped_loss, 5u * lost);
+}
+
 TEST(RandomTest, UniformIsInRangeAndSeedDependent) {
   Random a(1), b(1), c(2);
   for (int i = 0; i < 1000; ++i) {
