@@ -1,4 +1,3 @@
-#include <cstring>
 
 #include "collectives/algorithms/cost_model.h"
 #include "collectives/algorithms/halving_doubling.h"
@@ -43,8 +42,7 @@ absl::StatusOr<WorkPtr> AllreduceAsync(Communicator& comm, const AllreduceOption
   return Launch(comm, std::move(launch), [o, algorithm, chunk_bytes, bytes, plan, topology = std::move(topology)](
                                              OpContext& ctx, algorithms::Workspace& ws) {
     if (algorithm == algorithms::Algorithm::kHierarchical) {
-      if (o.input != o.output && bytes > 0) std::memcpy(o.output, o.input, bytes);
-      return algorithms::HierarchicalAllreduce(ctx, ws, topology, o.output, o.count, o.type, o.op, plan);
+      return algorithms::HierarchicalAllreduce(ctx, ws, topology, o.input, o.output, o.count, o.type, o.op, plan);
     }
     auto flat = [&](OpContext& on) {
       if (algorithm == algorithms::Algorithm::kRing) {

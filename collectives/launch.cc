@@ -1,5 +1,6 @@
 #include "collectives/launch.h"
 
+#include <algorithm>
 #include <memory>
 
 #include "absl/strings/str_format.h"
@@ -89,7 +90,16 @@ WorkPtr Launch(Communicator& comm, LaunchOptions options, AlgorithmBody body) {
   const OpDescriptor descriptor = state->options.descriptor;
   const absl::Duration timeout = state->options.timeout;
   const bool may_overlap = state->options.may_overlap;
-  return comm.Submit(descriptor, timeout, [state](OpContext& ctx) { return Run(ctx, *state); }, may_overlap);
+  auto run = [state](OpContext& ctx) {
+    absl::Status status = Run(ctx, *state);
+    // Scratch buffers go back to the pool only when nothing can touch them.
+    const auto& requests = ctx.requests();
+    if (status.ok() && std::all_of(requests.begin(), requests.end(), [](const auto& r) { return r->done(); })) {
+      state->workspace.Recycle();
+    }
+    return status;
+  };
+  return comm.Submit(descriptor, timeout, std::move(run), may_overlap);
 }
 
 absl::Status WaitFor(const absl::StatusOr<WorkPtr>& work) {

@@ -45,9 +45,11 @@ inline HierarchicalPlan PlanFor(size_t bytes, size_t ring_chunk_bytes) {
   return plan;
 }
 
-// In place on `buffer` (count elements). `ctx` spans the whole communicator.
-absl::Status HierarchicalAllreduce(OpContext& ctx, Workspace& workspace, const Topology& topology, void* buffer,
-                                   size_t count, DataType type, ReduceOp op, const HierarchicalPlan& plan);
+// `count` elements of `input` reduced into `output`, which may equal `input`
+// (but not overlap it otherwise). `ctx` spans the whole communicator.
+absl::Status HierarchicalAllreduce(OpContext& ctx, Workspace& workspace, const Topology& topology, const void* input,
+                                   void* output, size_t count, DataType type, ReduceOp op,
+                                   const HierarchicalPlan& plan);
 
 // All-gather of `count` elements per rank into `output` (size() blocks in rank
 // order); this rank's block must already be in place. Every rank's block

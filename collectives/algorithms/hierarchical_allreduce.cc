@@ -37,10 +37,14 @@ struct Exchange {
 
 }  // namespace
 
-absl::Status HierarchicalAllreduce(OpContext& ctx, Workspace& workspace, const Topology& topology, void* buffer,
-                                   size_t count, DataType type, ReduceOp op, const HierarchicalPlan& plan) {
+absl::Status HierarchicalAllreduce(OpContext& ctx, Workspace& workspace, const Topology& topology, const void* input,
+                                   void* output, size_t count, DataType type, ReduceOp op,
+                                   const HierarchicalPlan& plan) {
   const size_t elem = DataTypeSize(type);
-  char* data = static_cast<char*>(buffer);
+  // Out of place, the region's reduce-scatter reads `input` and writes each
+  // rank's block of `output`; everything after works in `output` only.
+  const char* in = static_cast<const char*>(input);
+  char* data = static_cast<char*>(output);
   const int me = ctx.rank();
   const int my_region = topology.region_of(me);
   const int regions = topology.num_regions();
@@ -61,9 +65,8 @@ absl::Status HierarchicalAllreduce(OpContext& ctx, Workspace& workspace, const T
     Range c = chunk_range(k);
     Blocks blocks = blocks_of(k, my_region);
     SILK_ASSIGN_OR_RETURN(OpContext region, ctx.Group(local, ReduceScatterBand(k)));
-    char* base = data + c.begin * elem;
-    return RingReduceScatter(region, workspace, base, blocks, base + blocks[local_rank].begin * elem, type, phase_op,
-                             plan.ring_chunk_bytes, 0);
+    return RingReduceScatter(region, workspace, in + c.begin * elem, blocks,
+                             data + (c.begin + blocks[local_rank].begin) * elem, type, phase_op, plan.ring_chunk_bytes, 0);
   };
   auto all_gather = [&](size_t k) -> absl::Status {
     Range c = chunk_range(k);
@@ -113,8 +116,13 @@ absl::Status HierarchicalAllreduce(OpContext& ctx, Workspace& workspace, const T
       std::memcpy(acc, x.partials[0], n * elem);
       for (int r = 1; r < regions; ++r) kernels::ReduceInto(type, phase_op, acc, x.partials[r], n);
       std::memcpy(block, acc, n * elem);
+      workspace.Release(acc);
     }
     if (op == ReduceOp::kAvg) kernels::Scale(type, block, n, topology.size());
+    // The exchange is over: later chunks may land in these partials.
+    for (int r = 0; r < regions; ++r) {
+      if (r != my_region && x.partials[r] != nullptr) workspace.Release(x.partials[r]);
+    }
     return absl::OkStatus();
   };
 

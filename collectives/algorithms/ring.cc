@@ -97,7 +97,12 @@ absl::Status RingReduceScatter(OpContext& ctx, Workspace& workspace, const void*
     }
     if (s + 2 < steps) post_recv(s + 2);
   }
-  return WaitAllNonNull(ctx, sends);
+  SILK_RETURN_IF_ERROR(WaitAllNonNull(ctx, sends));
+  // Every message is in and out: the staging may serve this operation's next phase.
+  for (char* buffer : {stage[0], stage[1], forward[0], forward[1]}) {
+    if (buffer != nullptr) workspace.Release(buffer);
+  }
+  return absl::OkStatus();
 }
 
 absl::Status RingAllgather(OpContext& ctx, void* buffer, const Blocks& blocks, size_t element_size, size_t chunk_bytes,

@@ -12,6 +12,7 @@
 #include "collectives/collectives.h"
 #include "collectives/kernels/float16.h"
 #include "gtest/gtest.h"
+#include "runtime/core/status_macros.h"
 #include "runtime/topology.h"
 #include "tests/support/ranks.h"
 
@@ -50,7 +51,8 @@ absl::Status RunHierarchical(Communicator& comm, void* buffer, size_t count, Dat
                 plan.pipeline_chunk_bytes = pipeline_chunk_bytes;
                 plan.pipeline_depth = pipeline_depth;
                 plan.ring_chunk_bytes = 16 << 10;
-                return algorithms::HierarchicalAllreduce(ctx, *workspace, topology, buffer, count, type, op, plan);
+                return algorithms::HierarchicalAllreduce(ctx, *workspace, topology, buffer, buffer, count, type, op,
+                                                         plan);
               })
       ->Wait();
 }
@@ -247,6 +249,46 @@ TEST_P(Hierarchical, AllgatherReduceScatterAndBroadcast) {
       return absl::OkStatus();
     });
     for (int r = 0; r < n; ++r) ASSERT_TRUE(results[r].ok()) << "rank " << r << " count " << count << ": " << results[r];
+  }
+}
+
+// Out of place through the public API: the input is left alone and every
+// element of the output is written (it starts as garbage).
+TEST_P(Hierarchical, OutOfPlaceAllreduceLeavesTheInputAndFillsTheOutput) {
+  const Layout layout = GetParam();
+  const std::vector<int> region = RegionOfRank(layout);
+  const int n = static_cast<int>(region.size());
+  auto comms = testing::CreateCommunicators(n, [&](int rank) {
+    Config c = testing::TestConfig();
+    c.region = absl::StrFormat("region%d", region[rank]);
+    return c;
+  });
+  ASSERT_TRUE(comms.ok()) << comms.status();
+  const size_t count = 300007;
+  std::vector<std::vector<float>> out(n);
+  auto results = testing::RunOnRanks(*comms, [&](Communicator& comm) -> absl::Status {
+    const int r = comm.rank();
+    std::vector<float> input(count);
+    for (size_t i = 0; i < count; ++i) input[i] = Value(r, i);
+    const std::vector<float> original = input;
+    out[r].assign(count, std::nanf(""));
+    AllreduceOptions o;
+    o.input = input.data();
+    o.output = out[r].data();
+    o.count = count;
+    o.algorithm = "hierarchical";
+    SILK_RETURN_IF_ERROR(Allreduce(comm, o));
+    if (input != original) return absl::InternalError("the input changed");
+    return absl::OkStatus();
+  });
+  for (int r = 0; r < n; ++r) ASSERT_TRUE(results[r].ok()) << "rank " << r << ": " << results[r];
+  for (size_t i = 0; i < count; ++i) {
+    double expected = 0;
+    for (int q = 0; q < n; ++q) expected += Value(q, i);
+    ASSERT_NEAR(out[0][i], expected, std::abs(expected) * 1e-5) << "element " << i;
+  }
+  for (int r = 1; r < n; ++r) {
+    ASSERT_EQ(std::memcmp(out[r].data(), out[0].data(), count * sizeof(float)), 0) << "rank " << r;
   }
 }
 
