@@ -28,7 +28,12 @@ def mpirun_command(topology, user_args):
         "--bind-to", "none",
         "-x", f"SILK_CLUSTER_SPEC={topology.spec_path}",
         "-x", f"SILK_SOCKET_IFNAME={NODE_IFNAME}",
-    ] + list(user_args)
+    ]
+    # A sanitizer build's settings reach the ranks as they reach local processes.
+    for name in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "LD_PRELOAD"):
+        if os.environ.get(name):
+            mpirun += ["-x", name]
+    mpirun += list(user_args)
     # mpirun itself runs on the first node, under that node's host name.
     return in_netns(first.netns, ["unshare", "--uts", "--", "sh", "-c", 'hostname "$0" && exec "$@"',
                                   first.name] + mpirun)

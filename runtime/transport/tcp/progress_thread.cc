@@ -60,7 +60,9 @@ absl::Status PostReceive(Peer& peer, int self, MessageTag tag, const OpDescripto
     peer.inbound.erase(tag);
     return match;
   }
-  for (auto [offset, length] : m.staged) std::memcpy(dest + offset, m.staging.get() + offset, length);
+  for (auto [offset, length] : m.staged) {
+    if (length > 0) std::memcpy(dest + offset, m.staging.get() + offset, length);  // dest may be null for 0 bytes
+  }
   m.staged.clear();
   if (m.landed == m.total && m.in_flight == 0) {
     request->Complete(absl::OkStatus());
@@ -423,7 +425,7 @@ void ProgressThread::FinishPayload(Lane* lane) {
   m.landed += h.length;
   if (lane->in_staging) {
     if (m.request) {
-      std::memcpy(m.dest + h.offset, m.staging.get() + h.offset, h.length);
+      if (h.length > 0) std::memcpy(m.dest + h.offset, m.staging.get() + h.offset, h.length);
     } else {
       m.staged.emplace_back(h.offset, h.length);
     }
