@@ -105,7 +105,8 @@ absl::StatusOr<WorkPtr> AllgathervAsync(Communicator& comm, const AllgathervOpti
            algorithms::BlocksFromCounts(options.counts),
            options.type,
            algorithms::Algorithm::kRing,
-           comm.config().chunk_bytes};
+           comm.config().chunk_bytes,
+           nullptr};  // flat only: see below
   SILK_RETURN_IF_ERROR(
       ValidateGather(comm, options.input, options.output, g.blocks, total, options.type, "allgatherv"));
   SILK_ASSIGN_OR_RETURN(g.algorithm, algorithms::ChooseAlgorithm(CollectiveKind::kAllgather, options.algorithm,

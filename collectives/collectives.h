@@ -162,4 +162,22 @@ struct AlltoallOptions {
 absl::Status Alltoall(Communicator& comm, const AlltoallOptions& options);
 absl::StatusOr<WorkPtr> AlltoallAsync(Communicator& comm, const AlltoallOptions& options);
 
+// One payload per region: every rank of a region passes the same `bytes` (a
+// region's replicated state, e.g. a DiLoCo replica's compressed
+// pseudo-gradient), and every rank's output receives all regions' payloads in
+// region order (Communicator region numbering: by lowest rank), num_regions()
+// * bytes in all. Each byte crosses to each other region once, the sending
+// shared by the region's ranks. Which rank's copy crosses is unspecified: the
+// ranks of a region must really agree. In place: input == output + region * bytes.
+struct RegionAllgatherOptions {
+  const void* input = nullptr;
+  void* output = nullptr;
+  size_t bytes = 0;
+  absl::Duration timeout = absl::ZeroDuration();
+  bool may_overlap = false;  // independent of earlier operations still running (see above)
+};
+
+absl::Status RegionAllgather(Communicator& comm, const RegionAllgatherOptions& options);
+absl::StatusOr<WorkPtr> RegionAllgatherAsync(Communicator& comm, const RegionAllgatherOptions& options);
+
 }  // namespace silk

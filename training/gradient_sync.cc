@@ -6,6 +6,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "collectives/collectives.h"
+#include "runtime/topology.h"
 
 namespace silk::training {
 
@@ -38,6 +39,11 @@ absl::StatusOr<std::unique_ptr<GradientSync>> GradientSync::Create(Communicator&
     return absl::InvalidArgumentError(absl::StrFormat("GradientSync: diloco needs H >= 1, got %d", options.inner_steps));
   }
   if (options.fragments < 0) return absl::InvalidArgumentError("GradientSync: fragments must be >= 0");
+  if (options.policy == SyncPolicy::kDiloco && options.diloco_compression != Compression::kNone &&
+      !options.diloco_region_replicas) {
+    return absl::InvalidArgumentError(
+        "GradientSync: compressed pseudo-gradients need region replicas (each region's ranks must hold the same one)");
+  }
   BucketLayout layout = AssignBuckets(param_counts, options.first_bucket_bytes, options.bucket_bytes);
   return std::unique_ptr<GradientSync>(new GradientSync(comm, std::move(layout), options));
 }
@@ -51,7 +57,8 @@ GradientSync::GradientSync(Communicator& comm, BucketLayout layout, const Gradie
                                   comm.placements().begin(), comm.placements().end(),
                                   [&](const RankPlacement& p) { return p.region == comm.region(); }))),
       params_(layout_.total, 0.0f),
-      grads_(layout_.total, 0.0f) {
+      grads_(layout_.total, 0.0f),
+      quantizer_(options.diloco_compression) {
   const size_t nb = layout_.buckets.size();
   ready_in_bucket_.assign(nb, 0);
   launched_.assign(nb, 0);
@@ -76,6 +83,22 @@ GradientSync::GradientSync(Communicator& comm, BucketLayout layout, const Gradie
     outer_velocity_.assign(layout_.total, 0.0f);
     delta_.assign(layout_.total, 0.0f);
     snapshot_.assign(layout_.total, 0.0f);
+    if (options_.diloco_compression != Compression::kNone) {
+      const Topology topology = Topology::FromPlacements(comm.placements());
+      for (int r = 0; r < topology.num_regions(); ++r) {
+        region_weights_.push_back(static_cast<float>(topology.region_members(r).size()) /
+                                  static_cast<float>(comm.size()));
+      }
+      size_t largest = 0;
+      for (Fragment& frag : fragments_) {
+        frag.encoded.assign(quantizer_.EncodedBytes(frag.count), 0);
+        frag.gathered.assign(frag.encoded.size() * region_weights_.size(), 0);
+        frag.residual.assign(frag.count, 0.0f);
+        largest = std::max(largest, frag.count);
+      }
+      decoded_.assign(largest, 0.0f);
+      average_.assign(largest, 0.0f);
+    }
   }
 }
 
@@ -126,14 +149,18 @@ absl::Status GradientSync::Launch(float* data, size_t count, const std::string& 
   if (!work.ok()) return work.status();
   pending->work = *work;
   current_.bytes_reduced += count * sizeof(float);
+  RecordExchange(*work, label);
+  return absl::OkStatus();
+}
+
+void GradientSync::RecordExchange(const WorkPtr& work, const std::string& label) {
   if (TraceRecorder* trace = options_.trace) {
-    (*work)->OnComplete([trace, label, w = std::weak_ptr<Work>(*work)](const absl::Status&) {
+    work->OnComplete([trace, label, w = std::weak_ptr<Work>(work)](const absl::Status&) {
       absl::Time end = absl::Now();
       WorkPtr p = w.lock();
       trace->Span("exchange", label, end - (p ? p->duration() : absl::ZeroDuration()), end);
     });
   }
-  return absl::OkStatus();
 }
 
 absl::Status GradientSync::WaitFor(Pending& pending) {
@@ -222,7 +249,43 @@ absl::Status GradientSync::LaunchFragment(int f) {
     snap[k] = p[k];
   }
   frag.in_flight = true;
-  return Launch(d, frag.count, absl::StrFormat("fragment %d", f), &frag.pending);
+  const std::string label = absl::StrFormat("fragment %d", f);
+  if (options_.diloco_compression == Compression::kNone) return Launch(d, frag.count, label, &frag.pending);
+  // e = delta + the error of the last sync; send code(e), keep e - decode(code(e)).
+  float* e = frag.residual.data();
+  for (size_t k = 0; k < frag.count; ++k) e[k] += d[k];
+  quantizer_.Encode(e, frag.count, frag.encoded.data());
+  quantizer_.Decode(frag.encoded.data(), frag.count, decoded_.data());
+  for (size_t k = 0; k < frag.count; ++k) e[k] -= decoded_[k];
+  RegionAllgatherOptions o;
+  o.input = frag.encoded.data();
+  o.output = frag.gathered.data();
+  o.bytes = frag.encoded.size();
+  o.timeout = options_.timeout;
+  o.may_overlap = true;
+  absl::StatusOr<WorkPtr> work = RegionAllgatherAsync(comm_, o);
+  if (!work.ok()) return work.status();
+  frag.pending.work = *work;
+  current_.bytes_reduced += frag.encoded.size();
+  RecordExchange(*work, label);
+  return absl::OkStatus();
+}
+
+const float* GradientSync::FragmentAverage(int f) {
+  Fragment& frag = fragments_[f];
+  float* d = delta_.data() + frag.offset;
+  if (options_.diloco_compression == Compression::kNone) {
+    for (size_t k = 0; k < frag.count; ++k) d[k] *= inv_size_;  // the sum, averaged
+    return d;
+  }
+  // Every rank decodes the same payloads and adds them in region order: the same bits everywhere.
+  float* avg = average_.data();
+  std::fill(avg, avg + frag.count, 0.0f);
+  for (size_t r = 0; r < region_weights_.size(); ++r) {
+    quantizer_.Decode(frag.gathered.data() + r * frag.encoded.size(), frag.count, decoded_.data());
+    for (size_t k = 0; k < frag.count; ++k) avg[k] += region_weights_[r] * decoded_[k];
+  }
+  return avg;
 }
 
 absl::Status GradientSync::MergeFragment(int f) {
@@ -233,10 +296,10 @@ absl::Status GradientSync::MergeFragment(int f) {
   float* a = anchor_.data() + frag.offset;
   float* v = outer_velocity_.data() + frag.offset;
   float* p = params_.data() + frag.offset;
-  const float* d = delta_.data() + frag.offset;
+  const float* average = FragmentAverage(f);
   const float* snap = snapshot_.data() + frag.offset;
   for (size_t k = 0; k < frag.count; ++k) {
-    const float avg = d[k] * inv_size_;
+    const float avg = average[k];
     v[k] = mu * v[k] + avg;
     a[k] -= lr * (avg + mu * v[k]);  // Nesterov
     p[k] = a[k] + (p[k] - snap[k]);  // keep the local progress made while the exchange ran

@@ -37,6 +37,7 @@
 #include "runtime/communicator.h"
 #include "runtime/engine/work.h"
 #include "training/buckets.h"
+#include "training/compression.h"
 #include "training/trace.h"
 
 namespace silk::training {
@@ -57,6 +58,11 @@ struct GradientSyncOptions {
   // true: a region is one replica (gradients averaged inside it every step);
   // false: every rank is its own replica.
   bool diloco_region_replicas = true;
+  // How pseudo-gradients cross regions (region replicas only): kNone all-reduces
+  // them as float32; int8/int4 send each region's blockwise-quantized
+  // pseudo-gradient once (RegionAllgather) and keep the rounding error for its
+  // next sync (error feedback). See compression.h.
+  Compression diloco_compression = Compression::kNone;
   // Bound on every wait; zero: the communicator's timeout plus 30 s.
   absl::Duration timeout = absl::ZeroDuration();
   TraceRecorder* trace = nullptr;  // when set, exchange and wait spans are recorded
@@ -120,6 +126,10 @@ class GradientSync {
   absl::Status WaitFor(Pending& pending);
   absl::Status LaunchFragment(int f);
   absl::Status MergeFragment(int f);
+  // The averaged pseudo-gradient of fragment f: from the all-reduced sum, or
+  // decoded from every region's quantized payload, weighted by region size.
+  const float* FragmentAverage(int f);
+  void RecordExchange(const WorkPtr& work, const std::string& label);
 
   Communicator& comm_;
   const BucketLayout layout_;
@@ -144,9 +154,16 @@ class GradientSync {
     int phase = 0;  // launched at steps t with (t + 1 + phase) % H == 0
     Pending pending;
     bool in_flight = false;
+    // Compressed exchange: this region's code, every region's, and the rounding
+    // error carried to the next sync.
+    std::vector<uint8_t> encoded, gathered;
+    std::vector<float> residual;
   };
   std::vector<Fragment> fragments_;
   std::vector<float> anchor_, outer_velocity_, delta_, snapshot_;
+  BlockQuantizer quantizer_;
+  std::vector<float> region_weights_;  // ranks of each region / all ranks, in region order
+  std::vector<float> decoded_, average_;  // scratch for the largest fragment
 };
 
 }  // namespace silk::training

@@ -53,6 +53,7 @@ struct Flags {
   float momentum = 0.9f;
   float outer_lr = 0.7f;
   float outer_momentum = 0.5f;  // with only steps/H outer steps in a short run, 0.9 overshoots
+  std::string compression = "int4";  // diloco's pseudo-gradients over the WAN
   uint64_t seed = 1;
   std::string json, trace;
   bool quiet = false;
@@ -63,7 +64,8 @@ void Usage() {
                "usage: silk-train [--policy sync|delayed|diloco|mpi] [--steps N] [--hidden N] [--layers N]\n"
                "                  [--features N] [--classes N] [--batch N (per rank)] [--bucket-mb MB]\n"
                "                  [--first-bucket-mb MB] [--H N] [--fragments N] [--noise X] [--lr X] [--momentum X]\n"
-               "                  [--outer-lr X] [--outer-momentum X] [--seed N] [--json FILE] [--trace FILE] [--quiet]\n");
+               "                  [--outer-lr X] [--outer-momentum X] [--compression none|int8|int4] [--seed N]\n"
+               "                  [--json FILE] [--trace FILE] [--quiet]\n");
 }
 
 bool ParseFlags(int argc, char** argv, Flags* f) {
@@ -99,6 +101,7 @@ bool ParseFlags(int argc, char** argv, Flags* f) {
     SILK_FLAG("--momentum", f->momentum = static_cast<float>(std::atof(v)));
     SILK_FLAG("--outer-lr", f->outer_lr = static_cast<float>(std::atof(v)));
     SILK_FLAG("--outer-momentum", f->outer_momentum = static_cast<float>(std::atof(v)));
+    SILK_FLAG("--compression", f->compression = v);
     SILK_FLAG("--seed", f->seed = std::strtoull(v, nullptr, 10));
     SILK_FLAG("--json", f->json = v);
     SILK_FLAG("--trace", f->trace = v);
@@ -117,6 +120,10 @@ bool ParseFlags(int argc, char** argv, Flags* f) {
   }
   if (f->policy != "sync" && f->policy != "delayed" && f->policy != "diloco" && f->policy != "mpi") {
     std::fprintf(stderr, "silk-train: unknown --policy %s (sync, delayed, diloco, mpi)\n", f->policy.c_str());
+    return false;
+  }
+  if (!silk::training::ParseCompression(f->compression).ok()) {
+    std::fprintf(stderr, "silk-train: unknown --compression %s (none, int8, int4)\n", f->compression.c_str());
     return false;
   }
   return true;
@@ -194,6 +201,7 @@ int main(int argc, char** argv) {
   options.fragments = flags.fragments;
   options.outer_lr = flags.outer_lr;
   options.outer_momentum = flags.outer_momentum;
+  options.diloco_compression = *silk::training::ParseCompression(flags.compression);  // checked with the flags
   options.trace = trace.get();
   const std::vector<size_t> counts = model.ParamCounts();
   auto made = silk::training::GradientSync::Create(*comm, counts, options);
@@ -214,7 +222,10 @@ int main(int argc, char** argv) {
     for (size_t i = 0; i < sizes.size(); ++i) std::printf("%s%d", i ? "-" : " ", sizes[i]);
     std::printf(", %zu parameters (%.2f MB of gradients), batch %d per rank (%d global), %zu bucket(s)",
                 total, total * 4.0 / 1e6, flags.batch, flags.batch * size, sync.layout().buckets.size());
-    if (flags.policy == "diloco") std::printf(", H %d", flags.H);
+    if (flags.policy == "diloco") {
+      std::printf(", H %d, pseudo-gradients %s (%.2f bits each)", flags.H, flags.compression.c_str(),
+                  silk::training::BlockQuantizer(options.diloco_compression).BitsPerValue());
+    }
     std::printf("\n");
     std::fflush(stdout);
   }
@@ -289,6 +300,16 @@ int main(int argc, char** argv) {
   if (rank == 0) {
     for (size_t i = 0; i < records.size(); ++i) records[i].wan = wan_all[i];
   }
+  // The loss on the global batch at every step (the mean of the ranks' losses),
+  // and its mean over the last steps: a final loss without one batch's noise.
+  std::vector<double> losses(records.size()), global_losses(records.size(), 0.0);
+  for (size_t i = 0; i < records.size(); ++i) losses[i] = records[i].loss;
+  MPI_Reduce(losses.data(), global_losses.data(), static_cast<int>(losses.size()), MPI_DOUBLE, MPI_SUM, 0,
+             MPI_COMM_WORLD);
+  for (double& l : global_losses) l /= size;
+  const size_t last = std::min<size_t>(10, global_losses.size());
+  double final_loss = 0;
+  for (size_t i = global_losses.size() - last; i < global_losses.size(); ++i) final_loss += global_losses[i] / last;
   const double train_end_s = absl::ToDoubleSeconds(absl::Now() - origin);
 
   // Held-out evaluation (samples no rank trained on), on this rank's parameters.
@@ -325,7 +346,8 @@ int main(int argc, char** argv) {
     } else {
       std::printf("WAN %.2f MB/step (all ranks)", wan_per_step / 1e6);
     }
-    std::printf(", held-out loss %.4f, accuracy %.1f%%, wall %.1f s\n", eval_loss, eval_acc * 100, train_end_s);
+    std::printf(", final loss %.4f (global batch, last %zu steps), held-out loss %.4f, accuracy %.1f%%, wall %.1f s\n",
+                final_loss, last, eval_loss, eval_acc * 100, train_end_s);
     std::printf("thread CPU (rank 0): silk-* threads %.2f s, other threads (compute) %.2f s:", cpu.silk_s, cpu.other_s);
     for (const auto& [name, s] : by_name) std::printf(" %s=%.2fs", name.c_str(), s);
     std::printf("\n");
@@ -338,8 +360,12 @@ int main(int argc, char** argv) {
                  size, regions.size(), flags.steps, total);
     std::fprintf(f, "\"step_time_s\":%.6f,\"hidden\":%.4f,\"wan_bytes_per_step\":%s,", step_mean,
                  use_mpi ? 0.0 : hidden_sum / counted, use_mpi ? "null" : absl::StrFormat("%.0f", wan_per_step).c_str());
-    std::fprintf(f, "\"final_train_loss\":%.6f,\"eval_loss\":%s,\"eval_accuracy\":%.4f,\"wall_s\":%.3f,",
-                 records.back().loss, finite ? absl::StrFormat("%.6f", eval_loss).c_str() : "null", eval_acc, train_end_s);
+    std::fprintf(f, "\"final_train_loss\":%.6f,\"final_loss\":%.6f,\"eval_loss\":%s,\"eval_accuracy\":%.4f,\"wall_s\":%.3f,",
+                 records.back().loss, final_loss, finite ? absl::StrFormat("%.6f", eval_loss).c_str() : "null", eval_acc,
+                 train_end_s);
+    std::fprintf(f, "\"global_losses\":[");
+    for (size_t i = 0; i < global_losses.size(); ++i) std::fprintf(f, "%s%.6f", i ? "," : "", global_losses[i]);
+    std::fprintf(f, "],");
     std::fprintf(f, "\"cpu_silk_threads_s\":%.3f,\"cpu_other_threads_s\":%.3f,\"losses\":[", cpu.silk_s, cpu.other_s);
     for (size_t i = 0; i < records.size(); ++i) {
       std::fprintf(f, "%s[%.4f,%.6f,%.6f,%llu]", i ? "," : "", records[i].t_s, records[i].loss, records[i].step_s,

@@ -58,6 +58,7 @@ const char* CollectiveKindName(CollectiveKind kind) {
     case CollectiveKind::kAlltoall: return "alltoall";
     case CollectiveKind::kSendRecv: return "sendrecv";
     case CollectiveKind::kProbe: return "probe";
+    case CollectiveKind::kRegionAllgather: return "region_allgather";
   }
   return "unknown-collective";
 }

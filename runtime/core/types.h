@@ -42,6 +42,7 @@ enum class CollectiveKind : uint8_t {
   kAlltoall = 7,
   kSendRecv = 8,
   kProbe = 9,  // start-up measurements
+  kRegionAllgather = 10,
 };
 
 // Returns the size in bytes of one element, or 0 for an unknown value.

@@ -333,6 +333,66 @@ TEST_P(Hierarchical, WithinRegionAllreduceStaysInsideEachRegion) {
   }
 }
 
+// RegionAllgather: every rank ends with every region's payload, each region's
+// payload crossing to each other region exactly once.
+TEST_P(Hierarchical, RegionAllgatherDeliversEveryRegionsPayloadOnce) {
+  const Layout layout = GetParam();
+  const std::vector<int> region = RegionOfRank(layout);
+  const int n = static_cast<int>(region.size());
+  const int regions = static_cast<int>(layout.region_sizes.size());
+  auto comms = testing::CreateCommunicators(n, [&](int rank) {
+    Config c = testing::TestConfig();
+    c.region = absl::StrFormat("region%d", region[rank]);
+    return c;
+  });
+  ASSERT_TRUE(comms.ok()) << comms.status();
+  auto payload = [](int r, size_t i) { return static_cast<char>(i * 131 + r * 17 + 3); };
+  for (size_t bytes : {size_t{0}, size_t{1}, size_t{5}, size_t{100003}}) {
+    for (bool in_place : {false, true}) {
+      std::vector<std::vector<char>> out(n);
+      std::vector<uint64_t> sent_before(n, 0);
+      auto results = testing::RunOnRanks(*comms, [&](Communicator& comm) {
+        const int r = comm.rank();
+        out[r].assign(bytes * regions, '?');
+        std::vector<char> input(bytes);
+        for (size_t i = 0; i < bytes; ++i) input[i] = payload(region[r], i);
+        RegionAllgatherOptions o;
+        o.bytes = bytes;
+        o.output = out[r].data();
+        if (in_place) {
+          std::copy(input.begin(), input.end(), out[r].begin() + region[r] * bytes);
+          o.input = out[r].data() + region[r] * bytes;
+        } else {
+          o.input = input.data();
+        }
+        return RegionAllgather(comm, o);
+      });
+      for (int r = 0; r < n; ++r) {
+        ASSERT_TRUE(results[r].ok()) << "rank " << r << " bytes " << bytes << ": " << results[r];
+        for (int q = 0; q < regions; ++q) {
+          for (size_t i = 0; i < bytes; ++i) {
+            ASSERT_EQ(out[r][q * bytes + i], payload(q, i)) << "rank " << r << ", region " << q << "'s byte " << i;
+          }
+        }
+      }
+    }
+  }
+  // Over all the calls above, each region sent each other region its payloads once.
+  const uint64_t total = 2 * (0 + 1 + 5 + 100003);
+  for (int q = 0; q < regions; ++q) {
+    for (int p = 0; p < regions; ++p) {
+      if (p == q) continue;
+      uint64_t crossing = 0;
+      for (int r = 0; r < n; ++r) {
+        for (int s = 0; s < n; ++s) {
+          if (region[r] == q && region[s] == p) crossing += (*comms)[r]->transport().counters(s).bytes_sent;
+        }
+      }
+      EXPECT_EQ(crossing, total) << "region " << q << " -> region " << p;
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Layouts, Hierarchical,
                          ::testing::Values(Layout{{1}}, Layout{{2, 2}}, Layout{{1, 1}}, Layout{{3, 1}},
                                            Layout{{2, 3}}, Layout{{2, 1, 2}}),

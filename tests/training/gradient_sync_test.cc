@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "runtime/core/status_macros.h"
 #include "tests/support/ranks.h"
+#include "training/compression.h"
 #include "training/optimizer.h"
 
 namespace silk::training {
@@ -127,8 +128,13 @@ std::vector<float> InitialParams() {
 }
 
 // Trains `steps` steps on two in-process ranks; returns each rank's final parameters (model order).
-std::vector<std::vector<float>> TrainWithGradientSync(const GradientSyncOptions& options, int steps) {
-  auto comms = CreateCommunicators(2, TestConfig());
+std::vector<std::vector<float>> TrainWithGradientSync(const GradientSyncOptions& options, int steps,
+                                                      bool two_regions = false) {
+  auto comms = CreateCommunicators(2, [&](int rank) {
+    Config c = TestConfig();
+    if (two_regions) c.region = rank == 0 ? "xinjiang" : "chongqing";
+    return c;
+  });
   EXPECT_TRUE(comms.ok()) << comms.status();
   if (!comms.ok()) return {};
   std::vector<std::vector<float>> result(2);
@@ -290,6 +296,103 @@ void ExpectDilocoMatchesItsDefinition(bool region_replicas) {
   ExpectBitEqual(got[0], to_model(w[0]), "rank 0");
   ExpectBitEqual(got[1], to_model(w[1]), "rank 1");
   if (region_replicas) ExpectBitEqual(got[0], got[1], "the region's two ranks");
+}
+
+// One rank in each of two regions, pseudo-gradients quantized with error
+// feedback: each region sends code(delta + residual) and keeps what the code
+// lost; every rank averages the decoded codes in region order.
+void ExpectCompressedDilocoMatchesItsDefinition(Compression compression) {
+  GradientSyncOptions options;
+  options.policy = SyncPolicy::kDiloco;
+  options.diloco_compression = compression;
+  options.inner_steps = 3;
+  options.fragments = 2;
+  options.outer_lr = 0.7f;
+  options.outer_momentum = 0.9f;
+  const int steps = 14;
+  auto got = TrainWithGradientSync(options, steps, /*two_regions=*/true);
+  ASSERT_EQ(got.size(), 2u);
+  BucketLayout layout = AssignBuckets(kCounts, options.first_bucket_bytes, options.bucket_bytes);
+  const std::vector<size_t> at = ArenaIndex(layout);
+  const size_t n = kDim + 1;
+  auto to_arena = [&](const std::vector<float>& model) {
+    std::vector<float> a(n);
+    for (size_t j = 0; j < n; ++j) a[at[j]] = model[j];
+    return a;
+  };
+  auto to_model = [&](const std::vector<float>& a) {
+    std::vector<float> m(n);
+    for (size_t j = 0; j < n; ++j) m[j] = a[at[j]];
+    return m;
+  };
+  const BlockQuantizer quantizer(compression);
+  std::vector<std::vector<float>> w(2, to_arena(InitialParams())), snap(2, std::vector<float>(n));
+  std::vector<std::vector<float>> residual(2, std::vector<float>(n, 0.0f)), decoded(2, std::vector<float>(n));
+  std::vector<float> anchor = w[0], velocity(n, 0.0f);
+  std::vector<SgdMomentum> opt(2, SgdMomentum(n, 0.1f, 0.9f));
+  const int frags = 2, h = 3;
+  std::vector<bool> in_flight(frags, false);
+  auto range = [&](int f) { return std::pair<size_t, size_t>(n * f / frags, n * (f + 1) / frags); };
+  auto merge = [&](int f) {
+    auto [lo, hi] = range(f);
+    for (size_t k = lo; k < hi; ++k) {
+      const float avg = (0.0f + 0.5f * decoded[0][k]) + 0.5f * decoded[1][k];
+      velocity[k] = 0.9f * velocity[k] + avg;
+      anchor[k] -= 0.7f * (avg + 0.9f * velocity[k]);
+      for (int r = 0; r < 2; ++r) w[r][k] = anchor[k] + (w[r][k] - snap[r][k]);
+    }
+    in_flight[f] = false;
+  };
+  for (int step = 0; step < steps; ++step) {
+    for (int r = 0; r < 2; ++r) opt[r].Step(absl::MakeSpan(w[r]), to_arena(LocalGradient(to_model(w[r]), r, step)));
+    for (int f = 0; f < frags; ++f) {
+      if (in_flight[f]) merge(f);
+    }
+    for (int f = 0; f < frags; ++f) {
+      if ((step + 1 + f * h / frags) % h != 0) continue;
+      auto [lo, hi] = range(f);
+      for (int r = 0; r < 2; ++r) {
+        std::vector<float> e(hi - lo);
+        for (size_t k = lo; k < hi; ++k) {
+          snap[r][k] = w[r][k];
+          e[k - lo] = residual[r][k] + (anchor[k] - w[r][k]);
+        }
+        std::vector<uint8_t> code(quantizer.EncodedBytes(e.size()));
+        quantizer.Encode(e.data(), e.size(), code.data());
+        quantizer.Decode(code.data(), e.size(), decoded[r].data() + lo);
+        for (size_t k = lo; k < hi; ++k) residual[r][k] = e[k - lo] - decoded[r][k];
+      }
+      in_flight[f] = true;
+    }
+  }
+  for (int f = 0; f < frags; ++f) {
+    if (in_flight[f]) merge(f);
+  }
+  ExpectBitEqual(got[0], to_model(w[0]), "rank 0");
+  ExpectBitEqual(got[1], to_model(w[1]), "rank 1");
+  // The codes really are lossy: float32 pseudo-gradients end elsewhere.
+  options.diloco_compression = Compression::kNone;
+  EXPECT_NE(TrainWithGradientSync(options, steps, /*two_regions=*/true)[0], got[0]);
+}
+
+TEST(GradientSync, DilocoWithInt8PseudoGradientsMatchesItsDefinition) {
+  ExpectCompressedDilocoMatchesItsDefinition(Compression::kInt8);
+}
+
+TEST(GradientSync, DilocoWithInt4PseudoGradientsMatchesItsDefinition) {
+  ExpectCompressedDilocoMatchesItsDefinition(Compression::kInt4);
+}
+
+TEST(GradientSync, CompressionNeedsRegionReplicas) {
+  auto comms = CreateCommunicators(1, TestConfig());
+  ASSERT_TRUE(comms.ok()) << comms.status();
+  GradientSyncOptions options;
+  options.policy = SyncPolicy::kDiloco;
+  options.diloco_compression = Compression::kInt4;
+  options.diloco_region_replicas = false;
+  auto sync = GradientSync::Create(*(*comms)[0], kCounts, options);
+  ASSERT_FALSE(sync.ok());
+  EXPECT_TRUE(absl::IsInvalidArgument(sync.status())) << sync.status();
 }
 
 TEST(GradientSync, DilocoWithARankPerReplicaMatchesItsDefinition) { ExpectDilocoMatchesItsDefinition(false); }
