@@ -84,6 +84,7 @@ OpDescriptor MakeDescriptor(CollectiveKind kind, DataType type, ReduceOp op, int
 }
 
 WorkPtr Launch(Communicator& comm, LaunchOptions options, AlgorithmBody body) {
+  algorithms::ScratchPool::Default().SetMaxIdleBytes(comm.config().scratch_pool_bytes);
   auto state = std::make_shared<OpState>();
   state->options = std::move(options);
   state->body = std::move(body);

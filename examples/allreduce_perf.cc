@@ -667,8 +667,11 @@ class GlooImpl : public Impl {
   }
   absl::Status Connect(Job& job) {
     if (!job.mpi()) return absl::InvalidArgumentError("--impl gloo needs a launch by mpirun");
-    const silk::Config& config = job.comm()->config();
-    auto address = silk::transport::tcp::LocalIpv4Address(config.socket_ifname);
+    // Without --impl silk there is no communicator: the same settings from the environment.
+    absl::StatusOr<silk::Config> config =
+        job.comm() != nullptr ? absl::StatusOr<silk::Config>(job.comm()->config()) : silk::Config::FromEnvironment();
+    if (!config.ok()) return config.status();
+    auto address = silk::transport::tcp::LocalIpv4Address(config->socket_ifname);
     if (!address.ok()) return address.status();
     // Rank 0's store address reaches the others through MPI.
     char host[64] = {};
@@ -683,7 +686,7 @@ class GlooImpl : public Impl {
     MPI_Bcast(host, sizeof(host), MPI_CHAR, 0, MPI_COMM_WORLD);
     MPI_Bcast(&port, 1, MPI_INT, 0, MPI_COMM_WORLD);
     auto gloo = silk::perf::GlooBaseline::Connect(job.rank(), job.size(), host, static_cast<uint16_t>(port), *address,
-                                                   config.timeout);
+                                                   config->timeout);
     if (!gloo.ok()) return gloo.status();
     gloo_ = std::move(*gloo);
     return absl::OkStatus();

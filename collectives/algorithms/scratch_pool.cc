@@ -1,23 +1,9 @@
 #include "collectives/algorithms/scratch_pool.h"
 
-#include <cstdlib>
-#include <string>
-
 namespace silk::algorithms {
-namespace {
-
-size_t DefaultIdleBytes() {
-  const char* text = std::getenv("SILK_SCRATCH_POOL_MB");
-  if (text == nullptr || *text == '\0') return size_t{1024} << 20;
-  char* end = nullptr;
-  const unsigned long long mb = std::strtoull(text, &end, 10);
-  return end != nullptr && *end == '\0' ? static_cast<size_t>(mb) << 20 : size_t{1024} << 20;
-}
-
-}  // namespace
 
 ScratchPool& ScratchPool::Default() {
-  static ScratchPool* const pool = new ScratchPool(DefaultIdleBytes());  // never destroyed: used until exit
+  static ScratchPool* const pool = new ScratchPool(size_t{1} << 30);  // never destroyed: used until exit
   return *pool;
 }
 
@@ -41,7 +27,7 @@ ScratchPool::Buffer ScratchPool::Take(size_t bytes) {
 void ScratchPool::Give(Buffer buffer) {
   if (buffer.capacity < kMinPooledBytes || buffer.data == nullptr) return;
   absl::MutexLock lock(&mu_);
-  if (idle_bytes_ + buffer.capacity > max_idle_bytes_) return;  // freed here
+  if (idle_bytes_ + buffer.capacity > max_idle_bytes_.load(std::memory_order_relaxed)) return;  // freed here
   idle_bytes_ += buffer.capacity;
   idle_.emplace(buffer.capacity, std::move(buffer.data));
 }

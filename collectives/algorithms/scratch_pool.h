@@ -5,6 +5,7 @@
 // them again, already mapped. Process-wide, like the allocator it sits on.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <map>
 #include <memory>
@@ -20,8 +21,11 @@ class ScratchPool {
   static constexpr size_t kMinPooledBytes = 64 << 10;
 
   explicit ScratchPool(size_t max_idle_bytes) : max_idle_bytes_(max_idle_bytes) {}
-  // The pool every Workspace draws from (SILK_SCRATCH_POOL_MB caps its idle bytes; default 1024).
+  // The pool every Workspace draws from; each launch sets its bound from the
+  // communicator's Config (SILK_SCRATCH_POOL_MB, 1 GiB by default).
   static ScratchPool& Default();
+  // Buffers given back beyond this many idle bytes are freed (those idle now stay).
+  void SetMaxIdleBytes(size_t bytes) { max_idle_bytes_.store(bytes, std::memory_order_relaxed); }
 
   struct Buffer {
     std::unique_ptr<char[]> data;
@@ -36,7 +40,7 @@ class ScratchPool {
   size_t idle_bytes() const;
 
  private:
-  const size_t max_idle_bytes_;
+  std::atomic<size_t> max_idle_bytes_;
   mutable absl::Mutex mu_;
   std::multimap<size_t, std::unique_ptr<char[]>> idle_ ABSL_GUARDED_BY(mu_);  // by capacity
   size_t idle_bytes_ ABSL_GUARDED_BY(mu_) = 0;

@@ -87,6 +87,9 @@ absl::StatusOr<Config> Config::FromEnvironment() {
   SILK_RETURN_IF_ERROR(ReadInt("SILK_SOCKET_BUFFER", &config.socket_buffer_bytes, 0, 1ll << 31));
   SILK_RETURN_IF_ERROR(ReadInt("SILK_STRIPE_BYTES", &config.stripe_bytes, 4096, 1ll << 30));
   SILK_RETURN_IF_ERROR(ReadInt("SILK_CHUNK_BYTES", &config.chunk_bytes, 4096, 1ll << 30));
+  size_t scratch_mb = config.scratch_pool_bytes >> 20;
+  SILK_RETURN_IF_ERROR(ReadInt("SILK_SCRATCH_POOL_MB", &scratch_mb, 0, 1ll << 30));
+  config.scratch_pool_bytes = scratch_mb << 20;
   SILK_RETURN_IF_ERROR(ReadInt("SILK_PORT", &config.port, 0, 65535));
   SILK_RETURN_IF_ERROR(ReadInt("SILK_LOG", &config.log_level, 0, 3));
   int shm = config.shm ? 1 : 0;

@@ -48,6 +48,8 @@ struct Config {
   size_t stripe_bytes = 256 << 10;
   // Pipeline chunk for ring algorithms (SILK_CHUNK_BYTES).
   size_t chunk_bytes = 1 << 20;
+  // Idle scratch memory kept between operations, process-wide (SILK_SCRATCH_POOL_MB).
+  size_t scratch_pool_bytes = size_t{1} << 30;
   // Algorithm override (SILK_ALGO): "" lets Silk choose.
   std::string algorithm;
   // Shared secret that authenticates connections (SILK_JOB_TOKEN); empty: derived at bootstrap.
