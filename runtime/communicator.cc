@@ -127,6 +127,8 @@ absl::StatusOr<std::unique_ptr<Communicator>> Communicator::Create(std::unique_p
   mine.set_host(host);
   mine.set_port(transport->port());
   mine.set_lanes(config.lanes);
+  mine.set_probe_tiers(config.probe_tiers);
+  mine.set_shm(config.shm);
   if (comm->rank_ == 0) {
     uint64_t job_id;
     std::string random = transport::tcp::RandomBytes(sizeof(job_id));
@@ -148,6 +150,11 @@ absl::StatusOr<std::unique_ptr<Communicator>> Communicator::Create(std::unique_p
       return absl::InvalidArgumentError(absl::StrFormat(
           "ranks disagree on SILK_LANES/SILK_WAN_LANES: rank %d uses %d/%d, rank %d uses %d/%d", comm->rank_,
           config.lanes, config.wan_lanes, r, infos[r].lanes(), infos[r].wan_lanes()));
+    }
+    if (infos[r].probe_tiers() != config.probe_tiers || infos[r].shm() != config.shm) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "ranks disagree on SILK_PROBE_TIERS/SILK_SHM: rank %d uses %d/%d, rank %d uses %d/%d", comm->rank_,
+          config.probe_tiers, config.shm, r, infos[r].probe_tiers(), infos[r].shm()));
     }
   }
   comm->job_id_ = infos[0].job_id();

@@ -37,5 +37,21 @@ TEST(MultiProcess, MismatchedLaneCountsAreReportedAtCreation) {
   }
 }
 
+// A rank that would probe the network tiers while the others would not, or
+// use shared memory where they use TCP, must not wait for a probe or a
+// message that never comes: creation fails on every rank, naming the setting.
+TEST(MultiProcess, MismatchedProbeOrSharedMemorySettingsAreReportedAtCreation) {
+  for (const char* setting : {"SILK_PROBE_TIERS=0", "SILK_SHM=0"}) {
+    auto results = testing::LaunchRanks(SILK_COLLECTIVE_CHECK, {}, 2, absl::Seconds(60), {},
+                                        {{1, {"--env", setting}}});
+    const std::string name = std::string(setting).substr(0, std::string(setting).find('='));
+    for (size_t r = 0; r < results.size(); ++r) {
+      EXPECT_EQ(results[r].exit_code, 1) << setting << ", rank " << r << ":\n" << results[r].output;
+      EXPECT_NE(results[r].output.find(name), std::string::npos) << setting << ", rank " << r << ":\n"
+                                                                  << results[r].output;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace silk
