@@ -65,6 +65,12 @@ TEST(SpecTest, ShippedSpecsLoad) {
     EXPECT_GE(spec->regions_size(), 2) << path;
     EXPECT_GE(spec->links_size(), 1) << path;
   }
+  // The demo's reference: the default cluster's node shape in one region.
+  auto one_region = LoadSpec(std::string(SILK_SOURCE_DIR) + "/cluster/specs/xinjiang-only.textproto");
+  ASSERT_TRUE(one_region.ok()) << one_region.status();
+  ASSERT_EQ(one_region->regions_size(), 1);
+  EXPECT_EQ(one_region->regions(0).nodes_size(), 4);
+  EXPECT_EQ(*RegionOfNode(*one_region, "xj4"), "xinjiang");
   auto spec = LoadSpec(std::string(SILK_SOURCE_DIR) + "/cluster/specs/xinjiang-chongqing.textproto");
   ASSERT_TRUE(spec.ok());
   EXPECT_EQ(*RegionOfNode(*spec, "cq2"), "chongqing");
