@@ -11,6 +11,12 @@
 //                                  the whole buffer, size() blocks)
 //   -f/--stepfactor                multiply the size by this each row (>= 2)
 //   -n/--iters, -w/--warmup_iters  timed and untimed calls per row and placement
+//   --min-seconds S                time at least about S seconds per row and placement:
+//                                  more calls than -n where the warm-up shows they are
+//                                  short (0, the default: exactly -n, as nccl-tests).
+//                                  Across a WAN the ranks leave the timing barrier up
+//                                  to a round trip apart; that skew lands on one call,
+//                                  so few calls overstate a small message's latency
 //   -c/--check 0|1                 check every row's result (#wrong: wrong elements over all ranks)
 //   -d/--datatype                  float double half bfloat16 int8 uint8 int32 int64
 //   -o/--redop                     sum prod min max avg
@@ -130,6 +136,7 @@ struct Flags {
   size_t step_factor = 2;
   int iters = 20;
   int warmup = 5;
+  double min_seconds = 0;
   bool check = true;
   DataType type = DataType::kFloat32;
   ReduceOp redop = ReduceOp::kSum;
@@ -181,6 +188,10 @@ absl::Status ParseFlags(int argc, char** argv, Flags* flags) {
       if (!ParseSize(value, &flags->step_factor) || flags->step_factor < 2) return bad(flag, value);
     } else if (flag == "-n" || flag == "--iters") {
       if (!absl::SimpleAtoi(value, &flags->iters) || flags->iters < 1) return bad(flag, value);
+    } else if (flag == "--min-seconds") {
+      if (!absl::SimpleAtod(value, &flags->min_seconds) || !(flags->min_seconds >= 0) || flags->min_seconds > 3600) {
+        return bad(flag, value);
+      }
     } else if (flag == "-w" || flag == "--warmup_iters") {
       if (!absl::SimpleAtoi(value, &flags->warmup) || flags->warmup < 0) return bad(flag, value);
     } else if (flag == "-c" || flag == "--check") {
@@ -608,6 +619,7 @@ struct Result {
   int64_t wrong = -1;        // -1: not checked
   int64_t wan_bytes = -1;    // per call, the larger direction across regions; -1: not counted
   double bound_us = 0;       // S/B + R/2 for all-reduce across two regions; 0: no WAN
+  int iters = 0;             // timed calls (-n, or more under --min-seconds)
 };
 
 // The cross-region link that bounds an all-reduce (S/B + R/2), from the cluster spec.
@@ -722,6 +734,7 @@ void PrintHeader(const Flags& f, Job& job) {
   std::printf("# minBytes %zu maxBytes %zu step: %zu(factor) warmup iters: %d iters: %d validation: %d algorithm: %s",
               f.min_bytes, f.max_bytes, f.step_factor, f.warmup, f.iters, f.check ? 1 : 0,
               f.algorithm.empty() ? "auto" : f.algorithm.c_str());
+  if (f.min_seconds > 0) std::printf(" min seconds per row: %g", f.min_seconds);
   if (job.comm()) std::printf(" lanes: %d", job.comm()->config().lanes);
   std::printf("\n#\n");
   if (job.comm()) {
@@ -765,12 +778,12 @@ std::string Row(const Flags& f, size_t bytes, const Layout& l, const Result r[2]
 std::string JsonLine(const Flags& f, const char* impl, size_t bytes, const Layout& l, const Result& r, bool in_place) {
   return absl::StrFormat(
       "{\"impl\":\"%s\",\"op\":\"%s\",\"bytes\":%zu,\"count\":%zu,\"type\":\"%s\",\"redop\":\"%s\",\"time_us\":%.3f,"
-      "\"algbw\":%.6f,\"busbw\":%.6f,\"wrong\":%s,\"in_place\":%s,\"wan_bytes\":%s,\"bound_us\":%s}",
+      "\"algbw\":%.6f,\"busbw\":%.6f,\"wrong\":%s,\"in_place\":%s,\"wan_bytes\":%s,\"bound_us\":%s,\"iters\":%d}",
       impl, CollectiveName(f.collective), bytes, l.count, TypeName(f.type),
       Reduces(f.collective) ? silk::ReduceOpName(f.redop) : "none", r.time_us, r.algbw, r.busbw,
       r.wrong < 0 ? "null" : std::to_string(r.wrong), in_place ? "true" : "false",
       r.wan_bytes < 0 ? "null" : std::to_string(r.wan_bytes),
-      r.bound_us > 0 ? absl::StrFormat("%.3f", r.bound_us) : "null");
+      r.bound_us > 0 ? absl::StrFormat("%.3f", r.bound_us) : "null", r.iters);
 }
 
 // Buffers for the largest row, each a few bytes larger so misuse shows in the check.
@@ -796,17 +809,36 @@ absl::StatusOr<Result> Measure(const Flags& f, Job& job, Impl& impl, const Layou
     }
     return impl.Finish();
   };
-  if (auto s = run(f.warmup); !s.ok()) return s;
+  // Under --min-seconds the warm-up calls run one by one and the quickest
+  // (the first pays for set-up) sizes the timed run.
+  double quickest_warm = 0;
+  for (int i = 0; i < f.warmup; ++i) {
+    const auto warm_start = std::chrono::steady_clock::now();
+    if (auto s = run(f.min_seconds > 0 ? 1 : f.warmup); !s.ok()) return s;
+    const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - warm_start).count();
+    quickest_warm = i == 0 ? took : std::min(quickest_warm, took);
+    if (f.min_seconds == 0) break;
+  }
+  int iters = f.iters;
+  if (f.min_seconds > 0) {
+    // Every rank must make the same number of calls: size them from the slowest rank.
+    auto slowest_warm = job.Max(quickest_warm);
+    if (!slowest_warm.ok()) return slowest_warm.status();
+    if (*slowest_warm > 0) {
+      iters = static_cast<int>(std::clamp(std::ceil(f.min_seconds / *slowest_warm), double{f.iters}, 1000.0));
+    }
+  }
   if (auto s = job.Barrier(); !s.ok()) return s;
   const int64_t wan_before = CrossRegionBytesSent(job.comm());
   const auto start = std::chrono::steady_clock::now();
-  if (auto s = run(f.iters); !s.ok()) return s;
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / f.iters;
+  if (auto s = run(iters); !s.ok()) return s;
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / iters;
   const int64_t wan_sent = CrossRegionBytesSent(job.comm()) - wan_before;
   auto slowest = job.Max(seconds);
   if (!slowest.ok()) return slowest.status();
 
   Result r;
+  r.iters = iters;
   const size_t bytes = std::max(l.send, l.recv) * elem;
   r.time_us = *slowest * 1e6;
   r.algbw = *slowest > 0 ? bytes / 1e9 / *slowest : 0;
@@ -824,7 +856,7 @@ absl::StatusOr<Result> Measure(const Flags& f, Job& job, Impl& impl, const Layou
       if (!total.ok()) return total.status();
       largest = std::max(largest, *total);
     }
-    r.wan_bytes = largest / f.iters;
+    r.wan_bytes = largest / iters;
   }
   if (f.collective == Collective::kAllreduce) r.bound_us = WanModelFor(f, job.comm()).BoundUs(bytes);
   if (f.check) {
