@@ -6,12 +6,18 @@
 namespace silk {
 
 absl::StatusOr<WorkPtr> BarrierAsync(Communicator& comm, const BarrierOptions& options) {
-  SILK_ASSIGN_OR_RETURN(
-      const algorithms::Algorithm algorithm,
-      algorithms::ChooseAlgorithm(CollectiveKind::kBarrier, options.algorithm, comm.config().algorithm, 0));
+  SILK_ASSIGN_OR_RETURN(const algorithms::Algorithm algorithm,
+                        algorithms::ChooseAlgorithm(CollectiveKind::kBarrier, options.algorithm,
+                                                    comm.config().algorithm, 0, comm.num_regions()));
   LaunchOptions launch;
   launch.descriptor = MakeDescriptor(CollectiveKind::kBarrier, DataType::kUint8, ReduceOp::kSum, -1, 0, algorithm);
   launch.timeout = options.timeout;
+  if (algorithm == algorithms::Algorithm::kHierarchical) {
+    return Launch(comm, std::move(launch),
+                  [topology = Topology::FromPlacements(comm.placements())](OpContext& ctx, algorithms::Workspace&) {
+                    return algorithms::HierarchicalBarrier(ctx, topology);
+                  });
+  }
   return Launch(comm, std::move(launch),
                 [](OpContext& ctx, algorithms::Workspace&) { return algorithms::DisseminationBarrier(ctx); });
 }

@@ -60,7 +60,8 @@ const char* AlgorithmName(Algorithm algorithm) {
 
 bool HasHierarchicalForm(CollectiveKind kind) {
   return kind == CollectiveKind::kAllreduce || kind == CollectiveKind::kReduceScatter ||
-         kind == CollectiveKind::kAllgather || kind == CollectiveKind::kBroadcast;
+         kind == CollectiveKind::kAllgather || kind == CollectiveKind::kBroadcast ||
+         kind == CollectiveKind::kBarrier;
 }
 
 absl::StatusOr<Algorithm> ChooseAlgorithm(CollectiveKind kind, const std::string& requested,

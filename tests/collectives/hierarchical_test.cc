@@ -1,6 +1,7 @@
 // The region-aware all-reduce on in-process ranks that claim different
 // regions (SILK_REGION per rank), over real loopback TCP: values, bit-identical
 // results across regions, and the bytes that cross region boundaries.
+#include <atomic>
 #include <cmath>
 #include <functional>
 #include <cstring>
@@ -331,6 +332,36 @@ TEST_P(Hierarchical, WithinRegionAllreduceStaysInsideEachRegion) {
       }
     }
   }
+}
+
+// The region-aware barrier: whichever rank is late, in whichever region, no
+// rank of any region leaves before it arrived.
+TEST_P(Hierarchical, BarrierHoldsEveryRankUntilTheLastArrives) {
+  const Layout layout = GetParam();
+  const std::vector<int> region = RegionOfRank(layout);
+  const int n = static_cast<int>(region.size());
+  auto comms = testing::CreateCommunicators(n, [&](int rank) {
+    Config c = testing::TestConfig();
+    c.region = absl::StrFormat("region%d", region[rank]);
+    return c;
+  });
+  ASSERT_TRUE(comms.ok()) << comms.status();
+  std::atomic<int> arrived{0};
+  auto results = testing::RunOnRanks(*comms, [&](Communicator& comm) -> absl::Status {
+    for (int late = 0; late < n; ++late) {
+      if (comm.rank() == late) absl::SleepFor(absl::Milliseconds(30));
+      arrived.fetch_add(1);
+      SILK_RETURN_IF_ERROR(Barrier(comm));
+      if (arrived.load() < (late + 1) * n) {
+        return absl::InternalError(absl::StrFormat("rank %d left the barrier while rank %d (late) had not arrived",
+                                                   comm.rank(), late));
+      }
+      // A second barrier keeps the next round's arrivals out of this round's count.
+      SILK_RETURN_IF_ERROR(Barrier(comm));
+    }
+    return absl::OkStatus();
+  });
+  for (int r = 0; r < n; ++r) EXPECT_TRUE(results[r].ok()) << "rank " << r << ": " << results[r];
 }
 
 // RegionAllgather: every rank ends with every region's payload, each region's
