@@ -3,6 +3,13 @@
 # target Silk::silk) and a pkg-config file (silk.pc).
 include(CMakePackageConfigHelpers)
 
+# A sanitized libsilk needs the sanitizers' runtimes in whatever links it.
+set(SILK_PC_SANITIZER_LIBS "")
+if(SILK_SANITIZE)
+  target_link_options(silk INTERFACE $<INSTALL_INTERFACE:-fsanitize=address,undefined>)
+  set(SILK_PC_SANITIZER_LIBS " -fsanitize=address,undefined")
+endif()
+
 install(TARGETS silk EXPORT SilkTargets
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
