@@ -14,9 +14,10 @@
 //   --min-seconds S                time at least about S seconds per row and placement:
 //                                  more calls than -n where the warm-up shows they are
 //                                  short (0, the default: exactly -n, as nccl-tests).
-//                                  Across a WAN the ranks leave the timing barrier up
-//                                  to a round trip apart; that skew lands on one call,
-//                                  so few calls overstate a small message's latency
+//                                  Across a WAN, back-to-back small calls fall into step
+//                                  half a round trip apart between the regions: on each
+//                                  side calls then take a round trip and nothing by turns
+//                                  (R/2 on average), so few calls misread the latency
 //   -c/--check 0|1                 check every row's result (#wrong: wrong elements over all ranks)
 //   -d/--datatype                  float double half bfloat16 int8 uint8 int32 int64
 //   -o/--redop                     sum prod min max avg
