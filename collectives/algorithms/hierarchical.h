@@ -66,9 +66,12 @@ absl::Status HierarchicalReduceScatter(OpContext& ctx, Workspace& workspace, con
                                        const void* input, void* output, size_t count, DataType type, ReduceOp op,
                                        const HierarchicalPlan& plan);
 
-// Broadcast from `root`: the root streams the buffer to one entry rank per
-// other region, and each region broadcasts it internally, chunk by chunk, as
-// the chunks arrive. `input` is read on the root only.
+// Broadcast from `root`, chunk by chunk. Regions of equal size: the root
+// scatters each chunk over its region, every member sends its block to its
+// counterpart in each other region (all pairs share the WAN), and every
+// region all-gathers. Otherwise the root streams the buffer to one entry rank
+// per other region, which passes it along a chain inside its region. `input`
+// is read on the root only.
 absl::Status HierarchicalBroadcast(OpContext& ctx, const Topology& topology, const void* input, void* output,
                                    size_t bytes, int root, const HierarchicalPlan& plan);
 

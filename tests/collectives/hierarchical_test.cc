@@ -334,6 +334,46 @@ TEST_P(Hierarchical, WithinRegionAllreduceStaysInsideEachRegion) {
   }
 }
 
+// Broadcast across regions through the public call, from a rank of each
+// region, out of place, at sizes that do not divide evenly: every rank ends
+// with the root's bytes, and the input of a non-root is never read.
+TEST_P(Hierarchical, BroadcastFromEveryRegionOutOfPlace) {
+  const Layout layout = GetParam();
+  const std::vector<int> region = RegionOfRank(layout);
+  const int n = static_cast<int>(region.size());
+  auto comms = testing::CreateCommunicators(n, [&](int rank) {
+    Config c = testing::TestConfig();
+    c.region = absl::StrFormat("region%d", region[rank]);
+    c.chunk_bytes = 4096;  // many pipeline chunks
+    return c;
+  });
+  ASSERT_TRUE(comms.ok()) << comms.status();
+  std::vector<int> roots = {0, n / 2, n - 1};
+  for (int root : roots) {
+    for (size_t count : {size_t{0}, size_t{1}, size_t{5}, size_t{100003}}) {
+      std::vector<std::vector<float>> out(n);
+      auto results = testing::RunOnRanks(*comms, [&](Communicator& comm) {
+        const int me = comm.rank();
+        std::vector<float> input(count);
+        for (size_t i = 0; i < count; ++i) input[i] = me == root ? Value(root, i) : -1.0f;
+        out[me].assign(count, -2.0f);
+        BroadcastOptions o;
+        o.input = input.data();
+        o.output = out[me].data();
+        o.count = count;
+        o.root = root;
+        return Broadcast(comm, o);
+      });
+      for (int r = 0; r < n; ++r) {
+        ASSERT_TRUE(results[r].ok()) << "root " << root << " count " << count << " rank " << r << ": " << results[r];
+        for (size_t i = 0; i < count; ++i) {
+          ASSERT_EQ(out[r][i], Value(root, i)) << "root " << root << " count " << count << " rank " << r << " element " << i;
+        }
+      }
+    }
+  }
+}
+
 // The region-aware barrier: whichever rank is late, in whichever region, no
 // rank of any region leaves before it arrived.
 TEST_P(Hierarchical, BarrierHoldsEveryRankUntilTheLastArrives) {
@@ -426,7 +466,7 @@ TEST_P(Hierarchical, RegionAllgatherDeliversEveryRegionsPayloadOnce) {
 
 INSTANTIATE_TEST_SUITE_P(Layouts, Hierarchical,
                          ::testing::Values(Layout{{1}}, Layout{{2, 2}}, Layout{{1, 1}}, Layout{{3, 1}},
-                                           Layout{{2, 3}}, Layout{{2, 1, 2}}),
+                                           Layout{{2, 3}}, Layout{{2, 1, 2}}, Layout{{3, 3}}),
                          [](const auto& info) { return "regions_" + info.param.Name(); });
 
 }  // namespace
