@@ -21,36 +21,25 @@ namespace {
 // Bootstrap exchanges are small and happen once; they get their own bound.
 constexpr absl::Duration kBootstrapTimeout = absl::Minutes(2);
 
-// Lanes and socket settings for connections that cross between two regions.
-// `pairs` pairs of ranks use the link at once (the region-aware collectives
-// pair every rank with a counterpart): each lane's buffers get an equal share
-// of 1.5 bandwidth-delay products, so that all lanes together can fill the
-// link and its queue but no more. Larger windows fill the bottleneck's queue
-// until it drops: BBR lost 3-7 % of its packets at a 1-BDP queue with 2 BDPs
-// per pair, and 0.1-0.2 % with this share.
+// Lanes and socket settings for connections that cross between two regions:
+// enough lanes that their windows cover the link's bandwidth-delay product.
 struct WanSettings {
   int lanes;
   transport::tcp::SocketOptions socket;
 };
 
-WanSettings WanSettingsFor(const Config& config, const cluster::Link* link, int pairs) {
+WanSettings WanSettingsFor(const Config& config, const cluster::Link* link) {
   double rate_bps = link ? static_cast<double>(link->bandwidth_bps()) : config.link_rate_bps;
   double rtt_s = link ? link->rtt_ms() / 1000.0 : absl::ToDoubleSeconds(config.link_rtt);
   double bdp_bytes = rate_bps / 8.0 * rtt_s;
   int lanes = config.wan_lanes;
   if (lanes == 0) lanes = std::clamp(static_cast<int>(std::ceil(bdp_bytes / (2 << 20))), 2, 8);
   WanSettings wan{lanes, {}};
-  const double share = 1.5 * bdp_bytes / (lanes * std::max(pairs, 1));
   wan.socket.buffer_bytes = config.socket_buffer_bytes > 0
                                 ? config.socket_buffer_bytes
-                                : static_cast<size_t>(std::clamp(share, 256.0 * 1024, 16.0 * (1 << 20)));
+                                : static_cast<size_t>(std::clamp(2.0 * bdp_bytes / lanes, 1.0 * (1 << 20), 16.0 * (1 << 20)));
   wan.socket.congestion = config.wan_congestion;
   return wan;
-}
-
-int RanksIn(const std::vector<RankInfo>& infos, const std::string& region) {
-  return static_cast<int>(
-      std::count_if(infos.begin(), infos.end(), [&](const RankInfo& info) { return info.region() == region; }));
 }
 
 // SILK_REGION wins; else the cluster spec places this node; else "default".
@@ -187,8 +176,7 @@ absl::StatusOr<std::unique_ptr<Communicator>> Communicator::Create(std::unique_p
     if (infos[r].region() != region) {
       const cluster::Link* link =
           comm->spec_ ? cluster::FindLink(*comm->spec_, region, infos[r].region()) : nullptr;
-      const int pairs = std::max(RanksIn(infos, region), RanksIn(infos, infos[r].region()));
-      WanSettings wan = WanSettingsFor(config, link, pairs);
+      WanSettings wan = WanSettingsFor(config, link);
       endpoints[r].lanes = wan.lanes;
       endpoints[r].socket = wan.socket;
     }
