@@ -810,23 +810,24 @@ absl::StatusOr<Result> Measure(const Flags& f, Job& job, Impl& impl, const Layou
     }
     return impl.Finish();
   };
-  // Under --min-seconds the warm-up calls run one by one and the quickest
-  // (the first pays for set-up) sizes the timed run.
-  double quickest_warm = 0;
-  for (int i = 0; i < f.warmup; ++i) {
-    const auto warm_start = std::chrono::steady_clock::now();
-    if (auto s = run(f.min_seconds > 0 ? 1 : f.warmup); !s.ok()) return s;
-    const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - warm_start).count();
-    quickest_warm = i == 0 ? took : std::min(quickest_warm, took);
-    if (f.min_seconds == 0) break;
-  }
   int iters = f.iters;
-  if (f.min_seconds > 0) {
+  if (f.min_seconds == 0) {
+    if (auto s = run(f.warmup); !s.ok()) return s;
+  } else {
+    // The warm-up calls run one by one and the quickest (the first pays for
+    // set-up) sizes the timed run.
+    double quickest_warm = 0;
+    for (int i = 0; i < f.warmup; ++i) {
+      const auto warm_start = std::chrono::steady_clock::now();
+      if (auto s = run(1); !s.ok()) return s;
+      const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - warm_start).count();
+      quickest_warm = i == 0 ? took : std::min(quickest_warm, took);
+    }
     // Every rank must make the same number of calls: size them from the slowest rank.
     auto slowest_warm = job.Max(quickest_warm);
     if (!slowest_warm.ok()) return slowest_warm.status();
     if (*slowest_warm > 0) {
-      iters = static_cast<int>(std::clamp(std::ceil(f.min_seconds / *slowest_warm), double{f.iters}, 1000.0));
+      iters = static_cast<int>(std::clamp(std::ceil(f.min_seconds / *slowest_warm), static_cast<double>(f.iters), 1000.0));
     }
   }
   if (auto s = job.Barrier(); !s.ok()) return s;

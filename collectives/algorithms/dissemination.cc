@@ -6,10 +6,12 @@
 #include "runtime/core/status_macros.h"
 
 namespace silk::algorithms {
+namespace {
+char nothing;  // 0-byte messages still need an address
+}  // namespace
 
 absl::Status DisseminationBarrier(OpContext& ctx) {
   const int n = ctx.size(), rank = ctx.rank();
-  static char nothing;  // 0-byte messages still need an address
   std::vector<transport::RequestPtr> sends;
   uint32_t round = 0;
   for (int d = 1; d < n; d *= 2, ++round) {
@@ -31,7 +33,6 @@ absl::Status HierarchicalBarrier(OpContext& ctx, const Topology& topology) {
     SILK_RETURN_IF_ERROR(DisseminationBarrier(region));
   }
   if (me == local.front()) {
-    static char nothing;
     std::vector<transport::RequestPtr> requests;
     for (int r = 0; r < topology.num_regions(); ++r) {
       if (r == my_region) continue;

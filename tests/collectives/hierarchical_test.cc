@@ -31,6 +31,18 @@ std::vector<int> RegionOfRank(const Layout& layout) {
   return regions;
 }
 
+// In-process ranks over loopback, rank r claiming region "region<region[r]>";
+// chunk_bytes > 0 overrides the ring and pipeline chunk.
+absl::StatusOr<std::vector<std::unique_ptr<Communicator>>> RegionCommunicators(const std::vector<int>& region,
+                                                                                size_t chunk_bytes = 0) {
+  return testing::CreateCommunicators(static_cast<int>(region.size()), [&](int rank) {
+    Config c = testing::TestConfig();
+    c.region = absl::StrFormat("region%d", region[rank]);
+    if (chunk_bytes > 0) c.chunk_bytes = chunk_bytes;
+    return c;
+  });
+}
+
 // Values whose float sum depends on the order of additions.
 float Value(int rank, size_t i) {
   return static_cast<float>(std::ldexp(1.0 + 0.01 * ((i * 7 + rank * 13) % 97), static_cast<int>((i * 3 + rank) % 30) - 15));
@@ -64,11 +76,7 @@ TEST_P(Hierarchical, Float32SumIsCorrectAndBitIdenticalAcrossRegions) {
   const Layout layout = GetParam();
   const std::vector<int> region = RegionOfRank(layout);
   const int n = static_cast<int>(region.size());
-  auto comms = testing::CreateCommunicators(n, [&](int rank) {
-    Config c = testing::TestConfig();
-    c.region = absl::StrFormat("region%d", region[rank]);
-    return c;
-  });
+  auto comms = RegionCommunicators(region);
   ASSERT_TRUE(comms.ok()) << comms.status();
   for (size_t count : {size_t{0}, size_t{1}, size_t(n - 1), size_t(n + 1), size_t{1000}, size_t{200003}}) {
     std::vector<std::vector<float>> out(n);
@@ -97,11 +105,7 @@ TEST_P(Hierarchical, OtherTypesAndReductions) {
   const Layout layout = GetParam();
   const std::vector<int> region = RegionOfRank(layout);
   const int n = static_cast<int>(region.size());
-  auto comms = testing::CreateCommunicators(n, [&](int rank) {
-    Config c = testing::TestConfig();
-    c.region = absl::StrFormat("region%d", region[rank]);
-    return c;
-  });
+  auto comms = RegionCommunicators(region);
   ASSERT_TRUE(comms.ok()) << comms.status();
   const size_t count = 5003;
   // int32 max, int64 sum, and float avg.
@@ -147,11 +151,7 @@ TEST_P(Hierarchical, EachDirectionOfTheWanCarriesTheBufferOnce) {
   const std::vector<int> region = RegionOfRank(layout);
   const int n = static_cast<int>(region.size());
   if (layout.region_sizes.size() != 2) GTEST_SKIP() << "the one-S-per-direction promise is for two regions";
-  auto comms = testing::CreateCommunicators(n, [&](int rank) {
-    Config c = testing::TestConfig();
-    c.region = absl::StrFormat("region%d", region[rank]);
-    return c;
-  });
+  auto comms = RegionCommunicators(region);
   ASSERT_TRUE(comms.ok()) << comms.status();
   const size_t count = 1 << 18;
   auto results = testing::RunOnRanks(*comms, [&](Communicator& comm) {
@@ -195,11 +195,7 @@ TEST_P(Hierarchical, AllgatherReduceScatterAndBroadcast) {
   const Layout layout = GetParam();
   const std::vector<int> region = RegionOfRank(layout);
   const int n = static_cast<int>(region.size());
-  auto comms = testing::CreateCommunicators(n, [&](int rank) {
-    Config c = testing::TestConfig();
-    c.region = absl::StrFormat("region%d", region[rank]);
-    return c;
-  });
+  auto comms = RegionCommunicators(region);
   ASSERT_TRUE(comms.ok()) << comms.status();
   for (size_t count : {size_t{0}, size_t{1}, size_t{777}, size_t{20000}}) {
     auto results = testing::RunOnRanks(*comms, [&](Communicator& comm) -> absl::Status {
@@ -259,11 +255,7 @@ TEST_P(Hierarchical, OutOfPlaceAllreduceLeavesTheInputAndFillsTheOutput) {
   const Layout layout = GetParam();
   const std::vector<int> region = RegionOfRank(layout);
   const int n = static_cast<int>(region.size());
-  auto comms = testing::CreateCommunicators(n, [&](int rank) {
-    Config c = testing::TestConfig();
-    c.region = absl::StrFormat("region%d", region[rank]);
-    return c;
-  });
+  auto comms = RegionCommunicators(region);
   ASSERT_TRUE(comms.ok()) << comms.status();
   const size_t count = 300007;
   std::vector<std::vector<float>> out(n);
@@ -299,11 +291,7 @@ TEST_P(Hierarchical, WithinRegionAllreduceStaysInsideEachRegion) {
   const Layout layout = GetParam();
   const std::vector<int> region = RegionOfRank(layout);
   const int n = static_cast<int>(region.size());
-  auto comms = testing::CreateCommunicators(n, [&](int rank) {
-    Config c = testing::TestConfig();
-    c.region = absl::StrFormat("region%d", region[rank]);
-    return c;
-  });
+  auto comms = RegionCommunicators(region);
   ASSERT_TRUE(comms.ok()) << comms.status();
   const size_t count = 70001;
   std::vector<std::vector<float>> out(n);
@@ -341,12 +329,7 @@ TEST_P(Hierarchical, BroadcastFromEveryRegionOutOfPlace) {
   const Layout layout = GetParam();
   const std::vector<int> region = RegionOfRank(layout);
   const int n = static_cast<int>(region.size());
-  auto comms = testing::CreateCommunicators(n, [&](int rank) {
-    Config c = testing::TestConfig();
-    c.region = absl::StrFormat("region%d", region[rank]);
-    c.chunk_bytes = 4096;  // many pipeline chunks
-    return c;
-  });
+  auto comms = RegionCommunicators(region, /*chunk_bytes=*/4096);  // many pipeline chunks
   ASSERT_TRUE(comms.ok()) << comms.status();
   std::vector<int> roots = {0, n / 2, n - 1};
   for (int root : roots) {
@@ -380,11 +363,7 @@ TEST_P(Hierarchical, BarrierHoldsEveryRankUntilTheLastArrives) {
   const Layout layout = GetParam();
   const std::vector<int> region = RegionOfRank(layout);
   const int n = static_cast<int>(region.size());
-  auto comms = testing::CreateCommunicators(n, [&](int rank) {
-    Config c = testing::TestConfig();
-    c.region = absl::StrFormat("region%d", region[rank]);
-    return c;
-  });
+  auto comms = RegionCommunicators(region);
   ASSERT_TRUE(comms.ok()) << comms.status();
   std::atomic<int> arrived{0};
   auto results = testing::RunOnRanks(*comms, [&](Communicator& comm) -> absl::Status {
@@ -411,11 +390,7 @@ TEST_P(Hierarchical, RegionAllgatherDeliversEveryRegionsPayloadOnce) {
   const std::vector<int> region = RegionOfRank(layout);
   const int n = static_cast<int>(region.size());
   const int regions = static_cast<int>(layout.region_sizes.size());
-  auto comms = testing::CreateCommunicators(n, [&](int rank) {
-    Config c = testing::TestConfig();
-    c.region = absl::StrFormat("region%d", region[rank]);
-    return c;
-  });
+  auto comms = RegionCommunicators(region);
   ASSERT_TRUE(comms.ok()) << comms.status();
   auto payload = [](int r, size_t i) { return static_cast<char>(i * 131 + r * 17 + 3); };
   for (size_t bytes : {size_t{0}, size_t{1}, size_t{5}, size_t{100003}}) {

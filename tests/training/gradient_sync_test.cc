@@ -121,6 +121,23 @@ std::vector<size_t> ArenaIndex(const BucketLayout& layout) {
   return index;
 }
 
+// Parameters between model order and the arena order of a layout (diloco's
+// fragments are ranges of the arena).
+struct ArenaOrder {
+  explicit ArenaOrder(const BucketLayout& layout) : at(ArenaIndex(layout)) {}
+  std::vector<float> ToArena(const std::vector<float>& model) const {
+    std::vector<float> arena(at.size());
+    for (size_t j = 0; j < at.size(); ++j) arena[at[j]] = model[j];
+    return arena;
+  }
+  std::vector<float> ToModel(const std::vector<float>& arena) const {
+    std::vector<float> model(at.size());
+    for (size_t j = 0; j < at.size(); ++j) model[j] = arena[at[j]];
+    return model;
+  }
+  std::vector<size_t> at;
+};
+
 std::vector<float> InitialParams() {
   std::vector<float> p(kDim + 1);
   for (int j = 0; j <= kDim; ++j) p[j] = 0.05f * (j % 5) - 0.1f;
@@ -238,20 +255,9 @@ void ExpectDilocoMatchesItsDefinition(bool region_replicas) {
   auto got = TrainWithGradientSync(options, steps);
   ASSERT_EQ(got.size(), 2u);
   // Reference in arena order, since fragments are ranges of the arena.
-  BucketLayout layout = AssignBuckets(kCounts, options.first_bucket_bytes, options.bucket_bytes);
-  const std::vector<size_t> at = ArenaIndex(layout);
+  const ArenaOrder order(AssignBuckets(kCounts, options.first_bucket_bytes, options.bucket_bytes));
   const size_t n = kDim + 1;
-  auto to_arena = [&](const std::vector<float>& model) {
-    std::vector<float> a(n);
-    for (size_t j = 0; j < n; ++j) a[at[j]] = model[j];
-    return a;
-  };
-  auto to_model = [&](const std::vector<float>& a) {
-    std::vector<float> m(n);
-    for (size_t j = 0; j < n; ++j) m[j] = a[at[j]];
-    return m;
-  };
-  std::vector<std::vector<float>> w(2, to_arena(InitialParams())), snap(2, std::vector<float>(n)), delta(2, std::vector<float>(n));
+  std::vector<std::vector<float>> w(2, order.ToArena(InitialParams())), snap(2, std::vector<float>(n)), delta(2, std::vector<float>(n));
   std::vector<float> anchor = w[0], velocity(n, 0.0f);
   std::vector<SgdMomentum> opt(2, SgdMomentum(n, 0.1f, 0.9f));
   const int frags = 2, h = 4;
@@ -269,7 +275,7 @@ void ExpectDilocoMatchesItsDefinition(bool region_replicas) {
   };
   for (int step = 0; step < steps; ++step) {
     std::vector<std::vector<float>> g(2);
-    for (int r = 0; r < 2; ++r) g[r] = to_arena(LocalGradient(to_model(w[r]), r, step));
+    for (int r = 0; r < 2; ++r) g[r] = order.ToArena(LocalGradient(order.ToModel(w[r]), r, step));
     if (region_replicas) {  // the region's average, the same on both ranks
       for (size_t k = 0; k < n; ++k) g[0][k] = g[1][k] = (g[0][k] + g[1][k]) * 0.5f;
     }
@@ -293,8 +299,8 @@ void ExpectDilocoMatchesItsDefinition(bool region_replicas) {
   for (int f = 0; f < frags; ++f) {
     if (in_flight[f]) merge(f);
   }
-  ExpectBitEqual(got[0], to_model(w[0]), "rank 0");
-  ExpectBitEqual(got[1], to_model(w[1]), "rank 1");
+  ExpectBitEqual(got[0], order.ToModel(w[0]), "rank 0");
+  ExpectBitEqual(got[1], order.ToModel(w[1]), "rank 1");
   if (region_replicas) ExpectBitEqual(got[0], got[1], "the region's two ranks");
 }
 
@@ -312,21 +318,10 @@ void ExpectCompressedDilocoMatchesItsDefinition(Compression compression) {
   const int steps = 14;
   auto got = TrainWithGradientSync(options, steps, /*two_regions=*/true);
   ASSERT_EQ(got.size(), 2u);
-  BucketLayout layout = AssignBuckets(kCounts, options.first_bucket_bytes, options.bucket_bytes);
-  const std::vector<size_t> at = ArenaIndex(layout);
+  const ArenaOrder order(AssignBuckets(kCounts, options.first_bucket_bytes, options.bucket_bytes));
   const size_t n = kDim + 1;
-  auto to_arena = [&](const std::vector<float>& model) {
-    std::vector<float> a(n);
-    for (size_t j = 0; j < n; ++j) a[at[j]] = model[j];
-    return a;
-  };
-  auto to_model = [&](const std::vector<float>& a) {
-    std::vector<float> m(n);
-    for (size_t j = 0; j < n; ++j) m[j] = a[at[j]];
-    return m;
-  };
   const BlockQuantizer quantizer(compression);
-  std::vector<std::vector<float>> w(2, to_arena(InitialParams())), snap(2, std::vector<float>(n));
+  std::vector<std::vector<float>> w(2, order.ToArena(InitialParams())), snap(2, std::vector<float>(n));
   std::vector<std::vector<float>> residual(2, std::vector<float>(n, 0.0f)), decoded(2, std::vector<float>(n));
   std::vector<float> anchor = w[0], velocity(n, 0.0f);
   std::vector<SgdMomentum> opt(2, SgdMomentum(n, 0.1f, 0.9f));
@@ -344,7 +339,7 @@ void ExpectCompressedDilocoMatchesItsDefinition(Compression compression) {
     in_flight[f] = false;
   };
   for (int step = 0; step < steps; ++step) {
-    for (int r = 0; r < 2; ++r) opt[r].Step(absl::MakeSpan(w[r]), to_arena(LocalGradient(to_model(w[r]), r, step)));
+    for (int r = 0; r < 2; ++r) opt[r].Step(absl::MakeSpan(w[r]), order.ToArena(LocalGradient(order.ToModel(w[r]), r, step)));
     for (int f = 0; f < frags; ++f) {
       if (in_flight[f]) merge(f);
     }
@@ -368,8 +363,8 @@ void ExpectCompressedDilocoMatchesItsDefinition(Compression compression) {
   for (int f = 0; f < frags; ++f) {
     if (in_flight[f]) merge(f);
   }
-  ExpectBitEqual(got[0], to_model(w[0]), "rank 0");
-  ExpectBitEqual(got[1], to_model(w[1]), "rank 1");
+  ExpectBitEqual(got[0], order.ToModel(w[0]), "rank 0");
+  ExpectBitEqual(got[1], order.ToModel(w[1]), "rank 1");
   // The codes really are lossy: float32 pseudo-gradients end elsewhere.
   options.diloco_compression = Compression::kNone;
   EXPECT_NE(TrainWithGradientSync(options, steps, /*two_regions=*/true)[0], got[0]);
