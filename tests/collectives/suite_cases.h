@@ -152,18 +152,29 @@ inline absl::Status RunCase(Communicator& comm, const Case& c, uint64_t* hash) {
 
   std::vector<uint64_t> inputs(n);
   std::string why;
+  // A short output is printed whole on a failure: which elements went wrong,
+  // and whether a wrong one holds another element's value, tells a misplaced
+  // message from a miscomputed one.
+  auto describe_small_output = [&]() -> std::string {
+    if (out_count > 32) return "";
+    std::string all;
+    for (size_t i = 0; i < out_count; ++i) {
+      absl::StrAppendFormat(&all, "%s0x%x", i == 0 ? "" : " ", LoadBits(t, output, i));
+    }
+    return absl::StrFormat(" (the whole output, raw: %s)", all);
+  };
   auto check_reduced = [&](size_t out_index, size_t in_index) -> absl::Status {
     for (int q = 0; q < n; ++q) inputs[q] = input_of(q, in_index);
     if (!CheckReduction(t, c.reduction, inputs.data(), n, LoadBits(t, output, out_index), &why)) {
-      return fail(absl::StrFormat("element %d: %s", out_index, why));
+      return fail(absl::StrFormat("element %d: %s%s", out_index, why, describe_small_output()));
     }
     return absl::OkStatus();
   };
   auto check_copied = [&](size_t out_index, int q, size_t in_index) -> absl::Status {
     const uint64_t got = LoadBits(t, output, out_index), want = input_of(q, in_index);
     if (got != want) {
-      return fail(absl::StrFormat("element %d is 0x%x, expected 0x%x (rank %d's element %d)", out_index, got, want, q,
-                                  in_index));
+      return fail(absl::StrFormat("element %d is 0x%x, expected 0x%x (rank %d's element %d)%s", out_index, got, want,
+                                  q, in_index, describe_small_output()));
     }
     return absl::OkStatus();
   };
