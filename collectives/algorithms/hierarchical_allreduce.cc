@@ -26,6 +26,59 @@ Range Intersect(Range a, Range b) {
   return end > begin ? Range{begin, end - begin} : Range{begin, 0};
 }
 
+// How a region's ranks sit on its nodes. When every node holds the same
+// number of them (at least two nodes of at least two ranks), the region reduces
+// in two stages: inside each node (shared memory), then across nodes among the
+// ranks with the same index on their node (TCP). A single ring over the region
+// would put 1.5 S on every node boundary; the two stages put S/4 there each way
+// for two nodes of two, which is what the kernel's TCP (the scarce CPU) carries.
+struct RegionShape {
+  int nodes = 0, per_node = 0;
+  std::vector<int> node_index, index_on_node;   // per member of the region
+  std::vector<std::vector<int>> node_members;    // per node of the region, in rank order
+  bool two_level() const { return nodes >= 2 && per_node >= 2; }
+};
+
+RegionShape ShapeOf(const Topology& topology, int region) {
+  const std::vector<int>& members = topology.region_members(region);
+  RegionShape shape;
+  std::vector<int> nodes;  // topology node ids in order of first appearance (= lowest rank)
+  for (int m : members) {
+    auto it = std::find(nodes.begin(), nodes.end(), topology.node_of(m));
+    const int j = static_cast<int>(it - nodes.begin());
+    if (it == nodes.end()) {
+      nodes.push_back(topology.node_of(m));
+      shape.node_members.emplace_back();
+    }
+    shape.node_index.push_back(j);
+    shape.index_on_node.push_back(static_cast<int>(shape.node_members[j].size()));
+    shape.node_members[j].push_back(m);
+  }
+  shape.nodes = static_cast<int>(nodes.size());
+  shape.per_node = shape.nodes > 0 ? static_cast<int>(shape.node_members[0].size()) : 0;
+  for (const auto& on_node : shape.node_members) {
+    if (static_cast<int>(on_node.size()) != shape.per_node) shape.per_node = 0;  // uneven: one ring
+  }
+  return shape;
+}
+
+// Node block i of a chunk of `count` (what index i on every node reduces across nodes).
+Range NodeBlock(const RegionShape& shape, size_t count, int i) { return Part(count, shape.per_node, i); }
+
+// Each member's block of a chunk of `count`: with two stages, member (node j,
+// index i) holds part j of node block i; otherwise the balanced blocks of one ring.
+Blocks MemberBlocks(const RegionShape& shape, size_t count) {
+  const size_t members = shape.node_index.size();
+  if (!shape.two_level()) return BalancedBlocks(count, members);
+  Blocks blocks(members);
+  for (size_t p = 0; p < members; ++p) {
+    const Range node_block = NodeBlock(shape, count, shape.index_on_node[p]);
+    const Range part = Part(node_block.count, shape.nodes, shape.node_index[p]);
+    blocks[p] = Range{node_block.begin + part.begin, part.count};
+  }
+  return blocks;
+}
+
 // The WAN exchange of one chunk: what this rank sends and receives, and where
 // the other regions' partials land.
 struct Exchange {
@@ -57,21 +110,57 @@ absl::Status HierarchicalAllreduce(OpContext& ctx, Workspace& workspace, const T
   chunk_elems = std::max(chunk_elems, (count + kMaxChunks - 1) / kMaxChunks);
   const size_t chunks = ChunksFor(count, chunk_elems);
   auto chunk_range = [&](size_t k) { return Chunk(Range{0, count}, chunk_elems, k); };
-  auto blocks_of = [&](size_t k, int region) {
-    return BalancedBlocks(chunk_range(k).count, topology.region_members(region).size());
-  };
+  std::vector<RegionShape> shapes;
+  for (int r = 0; r < regions; ++r) shapes.push_back(ShapeOf(topology, r));
+  auto blocks_of = [&](size_t k, int region) { return MemberBlocks(shapes[region], chunk_range(k).count); };
+
+  // The two stages' groups: this rank's node, and the ranks with its index on
+  // every node of the region. No pair of ranks is in both, so both stages of a
+  // chunk may use the chunk's message band.
+  const RegionShape& shape = shapes[my_region];
+  std::vector<int> node_group, cross_group;
+  if (shape.two_level()) {
+    node_group = shape.node_members[shape.node_index[local_rank]];
+    for (const auto& on_node : shape.node_members) cross_group.push_back(on_node[shape.index_on_node[local_rank]]);
+  }
+  const int my_index = shape.two_level() ? shape.index_on_node[local_rank] : 0;
+  const int my_node = shape.two_level() ? shape.node_index[local_rank] : 0;
 
   auto reduce_scatter = [&](size_t k) -> absl::Status {
     Range c = chunk_range(k);
-    Blocks blocks = blocks_of(k, my_region);
-    SILK_ASSIGN_OR_RETURN(OpContext region, ctx.Group(local, ReduceScatterBand(k)));
-    return RingReduceScatter(region, workspace, in + c.begin * elem, blocks,
-                             data + (c.begin + blocks[local_rank].begin) * elem, type, phase_op, plan.ring_chunk_bytes, 0);
+    if (!shape.two_level()) {
+      Blocks blocks = blocks_of(k, my_region);
+      SILK_ASSIGN_OR_RETURN(OpContext region, ctx.Group(local, ReduceScatterBand(k)));
+      return RingReduceScatter(region, workspace, in + c.begin * elem, blocks,
+                               data + (c.begin + blocks[local_rank].begin) * elem, type, phase_op,
+                               plan.ring_chunk_bytes, 0);
+    }
+    Blocks node_blocks(shape.per_node);
+    for (int i = 0; i < shape.per_node; ++i) node_blocks[i] = NodeBlock(shape, c.count, i);
+    const Range mine = node_blocks[my_index];
+    char* node_block = data + (c.begin + mine.begin) * elem;
+    SILK_ASSIGN_OR_RETURN(OpContext node, ctx.Group(node_group, ReduceScatterBand(k)));
+    SILK_RETURN_IF_ERROR(RingReduceScatter(node, workspace, in + c.begin * elem, node_blocks, node_block, type,
+                                           phase_op, plan.ring_chunk_bytes, 0));
+    const Blocks parts = BalancedBlocks(mine.count, shape.nodes);
+    SILK_ASSIGN_OR_RETURN(OpContext across, ctx.Group(cross_group, ReduceScatterBand(k)));
+    return RingReduceScatter(across, workspace, node_block, parts, node_block + parts[my_node].begin * elem, type,
+                             phase_op, plan.ring_chunk_bytes, 0);
   };
   auto all_gather = [&](size_t k) -> absl::Status {
     Range c = chunk_range(k);
-    SILK_ASSIGN_OR_RETURN(OpContext region, ctx.Group(local, AllgatherBand(k)));
-    return RingAllgather(region, data + c.begin * elem, blocks_of(k, my_region), elem, plan.ring_chunk_bytes, 0);
+    if (!shape.two_level()) {
+      SILK_ASSIGN_OR_RETURN(OpContext region, ctx.Group(local, AllgatherBand(k)));
+      return RingAllgather(region, data + c.begin * elem, blocks_of(k, my_region), elem, plan.ring_chunk_bytes, 0);
+    }
+    Blocks node_blocks(shape.per_node);
+    for (int i = 0; i < shape.per_node; ++i) node_blocks[i] = NodeBlock(shape, c.count, i);
+    const Range mine = node_blocks[my_index];
+    SILK_ASSIGN_OR_RETURN(OpContext across, ctx.Group(cross_group, AllgatherBand(k)));
+    SILK_RETURN_IF_ERROR(RingAllgather(across, data + (c.begin + mine.begin) * elem,
+                                       BalancedBlocks(mine.count, shape.nodes), elem, plan.ring_chunk_bytes, 0));
+    SILK_ASSIGN_OR_RETURN(OpContext node, ctx.Group(node_group, AllgatherBand(k)));
+    return RingAllgather(node, data + c.begin * elem, node_blocks, elem, plan.ring_chunk_bytes, 0);
   };
   // Sends this rank's partial block to every overlapping rank of every other
   // region and posts the receives of theirs.

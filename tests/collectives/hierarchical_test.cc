@@ -1,9 +1,11 @@
 // The region-aware all-reduce on in-process ranks that claim different
 // regions (SILK_REGION per rank), over real loopback TCP: values, bit-identical
 // results across regions, and the bytes that cross region boundaries.
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <functional>
+#include <ostream>
 #include <cstring>
 #include <vector>
 
@@ -22,8 +24,13 @@ namespace {
 
 struct Layout {
   std::vector<int> region_sizes;  // ranks per region, regions laid out in rank order
-  std::string Name() const { return absl::StrJoin(region_sizes, "_"); }
+  int per_node = 0;               // ranks per node inside each region (the last may hold fewer); 0: one node for all
+  std::string Name() const {
+    return absl::StrJoin(region_sizes, "_") + (per_node > 0 ? absl::StrFormat("_nodes_of_%d", per_node) : "");
+  }
 };
+
+void PrintTo(const Layout& layout, std::ostream* os) { *os << layout.Name(); }
 
 std::vector<int> RegionOfRank(const Layout& layout) {
   std::vector<int> regions;
@@ -33,11 +40,16 @@ std::vector<int> RegionOfRank(const Layout& layout) {
 
 // In-process ranks over loopback, rank r claiming region "region<region[r]>";
 // chunk_bytes > 0 overrides the ring and pipeline chunk.
-absl::StatusOr<std::vector<std::unique_ptr<Communicator>>> RegionCommunicators(const std::vector<int>& region,
+absl::StatusOr<std::vector<std::unique_ptr<Communicator>>> RegionCommunicators(const Layout& layout,
                                                                                 size_t chunk_bytes = 0) {
+  const std::vector<int> region = RegionOfRank(layout);
   return testing::CreateCommunicators(static_cast<int>(region.size()), [&](int rank) {
     Config c = testing::TestConfig();
     c.region = absl::StrFormat("region%d", region[rank]);
+    if (layout.per_node > 0) {
+      const int index_in_region = static_cast<int>(std::count(region.begin(), region.begin() + rank, region[rank]));
+      c.node = absl::StrFormat("region%d-node%d", region[rank], index_in_region / layout.per_node);
+    }
     if (chunk_bytes > 0) c.chunk_bytes = chunk_bytes;
     return c;
   });
@@ -76,7 +88,7 @@ TEST_P(Hierarchical, Float32SumIsCorrectAndBitIdenticalAcrossRegions) {
   const Layout layout = GetParam();
   const std::vector<int> region = RegionOfRank(layout);
   const int n = static_cast<int>(region.size());
-  auto comms = RegionCommunicators(region);
+  auto comms = RegionCommunicators(layout);
   ASSERT_TRUE(comms.ok()) << comms.status();
   for (size_t count : {size_t{0}, size_t{1}, size_t(n - 1), size_t(n + 1), size_t{1000}, size_t{200003}}) {
     std::vector<std::vector<float>> out(n);
@@ -105,7 +117,7 @@ TEST_P(Hierarchical, OtherTypesAndReductions) {
   const Layout layout = GetParam();
   const std::vector<int> region = RegionOfRank(layout);
   const int n = static_cast<int>(region.size());
-  auto comms = RegionCommunicators(region);
+  auto comms = RegionCommunicators(layout);
   ASSERT_TRUE(comms.ok()) << comms.status();
   const size_t count = 5003;
   // int32 max, int64 sum, and float avg.
@@ -151,7 +163,7 @@ TEST_P(Hierarchical, EachDirectionOfTheWanCarriesTheBufferOnce) {
   const std::vector<int> region = RegionOfRank(layout);
   const int n = static_cast<int>(region.size());
   if (layout.region_sizes.size() != 2) GTEST_SKIP() << "the one-S-per-direction promise is for two regions";
-  auto comms = RegionCommunicators(region);
+  auto comms = RegionCommunicators(layout);
   ASSERT_TRUE(comms.ok()) << comms.status();
   const size_t count = 1 << 18;
   auto results = testing::RunOnRanks(*comms, [&](Communicator& comm) {
@@ -169,6 +181,44 @@ TEST_P(Hierarchical, EachDirectionOfTheWanCarriesTheBufferOnce) {
   const uint64_t s = count * sizeof(float);
   for (int dir = 0; dir < 2; ++dir) {
     EXPECT_EQ(crossing[dir], s) << "direction " << dir << " carried " << crossing[dir] << " bytes for S = " << s;
+  }
+}
+
+// Inside a region whose nodes hold equal numbers of its ranks, the all-reduce
+// reduces within each node, then across nodes: the node boundaries carry
+// 2 (N - 1) S in all for N nodes, where one ring over the region would put
+// 2 (m - 1) / m S on each of its N boundary links (3 S instead of 2 S for
+// 2 nodes of 2 ranks). A region on one node sends nothing between nodes.
+TEST_P(Hierarchical, RegionsOfEqualNodesCarryTwoNMinusOneSAcrossTheirNodes) {
+  const Layout layout = GetParam();
+  if (layout.per_node == 0) GTEST_SKIP() << "all ranks on one node";
+  const std::vector<int> region = RegionOfRank(layout);
+  const int n = static_cast<int>(region.size());
+  auto comms = RegionCommunicators(layout);
+  ASSERT_TRUE(comms.ok()) << comms.status();
+  const size_t count = (1 << 18) + 5;  // blocks that do not divide evenly
+  auto results = testing::RunOnRanks(*comms, [&](Communicator& comm) {
+    std::vector<float> data(count, 1.0f);
+    return RunHierarchical(comm, data.data(), count, DataType::kFloat32, ReduceOp::kSum, 128 << 10);
+  });
+  for (int r = 0; r < n; ++r) ASSERT_TRUE(results[r].ok()) << results[r];
+  const Topology topology = Topology::FromPlacements((*comms)[0]->placements());
+  for (int g = 0; g < topology.num_regions(); ++g) {
+    const std::vector<int>& members = topology.region_members(g);
+    uint64_t across_nodes = 0;
+    std::vector<int> nodes;
+    for (int r : members) {
+      if (std::find(nodes.begin(), nodes.end(), topology.node_of(r)) == nodes.end()) nodes.push_back(topology.node_of(r));
+      for (int p : members) {
+        if (topology.node_of(p) != topology.node_of(r)) across_nodes += (*comms)[r]->transport().counters(p).bytes_sent;
+      }
+    }
+    const int size = static_cast<int>(members.size()), num_nodes = static_cast<int>(nodes.size());
+    if (num_nodes > 1 && size % layout.per_node != 0) continue;  // uneven nodes: one ring, not checked here
+    const uint64_t s = count * sizeof(float);
+    EXPECT_EQ(across_nodes, 2 * static_cast<uint64_t>(num_nodes - 1) * s)
+        << "region " << g << " (" << size << " ranks on " << num_nodes << " nodes) carried " << across_nodes
+        << " bytes between its nodes for S = " << s;
   }
 }
 
@@ -195,7 +245,7 @@ TEST_P(Hierarchical, AllgatherReduceScatterAndBroadcast) {
   const Layout layout = GetParam();
   const std::vector<int> region = RegionOfRank(layout);
   const int n = static_cast<int>(region.size());
-  auto comms = RegionCommunicators(region);
+  auto comms = RegionCommunicators(layout);
   ASSERT_TRUE(comms.ok()) << comms.status();
   for (size_t count : {size_t{0}, size_t{1}, size_t{777}, size_t{20000}}) {
     auto results = testing::RunOnRanks(*comms, [&](Communicator& comm) -> absl::Status {
@@ -255,7 +305,7 @@ TEST_P(Hierarchical, OutOfPlaceAllreduceLeavesTheInputAndFillsTheOutput) {
   const Layout layout = GetParam();
   const std::vector<int> region = RegionOfRank(layout);
   const int n = static_cast<int>(region.size());
-  auto comms = RegionCommunicators(region);
+  auto comms = RegionCommunicators(layout);
   ASSERT_TRUE(comms.ok()) << comms.status();
   const size_t count = 300007;
   std::vector<std::vector<float>> out(n);
@@ -291,7 +341,7 @@ TEST_P(Hierarchical, WithinRegionAllreduceStaysInsideEachRegion) {
   const Layout layout = GetParam();
   const std::vector<int> region = RegionOfRank(layout);
   const int n = static_cast<int>(region.size());
-  auto comms = RegionCommunicators(region);
+  auto comms = RegionCommunicators(layout);
   ASSERT_TRUE(comms.ok()) << comms.status();
   const size_t count = 70001;
   std::vector<std::vector<float>> out(n);
@@ -329,7 +379,7 @@ TEST_P(Hierarchical, BroadcastFromEveryRegionOutOfPlace) {
   const Layout layout = GetParam();
   const std::vector<int> region = RegionOfRank(layout);
   const int n = static_cast<int>(region.size());
-  auto comms = RegionCommunicators(region, /*chunk_bytes=*/4096);  // many pipeline chunks
+  auto comms = RegionCommunicators(layout, /*chunk_bytes=*/4096);  // many pipeline chunks
   ASSERT_TRUE(comms.ok()) << comms.status();
   std::vector<int> roots = {0, n / 2, n - 1};
   for (int root : roots) {
@@ -363,7 +413,7 @@ TEST_P(Hierarchical, BarrierHoldsEveryRankUntilTheLastArrives) {
   const Layout layout = GetParam();
   const std::vector<int> region = RegionOfRank(layout);
   const int n = static_cast<int>(region.size());
-  auto comms = RegionCommunicators(region);
+  auto comms = RegionCommunicators(layout);
   ASSERT_TRUE(comms.ok()) << comms.status();
   std::atomic<int> arrived{0};
   auto results = testing::RunOnRanks(*comms, [&](Communicator& comm) -> absl::Status {
@@ -390,7 +440,7 @@ TEST_P(Hierarchical, RegionAllgatherDeliversEveryRegionsPayloadOnce) {
   const std::vector<int> region = RegionOfRank(layout);
   const int n = static_cast<int>(region.size());
   const int regions = static_cast<int>(layout.region_sizes.size());
-  auto comms = RegionCommunicators(region);
+  auto comms = RegionCommunicators(layout);
   ASSERT_TRUE(comms.ok()) << comms.status();
   auto payload = [](int r, size_t i) { return static_cast<char>(i * 131 + r * 17 + 3); };
   for (size_t bytes : {size_t{0}, size_t{1}, size_t{5}, size_t{100003}}) {
@@ -441,7 +491,10 @@ TEST_P(Hierarchical, RegionAllgatherDeliversEveryRegionsPayloadOnce) {
 
 INSTANTIATE_TEST_SUITE_P(Layouts, Hierarchical,
                          ::testing::Values(Layout{{1}}, Layout{{2, 2}}, Layout{{1, 1}}, Layout{{3, 1}},
-                                           Layout{{2, 3}}, Layout{{2, 1, 2}}, Layout{{3, 3}}),
+                                           Layout{{2, 3}}, Layout{{2, 1, 2}}, Layout{{3, 3}},
+                                           // Nodes: two-stage regions (the virtual cluster's 2 x 2), one
+                                           // beside a single-node region, one beside an uneven one.
+                                           Layout{{4, 4}, 2}, Layout{{6, 2}, 2}, Layout{{4, 3}, 2}),
                          [](const auto& info) { return "regions_" + info.param.Name(); });
 
 }  // namespace
