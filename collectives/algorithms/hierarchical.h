@@ -6,7 +6,11 @@
 // rank exchanges its block of partial sums directly with the ranks of the
 // other regions whose blocks overlap it (so every rank's connections share the
 // WAN, not one leader's) and folds the regions' partials in region order; then
-// a ring all-gather inside each region. Each direction of a two-region WAN
+// a ring all-gather inside each region. A region whose nodes hold equal
+// numbers of its ranks (two or more nodes of two or more) runs each ring in
+// two stages instead, inside every node (shared memory) and then across nodes
+// among the ranks with the same index, which puts less on the region's TCP.
+// Each direction of a two-region WAN
 // carries the buffer once (the cut bound's S), both directions at once, so the
 // whole costs about S/B + R/2. Chunks overlap: the WAN exchange of chunk k runs
 // while the region reduces chunk k+1 and gathers chunk k-1.

@@ -56,6 +56,10 @@ absl::Status RingReduceScatter(OpContext& ctx, Workspace& workspace, const void*
   for (int i = 0; i < std::min(2, steps); ++i) stage[i] = workspace.Allocate(largest * elem);
   for (int i = 0; i < std::min(2, steps - 1); ++i) forward[i] = workspace.Allocate(largest * elem);
   std::vector<Requests> recvs(steps, Requests(chunks)), sends(steps, Requests(chunks));
+  // The send still reading each chunk of forward[i]. Not simply step s - 1's:
+  // a step whose block is empty (fewer elements than ranks) sends nothing, and
+  // then the last send from forward[s % 2] is older.
+  Requests reading[2] = {Requests(chunks), Requests(chunks)};
 
   auto post_recv = [&](int s) {
     const Range& b = block(s + 2);
@@ -71,6 +75,7 @@ absl::Status RingReduceScatter(OpContext& ctx, Workspace& workspace, const void*
     if (piece.count == 0) return;
     const char* data = s == 0 ? in + piece.begin * elem : forward[(s - 1) % 2] + (piece.begin - b.begin) * elem;
     sends[s][c] = ctx.Send(right, seq(s, c), data, piece.count * elem);
+    if (s > 0) reading[(s - 1) % 2][c] = sends[s][c];
   };
 
   for (int s = 0; s < std::min(2, steps); ++s) post_recv(s);
@@ -90,8 +95,8 @@ absl::Status RingReduceScatter(OpContext& ctx, Workspace& workspace, const void*
         if (op == ReduceOp::kAvg) kernels::Scale(type, out + offset, piece.count, n);
         continue;
       }
-      // forward[s % 2] was sent at step s - 1; that send must be out before it is overwritten.
-      if (s >= 2 && sends[s - 1][c]) SILK_RETURN_IF_ERROR(ctx.Wait(sends[s - 1][c]));
+      // The last send from forward[s % 2] must be out before it is overwritten.
+      if (reading[s % 2][c]) SILK_RETURN_IF_ERROR(ctx.Wait(reading[s % 2][c]));
       kernels::Reduce(type, op, forward[s % 2] + offset, ours, theirs, piece.count);
       post_send(s + 1, c);
     }
