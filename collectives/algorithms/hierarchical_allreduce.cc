@@ -29,9 +29,10 @@ Range Intersect(Range a, Range b) {
 // How a region's ranks sit on its nodes. When every node holds the same
 // number of them (at least two nodes of at least two ranks), the region reduces
 // in two stages: inside each node (shared memory), then across nodes among the
-// ranks with the same index on their node (TCP). A single ring over the region
-// would put 1.5 S on every node boundary; the two stages put S/4 there each way
-// for two nodes of two, which is what the kernel's TCP (the scarce CPU) carries.
+// ranks with the same index on their node (TCP). Between its N nodes that
+// carries 2 (N - 1) S in all, where one ring over the region's m ranks puts
+// 2 (m - 1) / m S on each of its N node-crossing links (2 S instead of 3 S for
+// two nodes of two): less for the kernel's TCP, the scarce CPU.
 struct RegionShape {
   int nodes = 0, per_node = 0;
   std::vector<int> node_index, index_on_node;   // per member of the region
@@ -62,17 +63,19 @@ RegionShape ShapeOf(const Topology& topology, int region) {
   return shape;
 }
 
-// Node block i of a chunk of `count` (what index i on every node reduces across nodes).
-Range NodeBlock(const RegionShape& shape, size_t count, int i) { return Part(count, shape.per_node, i); }
+// A chunk of `count` cut into one block per index on a node: block i is what
+// the ranks with index i reduce across the nodes.
+Blocks NodeBlocks(const RegionShape& shape, size_t count) { return BalancedBlocks(count, shape.per_node); }
 
 // Each member's block of a chunk of `count`: with two stages, member (node j,
 // index i) holds part j of node block i; otherwise the balanced blocks of one ring.
 Blocks MemberBlocks(const RegionShape& shape, size_t count) {
   const size_t members = shape.node_index.size();
   if (!shape.two_level()) return BalancedBlocks(count, members);
+  const Blocks node_blocks = NodeBlocks(shape, count);
   Blocks blocks(members);
   for (size_t p = 0; p < members; ++p) {
-    const Range node_block = NodeBlock(shape, count, shape.index_on_node[p]);
+    const Range node_block = node_blocks[shape.index_on_node[p]];
     const Range part = Part(node_block.count, shape.nodes, shape.node_index[p]);
     blocks[p] = Range{node_block.begin + part.begin, part.count};
   }
@@ -135,8 +138,7 @@ absl::Status HierarchicalAllreduce(OpContext& ctx, Workspace& workspace, const T
                                data + (c.begin + blocks[local_rank].begin) * elem, type, phase_op,
                                plan.ring_chunk_bytes, 0);
     }
-    Blocks node_blocks(shape.per_node);
-    for (int i = 0; i < shape.per_node; ++i) node_blocks[i] = NodeBlock(shape, c.count, i);
+    const Blocks node_blocks = NodeBlocks(shape, c.count);
     const Range mine = node_blocks[my_index];
     char* node_block = data + (c.begin + mine.begin) * elem;
     SILK_ASSIGN_OR_RETURN(OpContext node, ctx.Group(node_group, ReduceScatterBand(k)));
@@ -153,8 +155,7 @@ absl::Status HierarchicalAllreduce(OpContext& ctx, Workspace& workspace, const T
       SILK_ASSIGN_OR_RETURN(OpContext region, ctx.Group(local, AllgatherBand(k)));
       return RingAllgather(region, data + c.begin * elem, blocks_of(k, my_region), elem, plan.ring_chunk_bytes, 0);
     }
-    Blocks node_blocks(shape.per_node);
-    for (int i = 0; i < shape.per_node; ++i) node_blocks[i] = NodeBlock(shape, c.count, i);
+    const Blocks node_blocks = NodeBlocks(shape, c.count);
     const Range mine = node_blocks[my_index];
     SILK_ASSIGN_OR_RETURN(OpContext across, ctx.Group(cross_group, AllgatherBand(k)));
     SILK_RETURN_IF_ERROR(RingAllgather(across, data + (c.begin + mine.begin) * elem,

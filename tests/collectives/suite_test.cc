@@ -6,6 +6,7 @@
 // that should hold the same bits are compared.
 #include <atomic>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -29,6 +30,24 @@ using testing::RunCase;
 // Large enough for several pipeline chunks (the suite's chunk is 4 KiB).
 constexpr size_t kLargeCount = 9000;
 
+// Runs `cases` in order on every rank; a rank that fails aborts the others at
+// once instead of leaving them waiting. hashes[rank][k] receives case k's hash.
+std::vector<absl::Status> RunCasesOnEveryRank(std::vector<std::unique_ptr<Communicator>>& comms,
+                                              const std::vector<Case>& cases,
+                                              std::vector<std::vector<uint64_t>>& hashes) {
+  hashes.assign(comms.size(), std::vector<uint64_t>(cases.size()));
+  return testing::RunOnRanks(comms, [&](Communicator& comm) -> absl::Status {
+    for (size_t k = 0; k < cases.size(); ++k) {
+      absl::Status s = RunCase(comm, cases[k], &hashes[comm.rank()][k]);
+      if (!s.ok()) {
+        comm.Abort(s);
+        return s;
+      }
+    }
+    return absl::OkStatus();
+  });
+}
+
 class Suite : public ::testing::TestWithParam<std::tuple<Op, int>> {};
 
 TEST_P(Suite, MatchesReferenceAndRanksAgree) {
@@ -40,17 +59,8 @@ TEST_P(Suite, MatchesReferenceAndRanksAgree) {
   ASSERT_TRUE(comms.ok()) << comms.status();
   const std::vector<Case> cases =
       CasesFor(op, n, {0, 1, 7, static_cast<size_t>(n - 1), static_cast<size_t>(n + 1), kLargeCount});
-  std::vector<std::vector<uint64_t>> hashes(n, std::vector<uint64_t>(cases.size()));
-  auto results = testing::RunOnRanks(*comms, [&](Communicator& comm) -> absl::Status {
-    for (size_t k = 0; k < cases.size(); ++k) {
-      absl::Status s = RunCase(comm, cases[k], &hashes[comm.rank()][k]);
-      if (!s.ok()) {
-        comm.Abort(s);  // the other ranks stop at once instead of waiting for this one
-        return s;
-      }
-    }
-    return absl::OkStatus();
-  });
+  std::vector<std::vector<uint64_t>> hashes;
+  auto results = RunCasesOnEveryRank(*comms, cases, hashes);
   for (int r = 0; r < n; ++r) ASSERT_TRUE(results[r].ok()) << "rank " << r << ": " << results[r];
   for (size_t k = 0; k < cases.size(); ++k) {
     for (int r = 1; r < n; ++r) {
@@ -89,17 +99,8 @@ TEST(Ring, FewerElementsThanRanksOverManyCalls) {
       }
     }
   }
-  auto results = testing::RunOnRanks(*comms, [&](Communicator& comm) -> absl::Status {
-    uint64_t hash;
-    for (const Case& c : cases) {
-      absl::Status s = RunCase(comm, c, &hash);
-      if (!s.ok()) {
-        comm.Abort(s);
-        return s;
-      }
-    }
-    return absl::OkStatus();
-  });
+  std::vector<std::vector<uint64_t>> hashes;
+  auto results = RunCasesOnEveryRank(*comms, cases, hashes);
   for (int r = 0; r < n; ++r) EXPECT_TRUE(results[r].ok()) << "rank " << r << ": " << results[r];
 }
 
