@@ -39,6 +39,7 @@ WanSettings WanSettingsFor(const Config& config, const cluster::Link* link) {
                                 ? config.socket_buffer_bytes
                                 : static_cast<size_t>(std::clamp(2.0 * bdp_bytes / lanes, 1.0 * (1 << 20), 16.0 * (1 << 20)));
   wan.socket.congestion = config.wan_congestion;
+  wan.socket.notsent_lowat_bytes = config.wan_notsent_lowat_bytes;
   return wan;
 }
 

@@ -1,6 +1,7 @@
 #include "collectives/algorithms/cost_model.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace silk::algorithms {
 namespace {
@@ -41,9 +42,18 @@ double RingPhase(const Link& link, size_t n, double bytes) {
 
 }  // namespace
 
+size_t PipelineDepthFor(const Tiers& tiers, size_t chunk_bytes, size_t chunks) {
+  const Link wan = WanOf(tiers);
+  const double wanted = std::min(kWanInflightRtts * 2 * wan.latency_s * wan.bytes_per_s,
+                                 static_cast<double>(kMaxInflightBytes));
+  const double depth = std::ceil(wanted / static_cast<double>(std::max<size_t>(chunk_bytes, 1)));
+  return std::clamp<size_t>(static_cast<size_t>(std::min(depth, 1e9)), 2, std::max<size_t>(chunks, 2));
+}
+
 double EstimateHierarchicalAllreduce(const Tiers& tiers, const Topology& topology, size_t bytes, size_t chunks,
                                      size_t depth) {
   chunks = std::max<size_t>(chunks, 1);
+  if (depth == 0) depth = PipelineDepthFor(tiers, (bytes + chunks - 1) / chunks, chunks);
   depth = std::clamp<size_t>(depth, 1, chunks);
   const Link lan = LanOf(tiers), wan = WanOf(tiers);
   const size_t n = LargestRegion(topology);
@@ -79,7 +89,7 @@ HierarchicalPlan PlanHierarchical(const Tiers& tiers, const Topology& topology, 
     }
   }
   plan.pipeline_chunk_bytes = std::max<size_t>((bytes + best_chunks - 1) / best_chunks, 1);
-  plan.pipeline_depth = std::min(best_chunks, kMaxPipelineDepth);
+  plan.pipeline_depth = PipelineDepthFor(tiers, plan.pipeline_chunk_bytes, best_chunks);
   return plan;
 }
 

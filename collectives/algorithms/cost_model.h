@@ -13,25 +13,33 @@
 
 namespace silk::algorithms {
 
-// The most chunk exchanges a plan keeps in flight (each holds a chunk of receive space per other region).
-inline constexpr size_t kMaxPipelineDepth = 8;
+// Chunk exchanges in flight: enough to fill kWanInflightRtts round trips of the
+// WAN's rate, so that the link stays busy while a chunk's data waits in the
+// link's queue, for a retransmission, or for a region that started later (a
+// depth of 8 measured 740-990 ms for 64 MiB on the virtual cluster where all
+// chunks in flight measured 637-674 ms). Each holds a chunk's receive space
+// per other region, hence the byte cap.
+inline constexpr double kWanInflightRtts = 16;
+inline constexpr size_t kMaxInflightBytes = size_t{256} << 20;
+size_t PipelineDepthFor(const Tiers& tiers, size_t chunk_bytes, size_t chunks);
 
 // Seconds for a hierarchical all-reduce of `bytes` in `chunks` pipeline
 // chunks: the WAN's latency once, then the longer of the WAN's transfer and
 // the regions' ring phases of every chunk (which overlap each other), plus the
 // first chunk's reduce-scatter and the last one's all-gather, which nothing
 // overlaps.
-// With `depth` chunks' exchanges in flight, each of which waits the latency,
-// the WAN also cannot finish before (chunks / depth) latencies.
+// With `depth` chunks' exchanges in flight (0: PipelineDepthFor's), each of
+// which waits the latency, the WAN also cannot finish before (chunks / depth)
+// latencies.
 double EstimateHierarchicalAllreduce(const Tiers& tiers, const Topology& topology, size_t bytes, size_t chunks,
-                                     size_t depth = kMaxPipelineDepth);
+                                     size_t depth = 0);
 
 // Seconds for a flat ring all-reduce over every rank: 2(n-1) steps, each as
 // slow as the slowest link the ring crosses.
 double EstimateFlatRingAllreduce(const Tiers& tiers, const Topology& topology, size_t bytes);
 
 // The plan with the least estimate, over chunk counts 1, 2, 4, ... with chunks
-// of at least 64 KiB, and the depth that covers the WAN's latency. Without
+// of at least 64 KiB, and PipelineDepthFor's depth. Without
 // measured tiers: PlanFor's fixed rule.
 HierarchicalPlan PlanHierarchical(const Tiers& tiers, const Topology& topology, size_t bytes,
                                   size_t ring_chunk_bytes);

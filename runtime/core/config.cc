@@ -85,6 +85,7 @@ absl::StatusOr<Config> Config::FromEnvironment() {
   SILK_RETURN_IF_ERROR(ReadInt("SILK_PROGRESS_THREADS", &config.progress_threads, 1, 64));
   SILK_RETURN_IF_ERROR(ReadInt("SILK_ENGINE_STREAMS", &config.engine_streams, 1, 64));
   SILK_RETURN_IF_ERROR(ReadInt("SILK_SOCKET_BUFFER", &config.socket_buffer_bytes, 0, 1ll << 31));
+  SILK_RETURN_IF_ERROR(ReadInt("SILK_WAN_NOTSENT_LOWAT", &config.wan_notsent_lowat_bytes, 0, 1ll << 30));
   SILK_RETURN_IF_ERROR(ReadInt("SILK_STRIPE_BYTES", &config.stripe_bytes, 4096, 1ll << 30));
   SILK_RETURN_IF_ERROR(ReadInt("SILK_CHUNK_BYTES", &config.chunk_bytes, 4096, 1ll << 30));
   size_t scratch_mb = config.scratch_pool_bytes >> 20;

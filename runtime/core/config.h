@@ -29,6 +29,11 @@ struct Config {
   int wan_lanes = 0;
   // Congestion control on cross-region connections (SILK_WAN_CONGESTION).
   std::string wan_congestion = "bbr";
+  // Unsent bytes a cross-region connection may hold (SILK_WAN_NOTSENT_LOWAT;
+  // 0: the kernel's default, as much as the send buffer). Kept small so that
+  // the lanes share a message's tail: a lane slowed by loss recovery does not
+  // sit on megabytes that idle lanes could carry.
+  size_t wan_notsent_lowat_bytes = 256 << 10;
   // Cluster spec (SILK_CLUSTER_SPEC): maps this node to its region and gives the
   // links' rates and round trips. Empty: none.
   std::string cluster_spec;

@@ -49,6 +49,27 @@ TEST(CostModel, PipelinesLargeMessagesAndNotSmallOnes) {
   EXPECT_EQ(PlanHierarchical(tiers, topology, 8 << 10, 1 << 20).pipeline_chunk_bytes, size_t{8} << 10);
 }
 
+// The plan keeps 16 round trips of the WAN's rate in flight (80 MB on 1 Gbit/s
+// and 40 ms), or every chunk of a smaller message: a chunk held up by the
+// link's queue or a retransmission must not stop the others.
+TEST(CostModel, DepthKeepsSixteenRoundTripsInFlight) {
+  const Tiers tiers = Measured(0.040, 125e6);
+  EXPECT_EQ(PipelineDepthFor(tiers, 1 << 20, 64), 64u);
+  EXPECT_EQ(PipelineDepthFor(tiers, 1 << 20, 256), 77u);  // ceil(80e6 / 2^20)
+  EXPECT_EQ(PipelineDepthFor(tiers, 8 << 20, 64), 10u);
+  EXPECT_EQ(PipelineDepthFor(tiers, 64 << 20, 64), 2u);   // never fewer than two
+  EXPECT_EQ(PipelineDepthFor(tiers, 1 << 20, 1), 2u);
+  // A far, fast link: capped at kMaxInflightBytes of receive space.
+  EXPECT_EQ(PipelineDepthFor(Measured(0.200, 10e9), 1 << 20, 1000), kMaxInflightBytes >> 20);
+  const Topology topology = TwoRegionsOfFour();
+  for (size_t bytes : {size_t{64} << 20, size_t{256} << 20}) {
+    const HierarchicalPlan plan = PlanHierarchical(tiers, topology, bytes, 1 << 20);
+    const size_t chunks = (bytes + plan.pipeline_chunk_bytes - 1) / plan.pipeline_chunk_bytes;
+    EXPECT_GE(plan.pipeline_depth * plan.pipeline_chunk_bytes, std::min<size_t>(bytes, 80'000'000)) << bytes;
+    EXPECT_LE(plan.pipeline_depth, chunks) << bytes;
+  }
+}
+
 TEST(CostModel, FlatLosesByFarOverAWanAndIsCloseOverALan) {
   const Topology topology = TwoRegionsOfFour();
   const size_t bytes = size_t{16} << 20;

@@ -81,6 +81,12 @@ absl::Status ApplySocketOptions(int fd, const SocketOptions& options) {
     setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes));
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
   }
+  if (options.notsent_lowat_bytes > 0) {
+    int bytes = static_cast<int>(std::min<size_t>(options.notsent_lowat_bytes, 1u << 30));
+    if (setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &bytes, sizeof(bytes)) < 0) {
+      return Errno("setsockopt(TCP_NOTSENT_LOWAT)");
+    }
+  }
   if (!options.congestion.empty()) {
     if (setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, options.congestion.data(),
                    static_cast<socklen_t>(options.congestion.size())) < 0) {

@@ -34,9 +34,13 @@ class ScopedFd {
 struct SocketOptions {
   size_t buffer_bytes = 0;  // SO_SNDBUF/SO_RCVBUF; 0 leaves the kernel's autotuning
   std::string congestion;   // TCP_CONGESTION; empty keeps the default
+  // TCP_NOTSENT_LOWAT: the socket takes more only while less than this is
+  // still unsent, so a message waits in Silk's queue for whichever lane drains
+  // first instead of behind a slow lane's kernel buffer; 0 keeps the default.
+  size_t notsent_lowat_bytes = 0;
 };
 
-// Sets TCP_NODELAY, buffers and congestion control. An unavailable congestion
+// Sets TCP_NODELAY, buffers, the unsent low-water mark and congestion control. An unavailable congestion
 // algorithm is an error that names it.
 absl::Status ApplySocketOptions(int fd, const SocketOptions& options);
 absl::Status SetNonBlocking(int fd, bool on);

@@ -125,6 +125,25 @@ TEST(TcpTransport, LargeMessageIsStripedAcrossAllLanes) {
   EXPECT_EQ(total, out.size());
 }
 
+// A low unsent mark (as across a WAN) makes every lane's socket refuse
+// writes early: the transport resumes each partly written piece and the
+// message still arrives whole, spread over the lanes.
+TEST(TcpTransport, SmallNotsentLowatStillDeliversEveryByte) {
+  TcpOptions options;
+  options.lanes = 3;
+  options.stripe_bytes = 64 << 10;
+  options.socket.notsent_lowat_bytes = 16 << 10;
+  auto transports = ConnectTransports(2, options);
+  ASSERT_EQ(transports.size(), 2u);
+  std::vector<char> out = Pattern(24 << 20, 5), in(24 << 20);
+  auto recv = transports[1]->Recv(0, MessageTag{6, 0}, TestDescriptor(), in.data(), in.size());
+  auto send = transports[0]->Send(1, MessageTag{6, 0}, TestDescriptor(), out.data(), out.size());
+  ASSERT_TRUE(send->Wait(Soon()).ok());
+  ASSERT_TRUE(recv->Wait(Soon()).ok());
+  EXPECT_EQ(in, out);
+  for (uint64_t bytes : transports[0]->LaneBytesSent(1)) EXPECT_GT(bytes, 0u);
+}
+
 TEST(TcpTransport, FixedBasePortCountsUpWhenTaken) {
   auto taken = ListenTcp(0, SocketOptions{});
   ASSERT_TRUE(taken.ok()) << taken.status();
