@@ -19,7 +19,10 @@ absl::StatusOr<WorkPtr> AllreduceAsync(Communicator& comm, const AllreduceOption
   SILK_RETURN_IF_ERROR(ValidateNoPartialOverlap(options.input, bytes, options.output, bytes));
   const size_t chunk_bytes = comm.config().chunk_bytes;
   Topology topology = Topology::FromPlacements(comm.placements());
-  const algorithms::HierarchicalPlan plan = algorithms::PlanHierarchical(comm.tiers(), topology, bytes, chunk_bytes);
+  algorithms::HierarchicalPlan plan = algorithms::PlanHierarchical(comm.tiers(), topology, bytes, chunk_bytes);
+  if (comm.config().wan_pacing && comm.tiers().SlowestWan().rate_declared()) {
+    plan.wan_bytes_per_s = comm.tiers().SlowestWan().bytes_per_s;
+  }
   // Regions whose link measured as fast as the LAN are better served flat; the
   // tiers are the same on every rank, so the choice is too.
   int regions = options.within_region ? 1 : comm.num_regions();

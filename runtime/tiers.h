@@ -31,6 +31,8 @@ struct TierCost {
   double rtt_s = 0;           // best round trip of an 8-byte message
   double bytes_per_s = 0;     // what the model uses (for the WAN: the spec's rate when declared)
   double probed_bytes_per_s = 0;  // what the burst achieved
+  // The rate came from the cluster spec (declared), not from the burst.
+  bool rate_declared() const { return present && bytes_per_s != probed_bytes_per_s; }
 };
 
 struct Tiers {

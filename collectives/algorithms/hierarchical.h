@@ -37,6 +37,12 @@ struct HierarchicalPlan {
   // All-reduce: chunks whose WAN exchange may be in flight at once. Each waits
   // a one-way latency, so enough must fly to keep the link busy meanwhile.
   size_t pipeline_depth = 2;
+  // The declared rate of the WAN (bytes/s each way), or 0. When set, every rank
+  // paces what it sends across regions at its share of it: all of a region's
+  // ranks send at once, and congestion control left alone overfills the link's
+  // queue at every start and loses packets to it (32 MiB on the virtual cluster:
+  // 330-340 ms paced against 385-550 ms).
+  double wan_bytes_per_s = 0;
 };
 
 // About eight pipeline chunks per message, 1-8 MiB each: enough chunks that the

@@ -91,6 +91,26 @@ struct Exchange {
   std::vector<transport::RequestPtr> requests;
 };
 
+// Paces this rank's sends to its exchange partners for one operation (see
+// HierarchicalPlan::wan_bytes_per_s) and lifts the cap when it ends.
+class WanPacing {
+ public:
+  explicit WanPacing(OpContext& ctx) : ctx_(ctx) {}
+  ~WanPacing() {
+    for (int peer : peers_) ctx_.transport().EndPacing(ctx_.global_rank(peer));
+  }
+  WanPacing(const WanPacing&) = delete;
+  WanPacing& operator=(const WanPacing&) = delete;
+  void Pace(int peer, double bytes_per_s) {
+    ctx_.transport().BeginPacing(ctx_.global_rank(peer), static_cast<uint64_t>(std::max(bytes_per_s, 1.0)));
+    peers_.push_back(peer);
+  }
+
+ private:
+  OpContext& ctx_;
+  std::vector<int> peers_;
+};
+
 }  // namespace
 
 absl::Status HierarchicalAllreduce(OpContext& ctx, Workspace& workspace, const Topology& topology, const void* input,
@@ -216,6 +236,23 @@ absl::Status HierarchicalAllreduce(OpContext& ctx, Workspace& workspace, const T
     return absl::OkStatus();
   };
 
+  // Each region sends every chunk to each other region once over a link of
+  // rate B; a partner that takes `overlap` of a chunk's `n` elements from this
+  // rank gets B * overlap / n of it, so the region's ranks together send at B.
+  WanPacing pacing(ctx);
+  if (plan.wan_bytes_per_s > 0 && chunks > 0 && chunk_range(0).count > 0) {
+    const Range mine = blocks_of(0, my_region)[local_rank];
+    for (int r = 0; r < regions; ++r) {
+      if (r == my_region || mine.count == 0) continue;
+      Blocks theirs = blocks_of(0, r);
+      for (size_t j = 0; j < theirs.size(); ++j) {
+        const Range overlap = Intersect(mine, theirs[j]);
+        if (overlap.count == 0) continue;
+        pacing.Pace(topology.region_members(r)[j],
+                    plan.wan_bytes_per_s * static_cast<double>(overlap.count) / chunk_range(0).count);
+      }
+    }
+  }
   std::vector<Exchange> in_flight;
   for (size_t k = 0; k < chunks; ++k) {
     SILK_RETURN_IF_ERROR(reduce_scatter(k));

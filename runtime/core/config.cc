@@ -96,6 +96,9 @@ absl::StatusOr<Config> Config::FromEnvironment() {
   int shm = config.shm ? 1 : 0;
   SILK_RETURN_IF_ERROR(ReadInt("SILK_SHM", &shm, 0, 1));
   config.shm = shm != 0;
+  int pacing = config.wan_pacing ? 1 : 0;
+  SILK_RETURN_IF_ERROR(ReadInt("SILK_WAN_PACING", &pacing, 0, 1));
+  config.wan_pacing = pacing != 0;
   int probe = config.probe_tiers ? 1 : 0;
   SILK_RETURN_IF_ERROR(ReadInt("SILK_PROBE_TIERS", &probe, 0, 1));
   config.probe_tiers = probe != 0;

@@ -41,6 +41,8 @@ class RoutedTransport : public Transport {
   absl::Status status() const override;
   void Abort(const absl::Status& reason) override;
   PeerCounters counters(int peer) const override;
+  void BeginPacing(int peer, uint64_t bytes_per_s) override { route(peer).BeginPacing(peer, bytes_per_s); }
+  void EndPacing(int peer) override { route(peer).EndPacing(peer); }
 
  private:
   RoutedTransport(std::vector<std::unique_ptr<Transport>> transports, std::vector<int> routes);

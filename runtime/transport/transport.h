@@ -100,6 +100,14 @@ class Transport {
   virtual void Abort(const absl::Status& reason) = 0;
 
   virtual PeerCounters counters(int peer) const = 0;
+
+  // Caps what this rank sends to `peer` at `bytes_per_s` for as long as any
+  // caller that began pacing it has not ended (the latest rate applies). For
+  // an algorithm that knows how many pairs share a slow link: each paced at
+  // its share, they fill the link without overflowing its queue. Transports
+  // without a rate control (shared memory) ignore it.
+  virtual void BeginPacing(int peer, uint64_t bytes_per_s) {}
+  virtual void EndPacing(int peer) {}
 };
 
 }  // namespace silk::transport

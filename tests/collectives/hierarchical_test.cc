@@ -16,6 +16,8 @@
 #include "collectives/kernels/float16.h"
 #include "gtest/gtest.h"
 #include "runtime/core/status_macros.h"
+#include "runtime/transport/routed_transport.h"
+#include "runtime/transport/tcp/tcp_transport.h"
 #include "runtime/topology.h"
 #include "tests/support/ranks.h"
 
@@ -61,7 +63,7 @@ float Value(int rank, size_t i) {
 }
 
 absl::Status RunHierarchical(Communicator& comm, void* buffer, size_t count, DataType type, ReduceOp op,
-                             size_t pipeline_chunk_bytes, size_t pipeline_depth = 2) {
+                             size_t pipeline_chunk_bytes, size_t pipeline_depth = 2, double wan_bytes_per_s = 0) {
   Topology topology = Topology::FromPlacements(comm.placements());
   OpDescriptor d;
   d.kind = CollectiveKind::kAllreduce;
@@ -76,10 +78,46 @@ absl::Status RunHierarchical(Communicator& comm, void* buffer, size_t count, Dat
                 plan.pipeline_chunk_bytes = pipeline_chunk_bytes;
                 plan.pipeline_depth = pipeline_depth;
                 plan.ring_chunk_bytes = 16 << 10;
+                plan.wan_bytes_per_s = wan_bytes_per_s;
                 return algorithms::HierarchicalAllreduce(ctx, *workspace, topology, buffer, buffer, count, type, op,
                                                          plan);
               })
       ->Wait();
+}
+
+// A declared WAN rate paces each rank's cross-region partners for the
+// operation (its share: B over the region's ranks), and the cap is lifted when
+// it ends; the result is what the unpaced run gives, bit for bit.
+TEST(HierarchicalPacing, PacesCrossRegionPartnersOnlyWhileTheOperationRuns) {
+  const Layout layout{{2, 2}, 1};  // a node per rank: partners talk TCP
+  auto comms = RegionCommunicators(layout);
+  ASSERT_TRUE(comms.ok()) << comms.status();
+  const size_t count = 300000;
+  std::vector<std::vector<float>> paced(4), plain(4);
+  std::vector<std::vector<uint64_t>> after(4);
+  auto lane_rates = [](Communicator& comm, int peer) {
+    transport::Transport* t = &comm.transport();
+    if (auto* routed = dynamic_cast<transport::RoutedTransport*>(t)) t = &routed->route(peer);
+    auto* tcp = dynamic_cast<transport::tcp::TcpTransport*>(t);
+    return tcp ? tcp->LanePacingRates(peer) : std::vector<uint64_t>{};
+  };
+  auto results = testing::RunOnRanks(*comms, [&](Communicator& comm) -> absl::Status {
+    const int r = comm.rank();
+    for (auto* out : {&paced[r], &plain[r]}) {
+      out->resize(count);
+      for (size_t i = 0; i < count; ++i) (*out)[i] = Value(r, i);
+    }
+    SILK_RETURN_IF_ERROR(RunHierarchical(comm, paced[r].data(), count, DataType::kFloat32, ReduceOp::kSum, 64 << 10,
+                                         8, 400e6));
+    after[r] = lane_rates(comm, r ^ 2);  // the partner in the other region, after the operation
+    return RunHierarchical(comm, plain[r].data(), count, DataType::kFloat32, ReduceOp::kSum, 64 << 10, 8);
+  });
+  for (int r = 0; r < 4; ++r) {
+    ASSERT_TRUE(results[r].ok()) << "rank " << r << ": " << results[r];
+    ASSERT_EQ(std::memcmp(paced[r].data(), plain[r].data(), count * sizeof(float)), 0) << "rank " << r;
+    ASSERT_FALSE(after[r].empty()) << "rank " << r << " reaches its partner over TCP";
+    for (uint64_t rate : after[r]) EXPECT_EQ(rate, ~0ul) << "rank " << r << ": pacing not lifted";
+  }
 }
 
 class Hierarchical : public ::testing::TestWithParam<Layout> {};

@@ -89,6 +89,9 @@ struct Peer {
   absl::Mutex recv_mu;
   absl::flat_hash_map<MessageTag, std::shared_ptr<InboundMessage>> inbound ABSL_GUARDED_BY(recv_mu);
 
+  absl::Mutex pacing_mu;
+  int pacing_holders ABSL_GUARDED_BY(pacing_mu) = 0;  // BeginPacing calls not yet ended
+
   std::atomic<bool> departed{false};  // said goodbye
   std::atomic<uint64_t> bytes_sent{0};
   std::atomic<uint64_t> bytes_received{0};

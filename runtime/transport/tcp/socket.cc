@@ -72,6 +72,15 @@ absl::Status SetNonBlocking(int fd, bool on) {
   return absl::OkStatus();
 }
 
+absl::Status SetMaxPacingRate(int fd, uint64_t bytes_per_s) {
+  // The kernel reads an unsigned long; all ones lifts the cap.
+  unsigned long rate = bytes_per_s == 0 ? ~0ul : static_cast<unsigned long>(bytes_per_s);
+  if (setsockopt(fd, SOL_SOCKET, SO_MAX_PACING_RATE, &rate, sizeof(rate)) < 0) {
+    return Errno("setsockopt(SO_MAX_PACING_RATE)");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ApplySocketOptions(int fd, const SocketOptions& options) {
   int one = 1;
   if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0) return Errno("setsockopt(TCP_NODELAY)");

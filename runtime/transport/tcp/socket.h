@@ -44,6 +44,9 @@ struct SocketOptions {
 // algorithm is an error that names it.
 absl::Status ApplySocketOptions(int fd, const SocketOptions& options);
 absl::Status SetNonBlocking(int fd, bool on);
+// SO_MAX_PACING_RATE: the most bytes per second the kernel sends on `fd`
+// (0: no cap beyond what its congestion control paces).
+absl::Status SetMaxPacingRate(int fd, uint64_t bytes_per_s);
 
 // Ports tried from a fixed base port: one per rank sharing a host.
 inline constexpr int kPortRange = 64;

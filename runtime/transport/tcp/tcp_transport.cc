@@ -368,6 +368,42 @@ PeerCounters TcpTransport::counters(int peer) const {
   return PeerCounters{peers_[peer]->bytes_sent.load(), peers_[peer]->bytes_received.load()};
 }
 
+void TcpTransport::BeginPacing(int peer, uint64_t bytes_per_s) {
+  if (peer < 0 || peer >= size_ || peer == rank_) return;
+  Peer& p = *peers_[peer];
+  if (p.lanes.empty()) return;
+  absl::MutexLock lock(&p.pacing_mu);
+  p.pacing_holders++;
+  const uint64_t per_lane = std::max<uint64_t>(bytes_per_s / p.lanes.size(), 1);
+  // Descriptors stay open until the transport goes (see CloseLane), so this
+  // cannot touch a reused number; a failed call only leaves the lane unpaced.
+  for (const auto& lane : p.lanes) {
+    if (lane->fd.valid()) SetMaxPacingRate(lane->fd.get(), per_lane).IgnoreError();
+  }
+}
+
+void TcpTransport::EndPacing(int peer) {
+  if (peer < 0 || peer >= size_ || peer == rank_) return;
+  Peer& p = *peers_[peer];
+  absl::MutexLock lock(&p.pacing_mu);
+  if (p.pacing_holders == 0 || --p.pacing_holders > 0) return;
+  for (const auto& lane : p.lanes) {
+    if (lane->fd.valid()) SetMaxPacingRate(lane->fd.get(), 0).IgnoreError();
+  }
+}
+
+std::vector<uint64_t> TcpTransport::LanePacingRates(int peer) const {
+  std::vector<uint64_t> rates;
+  if (peer < 0 || peer >= size_) return rates;
+  for (const auto& lane : peers_[peer]->lanes) {
+    unsigned long rate = 0;
+    socklen_t length = sizeof(rate);
+    if (!lane->fd.valid() || getsockopt(lane->fd.get(), SOL_SOCKET, SO_MAX_PACING_RATE, &rate, &length) < 0) rate = 0;
+    rates.push_back(rate);
+  }
+  return rates;
+}
+
 std::vector<uint64_t> TcpTransport::LaneBytesSent(int peer) const {
   std::vector<uint64_t> bytes;
   if (peer < 0 || peer >= size_) return bytes;

@@ -70,9 +70,14 @@ class TcpTransport : public Transport {
   absl::Status status() const override;
   void Abort(const absl::Status& reason) override;
   PeerCounters counters(int peer) const override;
+  // Splits the rate evenly over the peer's lanes (SO_MAX_PACING_RATE).
+  void BeginPacing(int peer, uint64_t bytes_per_s) override;
+  void EndPacing(int peer) override;
 
   // Payload bytes each lane to `peer` has carried (shows the striping).
   std::vector<uint64_t> LaneBytesSent(int peer) const;
+  // Each lane's SO_MAX_PACING_RATE as the kernel reports it (for tests).
+  std::vector<uint64_t> LanePacingRates(int peer) const;
   // Connections rejected by the handshake so far (for tests and logs).
   int rejected_connections() const { return rejected_.load(); }
   const TcpOptions& options() const { return options_; }

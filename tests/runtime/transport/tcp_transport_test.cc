@@ -144,6 +144,38 @@ TEST(TcpTransport, SmallNotsentLowatStillDeliversEveryByte) {
   for (uint64_t bytes : transports[0]->LaneBytesSent(1)) EXPECT_GT(bytes, 0u);
 }
 
+// Pacing splits the rate over the peer's lanes, holds while any caller holds
+// it, and is lifted (the kernel's all-ones "unlimited") when the last one ends.
+TEST(TcpTransport, PacingSplitsOverLanesAndLastsUntilTheLastHolderEnds) {
+  TcpOptions options;
+  options.lanes = 4;
+  auto transports = ConnectTransports(2, options);
+  ASSERT_EQ(transports.size(), 2u);
+  TcpTransport& t = *transports[0];
+  const uint64_t unlimited = ~0ul;
+  EXPECT_EQ(t.LanePacingRates(1), std::vector<uint64_t>(4, unlimited));
+  t.BeginPacing(1, 40'000'000);
+  EXPECT_EQ(t.LanePacingRates(1), std::vector<uint64_t>(4, 10'000'000));
+  t.BeginPacing(1, 80'000'000);  // a second, overlapping operation: the latest rate
+  EXPECT_EQ(t.LanePacingRates(1), std::vector<uint64_t>(4, 20'000'000));
+  t.EndPacing(1);
+  EXPECT_EQ(t.LanePacingRates(1), std::vector<uint64_t>(4, 20'000'000));
+  t.EndPacing(1);
+  EXPECT_EQ(t.LanePacingRates(1), std::vector<uint64_t>(4, unlimited));
+  t.EndPacing(1);  // unbalanced: ignored
+  EXPECT_EQ(t.LanePacingRates(1), std::vector<uint64_t>(4, unlimited));
+  EXPECT_EQ(transports[1]->LanePacingRates(0), std::vector<uint64_t>(4, unlimited));
+  // Paced lanes still deliver.
+  std::vector<char> out = Pattern(1 << 20, 9), in(1 << 20);
+  t.BeginPacing(1, 200'000'000);
+  auto recv = transports[1]->Recv(0, MessageTag{7, 0}, TestDescriptor(), in.data(), in.size());
+  auto send = t.Send(1, MessageTag{7, 0}, TestDescriptor(), out.data(), out.size());
+  ASSERT_TRUE(send->Wait(Soon()).ok());
+  ASSERT_TRUE(recv->Wait(Soon()).ok());
+  EXPECT_EQ(in, out);
+  t.EndPacing(1);
+}
+
 TEST(TcpTransport, FixedBasePortCountsUpWhenTaken) {
   auto taken = ListenTcp(0, SocketOptions{});
   ASSERT_TRUE(taken.ok()) << taken.status();
