@@ -20,8 +20,12 @@ absl::StatusOr<WorkPtr> AllreduceAsync(Communicator& comm, const AllreduceOption
   const size_t chunk_bytes = comm.config().chunk_bytes;
   Topology topology = Topology::FromPlacements(comm.placements());
   algorithms::HierarchicalPlan plan = algorithms::PlanHierarchical(comm.tiers(), topology, bytes, chunk_bytes);
-  if (comm.config().wan_pacing && comm.tiers().SlowestWan().rate_declared()) {
-    plan.wan_bytes_per_s = comm.tiers().SlowestWan().bytes_per_s;
+  // Paced only when the message is larger than the link holds in flight: a
+  // smaller one fits in the path's window and queue, goes faster as a burst,
+  // and may sit on fewer lanes than the pace is split over.
+  const TierCost wan = comm.tiers().SlowestWan();
+  if (comm.config().wan_pacing && wan.rate_declared() && bytes >= wan.bytes_per_s * wan.rtt_s) {
+    plan.wan_bytes_per_s = wan.bytes_per_s;
   }
   // Regions whose link measured as fast as the LAN are better served flat; the
   // tiers are the same on every rank, so the choice is too.
