@@ -39,7 +39,7 @@ double EstimateHierarchicalAllreduce(const Tiers& tiers, const Topology& topolog
 double EstimateFlatRingAllreduce(const Tiers& tiers, const Topology& topology, size_t bytes);
 
 // The plan with the least estimate, over chunk counts 1, 2, 4, ... with chunks
-// of at least 64 KiB, and PipelineDepthFor's depth. Without
+// of at least 1 MiB, and PipelineDepthFor's depth. Without
 // measured tiers: PlanFor's fixed rule.
 HierarchicalPlan PlanHierarchical(const Tiers& tiers, const Topology& topology, size_t bytes,
                                   size_t ring_chunk_bytes);

@@ -34,9 +34,10 @@ struct Config {
   // the lanes share a message's tail: a lane slowed by loss recovery does not
   // sit on megabytes that idle lanes could carry.
   size_t wan_notsent_lowat_bytes = 256 << 10;
-  // Region-aware collectives pace each rank's cross-region sends at its share
-  // of the WAN rate that the cluster spec declares (SILK_WAN_PACING=1, the
-  // default; 0 lets congestion control probe for more).
+  // The region-aware all-reduce of a message above the WAN's bandwidth-delay
+  // product paces each rank's cross-region sends at its share of the rate the
+  // cluster spec declares (SILK_WAN_PACING=1, the default; 0 lets congestion
+  // control probe for more).
   bool wan_pacing = true;
   // Cluster spec (SILK_CLUSTER_SPEC): maps this node to its region and gives the
   // links' rates and round trips. Empty: none.
