@@ -19,6 +19,17 @@ std::vector<char> Pattern(size_t bytes, int seed) {
   return data;
 }
 
+// Sends `bytes` of a pattern from rank 0 to rank 1 as one message and expects it whole.
+void ExpectOneMessageArrives(std::vector<std::unique_ptr<TcpTransport>>& transports, MessageTag tag, size_t bytes,
+                             int seed) {
+  std::vector<char> out = Pattern(bytes, seed), in(bytes);
+  auto recv = transports[1]->Recv(0, tag, TestDescriptor(), in.data(), in.size());
+  auto send = transports[0]->Send(1, tag, TestDescriptor(), out.data(), out.size());
+  ASSERT_TRUE(send->Wait(Soon()).ok());
+  ASSERT_TRUE(recv->Wait(Soon()).ok());
+  EXPECT_EQ(in, out);
+}
+
 struct Shape {
   int ranks;
   int lanes;
@@ -107,12 +118,8 @@ TEST(TcpTransport, LargeMessageIsStripedAcrossAllLanes) {
   options.stripe_bytes = 32 << 10;
   auto transports = ConnectTransports(2, options);
   ASSERT_EQ(transports.size(), 2u);
-  std::vector<char> out = Pattern(8 << 20, 3), in(8 << 20);
-  auto recv = transports[1]->Recv(0, MessageTag{5, 0}, TestDescriptor(), in.data(), in.size());
-  auto send = transports[0]->Send(1, MessageTag{5, 0}, TestDescriptor(), out.data(), out.size());
-  ASSERT_TRUE(send->Wait(Soon()).ok());
-  ASSERT_TRUE(recv->Wait(Soon()).ok());
-  EXPECT_EQ(in, out);
+  const size_t bytes = 8 << 20;
+  ExpectOneMessageArrives(transports, MessageTag{5, 0}, bytes, 3);
   // Every lane carried part of it, and together exactly the message.
   std::vector<uint64_t> per_lane = transports[0]->LaneBytesSent(1);
   ASSERT_EQ(per_lane.size(), 4u);
@@ -122,7 +129,7 @@ TEST(TcpTransport, LargeMessageIsStripedAcrossAllLanes) {
     EXPECT_EQ(bytes % options.stripe_bytes, 0u) << "lanes carry whole stripes";
     total += bytes;
   }
-  EXPECT_EQ(total, out.size());
+  EXPECT_EQ(total, bytes);
 }
 
 // A low unsent mark (as across a WAN) makes every lane's socket refuse
@@ -135,12 +142,7 @@ TEST(TcpTransport, SmallNotsentLowatStillDeliversEveryByte) {
   options.socket.notsent_lowat_bytes = 16 << 10;
   auto transports = ConnectTransports(2, options);
   ASSERT_EQ(transports.size(), 2u);
-  std::vector<char> out = Pattern(24 << 20, 5), in(24 << 20);
-  auto recv = transports[1]->Recv(0, MessageTag{6, 0}, TestDescriptor(), in.data(), in.size());
-  auto send = transports[0]->Send(1, MessageTag{6, 0}, TestDescriptor(), out.data(), out.size());
-  ASSERT_TRUE(send->Wait(Soon()).ok());
-  ASSERT_TRUE(recv->Wait(Soon()).ok());
-  EXPECT_EQ(in, out);
+  ExpectOneMessageArrives(transports, MessageTag{6, 0}, 24 << 20, 5);
   for (uint64_t bytes : transports[0]->LaneBytesSent(1)) EXPECT_GT(bytes, 0u);
 }
 
@@ -166,13 +168,8 @@ TEST(TcpTransport, PacingSplitsOverLanesAndLastsUntilTheLastHolderEnds) {
   EXPECT_EQ(t.LanePacingRates(1), std::vector<uint64_t>(4, unlimited));
   EXPECT_EQ(transports[1]->LanePacingRates(0), std::vector<uint64_t>(4, unlimited));
   // Paced lanes still deliver.
-  std::vector<char> out = Pattern(1 << 20, 9), in(1 << 20);
   t.BeginPacing(1, 200'000'000);
-  auto recv = transports[1]->Recv(0, MessageTag{7, 0}, TestDescriptor(), in.data(), in.size());
-  auto send = t.Send(1, MessageTag{7, 0}, TestDescriptor(), out.data(), out.size());
-  ASSERT_TRUE(send->Wait(Soon()).ok());
-  ASSERT_TRUE(recv->Wait(Soon()).ok());
-  EXPECT_EQ(in, out);
+  ExpectOneMessageArrives(transports, MessageTag{7, 0}, 1 << 20, 9);
   t.EndPacing(1);
 }
 
