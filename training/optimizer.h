@@ -14,7 +14,10 @@ class SgdMomentum {
   SgdMomentum(size_t count, float lr, float momentum, float weight_decay = 0.0f)
       : lr_(lr), momentum_(momentum), weight_decay_(weight_decay), velocity_(count, 0.0f) {}
 
-  void Step(absl::Span<float> params, absl::Span<const float> grads);
+  // `params` and `grads` are elements [offset, offset + size) of the arena, so
+  // that a range can be stepped as soon as its gradients are final (see
+  // GradientSync::Finish). Mismatched or out-of-range spans abort.
+  void Step(absl::Span<float> params, absl::Span<const float> grads, size_t offset = 0);
   void set_lr(float lr) { lr_ = lr; }
 
  private:
