@@ -197,8 +197,16 @@ absl::Status GradientSync::MarkReady(int i) {
   return Launch(send, bucket.count, label, &pending_[b]);
 }
 
-absl::Status GradientSync::Finish() {
-  if (!BucketsEveryStep()) return absl::OkStatus();
+absl::Status GradientSync::Finish() { return Finish(nullptr); }
+
+absl::Status GradientSync::Finish(const RangeReady& ready) {
+  auto done = [&](const Bucket& bucket) {
+    if (ready) ready(bucket.offset, bucket.count);
+  };
+  if (!BucketsEveryStep()) {
+    for (const Bucket& bucket : layout_.buckets) done(bucket);
+    return absl::OkStatus();
+  }
   // Buckets whose parameters were not all marked ready go now (e.g. unused parameters).
   for (size_t b = 0; b < layout_.buckets.size(); ++b) {
     if (launched_[b]) continue;
@@ -213,27 +221,31 @@ absl::Status GradientSync::Finish() {
       const Bucket& bucket = layout_.buckets[b];
       float* g = grads_.data() + bucket.offset;
       for (size_t k = 0; k < bucket.count; ++k) g[k] *= scale;
+      done(bucket);
     }
     return absl::OkStatus();
   }
   // delayed: grads = local_t + (avg_{t-1} - local_{t-1}); local_prev = local_t.
   const bool have_prev = !pending_prev_.empty();
   const float* prev_sum = send_[(step_ + 1) % 2].data();
+  const float inv_size = inv_size_;  // a local: no store below can change it (the loop vectorizes)
   for (size_t b = 0; b < layout_.buckets.size(); ++b) {
     const Bucket& bucket = layout_.buckets[b];
     float* g = grads_.data() + bucket.offset;
     float* lp = local_prev_.data() + bucket.offset;
     if (!have_prev) {
       std::memcpy(lp, g, bucket.count * sizeof(float));
+      done(bucket);
       continue;
     }
     if (absl::Status s = WaitFor(pending_prev_[b]); !s.ok()) return s;
     const float* ps = prev_sum + bucket.offset;
     for (size_t k = 0; k < bucket.count; ++k) {
       const float local = g[k];
-      g[k] = local + (ps[k] * inv_size_ - lp[k]);
+      g[k] = local + (ps[k] * inv_size - lp[k]);
       lp[k] = local;
     }
+    done(bucket);
   }
   return absl::OkStatus();
 }

@@ -26,6 +26,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -105,6 +106,12 @@ class GradientSync {
   // Before the optimiser step: leaves in grads() the gradient to apply (see the
   // policies above). Buckets never marked ready are launched here.
   absl::Status Finish();
+  // The same, calling `ready(offset, count)` for each bucket, in bucket order, as
+  // soon as its range of grads() holds what Finish() leaves there: the loop steps
+  // its optimiser on that range while later buckets are still in flight (the
+  // same arithmetic as one step over the whole arena after Finish()).
+  using RangeReady = std::function<void(size_t offset, size_t count)>;
+  absl::Status Finish(const RangeReady& ready);
   // After the optimiser step (diloco: merges and launches fragments); ends the step.
   absl::Status EndStep();
   // End of training: waits for every exchange in flight. diloco: merges them.

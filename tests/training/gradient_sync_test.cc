@@ -71,6 +71,54 @@ TEST(GradientSync, SyncAveragesBitForBitOnFourRanksInAnyReadyOrder) {
   }));
 }
 
+// Finish(ready) hands each bucket over in bucket order as it lands; stepping the
+// optimiser on those ranges gives the same bits as Finish() and one whole step.
+TEST(GradientSync, FinishHandsOverEachBucketInOrderWithTheSameBitsAsOneWholeStep) {
+  const std::vector<size_t> counts = {3, 5, 1000, 7, 20000, 1};
+  auto comms = CreateCommunicators(2, TestConfig());
+  ASSERT_TRUE(comms.ok()) << comms.status();
+  for (SyncPolicy policy : {SyncPolicy::kSync, SyncPolicy::kDelayed, SyncPolicy::kDiloco}) {
+    SCOPED_TRACE(SyncPolicyName(policy));
+    GradientSyncOptions options;
+    options.policy = policy;
+    options.first_bucket_bytes = 16;
+    options.bucket_bytes = 2048;
+    options.inner_steps = 2;
+    ExpectAllOk(RunOnRanks(*comms, [&](Communicator& comm) -> absl::Status {
+      SILK_ASSIGN_OR_RETURN(std::unique_ptr<GradientSync> whole, GradientSync::Create(comm, counts, options));
+      SILK_ASSIGN_OR_RETURN(std::unique_ptr<GradientSync> ranged, GradientSync::Create(comm, counts, options));
+      const size_t total = whole->grads().size();
+      SgdMomentum whole_opt(total, 0.05f, 0.9f), ranged_opt(total, 0.05f, 0.9f);
+      for (size_t i = 0; i < total; ++i) whole->params()[i] = ranged->params()[i] = Dyadic(1, i, 9);
+      for (int step = 0; step < 4; ++step) {
+        for (GradientSync* gs : {whole.get(), ranged.get()}) {
+          for (size_t i = 0; i < total; ++i) gs->grads()[i] = Dyadic(comm.rank(), i, step);
+          for (int p = static_cast<int>(counts.size()) - 1; p >= 0; --p) SILK_RETURN_IF_ERROR(gs->MarkReady(p));
+        }
+        SILK_RETURN_IF_ERROR(whole->Finish());
+        whole_opt.Step(whole->params(), whole->grads());
+        size_t next = 0, handed = 0;
+        SILK_RETURN_IF_ERROR(ranged->Finish([&](size_t offset, size_t count) {
+          const Bucket& expected = ranged->layout().buckets[handed++];
+          if (offset != next || offset != expected.offset || count != expected.count) return;
+          next = offset + count;
+          ranged_opt.Step(ranged->params().subspan(offset, count), ranged->grads().subspan(offset, count), offset);
+        }));
+        if (handed != ranged->layout().buckets.size() || next != total) {
+          return absl::InternalError(absl::StrCat("step ", step, ": ", handed, " ranges up to ", next, " of ", total));
+        }
+        SILK_RETURN_IF_ERROR(whole->EndStep());
+        SILK_RETURN_IF_ERROR(ranged->EndStep());
+        if (std::memcmp(whole->params().data(), ranged->params().data(), total * sizeof(float)) != 0) {
+          return absl::InternalError(absl::StrCat("step ", step, ": parameters differ"));
+        }
+      }
+      SILK_RETURN_IF_ERROR(whole->Drain());
+      return ranged->Drain();
+    }));
+  }
+}
+
 TEST(GradientSync, MarkingAParameterOfALaunchedBucketTwiceFails) {
   auto comms = CreateCommunicators(2, TestConfig());
   ASSERT_TRUE(comms.ok()) << comms.status();
