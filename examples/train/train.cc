@@ -27,6 +27,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "collectives/collectives.h"
+#include "examples/train/batch_loader.h"
 #include "examples/train/mlp.h"
 #include "runtime/communicator.h"
 #include "training/gradient_sync.h"
@@ -230,8 +231,7 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
   }
 
-  std::vector<float> x(size_t(flags.batch) * flags.features);
-  std::vector<int> labels(flags.batch);
+  silk::examples::BatchLoader loader(data, rank, size, flags.batch, flags.steps);
   struct StepRecord {
     double t_s, loss, step_s, hidden;
     uint64_t wan;
@@ -240,27 +240,36 @@ int main(int argc, char** argv) {
   uint64_t wan_before = wan_bytes();
   for (int step = 0; step < flags.steps; ++step) {
     const absl::Time t0 = absl::Now();
-    const uint64_t first = (uint64_t(step) * size + rank) * flags.batch;
-    for (int j = 0; j < flags.batch; ++j) labels[j] = data.Sample(first + j, x.data() + size_t(j) * flags.features);
-    const float loss = model.Forward(params, x.data(), labels.data(), flags.batch);
+    absl::StatusOr<const silk::examples::Batch*> batch = loader.Next(absl::Seconds(60));
+    if (!batch.ok()) return Fail(rank, "BatchLoader", batch.status());
+    const float* x = (*batch)->x.data();
+    const int* labels = (*batch)->labels.data();
+    const float loss = model.Forward(params, x, labels, flags.batch);
     const absl::Time t1 = absl::Now();
     absl::Status ready_status;
-    model.Backward(params, grads, x.data(), labels.data(), flags.batch, [&](int i) {
+    model.Backward(params, grads, x, labels, flags.batch, [&](int i) {
       if (!use_mpi) ready_status.Update(sync.MarkReady(i));
     });
     if (!ready_status.ok()) return Fail(rank, "MarkReady", ready_status);
     const absl::Time t2 = absl::Now();
+    // The optimiser steps each bucket's range as soon as its gradients are
+    // final, while the later buckets are still being exchanged.
+    auto step_range = [&](size_t offset, size_t count) {
+      const absl::Time start = absl::Now();
+      optimiser.Step(sync.params().subspan(offset, count), sync.grads().subspan(offset, count), offset);
+      if (trace) trace->Span("compute", "optimiser", start, absl::Now());
+    };
     double hidden = 0;
     if (use_mpi) {
       MPI_Allreduce(MPI_IN_PLACE, sync.grads().data(), static_cast<int>(total), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
       const float inv = 1.0f / size;
       for (float& g : sync.grads()) g *= inv;
-    } else if (absl::Status s = sync.Finish(); !s.ok()) {
+      if (trace) trace->Span("exchange", "MPI_Allreduce", t2, absl::Now());
+      step_range(0, total);
+    } else if (absl::Status s = sync.Finish(step_range); !s.ok()) {
       return Fail(rank, "Finish", s);
     }
     const absl::Time t3 = absl::Now();
-    optimiser.Step(sync.params(), sync.grads());
-    const absl::Time t3b = absl::Now();
     if (!use_mpi) {
       if (absl::Status s = sync.EndStep(); !s.ok()) return Fail(rank, "EndStep", s);
       hidden = sync.last_step().hidden_fraction();
@@ -269,9 +278,7 @@ int main(int argc, char** argv) {
     if (trace) {
       trace->Span("compute", "forward", t0, t1);
       trace->Span("compute", "backward", t1, t2);
-      if (use_mpi) trace->Span("exchange", "MPI_Allreduce", t2, t3);
-      trace->Span("compute", "optimiser", t3, t3b);
-      if (t4 - t3b > absl::Microseconds(20)) trace->Span("compute", "end of step (diloco fragments)", t3b, t4);
+      if (t4 - t3 > absl::Microseconds(20)) trace->Span("compute", "end of step (diloco fragments)", t3, t4);
     }
     const uint64_t wan_now = wan_bytes();
     StepRecord r{absl::ToDoubleSeconds(t4 - origin), loss, absl::ToDoubleSeconds(t4 - t0), hidden, wan_now - wan_before};
