@@ -28,6 +28,7 @@
 #include "absl/time/clock.h"
 #include "collectives/collectives.h"
 #include "examples/train/batch_loader.h"
+#include "examples/train/blas_core.h"
 #include "examples/train/mlp.h"
 #include "runtime/communicator.h"
 #include "training/gradient_sync.h"
@@ -151,6 +152,7 @@ void NameOtherThreads(const char* name) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  silk::examples::RestartWithBetterBlasCoreIfNeeded(argv);  // before MPI, before anything else
   Flags flags;
   if (!ParseFlags(argc, argv, &flags)) {
     Usage();
@@ -170,6 +172,12 @@ int main(int argc, char** argv) {
   const int rank = comm->rank(), size = comm->size();
   const bool use_mpi = flags.policy == "mpi";
   const bool talk = rank == 0 && !flags.quiet;
+  const std::string blas_core = silk::examples::LoadedBlasCore();
+  if (rank == 0) {
+    if (std::string notice = silk::examples::BlasRestartNotice(); !notice.empty()) {
+      std::fprintf(stderr, "silk-train: %s\n", notice.c_str());
+    }
+  }
 
   // Peers in other regions: their transport counters are the WAN bytes.
   std::vector<int> wan_peers;
@@ -353,8 +361,8 @@ int main(int argc, char** argv) {
     } else {
       std::printf("WAN %.2f MB/step (all ranks)", wan_per_step / 1e6);
     }
-    std::printf(", final loss %.4f (global batch, last %zu steps), held-out loss %.4f, accuracy %.1f%%, wall %.1f s\n",
-                final_loss, last, eval_loss, eval_acc * 100, train_end_s);
+    std::printf(", final loss %.4f (global batch, last %zu steps), held-out loss %.4f, accuracy %.1f%%, wall %.1f s, "
+                "OpenBLAS %s kernels\n", final_loss, last, eval_loss, eval_acc * 100, train_end_s, blas_core.c_str());
     std::printf("thread CPU (rank 0): silk-* threads %.2f s, other threads (compute) %.2f s:", cpu.silk_s, cpu.other_s);
     for (const auto& [name, s] : by_name) std::printf(" %s=%.2fs", name.c_str(), s);
     std::printf("\n");
@@ -363,8 +371,8 @@ int main(int argc, char** argv) {
   if (rank == 0 && !flags.json.empty()) {
     FILE* f = std::fopen(flags.json.c_str(), "w");
     if (f == nullptr) return Fail(rank, "json", absl::UnavailableError("cannot write " + flags.json));
-    std::fprintf(f, "{\"policy\":\"%s\",\"ranks\":%d,\"regions\":%zu,\"steps\":%d,\"parameters\":%zu,", flags.policy.c_str(),
-                 size, regions.size(), flags.steps, total);
+    std::fprintf(f, "{\"policy\":\"%s\",\"ranks\":%d,\"regions\":%zu,\"steps\":%d,\"parameters\":%zu,\"blas_core\":\"%s\",",
+                 flags.policy.c_str(), size, regions.size(), flags.steps, total, blas_core.c_str());
     std::fprintf(f, "\"step_time_s\":%.6f,\"hidden\":%.4f,\"wan_bytes_per_step\":%s,", step_mean,
                  use_mpi ? 0.0 : hidden_sum / counted, use_mpi ? "null" : absl::StrFormat("%.0f", wan_per_step).c_str());
     std::fprintf(f, "\"final_train_loss\":%.6f,\"final_loss\":%.6f,\"eval_loss\":%s,\"eval_accuracy\":%.4f,\"wall_s\":%.3f,",
