@@ -64,9 +64,8 @@ GradientSync::GradientSync(Communicator& comm, BucketLayout layout, const Gradie
   launched_.assign(nb, 0);
   pending_.resize(nb);
   if (options_.policy == SyncPolicy::kDelayed) {
-    send_[0].assign(layout_.total, 0.0f);
-    send_[1].assign(layout_.total, 0.0f);
-    local_prev_.assign(layout_.total, 0.0f);
+    delayed_local_.assign(layout_.total, 0.0f);
+    delayed_sum_.assign(layout_.total, 0.0f);
   }
   if (options_.policy == SyncPolicy::kDiloco) {
     const int h = options_.inner_steps;
@@ -135,10 +134,11 @@ bool GradientSync::BucketsEveryStep() const {
   return options_.policy != SyncPolicy::kDiloco || options_.diloco_region_replicas;
 }
 
-absl::Status GradientSync::Launch(float* data, size_t count, const std::string& label, Pending* pending,
-                                  bool within_region) {
+absl::Status GradientSync::Launch(const float* input, float* output, size_t count, const std::string& label,
+                                  Pending* pending, bool within_region) {
   AllreduceOptions o;
-  o.input = o.output = data;
+  o.input = input;
+  o.output = output;
   o.count = count;
   o.type = DataType::kFloat32;
   o.op = ReduceOp::kSum;  // scaled by 1/size here, so the result is bit-identical to sum-then-scale
@@ -187,14 +187,33 @@ absl::Status GradientSync::MarkReady(int i) {
   if (launched_[b]) return absl::FailedPreconditionError(absl::StrFormat("MarkReady(%d): bucket %d already launched", i, b));
   if (++ready_in_bucket_[b] < static_cast<int>(bucket.params.size())) return absl::OkStatus();
   launched_[b] = 1;
-  const std::string label = absl::StrFormat("bucket %d", b);
-  if (options_.policy != SyncPolicy::kDelayed) {
-    return Launch(grads_.data() + bucket.offset, bucket.count, label, &pending_[b],
-                  /*within_region=*/options_.policy == SyncPolicy::kDiloco);
+  if (options_.policy == SyncPolicy::kDelayed) return CorrectAndLaunchDelayed(b);
+  float* g = grads_.data() + bucket.offset;
+  return Launch(g, g, bucket.count, absl::StrFormat("bucket %d", b), &pending_[b],
+                /*within_region=*/options_.policy == SyncPolicy::kDiloco);
+}
+
+// grads = local_t + (avg_{t-1} - local_{t-1}), then local_t goes out. The
+// exchange runs out of place, so its input is still local_{t-1} when its sum
+// lands: one pass over the bucket reads the gradient, the sum and local_{t-1},
+// writes the gradient and local_t, and nothing is copied.
+absl::Status GradientSync::CorrectAndLaunchDelayed(int b) {
+  const Bucket& bucket = layout_.buckets[b];
+  float* g = grads_.data() + bucket.offset;
+  float* local = delayed_local_.data() + bucket.offset;
+  float* sum = delayed_sum_.data() + bucket.offset;
+  if (pending_prev_.empty()) {  // step 0: g_0 = local_0
+    std::memcpy(local, g, bucket.count * sizeof(float));
+  } else {
+    if (absl::Status s = WaitFor(pending_prev_[b]); !s.ok()) return s;
+    const float inv_size = inv_size_;  // a local: no store below can change it (the loop vectorizes)
+    for (size_t k = 0; k < bucket.count; ++k) {
+      const float now = g[k];
+      g[k] = now + (sum[k] * inv_size - local[k]);
+      local[k] = now;
+    }
   }
-  float* send = send_[step_ % 2].data() + bucket.offset;
-  std::memcpy(send, grads_.data() + bucket.offset, bucket.count * sizeof(float));
-  return Launch(send, bucket.count, label, &pending_[b]);
+  return Launch(local, sum, bucket.count, absl::StrFormat("bucket %d", b), &pending_[b]);
 }
 
 absl::Status GradientSync::Finish() { return Finish(nullptr); }
@@ -225,28 +244,8 @@ absl::Status GradientSync::Finish(const RangeReady& ready) {
     }
     return absl::OkStatus();
   }
-  // delayed: grads = local_t + (avg_{t-1} - local_{t-1}); local_prev = local_t.
-  const bool have_prev = !pending_prev_.empty();
-  const float* prev_sum = send_[(step_ + 1) % 2].data();
-  const float inv_size = inv_size_;  // a local: no store below can change it (the loop vectorizes)
-  for (size_t b = 0; b < layout_.buckets.size(); ++b) {
-    const Bucket& bucket = layout_.buckets[b];
-    float* g = grads_.data() + bucket.offset;
-    float* lp = local_prev_.data() + bucket.offset;
-    if (!have_prev) {
-      std::memcpy(lp, g, bucket.count * sizeof(float));
-      done(bucket);
-      continue;
-    }
-    if (absl::Status s = WaitFor(pending_prev_[b]); !s.ok()) return s;
-    const float* ps = prev_sum + bucket.offset;
-    for (size_t k = 0; k < bucket.count; ++k) {
-      const float local = g[k];
-      g[k] = local + (ps[k] * inv_size - lp[k]);
-      lp[k] = local;
-    }
-    done(bucket);
-  }
+  // delayed: every bucket's correction was made as it launched.
+  for (const Bucket& bucket : layout_.buckets) done(bucket);
   return absl::OkStatus();
 }
 
@@ -262,7 +261,7 @@ absl::Status GradientSync::LaunchFragment(int f) {
   }
   frag.in_flight = true;
   const std::string label = absl::StrFormat("fragment %d", f);
-  if (options_.diloco_compression == Compression::kNone) return Launch(d, frag.count, label, &frag.pending);
+  if (options_.diloco_compression == Compression::kNone) return Launch(d, d, frag.count, label, &frag.pending);
   // e = delta + the error of the last sync; send code(e), keep e - decode(code(e)).
   float* e = frag.residual.data();
   for (size_t k = 0; k < frag.count; ++k) e[k] += d[k];

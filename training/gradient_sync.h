@@ -101,7 +101,9 @@ class GradientSync {
   absl::Status BroadcastParameters();
 
   // Backward: parameter i's gradient is final. Under sync and delayed, the
-  // bucket's exchange starts once every parameter in it is ready.
+  // bucket's exchange starts once every parameter in it is ready. Under
+  // delayed, that also waits for the bucket's exchange of the previous step
+  // and leaves the bucket's range of grads() holding the gradient to apply.
   absl::Status MarkReady(int i);
   // Before the optimiser step: leaves in grads() the gradient to apply (see the
   // policies above). Buckets never marked ready are launched here.
@@ -126,8 +128,12 @@ class GradientSync {
   };
   GradientSync(Communicator& comm, BucketLayout layout, const GradientSyncOptions& options);
 
-  absl::Status Launch(float* data, size_t count, const std::string& label, Pending* pending,
+  // All-reduces (sums) `count` floats from `input` into `output` (may be the same).
+  absl::Status Launch(const float* input, float* output, size_t count, const std::string& label, Pending* pending,
                       bool within_region = false);
+  // delayed: the bucket's gradient to apply, from this step's local gradient and
+  // the previous step's exchange; then launches this step's exchange.
+  absl::Status CorrectAndLaunchDelayed(int b);
   // Whether gradients are averaged every step in buckets (sync, delayed, diloco by region).
   bool BucketsEveryStep() const;
   absl::Status WaitFor(Pending& pending);
@@ -152,8 +158,9 @@ class GradientSync {
   std::vector<char> launched_;
   std::vector<Pending> pending_;       // this step's bucket exchanges
   std::vector<Pending> pending_prev_;  // delayed: step t-1's
-  std::vector<float> send_[2];         // delayed: exchange buffers by step parity
-  std::vector<float> local_prev_;      // delayed: local_{t-1}
+  // delayed: the exchange's input, this rank's local gradient of the step last
+  // launched (local_{t-1} until the bucket's correction), and its output, the sum.
+  std::vector<float> delayed_local_, delayed_sum_;
 
   // diloco
   struct Fragment {

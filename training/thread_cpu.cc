@@ -47,4 +47,19 @@ CpuSummary SummarizeThreadCpu(const std::vector<ThreadCpu>& threads) {
   return summary;
 }
 
+MachineCpu ReadMachineCpu() {
+  MachineCpu cpu;
+  std::ifstream in("/proc/stat");
+  std::string label;
+  if (!(in >> label) || label != "cpu") return cpu;
+  // user nice system idle iowait irq softirq steal (guest time is already in user)
+  double v[8] = {};
+  for (double& x : v) in >> x;
+  const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+  cpu.busy_s = (v[0] + v[1] + v[2] + v[5] + v[6]) / ticks;
+  cpu.idle_s = (v[3] + v[4]) / ticks;
+  cpu.steal_s = v[7] / ticks;
+  return cpu;
+}
+
 }  // namespace silk::training

@@ -1,6 +1,8 @@
 // Per-thread CPU time of this process, from /proc/self/task/*/stat, so that a
 // training program can show that the exchange runs on Silk's own threads
-// (silk-*) and not on the compute thread.
+// (silk-*) and not on the compute thread; and the whole machine's, from
+// /proc/stat, so that it can show what a step costs in CPU on a shared machine
+// and how much of the machine the hypervisor took (steal).
 #pragma once
 
 #include <string>
@@ -24,5 +26,13 @@ struct CpuSummary {
   double silk_s = 0, other_s = 0;
 };
 CpuSummary SummarizeThreadCpu(const std::vector<ThreadCpu>& threads);
+
+// The machine's CPU time since boot, summed over its cores (core-seconds):
+// busy (user, nice, system, irq, softirq), idle (idle, iowait) and stolen by
+// the hypervisor. All zero where /proc/stat is unavailable.
+struct MachineCpu {
+  double busy_s = 0, idle_s = 0, steal_s = 0;
+};
+MachineCpu ReadMachineCpu();
 
 }  // namespace silk::training

@@ -246,7 +246,11 @@ int main(int argc, char** argv) {
   };
   std::vector<StepRecord> records;
   uint64_t wan_before = wan_bytes();
+  // The steps after warm-up are the ones the summary counts.
+  const int warm = std::min(2, flags.steps - 1);
+  silk::training::MachineCpu machine_at_warm;
   for (int step = 0; step < flags.steps; ++step) {
+    if (step == warm) machine_at_warm = silk::training::ReadMachineCpu();
     const absl::Time t0 = absl::Now();
     absl::StatusOr<const silk::examples::Batch*> batch = loader.Next(absl::Seconds(60));
     if (!batch.ok()) return Fail(rank, "BatchLoader", batch.status());
@@ -303,6 +307,7 @@ int main(int argc, char** argv) {
       std::fflush(stdout);
     }
   }
+  const silk::training::MachineCpu machine_at_end = silk::training::ReadMachineCpu();
   if (!use_mpi) {
     if (absl::Status s = sync.Drain(); !s.ok()) return Fail(rank, "Drain", s);
   }
@@ -336,8 +341,7 @@ int main(int argc, char** argv) {
   const double eval_acc = model.Accuracy(el.data(), eval_n);
   const bool finite = std::isfinite(eval_loss);
 
-  // Summary over steps after a warm-up of 2.
-  const int warm = std::min(2, flags.steps - 1);
+  // Summary over the steps after warm-up.
   double step_sum = 0, hidden_sum = 0;
   uint64_t wan_sum = 0;
   for (int s = warm; s < flags.steps; ++s) {
@@ -346,6 +350,10 @@ int main(int argc, char** argv) {
     wan_sum += records[s].wan;
   }
   const int counted = flags.steps - warm;
+  // The whole machine's cores over those steps (every rank's and the network's work, on a shared machine).
+  const double machine_busy_ms = (machine_at_end.busy_s - machine_at_warm.busy_s) * 1e3 / counted;
+  const double machine_idle_ms = (machine_at_end.idle_s - machine_at_warm.idle_s) * 1e3 / counted;
+  const double machine_steal_ms = (machine_at_end.steal_s - machine_at_warm.steal_s) * 1e3 / counted;
   const double step_mean = step_sum / counted;
   const double wan_per_step = use_mpi ? -1.0 : double(wan_sum + wan_all.back()) / counted;
   const auto threads = silk::training::ReadThreadCpuTimes();
@@ -363,6 +371,8 @@ int main(int argc, char** argv) {
     }
     std::printf(", final loss %.4f (global batch, last %zu steps), held-out loss %.4f, accuracy %.1f%%, wall %.1f s, "
                 "OpenBLAS %s kernels\n", final_loss, last, eval_loss, eval_acc * 100, train_end_s, blas_core.c_str());
+    std::printf("machine CPU per step: busy %.0f, idle %.0f, stolen by the hypervisor %.0f core-ms\n", machine_busy_ms,
+                machine_idle_ms, machine_steal_ms);
     std::printf("thread CPU (rank 0): silk-* threads %.2f s, other threads (compute) %.2f s:", cpu.silk_s, cpu.other_s);
     for (const auto& [name, s] : by_name) std::printf(" %s=%.2fs", name.c_str(), s);
     std::printf("\n");
@@ -381,6 +391,8 @@ int main(int argc, char** argv) {
     std::fprintf(f, "\"global_losses\":[");
     for (size_t i = 0; i < global_losses.size(); ++i) std::fprintf(f, "%s%.6f", i ? "," : "", global_losses[i]);
     std::fprintf(f, "],");
+    std::fprintf(f, "\"machine_busy_ms_per_step\":%.1f,\"machine_idle_ms_per_step\":%.1f,\"machine_steal_ms_per_step\":%.1f,",
+                 machine_busy_ms, machine_idle_ms, machine_steal_ms);
     std::fprintf(f, "\"cpu_silk_threads_s\":%.3f,\"cpu_other_threads_s\":%.3f,\"losses\":[", cpu.silk_s, cpu.other_s);
     for (size_t i = 0; i < records.size(); ++i) {
       std::fprintf(f, "%s[%.4f,%.6f,%.6f,%llu]", i ? "," : "", records[i].t_s, records[i].loss, records[i].step_s,
