@@ -2,6 +2,7 @@
 
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -45,7 +46,8 @@ def start(topology):
     with open(LOG_FILE, "ab") as log_file:
         process = subprocess.Popen(
             [tool("silk-wanem"), "--spec", topology.spec_path, "--control", CONTROL_SOCKET,
-             "--netns-prefix", GATEWAY_PREFIX, "--tun", TUN, "--realtime", "--verbose"],
+             "--netns-prefix", GATEWAY_PREFIX, "--tun", TUN, "--realtime", "--verbose"]
+            + shlex.split(os.environ.get("SILK_WANEM_ARGS", "")),  # e.g. "--delivery-batch-us 0", for experiments
             stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file, start_new_session=True)
     deadline = time.monotonic() + 10
     while True:

@@ -71,6 +71,7 @@ Emulator::~Emulator() {
 
 absl::Status Emulator::Setup(const ClusterSpec& spec, const EmulatorOptions& options) {
   vnet_header_ = options.offload;
+  delivery_batch_ns_ = std::max<int64_t>(0, options.delivery_batch_ns);
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
   if (epoll_fd_ < 0) return Errno("epoll_create1");
   auto watch = [this](int fd, uint32_t kind, uint32_t value) -> absl::Status {
@@ -204,6 +205,7 @@ void Emulator::ReadBurst(int port, int64_t now_ns) {
 
 void Emulator::Deliver(int64_t now_ns) {
   for (Direction& direction : directions_) {
+    if (!direction.line.empty() && direction.line.FrontDeliverAt() <= now_ns) last_delivery_ns_ = now_ns;
     int fd = ports_[direction.to].tun_fd;
     LinkCounters& counters = direction.model.counters();
     while (!direction.line.empty() && direction.line.FrontDeliverAt() <= now_ns) {
@@ -242,9 +244,11 @@ absl::Status Emulator::Run() {
   while (true) {
     int64_t now_ns = MonotonicNowNs();
     int64_t deadline_ns = control_ ? control_->ExpireClients(now_ns) : INT64_MAX;
+    int64_t due_ns = INT64_MAX;
     for (const Direction& direction : directions_) {
-      if (!direction.line.empty()) deadline_ns = std::min(deadline_ns, direction.line.FrontDeliverAt());
+      if (!direction.line.empty()) due_ns = std::min(due_ns, direction.line.FrontDeliverAt());
     }
+    if (due_ns != INT64_MAX) deadline_ns = std::min(deadline_ns, std::max(due_ns, last_delivery_ns_ + delivery_batch_ns_));
     ArmTimer(deadline_ns);
     int ready = epoll_wait(epoll_fd_, events, 16, -1);
     if (ready < 0) {

@@ -38,6 +38,14 @@ struct EmulatorOptions {
   // Move TCP super-packets (TSO/GSO through the TUN's virtio-net header) on
   // lossless links, as a real host's NIC would take them; see packet.h.
   bool offload = true;
+  // While packets stream, wake to deliver them at most this often: each wake
+  // then delivers every packet due, up to this late, and a packet alone is on
+  // time. Waking per packet (0) preempts the ranks' compute (the emulator runs
+  // at real-time priority) and wakes their receiving threads once per packet;
+  // on the 2-core machine a 1 ms batch cut the emulator's CPU by about a third
+  // and the two-region training step by about 5 %, for at most 1 ms of extra
+  // delay each way (0.5 ms on average) while a link is busy.
+  int64_t delivery_batch_ns = 1'000'000;
 };
 
 class Emulator {
@@ -83,6 +91,8 @@ class Emulator {
   int timer_fd_ = -1;
   int signal_fd_ = -1;
   int64_t armed_deadline_ns_ = -1;
+  int64_t delivery_batch_ns_ = 0;
+  int64_t last_delivery_ns_ = INT64_MIN / 2;  // when Deliver() last handed packets over
   uint64_t unroutable_packets_ = 0;
   uint64_t not_ipv4_packets_ = 0;
   bool vnet_header_ = false;      // packets on the TUNs carry a virtio-net header

@@ -23,7 +23,8 @@ namespace {
 int Usage(const char* program) {
   std::fprintf(stderr,
                "usage: %s --spec SPEC.textproto [--control SOCKET] [--netns-prefix PREFIX] [--tun NAME]\n"
-               "          [--seed N] [--max-delay-line-mb N] [--realtime] [--no-offload] [--verbose]\n",
+               "          [--seed N] [--max-delay-line-mb N] [--delivery-batch-us N] [--realtime] [--no-offload]\n"
+               "          [--verbose]\n",
                program);
   return 2;
 }
@@ -64,6 +65,8 @@ int main(int argc, char** argv) {
       options.seed = number;
     } else if (flag == "--max-delay-line-mb" && absl::SimpleAtoi(value, &number) && number > 0) {
       options.max_delay_line_bytes = number << 20;
+    } else if (flag == "--delivery-batch-us" && absl::SimpleAtoi(value, &number) && number <= 1'000'000) {
+      options.delivery_batch_ns = static_cast<int64_t>(number) * 1000;
     } else {
       std::fprintf(stderr, "silk-wanem: bad flag or value: %s %s\n", flag.c_str(), value.c_str());
       return Usage(argv[0]);

@@ -71,6 +71,10 @@ def test_throughput():
         carried = [(b1 - b0) * 8 / (t1 - t0) for (t0, b0), (t1, b1) in zip(samples, samples[1:])]
         check(max(carried) <= 1.05 * rate and min(carried) >= 0.90 * rate,
               f"the emulator carried {', '.join(f'{c / 1e6:.0f}' for c in carried)} Mbit/s in successive seconds")
+        # While a link streams, silk-wanem delivers in batches at most 1 ms apart
+        # (--delivery-batch-us): a packet waits for its batch, less than 1 ms on average.
+        late = direction(wanem.stats(), *WAN)["mean_late_us"]
+        check(late < 1000, f"packets were delivered {late:.0f} us late on average (batches at most 1 ms apart)")
 
 
 def test_loss():
