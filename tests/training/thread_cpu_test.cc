@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <pthread.h>
+#include <time.h>
 
 #include <atomic>
 #include <thread>
@@ -11,43 +12,56 @@
 namespace silk::training {
 namespace {
 
-// Keeps one core busy for `how_long` on a thread named `name`.
-void Spin(const char* name, absl::Duration how_long) {
+double ThisThreadCpuSeconds() {
+  timespec t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+// Spins on a thread named `name` until it has used `cpu_s` of CPU (not of wall
+// time: on a loaded machine the two differ), or 30 s have passed.
+void Spin(const char* name, double cpu_s) {
   pthread_setname_np(pthread_self(), name);
-  const absl::Time end = absl::Now() + how_long;
+  const double start = ThisThreadCpuSeconds();
+  const absl::Time give_up = absl::Now() + absl::Seconds(30);
   std::atomic<uint64_t> sink{0};
-  while (absl::Now() < end) sink.fetch_add(1, std::memory_order_relaxed);
+  while (ThisThreadCpuSeconds() - start < cpu_s && absl::Now() < give_up) {
+    sink.fetch_add(1, std::memory_order_relaxed);
+  }
 }
 
 TEST(ThreadCpu, CountsSilkThreadsApartFromTheOthers) {
-  std::atomic<bool> stop{false};  // the thread must still live when /proc/self/task is read
+  std::atomic<bool> spun{false}, stop{false};  // the thread must still live when /proc/self/task is read
   std::thread live([&] {
-    Spin("silk-live", absl::Milliseconds(300));
+    Spin("silk-live", 0.3);
+    spun = true;
     while (!stop) absl::SleepFor(absl::Milliseconds(5));
   });
-  absl::SleepFor(absl::Milliseconds(400));
+  const absl::Time give_up = absl::Now() + absl::Seconds(40);
+  while (!spun && absl::Now() < give_up) absl::SleepFor(absl::Milliseconds(5));
   const std::vector<ThreadCpu> threads = ReadThreadCpuTimes();
   stop = true;
   live.join();
+  ASSERT_TRUE(spun) << "the spinning thread did not get 300 ms of CPU in 30 s";
   bool found = false;
   for (const ThreadCpu& t : threads) {
     if (t.name == "silk-live") {
       found = true;
-      EXPECT_GT(t.user_s + t.system_s, 0.1) << "a thread that spun 300 ms";
+      EXPECT_GT(t.user_s + t.system_s, 0.2) << "a thread that used 300 ms of CPU (the counters tick at 100 Hz)";
     }
   }
   EXPECT_TRUE(found);
   const CpuSummary summary = SummarizeThreadCpu(threads);
-  EXPECT_GT(summary.silk_s, 0.1);
+  EXPECT_GT(summary.silk_s, 0.2);
 }
 
 TEST(MachineCpu, CountsTheBusyTimeOfASpinningThread) {
   const MachineCpu before = ReadMachineCpu();
-  Spin("spin", absl::Milliseconds(500));
+  Spin("spin", 0.5);
   const MachineCpu after = ReadMachineCpu();
   ASSERT_GT(before.busy_s + before.idle_s, 0) << "/proc/stat unreadable";
-  // At least most of the 500 ms this thread spun (the clock ticks at 100 Hz), the steal never negative.
-  EXPECT_GE(after.busy_s - before.busy_s, 0.3);
+  // At least the 500 ms of CPU this thread used, less the clock's 100 Hz ticks; the steal never goes back.
+  EXPECT_GE(after.busy_s - before.busy_s, 0.4);
   EXPECT_GE(after.steal_s, before.steal_s);
   EXPECT_GE(after.idle_s, before.idle_s);
 }
