@@ -205,7 +205,6 @@ void Emulator::ReadBurst(int port, int64_t now_ns) {
 
 void Emulator::Deliver(int64_t now_ns) {
   for (Direction& direction : directions_) {
-    if (!direction.line.empty() && direction.line.FrontDeliverAt() <= now_ns) last_delivery_ns_ = now_ns;
     int fd = ports_[direction.to].tun_fd;
     LinkCounters& counters = direction.model.counters();
     while (!direction.line.empty() && direction.line.FrontDeliverAt() <= now_ns) {
@@ -221,6 +220,7 @@ void Emulator::Deliver(int64_t now_ns) {
         counters.write_errors += segments;
       }
       direction.line.Pop();
+      last_delivery_ns_ = now_ns;
     }
   }
 }

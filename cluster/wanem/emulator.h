@@ -41,10 +41,8 @@ struct EmulatorOptions {
   // While packets stream, wake to deliver them at most this often: each wake
   // then delivers every packet due, up to this late, and a packet alone is on
   // time. Waking per packet (0) preempts the ranks' compute (the emulator runs
-  // at real-time priority) and wakes their receiving threads once per packet;
-  // on the 2-core machine a 1 ms batch cut the emulator's CPU by about a third
-  // and the two-region training step by about 5 %, for at most 1 ms of extra
-  // delay each way (0.5 ms on average) while a link is busy.
+  // at real-time priority) and wakes their receiving threads once per packet.
+  // What 1 ms saves and costs: cluster/README.md, "Delivery batches".
   int64_t delivery_batch_ns = 1'000'000;
 };
 

@@ -79,11 +79,12 @@ void RestartWithBetterBlasCoreIfNeeded(char** argv) {
 
 std::string BlasRestartNotice() {
   const char* fallback = std::getenv(kFallbackVariable);
-  if (fallback == nullptr) return "";
+  const char* chosen = std::getenv("OPENBLAS_CORETYPE");
+  if (fallback == nullptr || chosen == nullptr) return "";
   return absl::StrFormat(
       "OpenBLAS did not know this CPU and chose its %s kernels; silk-train restarted itself with "
       "OPENBLAS_CORETYPE=%s (now running %s). Set OPENBLAS_CORETYPE to choose yourself.",
-      fallback, std::getenv("OPENBLAS_CORETYPE") ? std::getenv("OPENBLAS_CORETYPE") : "?", LoadedBlasCore());
+      fallback, chosen, LoadedBlasCore());
 }
 
 }  // namespace silk::examples

@@ -40,14 +40,14 @@ TEST(BlasCore, SuggestsTheWidestKernelsTheCpuRunsOnlyWhenTheLoadedOnesAreNarrowe
   EXPECT_EQ(BetterBlasCore("Prescott", kSse), "");
 }
 
-// silk-train itself, one process (MPI singleton): which kernels it computes with.
+// silk-train itself, one process (MPI singleton), bounded to 60 s: which kernels it computes with.
 // In sanitizer builds MPI_Init's never-freed allocations would fail it at exit
 // (the vcluster tests turn leak checks off for silk-train the same way).
 std::string BlasCoreOfSilkTrain(const std::string& environment) {
   const std::string json = absl::StrFormat("%s/blas_core_test_%d.json", ::testing::TempDir(), getpid());
   const std::string command = absl::StrFormat(
-      "env -u OPENBLAS_CORETYPE -u SILK_TRAIN_BLAS_FALLBACK ASAN_OPTIONS=detect_leaks=0 %s %s --steps 2 --hidden 32 "
-      "--batch 8 --quiet --json %s",
+      "timeout 60 env -u OPENBLAS_CORETYPE -u SILK_TRAIN_BLAS_FALLBACK ASAN_OPTIONS=detect_leaks=0 %s %s --steps 2 "
+      "--hidden 32 --batch 8 --quiet --json %s",
       environment, SILK_TRAIN_PATH, json);
   EXPECT_EQ(std::system(command.c_str()), 0) << command;
   std::ifstream in(json);
