@@ -7,6 +7,7 @@
 #include "absl/strings/escaping.h"
 #include "cluster/spec.h"
 #include "absl/strings/str_format.h"
+#include "runtime/core/cpu_set.h"
 #include "runtime/core/log.h"
 #include "runtime/core/status_macros.h"
 #include "runtime/rank_info.pb.h"
@@ -103,6 +104,13 @@ absl::StatusOr<std::unique_ptr<Communicator>> Communicator::Create(std::unique_p
   const int size = bootstrap->size();
   SetLogLevel(config.log_level);
   SetLogRank(comm->rank_);
+  // Every thread of the communicator starts inside Create (or from one started
+  // here) and inherits this thread's CPUs: with SILK_CPUS, all of them run there.
+  ScopedThreadCpus place_threads(config.cpus);
+  if (!place_threads.status().ok()) {
+    return absl::Status(place_threads.status().code(),
+                        absl::StrFormat("SILK_CPUS: %s", place_threads.status().message()));
+  }
 
   if (!config.cluster_spec.empty()) {
     SILK_ASSIGN_OR_RETURN(cluster::ClusterSpec spec, cluster::LoadSpec(config.cluster_spec));

@@ -16,6 +16,7 @@
 #include "absl/strings/numbers.h"
 #include "cluster/spec.h"
 #include "cluster/wanem/emulator.h"
+#include "runtime/core/cpu_set.h"
 #include "runtime/core/log.h"
 
 namespace {
@@ -24,7 +25,7 @@ int Usage(const char* program) {
   std::fprintf(stderr,
                "usage: %s --spec SPEC.textproto [--control SOCKET] [--netns-prefix PREFIX] [--tun NAME]\n"
                "          [--seed N] [--max-delay-line-mb N] [--delivery-batch-us N] [--realtime] [--no-offload]\n"
-               "          [--verbose]\n",
+               "          [--cpus LIST] [--verbose]\n",
                program);
   return 2;
 }
@@ -65,6 +66,15 @@ int main(int argc, char** argv) {
       options.seed = number;
     } else if (flag == "--max-delay-line-mb" && absl::SimpleAtoi(value, &number) && number > 0) {
       options.max_delay_line_bytes = number << 20;
+    } else if (flag == "--cpus") {
+      // Where the emulator runs: on a machine that also computes, the WAN's
+      // routers belong with the host's communication, not on compute's cores.
+      auto cpus = silk::ParseCpuList(value);
+      absl::Status pinned = cpus.ok() ? silk::PinThisThread(*cpus) : cpus.status();
+      if (!pinned.ok()) {
+        std::fprintf(stderr, "silk-wanem: --cpus: %s\n", std::string(pinned.message()).c_str());
+        return 2;
+      }
     } else if (flag == "--delivery-batch-us" && absl::SimpleAtoi(value, &number) && number <= 1'000'000) {
       options.delivery_batch_ns = static_cast<int64_t>(number) * 1000;
     } else {

@@ -31,6 +31,7 @@
 #include "examples/train/blas_core.h"
 #include "examples/train/mlp.h"
 #include "runtime/communicator.h"
+#include "runtime/core/cpu_set.h"
 #include "training/gradient_sync.h"
 #include "training/optimizer.h"
 #include "training/thread_cpu.h"
@@ -58,6 +59,7 @@ struct Flags {
   std::string compression = "int4";  // diloco's pseudo-gradients over the WAN
   uint64_t seed = 1;
   std::string json, trace;
+  std::string compute_cpus;  // where the training thread and its data loader run (empty: anywhere)
   bool quiet = false;
 };
 
@@ -67,7 +69,7 @@ void Usage() {
                "                  [--features N] [--classes N] [--batch N (per rank)] [--bucket-mb MB]\n"
                "                  [--first-bucket-mb MB] [--H N] [--fragments N] [--noise X] [--lr X] [--momentum X]\n"
                "                  [--outer-lr X] [--outer-momentum X] [--compression none|int8|int4] [--seed N]\n"
-               "                  [--json FILE] [--trace FILE] [--quiet]\n");
+               "                  [--compute-cpus LIST] [--json FILE] [--trace FILE] [--quiet]\n");
 }
 
 bool ParseFlags(int argc, char** argv, Flags* f) {
@@ -107,6 +109,7 @@ bool ParseFlags(int argc, char** argv, Flags* f) {
     SILK_FLAG("--seed", f->seed = std::strtoull(v, nullptr, 10));
     SILK_FLAG("--json", f->json = v);
     SILK_FLAG("--trace", f->trace = v);
+    SILK_FLAG("--compute-cpus", f->compute_cpus = v);
 #undef SILK_FLAG
     if (a == "--quiet") {
       f->quiet = true;
@@ -123,6 +126,12 @@ bool ParseFlags(int argc, char** argv, Flags* f) {
   if (f->policy != "sync" && f->policy != "delayed" && f->policy != "diloco" && f->policy != "mpi") {
     std::fprintf(stderr, "silk-train: unknown --policy %s (sync, delayed, diloco, mpi)\n", f->policy.c_str());
     return false;
+  }
+  if (!f->compute_cpus.empty()) {
+    if (auto cpus = silk::ParseCpuList(f->compute_cpus); !cpus.ok()) {
+      std::fprintf(stderr, "silk-train: --compute-cpus: %s\n", std::string(cpus.status().message()).c_str());
+      return false;
+    }
   }
   if (!silk::training::ParseCompression(f->compression).ok()) {
     std::fprintf(stderr, "silk-train: unknown --compression %s (none, int8, int4)\n", f->compression.c_str());
@@ -170,6 +179,13 @@ int main(int argc, char** argv) {
   if (!created.ok()) return Fail(-1, "cannot join the job", created.status());
   std::unique_ptr<silk::Communicator> comm = std::move(*created);
   const int rank = comm->rank(), size = comm->size();
+  // The communicator's threads are placed already (SILK_CPUS); the compute
+  // thread, and the data loader it starts below, go to --compute-cpus.
+  if (!flags.compute_cpus.empty()) {
+    if (absl::Status s = silk::PinThisThread(*silk::ParseCpuList(flags.compute_cpus)); !s.ok()) {
+      return Fail(rank, "--compute-cpus", s);
+    }
+  }
   const bool use_mpi = flags.policy == "mpi";
   const bool talk = rank == 0 && !flags.quiet;
   const std::string blas_core = silk::examples::LoadedBlasCore();
@@ -248,9 +264,22 @@ int main(int argc, char** argv) {
   uint64_t wan_before = wan_bytes();
   // The steps after warm-up are the ones the summary counts.
   const int warm = std::min(2, flags.steps - 1);
+  // CPU time of this rank's training threads (the compute thread and its data
+  // loader): summed over ranks, a step's compute in core-ms.
+  auto compute_cpu_s = [] {
+    double s = 0;
+    for (const auto& t : silk::training::ReadThreadCpuTimes()) {
+      if (t.name == "compute" || t.name == "data") s += t.user_s + t.system_s;
+    }
+    return s;
+  };
   silk::training::MachineCpu machine_at_warm;
+  double compute_at_warm = 0;
   for (int step = 0; step < flags.steps; ++step) {
-    if (step == warm) machine_at_warm = silk::training::ReadMachineCpu();
+    if (step == warm) {
+      machine_at_warm = silk::training::ReadMachineCpu();
+      compute_at_warm = compute_cpu_s();
+    }
     const absl::Time t0 = absl::Now();
     absl::StatusOr<const silk::examples::Batch*> batch = loader.Next(absl::Seconds(60));
     if (!batch.ok()) return Fail(rank, "BatchLoader", batch.status());
@@ -308,6 +337,9 @@ int main(int argc, char** argv) {
     }
   }
   const silk::training::MachineCpu machine_at_end = silk::training::ReadMachineCpu();
+  const double compute_s = compute_cpu_s() - compute_at_warm;
+  double compute_all_s = 0;
+  MPI_Reduce(&compute_s, &compute_all_s, 1, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
   if (!use_mpi) {
     if (absl::Status s = sync.Drain(); !s.ok()) return Fail(rank, "Drain", s);
   }
@@ -354,6 +386,7 @@ int main(int argc, char** argv) {
   const double machine_busy_ms = (machine_at_end.busy_s - machine_at_warm.busy_s) * 1e3 / counted;
   const double machine_idle_ms = (machine_at_end.idle_s - machine_at_warm.idle_s) * 1e3 / counted;
   const double machine_steal_ms = (machine_at_end.steal_s - machine_at_warm.steal_s) * 1e3 / counted;
+  const double compute_ms = compute_all_s * 1e3 / counted;
   const double step_mean = step_sum / counted;
   const double wan_per_step = use_mpi ? -1.0 : double(wan_sum + wan_all.back()) / counted;
   const auto threads = silk::training::ReadThreadCpuTimes();
@@ -371,8 +404,8 @@ int main(int argc, char** argv) {
     }
     std::printf(", final loss %.4f (global batch, last %zu steps), held-out loss %.4f, accuracy %.1f%%, wall %.1f s, "
                 "OpenBLAS %s kernels\n", final_loss, last, eval_loss, eval_acc * 100, train_end_s, blas_core.c_str());
-    std::printf("machine CPU per step: busy %.0f, idle %.0f, stolen by the hypervisor %.0f core-ms\n", machine_busy_ms,
-                machine_idle_ms, machine_steal_ms);
+    std::printf("machine CPU per step: busy %.0f, idle %.0f, stolen by the hypervisor %.0f core-ms; the ranks' "
+                "compute and data threads %.0f core-ms\n", machine_busy_ms, machine_idle_ms, machine_steal_ms, compute_ms);
     std::printf("thread CPU (rank 0): silk-* threads %.2f s, other threads (compute) %.2f s:", cpu.silk_s, cpu.other_s);
     for (const auto& [name, s] : by_name) std::printf(" %s=%.2fs", name.c_str(), s);
     std::printf("\n");
@@ -393,6 +426,7 @@ int main(int argc, char** argv) {
     std::fprintf(f, "],");
     std::fprintf(f, "\"machine_busy_ms_per_step\":%.1f,\"machine_idle_ms_per_step\":%.1f,\"machine_steal_ms_per_step\":%.1f,",
                  machine_busy_ms, machine_idle_ms, machine_steal_ms);
+    std::fprintf(f, "\"compute_ms_per_step\":%.1f,", compute_ms);
     std::fprintf(f, "\"cpu_silk_threads_s\":%.3f,\"cpu_other_threads_s\":%.3f,\"losses\":[", cpu.silk_s, cpu.other_s);
     for (size_t i = 0; i < records.size(); ++i) {
       std::fprintf(f, "%s[%.4f,%.6f,%.6f,%llu]", i ? "," : "", records[i].t_s, records[i].loss, records[i].step_s,

@@ -9,6 +9,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
+#include "runtime/core/cpu_set.h"
 #include "runtime/core/status_macros.h"
 
 namespace silk {
@@ -131,6 +132,17 @@ absl::StatusOr<Config> Config::FromEnvironment() {
   SILK_RETURN_IF_ERROR(ReadInt("SILK_STORE_PORT", &config.store_port, 1, 65535));
   if (config.store_port < 0 && config.master_port > 0) {
     config.store_port = Env("TORCHELASTIC_RUN_ID") != nullptr ? config.master_port + 1 : config.master_port;
+  }
+  if (const char* v = Env("SILK_CPUS")) {
+    auto cpus = ParseCpuList(v);
+    if (!cpus.ok()) return Invalid("SILK_CPUS", v, "a CPU list such as 0 or 0-3,8");
+    const std::vector<int> allowed = ThisThreadCpus();
+    for (int cpu : *cpus) {
+      if (!std::binary_search(allowed.begin(), allowed.end(), cpu)) {
+        return Invalid("SILK_CPUS", v, absl::StrFormat("CPUs this process may run on (%s)", FormatCpuList(allowed)).c_str());
+      }
+    }
+    config.cpus = *cpus;
   }
   if (const char* v = Env("SILK_ALGO")) config.algorithm = v;
   if (const char* v = Env("SILK_JOB_TOKEN")) config.job_token = v;

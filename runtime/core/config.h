@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -73,6 +74,9 @@ struct Config {
   std::string socket_ifname;
   // First port to listen on (SILK_PORT); 0 lets the kernel choose.
   uint16_t port = 0;
+  // CPUs for Silk's own threads (SILK_CPUS, e.g. "0" or "0-1"; empty: wherever
+  // the process may run). Keeps the exchange off the cores that compute.
+  std::vector<int> cpus;
   // Log level: 0 errors and warnings, 1 info, 2 debug (SILK_LOG).
   int log_level = 0;
 
