@@ -1,12 +1,16 @@
 #include "training/thread_cpu.h"
 
 #include <dirent.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <set>
 #include <sstream>
+
+#include "runtime/core/cpu_set.h"
 
 namespace silk::training {
 
@@ -33,10 +37,27 @@ std::vector<ThreadCpu> ReadThreadCpuTimes() {
       if (i == 14) t.user_s = std::strtod(field.c_str(), nullptr) / ticks;
       if (i == 15) t.system_s = std::strtod(field.c_str(), nullptr) / ticks;
     }
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(t.tid, sizeof(set), &set) == 0) {
+      for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+        if (CPU_ISSET(cpu, &set)) t.cpus.push_back(cpu);
+      }
+    }
     threads.push_back(t);
   }
   closedir(dir);
   return threads;
+}
+
+std::string ThreadsCpus(const std::vector<ThreadCpu>& threads, const std::string& name) {
+  const bool prefix = !name.empty() && name.back() == '*';
+  const std::string stem = prefix ? name.substr(0, name.size() - 1) : name;
+  std::set<int> cpus;
+  for (const ThreadCpu& t : threads) {
+    if (prefix ? t.name.rfind(stem, 0) == 0 : t.name == stem) cpus.insert(t.cpus.begin(), t.cpus.end());
+  }
+  return FormatCpuList(std::vector<int>(cpus.begin(), cpus.end()));
 }
 
 CpuSummary SummarizeThreadCpu(const std::vector<ThreadCpu>& threads) {

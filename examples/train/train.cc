@@ -408,7 +408,8 @@ int main(int argc, char** argv) {
                 "compute and data threads %.0f core-ms\n", machine_busy_ms, machine_idle_ms, machine_steal_ms, compute_ms);
     std::printf("thread CPU (rank 0): silk-* threads %.2f s, other threads (compute) %.2f s:", cpu.silk_s, cpu.other_s);
     for (const auto& [name, s] : by_name) std::printf(" %s=%.2fs", name.c_str(), s);
-    std::printf("\n");
+    std::printf("\nthreads' CPUs (rank 0): compute %s, silk-* %s\n", silk::training::ThreadsCpus(threads, "compute").c_str(),
+                silk::training::ThreadsCpus(threads, "silk-*").c_str());
     std::fflush(stdout);
   }
   if (rank == 0 && !flags.json.empty()) {
@@ -426,7 +427,9 @@ int main(int argc, char** argv) {
     std::fprintf(f, "],");
     std::fprintf(f, "\"machine_busy_ms_per_step\":%.1f,\"machine_idle_ms_per_step\":%.1f,\"machine_steal_ms_per_step\":%.1f,",
                  machine_busy_ms, machine_idle_ms, machine_steal_ms);
-    std::fprintf(f, "\"compute_ms_per_step\":%.1f,", compute_ms);
+    std::fprintf(f, "\"compute_ms_per_step\":%.1f,\"compute_thread_cpus\":\"%s\",\"silk_thread_cpus\":\"%s\",",
+                 compute_ms, silk::training::ThreadsCpus(threads, "compute").c_str(),
+                 silk::training::ThreadsCpus(threads, "silk-*").c_str());
     std::fprintf(f, "\"cpu_silk_threads_s\":%.3f,\"cpu_other_threads_s\":%.3f,\"losses\":[", cpu.silk_s, cpu.other_s);
     for (size_t i = 0; i < records.size(); ++i) {
       std::fprintf(f, "%s[%.4f,%.6f,%.6f,%llu]", i ? "," : "", records[i].t_s, records[i].loss, records[i].step_s,

@@ -3,11 +3,13 @@
 #include <gtest/gtest.h>
 #include <pthread.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <thread>
 
 #include "absl/time/clock.h"
+#include "runtime/core/cpu_set.h"
 
 namespace silk::training {
 namespace {
@@ -53,6 +55,35 @@ TEST(ThreadCpu, CountsSilkThreadsApartFromTheOthers) {
   EXPECT_TRUE(found);
   const CpuSummary summary = SummarizeThreadCpu(threads);
   EXPECT_GT(summary.silk_s, 0.2);
+}
+
+TEST(ThreadCpu, ReportsWhereEachThreadMayRun) {
+  const std::vector<int> all = ThisThreadCpus();
+  ASSERT_FALSE(all.empty());
+  const std::vector<int> last = {all.back()};
+  std::atomic<bool> placed{false}, stop{false};
+  std::thread pinned([&] {
+    pthread_setname_np(pthread_self(), "silk-pinned");
+    placed = PinThisThread(last).ok();
+    while (!stop) absl::SleepFor(absl::Milliseconds(5));
+  });
+  const absl::Time give_up = absl::Now() + absl::Seconds(10);
+  while (!placed && absl::Now() < give_up) absl::SleepFor(absl::Milliseconds(5));
+  const std::vector<ThreadCpu> threads = ReadThreadCpuTimes();
+  stop = true;
+  pinned.join();
+  ASSERT_TRUE(placed);
+  EXPECT_EQ(ThreadsCpus(threads, "silk-pinned"), FormatCpuList(last));
+  EXPECT_EQ(ThreadsCpus(threads, "silk-*"), FormatCpuList(last));
+  EXPECT_EQ(ThreadsCpus(threads, "no-such-thread"), "");
+  bool main_seen = false;
+  for (const ThreadCpu& t : threads) {
+    if (t.tid == getpid()) {
+      main_seen = true;
+      EXPECT_EQ(t.cpus, all);
+    }
+  }
+  EXPECT_TRUE(main_seen);
 }
 
 TEST(MachineCpu, CountsTheBusyTimeOfASpinningThread) {
