@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "absl/strings/escaping.h"
+#include "absl/synchronization/mutex.h"
 #include "cluster/spec.h"
 #include "absl/strings/str_format.h"
 #include "runtime/core/cpu_set.h"
@@ -104,6 +105,7 @@ absl::StatusOr<std::unique_ptr<Communicator>> Communicator::Create(std::unique_p
   const int size = bootstrap->size();
   SetLogLevel(config.log_level);
   SetLogRank(comm->rank_);
+  if (!config.mutex_deadlock_checks) absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   // Every thread of the communicator starts inside Create (or from one started
   // here) and inherits this thread's CPUs: with SILK_CPUS, all of them run there.
   ScopedThreadCpus place_threads(config.cpus);

@@ -29,8 +29,9 @@ def mpirun_command(topology, user_args):
         "-x", f"SILK_CLUSTER_SPEC={topology.spec_path}",
         "-x", f"SILK_SOCKET_IFNAME={NODE_IFNAME}",
     ]
-    # A sanitizer build's settings reach the ranks as they reach local processes.
-    for name in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "LD_PRELOAD"):
+    # A sanitizer build's settings, and the test suite's lock-order checks, reach
+    # the ranks as they reach local processes.
+    for name in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "LD_PRELOAD", "SILK_MUTEX_DEADLOCK_CHECKS"):
         if os.environ.get(name):
             mpirun += ["-x", name]
     mpirun += list(user_args)

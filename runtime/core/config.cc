@@ -97,6 +97,9 @@ absl::StatusOr<Config> Config::FromEnvironment() {
   int shm = config.shm ? 1 : 0;
   SILK_RETURN_IF_ERROR(ReadInt("SILK_SHM", &shm, 0, 1));
   config.shm = shm != 0;
+  int deadlock_checks = config.mutex_deadlock_checks ? 1 : 0;
+  SILK_RETURN_IF_ERROR(ReadInt("SILK_MUTEX_DEADLOCK_CHECKS", &deadlock_checks, 0, 1));
+  config.mutex_deadlock_checks = deadlock_checks != 0;
   int pacing = config.wan_pacing ? 1 : 0;
   SILK_RETURN_IF_ERROR(ReadInt("SILK_WAN_PACING", &pacing, 0, 1));
   config.wan_pacing = pacing != 0;

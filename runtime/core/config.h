@@ -77,6 +77,12 @@ struct Config {
   // CPUs for Silk's own threads (SILK_CPUS, e.g. "0" or "0-1"; empty: wherever
   // the process may run). Keeps the exchange off the cores that compute.
   std::vector<int> cpus;
+  // Abseil's mutex deadlock detection (SILK_MUTEX_DEADLOCK_CHECKS=1 keeps it).
+  // Debian's Abseil is built with it on: every lock then updates a global
+  // lock-order graph under a global lock, about 3x the cost of the lock. The
+  // first communicator turns it off for the process unless this is set; the
+  // test suite keeps it on to catch lock-order inversions.
+  bool mutex_deadlock_checks = false;
   // Log level: 0 errors and warnings, 1 info, 2 debug (SILK_LOG).
   int log_level = 0;
 

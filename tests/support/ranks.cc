@@ -19,6 +19,7 @@ Config TestConfig(int lanes, absl::Duration timeout) {
   // In-process "regions" share loopback: a measured model would rightly run
   // them flat, and the probe's bytes would blur the tests' counters.
   config.probe_tiers = false;
+  config.mutex_deadlock_checks = true;  // a lock-order inversion aborts the test
   return config;
 }
 

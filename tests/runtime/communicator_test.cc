@@ -1,11 +1,16 @@
-// SILK_CPUS: every thread a communicator starts runs on the CPUs it names, and
-// the thread that created the communicator keeps its own.
+// What a communicator does to its process: with SILK_CPUS every thread it
+// starts runs on the CPUs named there, while the thread that created it keeps
+// its own; and Abseil's mutex deadlock detection is off unless asked for.
 #include <dirent.h>
 #include <sched.h>
 
+#include <sys/wait.h>
+
+#include <cstdlib>
 #include <fstream>
 #include <string>
 
+#include "absl/synchronization/mutex.h"
 #include "collectives/collectives.h"
 #include "gtest/gtest.h"
 #include "runtime/communicator.h"
@@ -80,6 +85,42 @@ TEST(CommunicatorCpus, ACpuTheProcessCannotUseFailsCreateOnEveryRank) {
   auto comms = testing::CreateCommunicators(2, config);
   ASSERT_FALSE(comms.ok());
   EXPECT_NE(comms.status().message().find("SILK_CPUS"), std::string::npos) << comms.status();
+}
+
+// Locks two mutexes in one order, then in the other: a lock-order inversion,
+// which Abseil's deadlock detection (on in Debian's build) reports by aborting.
+void InvertLockOrder() {
+  absl::Mutex a, b;
+  { absl::MutexLock la(&a); absl::MutexLock lb(&b); }
+  { absl::MutexLock lb(&b); absl::MutexLock la(&a); }
+}
+
+TEST(CommunicatorMutexChecks, OffForTheProcessOnceACommunicatorExistsUnlessAsked) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  auto with_a_communicator_then_invert = [](bool checks) {
+    Config config = testing::TestConfig();
+    config.mutex_deadlock_checks = checks;
+    auto comms = testing::CreateCommunicators(1, config);
+    if (!comms.ok()) std::exit(3);
+    InvertLockOrder();
+    std::exit(0);
+  };
+  EXPECT_EXIT(with_a_communicator_then_invert(false), ::testing::ExitedWithCode(0), "");
+  // Where Abseil detects deadlocks at all (Debian's does), the checks kept on catch the inversion.
+  bool abseil_detects = true;
+  EXPECT_EXIT(
+      {
+        InvertLockOrder();
+        std::exit(0);
+      },
+      [&](int status) {
+        abseil_detects = !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        return true;
+      },
+      "");
+  if (abseil_detects) {
+    EXPECT_DEATH(with_a_communicator_then_invert(true), "");
+  }
 }
 
 }  // namespace
