@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <functional>
 #include <thread>
 
 #include "absl/time/clock.h"
@@ -32,18 +33,34 @@ void Spin(const char* name, double cpu_s) {
   }
 }
 
-TEST(ThreadCpu, CountsSilkThreadsApartFromTheOthers) {
-  std::atomic<bool> spun{false}, stop{false};  // the thread must still live when /proc/self/task is read
+// Runs `prepare` on a new thread, then reads every thread's figures while that
+// thread still lives (it must be in /proc/self/task). Sets `prepared` to
+// whether `prepare` returned true within `bound`.
+std::vector<ThreadCpu> ReadWhileAThreadLives(const std::function<bool()>& prepare, absl::Duration bound,
+                                             bool* prepared) {
+  std::atomic<bool> ready{false}, ok{false}, stop{false};
   std::thread live([&] {
-    Spin("silk-live", 0.3);
-    spun = true;
+    ok = prepare();
+    ready = true;
     while (!stop) absl::SleepFor(absl::Milliseconds(5));
   });
-  const absl::Time give_up = absl::Now() + absl::Seconds(40);
-  while (!spun && absl::Now() < give_up) absl::SleepFor(absl::Milliseconds(5));
-  const std::vector<ThreadCpu> threads = ReadThreadCpuTimes();
+  const absl::Time give_up = absl::Now() + bound;
+  while (!ready && absl::Now() < give_up) absl::SleepFor(absl::Milliseconds(5));
+  std::vector<ThreadCpu> threads = ReadThreadCpuTimes();
+  *prepared = ready && ok;
   stop = true;
   live.join();
+  return threads;
+}
+
+TEST(ThreadCpu, CountsSilkThreadsApartFromTheOthers) {
+  bool spun = false;
+  const std::vector<ThreadCpu> threads = ReadWhileAThreadLives(
+      [] {
+        Spin("silk-live", 0.3);
+        return true;
+      },
+      absl::Seconds(40), &spun);
   ASSERT_TRUE(spun) << "the spinning thread did not get 300 ms of CPU in 30 s";
   bool found = false;
   for (const ThreadCpu& t : threads) {
@@ -61,17 +78,13 @@ TEST(ThreadCpu, ReportsWhereEachThreadMayRun) {
   const std::vector<int> all = ThisThreadCpus();
   ASSERT_FALSE(all.empty());
   const std::vector<int> last = {all.back()};
-  std::atomic<bool> placed{false}, stop{false};
-  std::thread pinned([&] {
-    pthread_setname_np(pthread_self(), "silk-pinned");
-    placed = PinThisThread(last).ok();
-    while (!stop) absl::SleepFor(absl::Milliseconds(5));
-  });
-  const absl::Time give_up = absl::Now() + absl::Seconds(10);
-  while (!placed && absl::Now() < give_up) absl::SleepFor(absl::Milliseconds(5));
-  const std::vector<ThreadCpu> threads = ReadThreadCpuTimes();
-  stop = true;
-  pinned.join();
+  bool placed = false;
+  const std::vector<ThreadCpu> threads = ReadWhileAThreadLives(
+      [&] {
+        pthread_setname_np(pthread_self(), "silk-pinned");
+        return PinThisThread(last).ok();
+      },
+      absl::Seconds(10), &placed);
   ASSERT_TRUE(placed);
   EXPECT_EQ(ThreadsCpus(threads, "silk-pinned"), FormatCpuList(last));
   EXPECT_EQ(ThreadsCpus(threads, "silk-*"), FormatCpuList(last));
