@@ -273,10 +273,16 @@ int main(int argc, char** argv) {
     }
     return s;
   };
+  // The CPU figures cover the same wall-clock span on every rank: from a
+  // barrier before the first counted step to one after the last (ranks under
+  // delayed or diloco may run a step apart).
   silk::training::MachineCpu machine_at_warm;
   double compute_at_warm = 0;
+  absl::Time counted_start;
   for (int step = 0; step < flags.steps; ++step) {
     if (step == warm) {
+      MPI_Barrier(MPI_COMM_WORLD);
+      counted_start = absl::Now();
       machine_at_warm = silk::training::ReadMachineCpu();
       compute_at_warm = compute_cpu_s();
     }
@@ -336,6 +342,8 @@ int main(int argc, char** argv) {
       std::fflush(stdout);
     }
   }
+  MPI_Barrier(MPI_COMM_WORLD);
+  const double counted_wall_s = absl::ToDoubleSeconds(absl::Now() - counted_start);
   const silk::training::MachineCpu machine_at_end = silk::training::ReadMachineCpu();
   const double compute_s = compute_cpu_s() - compute_at_warm;
   double compute_all_s = 0;
@@ -386,6 +394,7 @@ int main(int argc, char** argv) {
   const double machine_busy_ms = (machine_at_end.busy_s - machine_at_warm.busy_s) * 1e3 / counted;
   const double machine_idle_ms = (machine_at_end.idle_s - machine_at_warm.idle_s) * 1e3 / counted;
   const double machine_steal_ms = (machine_at_end.steal_s - machine_at_warm.steal_s) * 1e3 / counted;
+  const double wall_ms = counted_wall_s * 1e3 / counted;  // the span the CPU figures cover, per step
   const double compute_ms = compute_all_s * 1e3 / counted;
   const double step_mean = step_sum / counted;
   const double wan_per_step = use_mpi ? -1.0 : double(wan_sum + wan_all.back()) / counted;
@@ -404,8 +413,9 @@ int main(int argc, char** argv) {
     }
     std::printf(", final loss %.4f (global batch, last %zu steps), held-out loss %.4f, accuracy %.1f%%, wall %.1f s, "
                 "OpenBLAS %s kernels\n", final_loss, last, eval_loss, eval_acc * 100, train_end_s, blas_core.c_str());
-    std::printf("machine CPU per step: busy %.0f, idle %.0f, stolen by the hypervisor %.0f core-ms; the ranks' "
-                "compute and data threads %.0f core-ms\n", machine_busy_ms, machine_idle_ms, machine_steal_ms, compute_ms);
+    std::printf("machine CPU per step (%.1f ms of wall time): busy %.0f, idle %.0f, stolen by the hypervisor %.0f "
+                "core-ms; the ranks' compute and data threads %.0f core-ms\n", wall_ms, machine_busy_ms, machine_idle_ms,
+                machine_steal_ms, compute_ms);
     std::printf("thread CPU (rank 0): silk-* threads %.2f s, other threads (compute) %.2f s:", cpu.silk_s, cpu.other_s);
     for (const auto& [name, s] : by_name) std::printf(" %s=%.2fs", name.c_str(), s);
     std::printf("\nthreads' CPUs (rank 0): compute %s, silk-* %s\n", silk::training::ThreadsCpus(threads, "compute").c_str(),
@@ -427,8 +437,8 @@ int main(int argc, char** argv) {
     std::fprintf(f, "],");
     std::fprintf(f, "\"machine_busy_ms_per_step\":%.1f,\"machine_idle_ms_per_step\":%.1f,\"machine_steal_ms_per_step\":%.1f,",
                  machine_busy_ms, machine_idle_ms, machine_steal_ms);
-    std::fprintf(f, "\"compute_ms_per_step\":%.1f,\"compute_thread_cpus\":\"%s\",\"silk_thread_cpus\":\"%s\",",
-                 compute_ms, silk::training::ThreadsCpus(threads, "compute").c_str(),
+    std::fprintf(f, "\"compute_ms_per_step\":%.1f,\"wall_ms_per_step\":%.1f,\"compute_thread_cpus\":\"%s\",\"silk_thread_cpus\":\"%s\",",
+                 compute_ms, wall_ms, silk::training::ThreadsCpus(threads, "compute").c_str(),
                  silk::training::ThreadsCpus(threads, "silk-*").c_str());
     std::fprintf(f, "\"cpu_silk_threads_s\":%.3f,\"cpu_other_threads_s\":%.3f,\"losses\":[", cpu.silk_s, cpu.other_s);
     for (size_t i = 0; i < records.size(); ++i) {

@@ -5,7 +5,8 @@
 # Silk's policies sent bytes over the WAN. With two CPUs or more, one more
 # delayed run places the threads as cluster/demo does (Silk's on the first
 # CPU, compute on the last) and checks that they ran there. Needs root; exits
-# 77 (skip) without.
+# 77 (skip) without. Last, sync with the flat ring across the two regions must
+# give the same losses, bit for bit, as inside one region.
 #
 #   vcluster_train_test.sh REPO SILK_TRAIN
 set -uo pipefail
@@ -73,6 +74,27 @@ PY
     failures=$((failures + 1))
   fi
 done
+
+# sync across two regions is the one-region job: with the same order of float
+# additions (the flat ring, forced on both), the same losses to the bit.
+same_order() {  # name
+  "$vcluster" run --timeout 90 -- -np 8 -x SILK_ALGO=ring "$train" --policy sync --steps 20 --hidden 256 --batch 64 \
+    --json "$out/$1.json" --quiet
+}
+if ! same_order two-regions-ring || ! "$vcluster" up "$repo/cluster/specs/xinjiang-only.textproto" >"$out/up.log" 2>&1 ||
+   ! same_order one-region-ring; then
+  echo "FAIL: the same-order sync runs did not complete"
+  failures=$((failures + 1))
+elif ! python3 - "$out/two-regions-ring.json" "$out/one-region-ring.json" <<'PY'; then
+import json, sys
+two, one = (json.load(open(f)) for f in sys.argv[1:])
+print(f"sync with the ring in {two['regions']} regions: final loss {two['final_loss']}; in {one['regions']}: {one['final_loss']}")
+ok = (two["regions"], one["regions"]) == (2, 1) and two["global_losses"] == one["global_losses"]
+if not ok: print("FAIL: the two-region sync job's losses are not the one-region job's")
+sys.exit(0 if ok else 1)
+PY
+  failures=$((failures + 1))
+fi
 [ $failures -eq 0 ] && echo "all policies trained across two regions" && exit 0
 echo "FAIL: $failures run(s) failed"
 exit 1
