@@ -139,10 +139,12 @@ absl::StatusOr<Config> Config::FromEnvironment() {
   if (const char* v = Env("SILK_CPUS")) {
     auto cpus = ParseCpuList(v);
     if (!cpus.ok()) return Invalid("SILK_CPUS", v, "a CPU list such as 0 or 0-3,8");
-    const std::vector<int> allowed = ThisThreadCpus();
+    // Checked against the machine, not this thread: the thread may already
+    // be pinned to the cores that compute, elsewhere.
+    const std::vector<int> online = OnlineCpus();
     for (int cpu : *cpus) {
-      if (!std::binary_search(allowed.begin(), allowed.end(), cpu)) {
-        return Invalid("SILK_CPUS", v, absl::StrFormat("CPUs this process may run on (%s)", FormatCpuList(allowed)).c_str());
+      if (!std::binary_search(online.begin(), online.end(), cpu)) {
+        return Invalid("SILK_CPUS", v, absl::StrFormat("online CPUs (%s)", FormatCpuList(online)).c_str());
       }
     }
     config.cpus = *cpus;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <fstream>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
@@ -57,6 +58,15 @@ std::vector<int> ThisThreadCpus() {
     if (CPU_ISSET(cpu, &set)) cpus.push_back(cpu);
   }
   return cpus;
+}
+
+std::vector<int> OnlineCpus() {
+  std::ifstream in("/sys/devices/system/cpu/online");
+  std::string line;
+  if (std::getline(in, line)) {
+    if (absl::StatusOr<std::vector<int>> cpus = ParseCpuList(line); cpus.ok()) return *cpus;
+  }
+  return ThisThreadCpus();
 }
 
 absl::Status PinThisThread(const std::vector<int>& cpus) {

@@ -24,6 +24,9 @@ std::string FormatCpuList(const std::vector<int>& cpus);
 
 // The CPUs the calling thread may run on now.
 std::vector<int> ThisThreadCpus();
+// The machine's online CPUs (/sys/devices/system/cpu/online); where that is
+// unreadable, the calling thread's.
+std::vector<int> OnlineCpus();
 // Pins the calling thread to `cpus`. An error names the CPUs and why.
 absl::Status PinThisThread(const std::vector<int>& cpus);
 

@@ -88,7 +88,18 @@ TEST_F(SilkCpusVariable, AnAllowedListIsTaken) {
   EXPECT_EQ(config->cpus, one);
 }
 
-TEST_F(SilkCpusVariable, GarbageOrACpuOutsideTheProcessIsAnError) {
+TEST_F(SilkCpusVariable, IsCheckedAgainstTheMachineNotThisThread) {
+  const std::vector<int> online = OnlineCpus();
+  if (online.size() < 2) GTEST_SKIP() << "needs two CPUs";
+  ScopedThreadCpus pinned_elsewhere({online.back()});  // as a training loop pins its compute thread
+  ASSERT_TRUE(pinned_elsewhere.status().ok()) << pinned_elsewhere.status();
+  setenv("SILK_CPUS", FormatCpuList({online.front()}).c_str(), 1);
+  absl::StatusOr<Config> config = Config::FromEnvironment();
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->cpus, std::vector<int>({online.front()}));
+}
+
+TEST_F(SilkCpusVariable, GarbageOrACpuTheMachineLacksIsAnError) {
   for (const std::string& bad : {std::string("zero"), std::to_string(CPU_SETSIZE - 1)}) {
     setenv("SILK_CPUS", bad.c_str(), 1);
     absl::StatusOr<Config> config = Config::FromEnvironment();
