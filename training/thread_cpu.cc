@@ -1,7 +1,6 @@
 #include "training/thread_cpu.h"
 
 #include <dirent.h>
-#include <sched.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -37,13 +36,7 @@ std::vector<ThreadCpu> ReadThreadCpuTimes() {
       if (i == 14) t.user_s = std::strtod(field.c_str(), nullptr) / ticks;
       if (i == 15) t.system_s = std::strtod(field.c_str(), nullptr) / ticks;
     }
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    if (sched_getaffinity(t.tid, sizeof(set), &set) == 0) {
-      for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
-        if (CPU_ISSET(cpu, &set)) t.cpus.push_back(cpu);
-      }
-    }
+    t.cpus = ThreadCpus(t.tid);
     threads.push_back(t);
   }
   closedir(dir);

@@ -49,16 +49,18 @@ std::string FormatCpuList(const std::vector<int>& cpus) {
   return out;
 }
 
-std::vector<int> ThisThreadCpus() {
+std::vector<int> ThreadCpus(int tid) {
   cpu_set_t set;
   CPU_ZERO(&set);
   std::vector<int> cpus;
-  if (pthread_getaffinity_np(pthread_self(), sizeof(set), &set) != 0) return cpus;
+  if (sched_getaffinity(tid, sizeof(set), &set) != 0) return cpus;
   for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
     if (CPU_ISSET(cpu, &set)) cpus.push_back(cpu);
   }
   return cpus;
 }
+
+std::vector<int> ThisThreadCpus() { return ThreadCpus(0); }  // 0: the calling thread
 
 std::vector<int> OnlineCpus() {
   std::ifstream in("/sys/devices/system/cpu/online");

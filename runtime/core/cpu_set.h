@@ -22,7 +22,9 @@ absl::StatusOr<std::vector<int>> ParseCpuList(absl::string_view text);
 // The inverse: {0, 1, 2, 3, 8} -> "0-3,8".
 std::string FormatCpuList(const std::vector<int>& cpus);
 
-// The CPUs the calling thread may run on now.
+// The CPUs the thread `tid` of this process may run on now (empty where it is
+// gone); ThisThreadCpus() for the calling thread.
+std::vector<int> ThreadCpus(int tid);
 std::vector<int> ThisThreadCpus();
 // The machine's online CPUs (/sys/devices/system/cpu/online); where that is
 // unreadable, the calling thread's.

@@ -33,13 +33,8 @@ std::vector<NamedThread> ThisProcessThreads() {
     if (entry->d_name[0] == '.') continue;
     NamedThread t;
     std::ifstream(std::string("/proc/self/task/") + entry->d_name + "/comm") >> t.name;
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    if (sched_getaffinity(std::stoi(entry->d_name), sizeof(set), &set) != 0) continue;
-    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
-      if (CPU_ISSET(cpu, &set)) t.cpus.push_back(cpu);
-    }
-    threads.push_back(t);
+    t.cpus = ThreadCpus(std::stoi(entry->d_name));
+    if (!t.cpus.empty()) threads.push_back(t);
   }
   closedir(dir);
   return threads;
