@@ -35,11 +35,22 @@ def test_rtt():
             vcluster("link", *WAN, "--rtt", f"{rtt}ms")
             measured = cluster.rtt("xj1", "cq1")["median_ms"]
             check(within_rtt(measured, rtt), f"vcluster link --rtt {rtt}ms: measured {measured:.2f} ms")
-        vcluster("link", *WAN, "--rtt", "40ms", "--jitter", "5ms")  # each way: 20 +- 5 ms
-        samples = sorted(rtt for _, rtt in cluster.rtt("xj1", "cq1", count=40, timeline=True)["timeline"])
-        low, high = samples[len(samples) // 10], samples[len(samples) * 9 // 10]  # robust to a stray descheduling
-        check(29 <= low and high <= 52 and high - low > 2, f"--jitter 5ms: round trips from {low:.2f} to "
-              f"{high:.2f} ms (10th to 90th percentile)")
+        vcluster("link", *WAN, "--rtt", "40ms", "--jitter", "5ms")  # each way: 20 +- 5 ms, so 30 to 50 ms
+        # Percentiles are robust to a stray descheduling. A loaded host (ctest runs two tests at once) only
+        # ever adds delay, so the floor and the spread are checked on the first try, and the ceiling may
+        # take up to three: jitter set too wide breaks it on every try, the load on one (a CI run saw a
+        # 90th percentile of 53.2 ms once, with a compile beside it).
+        for attempt in range(1, 4):
+            samples = sorted(rtt for _, rtt in cluster.rtt("xj1", "cq1", count=40, timeline=True)["timeline"])
+            low, high = samples[len(samples) // 10], samples[len(samples) * 9 // 10]
+            measured = f"--jitter 5ms, try {attempt}: round trips from {low:.2f} to {high:.2f} ms (10th to 90th " \
+                       "percentile)"
+            if attempt == 1:
+                check(29 <= low and high - low > 2, f"{measured}: floor >= 29 ms, spread > 2 ms")
+            if high <= 52:
+                break
+            print(f"  retry: {measured}: ceiling above 52 ms")
+        check(high <= 52, f"{measured}: ceiling <= 52 ms")
 
 
 def test_throughput():
