@@ -75,6 +75,9 @@ struct Lane {
   bool in_staging = false;
   std::string in_control;
   bool goodbye_received = false;
+  // The peer's side ended (EOF) after its goodbye while this side's answer was
+  // still to be written: no more reading; the lane closes once the answer is out.
+  bool peer_ended = false;  // written by the progress thread under peer->send_mu
   bool closed = false;
 };
 

@@ -120,7 +120,7 @@ void ProgressThread::SetWriteInterest(Lane* lane, bool on) {
   lane->want_write = on;
   if (lane->closed) return;
   epoll_event ev{};
-  ev.events = kReadEvents | (on ? uint32_t{EPOLLOUT} : 0u);
+  ev.events = (lane->peer_ended ? 0u : kReadEvents) | (on ? uint32_t{EPOLLOUT} : 0u);
   ev.data.ptr = lane;
   epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, lane->fd.get(), &ev);
 }
@@ -263,6 +263,10 @@ void ProgressThread::HandleWritable(Lane* lane) {
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) return;
       if (errno == EINTR) continue;
+      if (lane->peer_ended) {  // the peer left in order and stopped waiting for the answer
+        CloseLane(lane);
+        return;
+      }
       LaneError(lane, absl::UnavailableError(absl::StrFormat("sending to rank %d (lane %d, %s) failed: %s",
                                                              lane->peer->rank, lane->index, lane->address,
                                                              std::strerror(errno))));
@@ -280,6 +284,7 @@ void ProgressThread::FinishPiece(Lane* lane) {
     if (goodbye) {
       lane->goodbye_sent = true;
       ::shutdown(lane->fd.get(), SHUT_WR);
+      if (lane->peer_ended) CloseLane(lane);  // both sides have said goodbye
     }
     return;
   }
@@ -300,6 +305,7 @@ void ProgressThread::FinishPiece(Lane* lane) {
 // ---- receiving ----
 
 void ProgressThread::HandleReadable(Lane* lane) {
+  if (lane->peer_ended) return;  // nothing more comes; the goodbye's write closes the lane
   while (!lane->closed) {
     if (!lane->in_payload) {
       if (!ReadHeader(lane)) return;
@@ -338,7 +344,15 @@ bool ProgressThread::ReadHeader(Lane* lane) {
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return false;
     if (n < 0 && errno == EINTR) continue;
     if (n == 0 && lane->in_header_got == 0 && lane->goodbye_received) {
-      CloseLane(lane);  // orderly end after goodbye
+      // Orderly end after the peer's goodbye. The peer waits for this side's
+      // goodbye too: closing before it is out would read there as a crash.
+      if (lane->goodbye_sent) {
+        CloseLane(lane);
+      } else {
+        absl::MutexLock lock(&lane->peer->send_mu);
+        lane->peer_ended = true;
+        SetWriteInterest(lane, true);  // no more read events; the answer goes out
+      }
       return false;
     }
     LaneError(lane, n == 0 ? absl::UnavailableError(absl::StrFormat(

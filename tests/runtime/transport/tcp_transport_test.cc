@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_format.h"
 #include "gtest/gtest.h"
+#include "runtime/core/log.h"
 #include "tests/runtime/transport/transport_fixture.h"
 
 namespace silk::transport::tcp {
@@ -249,6 +250,57 @@ TEST(TcpTransport, AbortReachesEveryPeerWithItsReason) {
     EXPECT_NE(transports[r]->status().message().find("gradient exploded"), std::string::npos)
         << "rank " << r << ": " << transports[r]->status();
     EXPECT_TRUE(absl::IsInternal(transports[r]->status()));
+  }
+}
+
+// Shuts down ranks 0-2 (after one message on every pair) in `order` of rank,
+// or all at once, with info logs on; returns what they logged.
+std::string ShutDownAndCaptureLog(const std::vector<int>& order, bool together) {
+  TcpOptions options;
+  options.lanes = 3;
+  auto transports = ConnectTransports(3, options);
+  if (transports.size() != 3u) return "connect failed";
+  for (int from = 0; from < 3; ++from) {
+    for (int to = 0; to < 3; ++to) {
+      if (from == to) continue;
+      char out = static_cast<char>(from), in = 0;
+      auto recv = transports[to]->Recv(from, MessageTag{1, static_cast<uint32_t>(from)}, TestDescriptor(), &in, 1);
+      auto send = transports[from]->Send(to, MessageTag{1, static_cast<uint32_t>(from)}, TestDescriptor(), &out, 1);
+      EXPECT_TRUE(send->Wait(Soon()).ok());
+      EXPECT_TRUE(recv->Wait(Soon()).ok());
+    }
+  }
+  SetLogLevel(1);
+  testing::internal::CaptureStderr();
+  if (together) {
+    std::vector<std::thread> threads;
+    for (int r : order) threads.emplace_back([&, r] { transports[r].reset(); });
+    for (auto& t : threads) t.join();
+  } else {
+    for (int r : order) {
+      transports[r].reset();
+      // The ranks still up have heard every goodbye and stay healthy past the
+      // grace a lost connection gets.
+      absl::SleepFor(absl::Milliseconds(300));
+      for (auto& t : transports) {
+        if (t) EXPECT_TRUE(t->status().ok()) << "after rank " << r << " left: " << t->status();
+      }
+    }
+  }
+  std::string log = testing::internal::GetCapturedStderr();
+  SetLogLevel(0);
+  return log;
+}
+
+// Each side of a lane says goodbye before its side closes, whoever starts:
+// before, a rank answering a goodbye closed on the peer's EOF first, and the
+// peer logged "the peer closed it without saying goodbye (did it exit or crash?)".
+TEST(TcpTransport, OrderlyShutdownSaysGoodbyeOnEveryLane) {
+  for (const auto& [order, together] : std::vector<std::pair<std::vector<int>, bool>>{
+           {{2, 1, 0}, false}, {{0, 1, 2}, false}, {{0, 1, 2}, true}}) {
+    std::string log = ShutDownAndCaptureLog(order, together);
+    EXPECT_EQ(log.find("lost connection"), std::string::npos) << log;
+    EXPECT_EQ(log.find("failed"), std::string::npos) << log;
   }
 }
 
