@@ -59,7 +59,7 @@ struct Flags {
   std::string compression = "int4";  // diloco's pseudo-gradients over the WAN
   uint64_t seed = 1;
   std::string json, trace;
-  std::string compute_cpus;  // where the training thread and its data loader run (empty: anywhere)
+  std::vector<int> compute_cpus;  // where the training thread and its data loader run (empty: anywhere)
   bool quiet = false;
 };
 
@@ -73,6 +73,7 @@ void Usage() {
 }
 
 bool ParseFlags(int argc, char** argv, Flags* f) {
+  std::string compute_cpus;  // the --compute-cpus text, parsed below
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&](const char* name) -> const char* {
@@ -109,7 +110,7 @@ bool ParseFlags(int argc, char** argv, Flags* f) {
     SILK_FLAG("--seed", f->seed = std::strtoull(v, nullptr, 10));
     SILK_FLAG("--json", f->json = v);
     SILK_FLAG("--trace", f->trace = v);
-    SILK_FLAG("--compute-cpus", f->compute_cpus = v);
+    SILK_FLAG("--compute-cpus", compute_cpus = v);
 #undef SILK_FLAG
     if (a == "--quiet") {
       f->quiet = true;
@@ -127,11 +128,13 @@ bool ParseFlags(int argc, char** argv, Flags* f) {
     std::fprintf(stderr, "silk-train: unknown --policy %s (sync, delayed, diloco, mpi)\n", f->policy.c_str());
     return false;
   }
-  if (!f->compute_cpus.empty()) {
-    if (auto cpus = silk::ParseCpuList(f->compute_cpus); !cpus.ok()) {
+  if (!compute_cpus.empty()) {
+    absl::StatusOr<std::vector<int>> cpus = silk::ParseCpuList(compute_cpus);
+    if (!cpus.ok()) {
       std::fprintf(stderr, "silk-train: --compute-cpus: %s\n", std::string(cpus.status().message()).c_str());
       return false;
     }
+    f->compute_cpus = *std::move(cpus);
   }
   if (!silk::training::ParseCompression(f->compression).ok()) {
     std::fprintf(stderr, "silk-train: unknown --compression %s (none, int8, int4)\n", f->compression.c_str());
@@ -182,7 +185,7 @@ int main(int argc, char** argv) {
   // The communicator's threads are placed already (SILK_CPUS); the compute
   // thread, and the data loader it starts below, go to --compute-cpus.
   if (!flags.compute_cpus.empty()) {
-    if (absl::Status s = silk::PinThisThread(*silk::ParseCpuList(flags.compute_cpus)); !s.ok()) {
+    if (absl::Status s = silk::PinThisThread(flags.compute_cpus); !s.ok()) {
       return Fail(rank, "--compute-cpus", s);
     }
   }
@@ -400,6 +403,8 @@ int main(int argc, char** argv) {
   const double wan_per_step = use_mpi ? -1.0 : double(wan_sum + wan_all.back()) / counted;
   const auto threads = silk::training::ReadThreadCpuTimes();
   const auto cpu = silk::training::SummarizeThreadCpu(threads);
+  const std::string compute_thread_cpus = silk::training::ThreadsCpus(threads, "compute");
+  const std::string silk_thread_cpus = silk::training::ThreadsCpus(threads, "silk-*");
   std::map<std::string, double> by_name;
   for (const auto& t : threads) by_name[t.name] += t.user_s + t.system_s;
 
@@ -418,8 +423,8 @@ int main(int argc, char** argv) {
                 machine_steal_ms, compute_ms);
     std::printf("thread CPU (rank 0): silk-* threads %.2f s, other threads (compute) %.2f s:", cpu.silk_s, cpu.other_s);
     for (const auto& [name, s] : by_name) std::printf(" %s=%.2fs", name.c_str(), s);
-    std::printf("\nthreads' CPUs (rank 0): compute %s, silk-* %s\n", silk::training::ThreadsCpus(threads, "compute").c_str(),
-                silk::training::ThreadsCpus(threads, "silk-*").c_str());
+    std::printf("\nthreads' CPUs (rank 0): compute %s, silk-* %s\n", compute_thread_cpus.c_str(),
+                silk_thread_cpus.c_str());
     std::fflush(stdout);
   }
   if (rank == 0 && !flags.json.empty()) {
@@ -438,8 +443,7 @@ int main(int argc, char** argv) {
     std::fprintf(f, "\"machine_busy_ms_per_step\":%.1f,\"machine_idle_ms_per_step\":%.1f,\"machine_steal_ms_per_step\":%.1f,",
                  machine_busy_ms, machine_idle_ms, machine_steal_ms);
     std::fprintf(f, "\"compute_ms_per_step\":%.1f,\"wall_ms_per_step\":%.1f,\"compute_thread_cpus\":\"%s\",\"silk_thread_cpus\":\"%s\",",
-                 compute_ms, wall_ms, silk::training::ThreadsCpus(threads, "compute").c_str(),
-                 silk::training::ThreadsCpus(threads, "silk-*").c_str());
+                 compute_ms, wall_ms, compute_thread_cpus.c_str(), silk_thread_cpus.c_str());
     std::fprintf(f, "\"cpu_silk_threads_s\":%.3f,\"cpu_other_threads_s\":%.3f,\"losses\":[", cpu.silk_s, cpu.other_s);
     for (size_t i = 0; i < records.size(); ++i) {
       std::fprintf(f, "%s[%.4f,%.6f,%.6f,%llu]", i ? "," : "", records[i].t_s, records[i].loss, records[i].step_s,
