@@ -1,4 +1,5 @@
 #include "absl/strings/str_format.h"
+#include "runtime/core/error.h"
 #include "runtime/transport/transport.h"
 
 namespace silk::transport {
@@ -17,7 +18,7 @@ absl::Status Request::Wait(absl::Time deadline) const {
   absl::MutexLock lock(&mu_);
   auto is_done = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return done_; };
   if (!mu_.AwaitWithDeadline(absl::Condition(&is_done), deadline)) {
-    return absl::DeadlineExceededError(absl::StrFormat(
+    return TimeoutError(absl::StrFormat(
         "timed out waiting to %s %d bytes %s rank %d (operation %d, message %d)",
         kind_ == Kind::kSend ? "send" : "receive", bytes_, kind_ == Kind::kSend ? "to" : "from", peer_,
         tag_.op_id, tag_.seq));

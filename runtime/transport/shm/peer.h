@@ -1,7 +1,7 @@
 // Internal state of the shared-memory transport: one Peer per rank of the
 // world; only the ranks of this node have a link. Locks as on TCP: a peer's
-// send_mu guards its queue and its SendOps, recv_mu its inbound table; neither
-// is held while calling Fail(). Fields marked "progress thread" are touched by
+// send_mu guards its queue and its SendOps, and is not held while calling
+// Fail(). Receives live in the transport's Mailbox. Fields marked "progress thread" are touched by
 // the silk-shm thread only (and by set-up and the destructor, when it is not
 // running).
 #pragma once
@@ -16,7 +16,6 @@
 #include <utility>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "runtime/transport/shm/segment.h"
 #include "runtime/transport/transport.h"
@@ -30,22 +29,6 @@ struct SendOp {
   uint64_t next_offset = 0;
   bool started = false;  // a first frame is out (a 0-byte message has exactly one)
   bool copying = false;  // the progress thread is reading `data` right now
-};
-
-struct InboundMessage {
-  // What the sender said (known once a frame arrived).
-  bool arrived = false;
-  OpDescriptor sender_descriptor;
-  uint64_t total = 0;
-  // What this rank expects (known once the receive is posted).
-  RequestPtr request;
-  OpDescriptor descriptor;
-  char* dest = nullptr;
-  // Frames that arrived before the receive was posted land here.
-  std::unique_ptr<char[]> staging;
-  std::vector<std::pair<uint64_t, uint64_t>> staged;  // (offset, length) landed in staging
-  uint64_t landed = 0;
-  bool copying = false;  // the progress thread is writing into it right now
 };
 
 struct Peer {
@@ -74,10 +57,6 @@ struct Peer {
   absl::Mutex send_mu;
   std::deque<std::shared_ptr<SendOp>> queue ABSL_GUARDED_BY(send_mu);
 
-  absl::Mutex recv_mu;
-  absl::flat_hash_map<MessageTag, std::shared_ptr<InboundMessage>> inbound ABSL_GUARDED_BY(recv_mu);
-
-  std::atomic<bool> departed{false};  // said goodbye, and everything it sent before is in
   std::atomic<uint64_t> bytes_sent{0};
   std::atomic<uint64_t> bytes_received{0};
 };

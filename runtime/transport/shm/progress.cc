@@ -12,21 +12,22 @@
 #include <cstring>
 
 #include "absl/strings/str_format.h"
+#include "runtime/core/error.h"
 #include "runtime/core/log.h"
+#include "runtime/transport/control.h"
 #include "runtime/transport/shm/peer.h"
 #include "runtime/transport/shm/shm_transport.h"
 
 namespace silk::transport::shm {
-
-absl::Status MatchError(const Peer& peer, int self, MessageTag tag, const InboundMessage& m);
 
 namespace {
 
 // Messages on a pair's socket once it is set up.
 constexpr char kWake = 'w';     // look at the rings
 constexpr char kGoodbye = 'G';  // orderly shutdown: everything sent is in the ring
-constexpr char kAbort = 'A';    // then u32 status code, u32 length, the reason
-constexpr size_t kAbortHeader = 1 + 4 + 4;
+// An abort frame (control.h), as on TCP: it starts with the frame magic.
+constexpr char kFrameStart = static_cast<char>(tcp::kFrameMagic & 0xff);
+static_assert(kFrameStart != kWake && kFrameStart != kGoodbye);
 
 constexpr int kFramesPerTurn = 16;  // per peer and direction, so no peer starves the others
 constexpr int kSleepMillis = 100;   // bound on a sleep, in case a wake-up is lost
@@ -70,7 +71,7 @@ void ShmTransport::Loop() {
 // ---- sending ----
 
 bool ShmTransport::PumpSend(Peer& peer) {
-  if (peer.departed.load()) return false;  // what is queued for it fails in HandleGoodbye or at shutdown
+  if (mailbox_.departed(peer.rank)) return false;  // what is queued for it fails in HandleGoodbye or at shutdown
   bool progress = false;
   absl::Status problem;
   for (int i = 0; i < kFramesPerTurn; ++i) {
@@ -86,8 +87,8 @@ bool ShmTransport::PumpSend(Peer& peer) {
       const uint64_t length = std::min<uint64_t>(options_.piece_bytes, op->header.total - op->next_offset);
       absl::StatusOr<bool> room = peer.out.HasRoom(length);
       if (!room.ok()) {
-        problem = absl::Status(room.status().code(),
-                               absl::StrFormat("sending to rank %d: %s", peer.rank, room.status().message()));
+        problem = WithKind(Prefixed(room.status(), absl::StrFormat("sending to rank %d: ", peer.rank)),
+                           ErrorKind::kProtocol);
         break;
       }
       if (!*room) {
@@ -127,73 +128,22 @@ bool ShmTransport::PumpRecv(Peer& peer, int max_frames) {
     FrameHeader h;
     absl::StatusOr<bool> next = peer.in.Next(&h);
     if (!next.ok()) {
-      Fail(absl::Status(next.status().code(),
-                        absl::StrFormat("from rank %d (shared memory): %s", peer.rank, next.status().message())));
+      Fail(WithKind(Prefixed(next.status(), absl::StrFormat("from rank %d (shared memory): ", peer.rank)),
+                    ErrorKind::kProtocol));
       return progress;
     }
     if (!*next) break;
-    const MessageTag tag{h.op_id, h.seq};
-    std::shared_ptr<InboundMessage> message;
-    char* dest = nullptr;
-    bool staging = false;
-    absl::Status problem;
-    RequestPtr refused;  // completed only after the peers were told (Fail)
-    {
-      absl::MutexLock lock(&peer.recv_mu);
-      std::shared_ptr<InboundMessage>& slot = peer.inbound[tag];
-      if (!slot) slot = std::make_shared<InboundMessage>();
-      InboundMessage& m = *slot;
-      if (!m.arrived) {
-        m.arrived = true;
-        m.sender_descriptor = h.descriptor;
-        m.total = h.total;
-        if (m.request) problem = MatchError(peer, rank_, tag, m);
-      } else if (h.descriptor != m.sender_descriptor || h.total != m.total || m.landed + h.length > m.total) {
-        problem = absl::DataLossError(absl::StrFormat(
-            "rank %d sent inconsistent frames for operation #%d message %d", peer.rank, tag.op_id, tag.seq));
-      }
-      if (problem.ok()) {
-        if (m.request) {
-          dest = m.dest + h.offset;
-        } else {
-          if (!m.staging) m.staging = std::make_unique_for_overwrite<char[]>(std::max<uint64_t>(m.total, 1));
-          dest = m.staging.get() + h.offset;
-          staging = true;
-        }
-        m.copying = true;
-        message = slot;
-      } else if (m.request) {
-        refused = m.request;
-        peer.inbound.erase(tag);
-      }
-    }
-    if (!problem.ok()) {
-      Fail(problem);
-      if (refused) refused->Complete(problem);
+    absl::StatusOr<Mailbox::Landing> landing =
+        mailbox_.Arrive(peer.rank, FrameInfo{MessageTag{h.op_id, h.seq}, h.descriptor, h.total, h.offset, h.length});
+    if (!landing.ok()) {
+      Fail(landing.status());
       return progress;
     }
-    peer.in.CopyPayload(h, dest);
+    peer.in.CopyPayload(h, landing->dest);
     peer.in.Release(h);
     peer.bytes_received.fetch_add(h.length, std::memory_order_relaxed);
     progress = true;
-    {
-      absl::MutexLock lock(&peer.recv_mu);
-      InboundMessage& m = *message;
-      m.copying = false;
-      m.landed += h.length;
-      if (staging) {
-        if (m.request) {
-          if (h.length > 0) std::memcpy(m.dest + h.offset, m.staging.get() + h.offset, h.length);
-        } else {
-          m.staged.emplace_back(h.offset, h.length);
-        }
-      }
-      if (m.request && (m.landed == m.total || failed())) {
-        m.request->Complete(m.landed == m.total ? absl::OkStatus() : status());
-        auto it = peer.inbound.find(tag);
-        if (it != peer.inbound.end() && it->second == message) peer.inbound.erase(it);
-      }
-    }
+    mailbox_.Landed(peer.rank, *std::move(landing));
     if (peer.in.TakeWakeRequest()) WakePeer(peer);
   }
   return progress;
@@ -268,25 +218,26 @@ bool ShmTransport::ParseControl(Peer& peer) {
     } else if (type == kGoodbye) {
       pos++;
       HandleGoodbye(peer);
-    } else if (type == kAbort) {
-      if (in.size() - pos < kAbortHeader) break;
-      uint32_t code, length;
-      std::memcpy(&code, in.data() + pos + 1, 4);
-      std::memcpy(&length, in.data() + pos + 5, 4);
-      if (length > tcp::kMaxControlPayload) {
-        Fail(absl::DataLossError(absl::StrFormat("rank %d sent an abort of %d bytes over shared memory (at most %d)",
-                                                 peer.rank, length, tcp::kMaxControlPayload)));
+    } else if (type == kFrameStart) {
+      if (in.size() - pos < sizeof(tcp::FrameHeader)) break;
+      tcp::FrameHeader header;
+      std::memcpy(&header, in.data() + pos, sizeof(header));
+      absl::Status valid = tcp::ValidateHeader(header);
+      if (valid.ok() && header.type != tcp::FrameType::kAbort) {
+        valid = absl::DataLossError("a frame other than an abort on the pair's socket");
+      }
+      if (!valid.ok()) {
+        Fail(WithKind(Prefixed(valid, absl::StrFormat("from rank %d (shared-memory socket): ", peer.rank)),
+                      ErrorKind::kProtocol));
         CloseSocket(peer);
         return false;
       }
-      if (in.size() - pos < kAbortHeader + length) break;
-      std::string reason = in.substr(pos + kAbortHeader, length);
-      pos += kAbortHeader + length;
-      auto status_code = static_cast<absl::StatusCode>(code);
-      if (code == 0 || code > 16) status_code = absl::StatusCode::kAborted;
-      Fail(absl::Status(status_code, absl::StrFormat("rank %d aborted: %s", peer.rank, reason)));
+      if (in.size() - pos < sizeof(header) + header.length) break;
+      absl::string_view reason(in.data() + pos + sizeof(header), header.length);
+      Fail(DecodeAbort(header, reason, peer.rank));
+      pos += sizeof(header) + header.length;
     } else {
-      Fail(absl::DataLossError(absl::StrFormat("unexpected byte 0x%02x on the shared-memory socket of rank %d",
+      Fail(ProtocolError(absl::StrFormat("unexpected byte 0x%02x on the shared-memory socket of rank %d",
                                                static_cast<unsigned char>(type), peer.rank)));
       CloseSocket(peer);
       return false;
@@ -301,20 +252,13 @@ void ShmTransport::HandleGoodbye(Peer& peer) {
   // Everything the peer sent before it said goodbye is in the ring already: take it in.
   while (!failed() && PumpRecv(peer, INT_MAX)) {
   }
-  peer.departed.store(true);
-  bool pending = false;
-  {
-    absl::MutexLock lock(&peer.recv_mu);
-    for (const auto& [tag, message] : peer.inbound) {
-      pending = pending || !message->arrived || message->landed < message->total;
-    }
-  }
+  bool pending = mailbox_.Depart(peer.rank);
   {
     absl::MutexLock lock(&peer.send_mu);
     pending = pending || !peer.queue.empty();
   }
   if (pending && !saying_goodbye_.load()) {
-    Fail(absl::FailedPreconditionError(absl::StrFormat(
+    Fail(PeerLostError(absl::StrFormat(
         "rank %d shut down its communicator while this rank still had operations pending with it", peer.rank)));
   }
 }
@@ -327,7 +271,7 @@ void ShmTransport::PeerClosed(Peer& peer, const std::string& why) {
   // published are whole. Only then does its end fail the transport.
   while (!failed() && PumpRecv(peer, INT_MAX)) {
   }
-  absl::Status lost = absl::UnavailableError(absl::StrFormat(
+  absl::Status lost = PeerLostError(absl::StrFormat(
       "lost connection to rank %d (shared memory on this node, pid %d): %s", peer.rank, peer.pid,
       why.empty() ? "the peer closed it without saying goodbye (did it exit or crash?)" : why));
   if (!failed() && !saying_goodbye_.load()) {
@@ -352,7 +296,7 @@ bool ShmTransport::SayGoodbyes() {
       absl::MutexLock lock(&peer->send_mu);
       drained = peer->queue.empty();
     }
-    if (drained || peer->departed.load() || absl::Now() >= goodbye_deadline_) {
+    if (drained || mailbox_.departed(peer->rank) || absl::Now() >= goodbye_deadline_) {
       SendControl(*peer, std::string(1, kGoodbye), absl::Now() + kControlWriteTimeout);
       peer->goodbye_sent = true;
       progress = true;
@@ -365,14 +309,7 @@ bool ShmTransport::SayGoodbyes() {
 }
 
 void ShmTransport::TellPeers(const absl::Status& reason) {
-  std::string text(reason.message().substr(0, tcp::kMaxControlPayload));
-  const uint32_t code = static_cast<uint32_t>(reason.code());
-  const uint32_t length = static_cast<uint32_t>(text.size());
-  std::string message(kAbortHeader, '\0');
-  message[0] = kAbort;
-  std::memcpy(message.data() + 1, &code, 4);
-  std::memcpy(message.data() + 5, &length, 4);
-  message += text;
+  const std::string message = EncodeAbort(reason);
   const absl::Time deadline = absl::Now() + kControlWriteTimeout;
   for (Peer* peer : links_) SendControl(*peer, message, deadline);
 }

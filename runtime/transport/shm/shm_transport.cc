@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "runtime/core/error.h"
 #include "runtime/core/log.h"
 #include "runtime/core/status_macros.h"
 #include "runtime/transport/shm/link.h"
@@ -24,22 +25,8 @@ constexpr int kMaxConcurrentHandshakes = 32;
 
 }  // namespace
 
-absl::Status MatchError(const Peer& peer, int self, MessageTag tag, const InboundMessage& m) {
-  if (m.descriptor != m.sender_descriptor) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "mismatched collective calls at operation #%d: rank %d called %s but rank %d called %s", tag.op_id, self,
-        m.descriptor.ToString(), peer.rank, m.sender_descriptor.ToString()));
-  }
-  if (m.request->bytes() != m.total) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "mismatched message sizes at operation #%d (%s), message %d: rank %d expects %d bytes but rank %d sends %d",
-        tag.op_id, m.descriptor.ToString(), tag.seq, self, m.request->bytes(), peer.rank, m.total));
-  }
-  return absl::OkStatus();
-}
-
 ShmTransport::ShmTransport(int rank, int size, std::vector<int> local_ranks, const ShmOptions& options)
-    : rank_(rank), size_(size), local_ranks_(std::move(local_ranks)), options_(options) {
+    : rank_(rank), size_(size), local_ranks_(std::move(local_ranks)), options_(options), mailbox_(rank, size) {
   for (int r = 0; r < size; ++r) {
     auto peer = std::make_unique<Peer>();
     peer->rank = r;
@@ -224,19 +211,13 @@ ShmTransport::~ShmTransport() {
     thread_.join();
   }
   // Requests nobody will complete any more (e.g. receives that were never matched).
-  absl::Status closed = failed() ? status() : absl::CancelledError("transport shut down");
+  absl::Status closed = failed() ? status() : AbortedError("transport shut down");
   for (auto& peer : peers_) {
-    {
-      absl::MutexLock lock(&peer->send_mu);
-      for (auto& op : peer->queue) op->request->Complete(closed);
-      peer->queue.clear();
-    }
-    absl::MutexLock lock(&peer->recv_mu);
-    for (auto& [tag, message] : peer->inbound) {
-      if (message->request) message->request->Complete(closed);
-    }
-    peer->inbound.clear();
+    absl::MutexLock lock(&peer->send_mu);
+    for (auto& op : peer->queue) op->request->Complete(closed);
+    peer->queue.clear();
   }
+  mailbox_.Close();
   // The peers' sockets close and their segments unmap with them.
 }
 
@@ -266,9 +247,9 @@ RequestPtr ShmTransport::Send(int peer, MessageTag tag, const OpDescriptor& desc
   if (failed()) return FailedRequest(Request::Kind::kSend, peer, tag, bytes, status());
   if (peer == rank_) return SendToSelf(tag, descriptor, data, bytes);
   Peer& p = *peers_[peer];
-  if (p.departed.load()) {
+  if (mailbox_.departed(peer)) {
     return FailedRequest(Request::Kind::kSend, peer, tag, bytes,
-                         absl::FailedPreconditionError(absl::StrFormat("rank %d has shut down its communicator", peer)));
+                         PeerLostError(absl::StrFormat("rank %d has shut down its communicator", peer)));
   }
   auto op = std::make_shared<SendOp>();
   op->request = std::make_shared<Request>(Request::Kind::kSend, peer, tag, bytes);
@@ -304,142 +285,49 @@ RequestPtr ShmTransport::Recv(int peer, MessageTag tag, const OpDescriptor& desc
   }
   if (failed()) return FailedRequest(Request::Kind::kRecv, peer, tag, bytes, status());
   auto request = std::make_shared<Request>(Request::Kind::kRecv, peer, tag, bytes);
-  absl::Status poison = PostReceive(*peers_[peer], tag, descriptor, static_cast<char*>(data), request);
-  if (!poison.ok()) {  // a mismatch fails the whole job; the peers hear of it before this request ends
-    Fail(poison);
-    request->Complete(poison);
-  }
+  absl::Status mismatch = mailbox_.Post(peer, tag, descriptor, static_cast<char*>(data), request);
+  if (!mismatch.ok()) Fail(mismatch);  // fails the whole job; its sweep completes the request
   return request;
 }
 
-absl::Status ShmTransport::PostReceive(Peer& peer, MessageTag tag, const OpDescriptor& descriptor, char* dest,
-                                       const RequestPtr& request) {
-  absl::MutexLock lock(&peer.recv_mu);
-  if (failed()) {  // checked under the lock, so a concurrent Sweep cannot miss this receive
-    request->Complete(status());
-    return absl::OkStatus();
-  }
-  auto existing = peer.inbound.find(tag);
-  if (existing != peer.inbound.end() && existing->second->request) {
-    request->Complete(absl::InvalidArgumentError(absl::StrFormat(
-        "a receive from rank %d for operation #%d message %d is already posted", peer.rank, tag.op_id, tag.seq)));
-    return absl::OkStatus();
-  }
-  std::shared_ptr<InboundMessage>& slot = peer.inbound[tag];
-  if (!slot) slot = std::make_shared<InboundMessage>();
-  InboundMessage& m = *slot;
-  m.request = request;
-  m.descriptor = descriptor;
-  m.dest = dest;
-  if (!m.arrived) {
-    if (peer.departed.load()) {  // everything it sent is in: this will never come
-      peer.inbound.erase(tag);
-      request->Complete(absl::FailedPreconditionError(absl::StrFormat(
-          "rank %d has shut down its communicator; operation #%d message %d will never arrive", peer.rank, tag.op_id,
-          tag.seq)));
-    }
-    return absl::OkStatus();
-  }
-  absl::Status match = MatchError(peer, rank_, tag, m);
-  if (!match.ok()) {
-    peer.inbound.erase(tag);
-    return match;  // the caller fails the transport, then completes the request
-  }
-  for (auto [offset, length] : m.staged) {
-    if (length > 0) std::memcpy(dest + offset, m.staging.get() + offset, length);
-  }
-  m.staged.clear();
-  if (m.landed == m.total && !m.copying) {
-    request->Complete(absl::OkStatus());
-    peer.inbound.erase(tag);
-  }
-  return absl::OkStatus();
-}
-
 RequestPtr ShmTransport::SendToSelf(MessageTag tag, const OpDescriptor& descriptor, const void* data, size_t bytes) {
-  Peer& self = *peers_[rank_];
   auto request = std::make_shared<Request>(Request::Kind::kSend, rank_, tag, bytes);
-  absl::Status problem;
-  {
-    absl::MutexLock lock(&self.recv_mu);
-    std::shared_ptr<InboundMessage>& slot = self.inbound[tag];
-    if (!slot) slot = std::make_shared<InboundMessage>();
-    InboundMessage& m = *slot;
-    m.arrived = true;
-    m.sender_descriptor = descriptor;
-    m.total = bytes;
-    m.landed = bytes;
-    if (m.request) {
-      if (m.descriptor != descriptor || m.request->bytes() != bytes) {
-        problem = absl::FailedPreconditionError(absl::StrFormat(
-            "operation #%d message %d to itself: sent %s with %d bytes, expected %s with %d bytes", tag.op_id, tag.seq,
-            descriptor.ToString(), bytes, m.descriptor.ToString(), m.request->bytes()));
-        m.request->Complete(problem);
-      } else {
-        if (bytes > 0) std::memcpy(m.dest, data, bytes);
-        m.request->Complete(absl::OkStatus());
-      }
-      self.inbound.erase(tag);
-    } else {
-      m.staging = std::make_unique_for_overwrite<char[]>(std::max<size_t>(bytes, 1));
-      if (bytes > 0) std::memcpy(m.staging.get(), data, bytes);
-      m.staged.emplace_back(0, bytes);
-    }
-  }
-  request->Complete(problem);
+  absl::Status problem = mailbox_.DeliverToSelf(tag, descriptor, data, bytes);
   if (!problem.ok()) Fail(problem);
+  request->Complete(problem.ok() ? problem : status());
   return request;
 }
 
 // ---- errors ----
 
-absl::Status ShmTransport::status() const {
-  absl::MutexLock lock(&state_mu_);
-  return error_;
-}
+absl::Status ShmTransport::status() const { return mailbox_.status(); }
 
 void ShmTransport::Abort(const absl::Status& reason) {
-  Fail(reason.ok() ? absl::AbortedError("aborted by the application") : reason);
+  Fail(reason.ok() ? AbortedError("aborted by the application") : reason);
 }
 
 void ShmTransport::Fail(absl::Status status) {
-  {
-    absl::MutexLock lock(&state_mu_);
-    if (!error_.ok()) return;
-    error_ = status;
-    failed_.store(true, std::memory_order_release);
-  }
+  if (!mailbox_.RecordFailure(status)) return;
   Log(LogLevel::kWarning, "shared-memory transport failed: %s", status.message());
   // Before any request completes: a caller that exits as soon as it sees the
   // error must not leave its peers with a bare end of connection.
   TellPeers(status);
   peers_told_.store(true);
-  Sweep();
+  SweepSends();
+  mailbox_.Sweep();
   work_generation_.fetch_add(1, std::memory_order_seq_cst);
   WakeProgress();  // it closes the sockets
 }
 
-void ShmTransport::Sweep() {
+void ShmTransport::SweepSends() {
   const absl::Status error = status();
   for (auto& peer : peers_) {
-    {
-      absl::MutexLock lock(&peer->send_mu);
-      // An op being copied right now is completed by the progress thread once the copy is done.
-      for (auto& op : peer->queue) {
-        if (!op->copying) op->request->Complete(error);
-      }
-      peer->queue.clear();
+    absl::MutexLock lock(&peer->send_mu);
+    // An op being copied right now is completed by the progress thread once the copy is done.
+    for (auto& op : peer->queue) {
+      if (!op->copying) op->request->Complete(error);
     }
-    absl::MutexLock lock(&peer->recv_mu);
-    for (auto it = peer->inbound.begin(); it != peer->inbound.end();) {
-      auto next = std::next(it);
-      InboundMessage& m = *it->second;
-      if (!m.copying) {
-        if (m.request) m.request->Complete(error);
-        peer->inbound.erase(it);
-      }
-      it = next;
-    }
+    peer->queue.clear();
   }
 }
 

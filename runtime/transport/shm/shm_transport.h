@@ -39,6 +39,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "runtime/transport/tcp/socket.h"
+#include "runtime/transport/mailbox.h"
 #include "runtime/transport/transport.h"
 
 namespace silk::transport::shm {
@@ -98,16 +99,12 @@ class ShmTransport : public Transport {
   // Data path shared with user threads (shm_transport.cc).
   RequestPtr FailedRequest(Request::Kind kind, int peer, MessageTag tag, size_t bytes, absl::Status status);
   RequestPtr SendToSelf(MessageTag tag, const OpDescriptor& descriptor, const void* data, size_t bytes);
-  // Returns the mismatch, if any, with `request` still open: the caller fails
-  // the transport first, so the peers hear of it before anyone sees the error.
-  absl::Status PostReceive(Peer& peer, MessageTag tag, const OpDescriptor& descriptor, char* dest,
-                           const RequestPtr& request);
   void Fail(absl::Status status);
   // Sends the abort to every local peer (bounded); the progress thread closes the sockets after.
   void TellPeers(const absl::Status& reason);
-  // Completes every request the progress thread is not touching with the sticky error.
-  void Sweep();
-  bool failed() const { return failed_.load(std::memory_order_acquire); }
+  // Completes every send the progress thread is not touching with the sticky error.
+  void SweepSends();
+  bool failed() const { return mailbox_.failed(); }
   void WakeProgress();
 
   // The progress thread (progress.cc).
@@ -140,9 +137,7 @@ class ShmTransport : public Transport {
   int accepted_ ABSL_GUARDED_BY(setup_mu_) = 0;
   std::atomic<int> rejected_{0};
 
-  mutable absl::Mutex state_mu_;
-  absl::Status error_ ABSL_GUARDED_BY(state_mu_);
-  std::atomic<bool> failed_{false};
+  Mailbox mailbox_;  // receives, the sticky error, departed peers
   std::atomic<bool> peers_told_{false};  // the abort is out: the sockets may close
 
   // Progress thread.

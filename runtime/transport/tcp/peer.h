@@ -1,18 +1,19 @@
 // Internal state of the TCP transport: one Peer per rank, `lanes` Lanes per
 // peer. Locks: a peer's send_mu guards its queue and every SendOp's counters;
-// recv_mu guards its inbound table. Neither is held while calling Fail().
+// it is not held while calling Fail(). Receives live in the transport's Mailbox.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
+#include "runtime/transport/mailbox.h"
 #include "runtime/transport/tcp/frame.h"
 #include "runtime/transport/tcp/socket.h"
 #include "runtime/transport/transport.h"
@@ -31,22 +32,6 @@ struct SendOp {
   uint64_t pieces_assigned = 0;
   uint64_t pieces_done = 0;
   int pieces_in_flight = 0;
-};
-
-struct InboundMessage {
-  // What the sender said (known once a frame arrived).
-  bool arrived = false;
-  OpDescriptor sender_descriptor;
-  uint64_t total = 0;
-  // What this rank expects (known once the receive is posted).
-  RequestPtr request;
-  OpDescriptor descriptor;
-  char* dest = nullptr;
-  // Frames that arrived before the receive was posted land here.
-  std::unique_ptr<char[]> staging;
-  std::vector<std::pair<uint64_t, uint64_t>> staged;  // (offset, length) landed in staging
-  uint64_t landed = 0;
-  int in_flight = 0;  // lanes reading a payload into this message right now
 };
 
 struct Lane {
@@ -70,9 +55,8 @@ struct Lane {
   uint64_t in_header_got = 0;
   bool in_payload = false;
   uint64_t in_payload_got = 0;
-  std::shared_ptr<InboundMessage> in_message;
-  char* in_dest = nullptr;
-  bool in_staging = false;
+  std::optional<Mailbox::Landing> in_landing;  // a data frame's payload goes there
+  char* in_dest = nullptr;                     // the landing's bytes, or in_control's
   std::string in_control;
   bool goodbye_received = false;
   // The peer's side ended (EOF) after its goodbye while this side's answer was
@@ -89,13 +73,9 @@ struct Peer {
   std::deque<std::shared_ptr<SendOp>> queue ABSL_GUARDED_BY(send_mu);
   uint64_t round_robin ABSL_GUARDED_BY(send_mu) = 0;
 
-  absl::Mutex recv_mu;
-  absl::flat_hash_map<MessageTag, std::shared_ptr<InboundMessage>> inbound ABSL_GUARDED_BY(recv_mu);
-
   absl::Mutex pacing_mu;
   int pacing_holders ABSL_GUARDED_BY(pacing_mu) = 0;  // BeginPacing calls not yet ended
 
-  std::atomic<bool> departed{false};  // said goodbye
   std::atomic<uint64_t> bytes_sent{0};
   std::atomic<uint64_t> bytes_received{0};
 };

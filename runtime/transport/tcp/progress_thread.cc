@@ -11,7 +11,9 @@
 #include <cstring>
 
 #include "absl/strings/str_format.h"
+#include "runtime/core/error.h"
 #include "runtime/core/log.h"
+#include "runtime/transport/control.h"
 #include "runtime/transport/tcp/tcp_transport.h"
 
 namespace silk::transport::tcp {
@@ -21,55 +23,7 @@ constexpr uint32_t kReadEvents = EPOLLIN | EPOLLRDHUP;
 constexpr absl::Duration kLostConnectionGrace = absl::Milliseconds(200);
 constexpr int kPiecesPerWakeup = 4;
 
-absl::Status MatchError(const Peer& peer, int self, MessageTag tag, const InboundMessage& m) {
-  if (m.descriptor != m.sender_descriptor) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "mismatched collective calls at operation #%d: rank %d called %s but rank %d called %s", tag.op_id, self,
-        m.descriptor.ToString(), peer.rank, m.sender_descriptor.ToString()));
-  }
-  if (m.request->bytes() != m.total) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "mismatched message sizes at operation #%d (%s), message %d: rank %d expects %d bytes but rank %d sends %d",
-        tag.op_id, m.descriptor.ToString(), tag.seq, self, m.request->bytes(), peer.rank, m.total));
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace
-
-// Receives-side matching helpers used by the transport as well.
-absl::Status PostReceive(Peer& peer, int self, MessageTag tag, const OpDescriptor& descriptor, char* dest,
-                         const RequestPtr& request, const std::atomic<bool>& failed) {
-  absl::MutexLock lock(&peer.recv_mu);
-  // Fail() sets the flag before it sweeps the tables under this lock: either it
-  // sees this receive, or this receive sees the flag. Never neither.
-  if (failed.load(std::memory_order_acquire)) return absl::CancelledError("transport failed");
-  std::shared_ptr<InboundMessage>& slot = peer.inbound[tag];
-  if (!slot) slot = std::make_shared<InboundMessage>();
-  InboundMessage& m = *slot;
-  if (m.request) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "a receive from rank %d for operation #%d message %d is already posted", peer.rank, tag.op_id, tag.seq));
-  }
-  m.request = request;
-  m.descriptor = descriptor;
-  m.dest = dest;
-  if (!m.arrived) return absl::OkStatus();
-  absl::Status match = MatchError(peer, self, tag, m);
-  if (!match.ok()) {
-    peer.inbound.erase(tag);
-    return match;
-  }
-  for (auto [offset, length] : m.staged) {
-    if (length > 0) std::memcpy(dest + offset, m.staging.get() + offset, length);  // dest may be null for 0 bytes
-  }
-  m.staged.clear();
-  if (m.landed == m.total && m.in_flight == 0) {
-    request->Complete(absl::OkStatus());
-    peer.inbound.erase(tag);
-  }
-  return absl::OkStatus();
-}
 
 ProgressThread::ProgressThread(TcpTransport* transport, int index) : transport_(transport), index_(index) {}
 
@@ -267,7 +221,7 @@ void ProgressThread::HandleWritable(Lane* lane) {
         CloseLane(lane);
         return;
       }
-      LaneError(lane, absl::UnavailableError(absl::StrFormat("sending to rank %d (lane %d, %s) failed: %s",
+      LaneError(lane, PeerLostError(absl::StrFormat("sending to rank %d (lane %d, %s) failed: %s",
                                                              lane->peer->rank, lane->index, lane->address,
                                                              std::strerror(errno))));
       return;
@@ -320,11 +274,11 @@ void ProgressThread::HandleReadable(Lane* lane) {
       }
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
       if (n < 0 && errno == EINTR) continue;
-      LaneError(lane, n == 0 ? absl::UnavailableError(absl::StrFormat(
+      LaneError(lane, n == 0 ? PeerLostError(absl::StrFormat(
                                    "lost connection to rank %d (lane %d, %s) in the middle of a message: the peer "
                                    "closed it (did it exit or crash?)",
                                    lane->peer->rank, lane->index, lane->address))
-                             : absl::UnavailableError(absl::StrFormat("receiving from rank %d (lane %d, %s) failed: %s",
+                             : PeerLostError(absl::StrFormat("receiving from rank %d (lane %d, %s) failed: %s",
                                                                       lane->peer->rank, lane->index, lane->address,
                                                                       std::strerror(errno))));
       return;
@@ -355,19 +309,20 @@ bool ProgressThread::ReadHeader(Lane* lane) {
       }
       return false;
     }
-    LaneError(lane, n == 0 ? absl::UnavailableError(absl::StrFormat(
+    LaneError(lane, n == 0 ? PeerLostError(absl::StrFormat(
                                  "lost connection to rank %d (lane %d, %s): the peer closed it without saying goodbye "
                                  "(did it exit or crash?)",
                                  lane->peer->rank, lane->index, lane->address))
-                           : absl::UnavailableError(absl::StrFormat("receiving from rank %d (lane %d, %s) failed: %s",
+                           : PeerLostError(absl::StrFormat("receiving from rank %d (lane %d, %s) failed: %s",
                                                                     lane->peer->rank, lane->index, lane->address,
                                                                     std::strerror(errno))));
     return false;
   }
   absl::Status valid = ValidateHeader(lane->in_header);
   if (!valid.ok()) {
-    LaneError(lane, absl::Status(valid.code(), absl::StrFormat("from rank %d (lane %d, %s): %s", lane->peer->rank,
-                                                               lane->index, lane->address, valid.message())));
+    LaneError(lane, WithKind(Prefixed(valid, absl::StrFormat("from rank %d (lane %d, %s): ", lane->peer->rank,
+                                                             lane->index, lane->address)),
+                             ErrorKind::kProtocol));
     return false;
   }
   return true;
@@ -382,43 +337,14 @@ bool ProgressThread::BeginPayload(Lane* lane) {
     lane->in_dest = lane->in_control.data();
     return true;
   }
-  Peer* peer = lane->peer;
-  MessageTag tag{h.op_id, h.seq};
-  absl::Status problem;
-  {
-    absl::MutexLock lock(&peer->recv_mu);
-    std::shared_ptr<InboundMessage>& slot = peer->inbound[tag];
-    if (!slot) slot = std::make_shared<InboundMessage>();
-    InboundMessage& m = *slot;
-    if (!m.arrived) {
-      m.arrived = true;
-      m.sender_descriptor = h.descriptor;
-      m.total = h.total;
-      if (m.request) problem = MatchError(*peer, transport_->rank(), tag, m);
-    } else if (h.descriptor != m.sender_descriptor || h.total != m.total || m.landed + h.length > m.total) {
-      problem = absl::DataLossError(absl::StrFormat(
-          "rank %d sent inconsistent frames for operation #%d message %d", peer->rank, tag.op_id, tag.seq));
-    }
-    if (problem.ok()) {
-      if (m.request) {
-        lane->in_dest = m.dest + h.offset;
-        lane->in_staging = false;
-      } else {
-        if (!m.staging) m.staging = std::make_unique_for_overwrite<char[]>(std::max<uint64_t>(m.total, 1));
-        lane->in_dest = m.staging.get() + h.offset;
-        lane->in_staging = true;
-      }
-      m.in_flight++;
-      lane->in_message = slot;
-    } else if (m.request) {
-      m.request->Complete(problem);
-      peer->inbound.erase(tag);
-    }
-  }
-  if (!problem.ok()) {
-    transport_->Fail(problem);
+  absl::StatusOr<Mailbox::Landing> landing = transport_->mailbox_.Arrive(
+      lane->peer->rank, FrameInfo{MessageTag{h.op_id, h.seq}, h.descriptor, h.total, h.offset, h.length});
+  if (!landing.ok()) {
+    transport_->Fail(landing.status());
     return false;
   }
+  lane->in_dest = landing->dest;
+  lane->in_landing = *std::move(landing);
   return true;
 }
 
@@ -432,30 +358,15 @@ void ProgressThread::FinishPayload(Lane* lane) {
   }
   Peer* peer = lane->peer;
   peer->bytes_received.fetch_add(h.length, std::memory_order_relaxed);
-  std::shared_ptr<InboundMessage> message = std::move(lane->in_message);
-  absl::MutexLock lock(&peer->recv_mu);
-  InboundMessage& m = *message;
-  m.in_flight--;
-  m.landed += h.length;
-  if (lane->in_staging) {
-    if (m.request) {
-      if (h.length > 0) std::memcpy(m.dest + h.offset, m.staging.get() + h.offset, h.length);
-    } else {
-      m.staged.emplace_back(h.offset, h.length);
-    }
-  }
-  if (m.request && m.in_flight == 0 && (m.landed == m.total || transport_->failed())) {
-    m.request->Complete(m.landed == m.total ? absl::OkStatus() : transport_->status());
-    peer->inbound.erase(MessageTag{h.op_id, h.seq});
-  }
+  Mailbox::Landing landing = *std::move(lane->in_landing);
+  lane->in_landing.reset();
+  transport_->mailbox_.Landed(peer->rank, std::move(landing));
 }
 
 void ProgressThread::HandleControl(Lane* lane) {
   const FrameHeader& h = lane->in_header;
   if (h.type == FrameType::kAbort) {
-    auto code = static_cast<absl::StatusCode>(h.seq);
-    if (h.seq == 0 || h.seq > 16) code = absl::StatusCode::kAborted;
-    transport_->Fail(absl::Status(code, absl::StrFormat("rank %d aborted: %s", lane->peer->rank, lane->in_control)));
+    transport_->Fail(DecodeAbort(h, lane->in_control, lane->peer->rank));
     return;
   }
   // Goodbye: the peer sends nothing more on this lane; answer in kind.
@@ -464,18 +375,13 @@ void ProgressThread::HandleControl(Lane* lane) {
   bool all_gone = true;
   for (const auto& other : peer->lanes) all_gone = all_gone && other->goodbye_received;
   if (all_gone) {
-    peer->departed = true;
-    bool pending = false;
-    {
-      absl::MutexLock lock(&peer->recv_mu);
-      for (const auto& [tag, message] : peer->inbound) pending = pending || message->landed < message->total || !message->arrived;
-    }
+    bool pending = transport_->mailbox_.Depart(peer->rank);
     {
       absl::MutexLock lock(&peer->send_mu);
       pending = pending || !peer->queue.empty();
     }
     if (pending && !saying_goodbye_) {
-      transport_->Fail(absl::FailedPreconditionError(absl::StrFormat(
+      transport_->Fail(PeerLostError(absl::StrFormat(
           "rank %d shut down its communicator while this rank still had operations pending with it", peer->rank)));
     }
   }
@@ -496,27 +402,16 @@ void ProgressThread::ReleaseAfterFailure(Lane* lane) {
   } else if (!lane->out_control.empty() && lane->out_done > 0) {
     mid_frame = true;
   }
-  if (lane->in_message) {
-    std::shared_ptr<InboundMessage> message = std::move(lane->in_message);
-    absl::MutexLock lock(&peer->recv_mu);
-    if (--message->in_flight == 0 && message->request) {
-      message->request->Complete(transport_->status());
-      peer->inbound.erase(MessageTag{lane->in_header.op_id, lane->in_header.seq});
-    }
+  if (lane->in_landing) {
+    Mailbox::Landing landing = *std::move(lane->in_landing);
+    lane->in_landing.reset();
+    transport_->mailbox_.Abandon(peer->rank, std::move(landing));
   }
   if (lane->closed) return;
   if (!mid_frame && !lane->goodbye_sent) {
     // Tell the peer why, so it fails with this rank's reason instead of a bare EOF.
-    absl::Status reason = transport_->status();
-    std::string text(reason.message().substr(0, kMaxControlPayload));
-    FrameHeader abort;
-    abort.type = FrameType::kAbort;
-    abort.seq = static_cast<uint32_t>(reason.code());
-    abort.length = text.size();
-    absl::Time deadline = absl::Now() + absl::Milliseconds(200);
-    if (WriteAll(lane->fd.get(), &abort, sizeof(abort), deadline).ok()) {
-      WriteAll(lane->fd.get(), text.data(), text.size(), deadline).IgnoreError();
-    }
+    std::string abort = EncodeAbort(transport_->status());
+    WriteAll(lane->fd.get(), abort.data(), abort.size(), absl::Now() + absl::Milliseconds(200)).IgnoreError();
   }
   if (mid_frame) CloseLane(lane);
 }

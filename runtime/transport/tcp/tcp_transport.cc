@@ -8,21 +8,19 @@
 #include <cstring>
 
 #include "absl/strings/str_join.h"
+#include "runtime/core/error.h"
 #include "runtime/core/log.h"
 #include "runtime/core/status_macros.h"
 #include "runtime/transport/tcp/progress_thread.h"
 
 namespace silk::transport::tcp {
 
-absl::Status PostReceive(Peer& peer, int self, MessageTag tag, const OpDescriptor& descriptor, char* dest,
-                         const RequestPtr& request, const std::atomic<bool>& failed);
-
 namespace {
 constexpr int kMaxConcurrentHandshakes = 32;
 }
 
 TcpTransport::TcpTransport(int rank, int size, const TcpOptions& options)
-    : rank_(rank), size_(size), options_(options) {}
+    : rank_(rank), size_(size), options_(options), mailbox_(rank, size) {}
 
 absl::StatusOr<std::unique_ptr<TcpTransport>> TcpTransport::Listen(int rank, int size, const TcpOptions& options) {
   if (size < 1 || rank < 0 || rank >= size) {
@@ -65,19 +63,13 @@ void TcpTransport::Shutdown() {
   }
   threads_.clear();
   // Requests nobody will complete any more (e.g. receives that were never matched).
-  absl::Status closed = failed() ? status() : absl::CancelledError("transport shut down");
+  absl::Status closed = failed() ? status() : AbortedError("transport shut down");
   for (auto& peer : peers_) {
-    {
-      absl::MutexLock lock(&peer->send_mu);
-      for (auto& op : peer->queue) op->request->Complete(closed);
-      peer->queue.clear();
-    }
-    absl::MutexLock lock(&peer->recv_mu);
-    for (auto& [tag, message] : peer->inbound) {
-      if (message->request) message->request->Complete(closed);
-    }
-    peer->inbound.clear();
+    absl::MutexLock lock(&peer->send_mu);
+    for (auto& op : peer->queue) op->request->Complete(closed);
+    peer->queue.clear();
   }
+  mailbox_.Close();
 }
 
 // ---- connection set-up ----
@@ -246,9 +238,9 @@ RequestPtr TcpTransport::Send(int peer, MessageTag tag, const OpDescriptor& desc
   if (failed()) return FailedRequest(Request::Kind::kSend, peer, tag, bytes, status());
   if (peer == rank_) return SendToSelf(tag, descriptor, data, bytes);
   Peer& p = *peers_[peer];
-  if (p.departed) {
+  if (mailbox_.departed(peer)) {
     return FailedRequest(Request::Kind::kSend, peer, tag, bytes,
-                         absl::FailedPreconditionError(absl::StrFormat("rank %d has shut down its communicator", peer)));
+                         PeerLostError(absl::StrFormat("rank %d has shut down its communicator", peer)));
   }
   auto op = std::make_shared<SendOp>();
   op->request = std::make_shared<Request>(Request::Kind::kSend, peer, tag, bytes);
@@ -278,88 +270,38 @@ RequestPtr TcpTransport::Recv(int peer, MessageTag tag, const OpDescriptor& desc
   }
   if (failed()) return FailedRequest(Request::Kind::kRecv, peer, tag, bytes, status());
   auto request = std::make_shared<Request>(Request::Kind::kRecv, peer, tag, bytes);
-  absl::Status posted =
-      PostReceive(*peers_[peer], rank_, tag, descriptor, static_cast<char*>(data), request, failed_);
-  if (!posted.ok()) {
-    if (absl::IsCancelled(posted)) posted = status();  // failed meanwhile: report the sticky cause
-    request->Complete(posted);
-    if (absl::IsFailedPrecondition(posted)) Fail(posted);  // a mismatch poisons the whole job
-  }
+  absl::Status mismatch = mailbox_.Post(peer, tag, descriptor, static_cast<char*>(data), request);
+  if (!mismatch.ok()) Fail(mismatch);  // fails the whole job; its sweep completes the request
   return request;
 }
 
 RequestPtr TcpTransport::SendToSelf(MessageTag tag, const OpDescriptor& descriptor, const void* data, size_t bytes) {
-  Peer& self = *peers_[rank_];
   auto request = std::make_shared<Request>(Request::Kind::kSend, rank_, tag, bytes);
-  absl::Status problem;
-  {
-    absl::MutexLock lock(&self.recv_mu);
-    std::shared_ptr<InboundMessage>& slot = self.inbound[tag];
-    if (!slot) slot = std::make_shared<InboundMessage>();
-    InboundMessage& m = *slot;
-    m.arrived = true;
-    m.sender_descriptor = descriptor;
-    m.total = bytes;
-    m.landed = bytes;
-    if (m.request) {
-      if (m.descriptor != descriptor || m.request->bytes() != bytes) {
-        problem = absl::FailedPreconditionError(absl::StrFormat(
-            "operation #%d message %d to itself: sent %s with %d bytes, expected %s with %d bytes", tag.op_id, tag.seq,
-            descriptor.ToString(), bytes, m.descriptor.ToString(), m.request->bytes()));
-      } else {
-        if (bytes > 0) std::memcpy(m.dest, data, bytes);
-        m.request->Complete(absl::OkStatus());
-      }
-      self.inbound.erase(tag);
-    } else {
-      m.staging = std::make_unique_for_overwrite<char[]>(std::max<size_t>(bytes, 1));
-      if (bytes > 0) std::memcpy(m.staging.get(), data, bytes);
-      m.staged.emplace_back(0, bytes);
-    }
-  }
-  request->Complete(problem);
+  absl::Status problem = mailbox_.DeliverToSelf(tag, descriptor, data, bytes);
   if (!problem.ok()) Fail(problem);
+  request->Complete(problem.ok() ? problem : status());
   return request;
 }
 
 // ---- errors ----
 
-absl::Status TcpTransport::status() const {
-  absl::MutexLock lock(&state_mu_);
-  return error_;
-}
+absl::Status TcpTransport::status() const { return mailbox_.status(); }
 
 void TcpTransport::Abort(const absl::Status& reason) {
-  Fail(reason.ok() ? absl::AbortedError("aborted by the application") : reason);
+  Fail(reason.ok() ? AbortedError("aborted by the application") : reason);
 }
 
 void TcpTransport::Fail(absl::Status status) {
-  {
-    absl::MutexLock lock(&state_mu_);
-    if (!error_.ok()) return;
-    error_ = status;
-    failed_.store(true, std::memory_order_release);
-  }
+  if (!mailbox_.RecordFailure(status)) return;
   Log(LogLevel::kWarning, "transport failed: %s", status.message());
   for (auto& peer : peers_) {
-    {
-      absl::MutexLock lock(&peer->send_mu);
-      for (auto& op : peer->queue) {
-        if (op->pieces_in_flight == 0) op->request->Complete(status);
-      }
-      peer->queue.clear();
+    absl::MutexLock lock(&peer->send_mu);
+    for (auto& op : peer->queue) {
+      if (op->pieces_in_flight == 0) op->request->Complete(status);
     }
-    absl::MutexLock lock(&peer->recv_mu);
-    for (auto it = peer->inbound.begin(); it != peer->inbound.end();) {
-      auto next = std::next(it);
-      InboundMessage& m = *it->second;
-      if (m.in_flight == 0) {
-        if (m.request) m.request->Complete(status);
-        peer->inbound.erase(it);
-      }
-      it = next;
-    }
+    peer->queue.clear();
   }
+  mailbox_.Sweep();
   for (auto& thread : threads_) thread->Wake();
 }
 

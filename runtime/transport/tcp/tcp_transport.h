@@ -24,6 +24,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "runtime/transport/mailbox.h"
 #include "runtime/transport/tcp/frame.h"
 #include "runtime/transport/tcp/handshake.h"
 #include "runtime/transport/tcp/socket.h"
@@ -94,7 +95,7 @@ class TcpTransport : public Transport {
   // Records the first error, fails what no lane is touching, and wakes the
   // progress threads to release the rest and tell the peers.
   void Fail(absl::Status status);
-  bool failed() const { return failed_.load(std::memory_order_acquire); }
+  bool failed() const { return mailbox_.failed(); }
   void Shutdown();
 
   const int rank_;
@@ -107,15 +108,14 @@ class TcpTransport : public Transport {
   std::vector<std::unique_ptr<Peer>> peers_;
   std::vector<std::unique_ptr<ProgressThread>> threads_;
 
+  Mailbox mailbox_;  // receives, the sticky error, departed peers
   mutable absl::Mutex state_mu_;
-  absl::Status error_ ABSL_GUARDED_BY(state_mu_);
   int lanes_installed_ ABSL_GUARDED_BY(state_mu_) = 0;
   int lanes_expected_ ABSL_GUARDED_BY(state_mu_) = 0;
   int lanes_assigned_ ABSL_GUARDED_BY(state_mu_) = 0;  // round-robin over progress threads
   std::vector<SocketOptions> peer_socket_;  // fixed once Connect starts
   bool handshake_ready_ ABSL_GUARDED_BY(state_mu_) = false;
   int handshakes_running_ ABSL_GUARDED_BY(state_mu_) = 0;
-  std::atomic<bool> failed_{false};
   std::atomic<bool> stopping_{false};
   std::atomic<int> rejected_{0};
   std::thread acceptor_;

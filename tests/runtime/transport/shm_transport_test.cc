@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_format.h"
 #include "gtest/gtest.h"
+#include "runtime/core/error.h"
 #include "runtime/transport/shm/link.h"
 #include "runtime/transport/tcp/handshake.h"
 #include "tests/runtime/transport/shm_fixture.h"
@@ -216,7 +217,7 @@ TEST(ShmTransport, MismatchFoundWhenTheReceiveComesLast) {
   absl::SleepFor(absl::Milliseconds(20));  // staged by now
   auto recv = t[1]->Recv(0, MessageTag{1, 0}, ShmTestDescriptor(200), &sink, sizeof(sink));
   absl::Status status = recv->Wait(Soon());
-  EXPECT_TRUE(absl::IsFailedPrecondition(status)) << status;
+  EXPECT_EQ(KindOf(status), ErrorKind::kMismatch) << status;
   EXPECT_NE(status.message().find("count=100"), std::string::npos) << status;
   EXPECT_NE(status.message().find("count=200"), std::string::npos) << status;
   EXPECT_EQ(sink, 0);
@@ -232,7 +233,7 @@ TEST(ShmTransport, SizeMismatchIsReported) {
   absl::SleepFor(absl::Milliseconds(20));
   auto recv = t[1]->Recv(0, MessageTag{1, 0}, ShmTestDescriptor(), in, sizeof(in));
   absl::Status status = recv->Wait(Soon());
-  EXPECT_TRUE(absl::IsFailedPrecondition(status)) << status;
+  EXPECT_EQ(KindOf(status), ErrorKind::kMismatch) << status;
   EXPECT_NE(status.message().find("expects 8 bytes"), std::string::npos) << status;
 }
 
@@ -255,7 +256,7 @@ TEST(ShmTransport, PeerShuttingDownWithPendingReceiveFailsPromptly) {
   auto recv = t[0]->Recv(1, MessageTag{3, 0}, ShmTestDescriptor(), buffer, sizeof(buffer));
   t[1].reset();  // rank 1 leaves without sending
   absl::Status status = recv->Wait(Soon());
-  EXPECT_TRUE(absl::IsFailedPrecondition(status)) << status;
+  EXPECT_EQ(KindOf(status), ErrorKind::kPeerLost) << status;
   EXPECT_NE(status.message().find("rank 1"), std::string::npos) << status;
   EXPECT_NE(status.message().find("shut down"), std::string::npos) << status;
 }
@@ -281,9 +282,9 @@ TEST(ShmTransport, DataSentBeforeShutdownStillArrives) {
     if (send->done() && !send->status().ok()) break;
     absl::SleepFor(absl::Milliseconds(10));
   }
-  EXPECT_TRUE(absl::IsFailedPrecondition(send->status())) << send->status();
+  EXPECT_EQ(KindOf(send->status()), ErrorKind::kPeerLost) << send->status();
   auto never = t[0]->Recv(1, MessageTag{3, 0}, ShmTestDescriptor(), &value, sizeof(value));
-  EXPECT_TRUE(absl::IsFailedPrecondition(never->Wait(Soon()))) << never->status();
+  EXPECT_EQ(KindOf(never->Wait(Soon())), ErrorKind::kPeerLost) << never->status();
   EXPECT_NE(never->status().message().find("shut down"), std::string::npos) << never->status();
 }
 
