@@ -56,7 +56,9 @@ absl::Status ValidateGather(Communicator& comm, const void* input, void* output,
 
 }  // namespace
 
-absl::StatusOr<WorkPtr> AllgatherAsync(Communicator& comm, const AllgatherOptions& options) {
+namespace {
+
+absl::StatusOr<WorkPtr> LaunchAllgather(Communicator& comm, const AllgatherOptions& options) {
   SILK_RETURN_IF_ERROR(ValidateType(options.type));
   const int n = comm.size();
   SILK_ASSIGN_OR_RETURN(const size_t output_bytes, BufferBytes(options.count, n, options.type, "allgather"));
@@ -81,11 +83,19 @@ absl::StatusOr<WorkPtr> AllgatherAsync(Communicator& comm, const AllgatherOption
                 [g = std::move(g)](OpContext& ctx, algorithms::Workspace& ws) { return RunGather(ctx, ws, g); });
 }
 
+}  // namespace
+
+absl::StatusOr<WorkPtr> AllgatherAsync(Communicator& comm, const AllgatherOptions& options) {
+  return RejectOnError(comm, CollectiveKind::kAllgather, LaunchAllgather(comm, options));
+}
+
 absl::Status Allgather(Communicator& comm, const AllgatherOptions& options) {
   return WaitFor(AllgatherAsync(comm, options));
 }
 
-absl::StatusOr<WorkPtr> AllgathervAsync(Communicator& comm, const AllgathervOptions& options) {
+namespace {
+
+absl::StatusOr<WorkPtr> LaunchAllgatherv(Communicator& comm, const AllgathervOptions& options) {
   SILK_RETURN_IF_ERROR(ValidateType(options.type));
   const int n = comm.size();
   if (options.counts.size() != static_cast<size_t>(n)) {
@@ -128,6 +138,12 @@ absl::StatusOr<WorkPtr> AllgathervAsync(Communicator& comm, const AllgathervOpti
   }
   return Launch(comm, std::move(launch),
                 [g = std::move(g)](OpContext& ctx, algorithms::Workspace& ws) { return RunGather(ctx, ws, g); });
+}
+
+}  // namespace
+
+absl::StatusOr<WorkPtr> AllgathervAsync(Communicator& comm, const AllgathervOptions& options) {
+  return RejectOnError(comm, CollectiveKind::kAllgather, LaunchAllgatherv(comm, options));
 }
 
 absl::Status Allgatherv(Communicator& comm, const AllgathervOptions& options) {

@@ -10,7 +10,9 @@
 
 namespace silk {
 
-absl::StatusOr<WorkPtr> AllreduceAsync(Communicator& comm, const AllreduceOptions& options) {
+namespace {
+
+absl::StatusOr<WorkPtr> LaunchAllreduce(Communicator& comm, const AllreduceOptions& options) {
   SILK_RETURN_IF_ERROR(ValidateType(options.type));
   SILK_RETURN_IF_ERROR(ValidateReduceOp(options.op));
   SILK_ASSIGN_OR_RETURN(const size_t bytes, BufferBytes(options.count, 1, options.type, "allreduce"));
@@ -63,6 +65,12 @@ absl::StatusOr<WorkPtr> AllreduceAsync(Communicator& comm, const AllreduceOption
                           ctx.Group(topology.region_members(topology.region_of(global)), /*seq_base=*/0));
     return flat(region);
   });
+}
+
+}  // namespace
+
+absl::StatusOr<WorkPtr> AllreduceAsync(Communicator& comm, const AllreduceOptions& options) {
+  return RejectOnError(comm, CollectiveKind::kAllreduce, LaunchAllreduce(comm, options));
 }
 
 absl::Status Allreduce(Communicator& comm, const AllreduceOptions& options) {

@@ -6,7 +6,9 @@
 
 namespace silk {
 
-absl::StatusOr<WorkPtr> AlltoallAsync(Communicator& comm, const AlltoallOptions& options) {
+namespace {
+
+absl::StatusOr<WorkPtr> LaunchAlltoall(Communicator& comm, const AlltoallOptions& options) {
   SILK_RETURN_IF_ERROR(ValidateType(options.type));
   SILK_ASSIGN_OR_RETURN(const size_t bytes, BufferBytes(options.count, comm.size(), options.type, "alltoall"));
   SILK_RETURN_IF_ERROR(ValidateBuffer(options.input, bytes, "alltoall input"));
@@ -25,6 +27,12 @@ absl::StatusOr<WorkPtr> AlltoallAsync(Communicator& comm, const AlltoallOptions&
   return Launch(comm, std::move(launch), [o, block_bytes](OpContext& ctx, algorithms::Workspace& ws) {
     return algorithms::PairwiseAlltoall(ctx, ws, o.input, o.output, block_bytes);
   });
+}
+
+}  // namespace
+
+absl::StatusOr<WorkPtr> AlltoallAsync(Communicator& comm, const AlltoallOptions& options) {
+  return RejectOnError(comm, CollectiveKind::kAlltoall, LaunchAlltoall(comm, options));
 }
 
 absl::Status Alltoall(Communicator& comm, const AlltoallOptions& options) {

@@ -5,7 +5,9 @@
 
 namespace silk {
 
-absl::StatusOr<WorkPtr> BarrierAsync(Communicator& comm, const BarrierOptions& options) {
+namespace {
+
+absl::StatusOr<WorkPtr> LaunchBarrier(Communicator& comm, const BarrierOptions& options) {
   SILK_ASSIGN_OR_RETURN(const algorithms::Algorithm algorithm,
                         algorithms::ChooseAlgorithm(CollectiveKind::kBarrier, options.algorithm,
                                                     comm.config().algorithm, 0, comm.num_regions()));
@@ -20,6 +22,12 @@ absl::StatusOr<WorkPtr> BarrierAsync(Communicator& comm, const BarrierOptions& o
   }
   return Launch(comm, std::move(launch),
                 [](OpContext& ctx, algorithms::Workspace&) { return algorithms::DisseminationBarrier(ctx); });
+}
+
+}  // namespace
+
+absl::StatusOr<WorkPtr> BarrierAsync(Communicator& comm, const BarrierOptions& options) {
+  return RejectOnError(comm, CollectiveKind::kBarrier, LaunchBarrier(comm, options));
 }
 
 absl::Status Barrier(Communicator& comm, const BarrierOptions& options) { return WaitFor(BarrierAsync(comm, options)); }

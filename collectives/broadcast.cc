@@ -8,7 +8,9 @@
 
 namespace silk {
 
-absl::StatusOr<WorkPtr> BroadcastAsync(Communicator& comm, const BroadcastOptions& options) {
+namespace {
+
+absl::StatusOr<WorkPtr> LaunchBroadcast(Communicator& comm, const BroadcastOptions& options) {
   SILK_RETURN_IF_ERROR(ValidateType(options.type));
   SILK_RETURN_IF_ERROR(ValidateRoot(options.root, comm.size(), "broadcast"));
   SILK_ASSIGN_OR_RETURN(const size_t bytes, BufferBytes(options.count, 1, options.type, "broadcast"));
@@ -41,6 +43,12 @@ absl::StatusOr<WorkPtr> BroadcastAsync(Communicator& comm, const BroadcastOption
     }
     return algorithms::BinomialBroadcast(ctx, o.input, o.output, bytes, o.root);
   });
+}
+
+}  // namespace
+
+absl::StatusOr<WorkPtr> BroadcastAsync(Communicator& comm, const BroadcastOptions& options) {
+  return RejectOnError(comm, CollectiveKind::kBroadcast, LaunchBroadcast(comm, options));
 }
 
 absl::Status Broadcast(Communicator& comm, const BroadcastOptions& options) {

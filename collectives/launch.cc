@@ -11,6 +11,8 @@ namespace {
 
 // The neighbour check's message number, clear of every algorithm's.
 constexpr uint32_t kAgreementSeq = 0xFFFFFFFFu;
+// A refused call's message to each peer (see Reject).
+constexpr uint32_t kRejectionSeq = 0xFFFFFFFEu;
 
 // Everything the operation owns while it runs; it lives in the engine's
 // closure, so it outlives the engine's wait for stray requests after a failure.
@@ -101,6 +103,28 @@ WorkPtr Launch(Communicator& comm, LaunchOptions options, AlgorithmBody body) {
     return status;
   };
   return comm.Submit(descriptor, timeout, std::move(run), may_overlap);
+}
+
+absl::Status Reject(Communicator& comm, CollectiveKind kind, const absl::Status& why) {
+  OpDescriptor descriptor;
+  descriptor.kind = kind;
+  descriptor.flags = OpDescriptor::kRejectedFlag;
+  comm.Submit(descriptor, absl::ZeroDuration(), [](OpContext& ctx) {
+    static char nothing;
+    std::vector<transport::RequestPtr> requests;
+    for (int peer = 0; peer < ctx.size(); ++peer) {
+      if (peer == ctx.rank()) continue;
+      requests.push_back(ctx.Recv(peer, kRejectionSeq, &nothing, 0));
+      requests.push_back(ctx.Send(peer, kRejectionSeq, &nothing, 0));
+    }
+    return ctx.WaitAll(requests);
+  });
+  return why;
+}
+
+absl::StatusOr<WorkPtr> RejectOnError(Communicator& comm, CollectiveKind kind, absl::StatusOr<WorkPtr> launched) {
+  if (launched.ok()) return launched;
+  return Reject(comm, kind, launched.status());
 }
 
 absl::Status WaitFor(const absl::StatusOr<WorkPtr>& work) {

@@ -7,7 +7,9 @@
 
 namespace silk {
 
-absl::StatusOr<WorkPtr> ReduceAsync(Communicator& comm, const ReduceOptions& options) {
+namespace {
+
+absl::StatusOr<WorkPtr> LaunchReduce(Communicator& comm, const ReduceOptions& options) {
   SILK_RETURN_IF_ERROR(ValidateType(options.type));
   SILK_RETURN_IF_ERROR(ValidateReduceOp(options.op));
   SILK_RETURN_IF_ERROR(ValidateRoot(options.root, comm.size(), "reduce"));
@@ -33,6 +35,12 @@ absl::StatusOr<WorkPtr> ReduceAsync(Communicator& comm, const ReduceOptions& opt
     }
     return algorithms::BinomialReduce(ctx, ws, o.input, o.output, o.count, o.type, o.op, o.root);
   });
+}
+
+}  // namespace
+
+absl::StatusOr<WorkPtr> ReduceAsync(Communicator& comm, const ReduceOptions& options) {
+  return RejectOnError(comm, CollectiveKind::kReduce, LaunchReduce(comm, options));
 }
 
 absl::Status Reduce(Communicator& comm, const ReduceOptions& options) { return WaitFor(ReduceAsync(comm, options)); }

@@ -8,7 +8,9 @@
 
 namespace silk {
 
-absl::StatusOr<WorkPtr> ReduceScatterAsync(Communicator& comm, const ReduceScatterOptions& options) {
+namespace {
+
+absl::StatusOr<WorkPtr> LaunchReduceScatter(Communicator& comm, const ReduceScatterOptions& options) {
   SILK_RETURN_IF_ERROR(ValidateType(options.type));
   SILK_RETURN_IF_ERROR(ValidateReduceOp(options.op));
   const int n = comm.size();
@@ -43,6 +45,12 @@ absl::StatusOr<WorkPtr> ReduceScatterAsync(Communicator& comm, const ReduceScatt
     }
     return algorithms::HalvingDoublingReduceScatter(ctx, ws, o.input, blocks, o.output, o.type, o.op);
   });
+}
+
+}  // namespace
+
+absl::StatusOr<WorkPtr> ReduceScatterAsync(Communicator& comm, const ReduceScatterOptions& options) {
+  return RejectOnError(comm, CollectiveKind::kReduceScatter, LaunchReduceScatter(comm, options));
 }
 
 absl::Status ReduceScatter(Communicator& comm, const ReduceScatterOptions& options) {

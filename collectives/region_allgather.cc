@@ -9,7 +9,9 @@
 
 namespace silk {
 
-absl::StatusOr<WorkPtr> RegionAllgatherAsync(Communicator& comm, const RegionAllgatherOptions& options) {
+namespace {
+
+absl::StatusOr<WorkPtr> LaunchRegionAllgather(Communicator& comm, const RegionAllgatherOptions& options) {
   auto topology = std::make_shared<const Topology>(Topology::FromPlacements(comm.placements()));
   const int regions = topology->num_regions();
   SILK_ASSIGN_OR_RETURN(const size_t output_bytes, BufferBytes(options.bytes, regions, DataType::kUint8,
@@ -32,6 +34,12 @@ absl::StatusOr<WorkPtr> RegionAllgatherAsync(Communicator& comm, const RegionAll
                 [o = options, topology, chunk_bytes](OpContext& ctx, algorithms::Workspace&) {
                   return algorithms::RegionAllgather(ctx, *topology, o.input, o.output, o.bytes, chunk_bytes);
                 });
+}
+
+}  // namespace
+
+absl::StatusOr<WorkPtr> RegionAllgatherAsync(Communicator& comm, const RegionAllgatherOptions& options) {
+  return RejectOnError(comm, CollectiveKind::kRegionAllgather, LaunchRegionAllgather(comm, options));
 }
 
 absl::Status RegionAllgather(Communicator& comm, const RegionAllgatherOptions& options) {

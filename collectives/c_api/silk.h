@@ -34,10 +34,12 @@ typedef struct silk_work silk_work_t;
 
 typedef enum {
   SILK_SUCCESS = 0,
-  SILK_ERROR_INVALID_ARGUMENT = 1, /* bad argument; nothing was sent */
+  SILK_ERROR_INVALID_ARGUMENT = 1, /* bad argument; the call was refused, nothing of it sent: it still takes
+                                      its place in the sequence of calls, so the other ranks' matching call
+                                      fails (SILK_ERROR_MISMATCH) unless they refused the same call */
   SILK_ERROR_TIMEOUT = 2,          /* an operation or wait ran out of time */
   SILK_ERROR_MISMATCH = 3,         /* ranks called different collectives */
-  SILK_ERROR_NETWORK = 4,          /* a peer died or a connection broke */
+  SILK_ERROR_NETWORK = 4,          /* a peer died or left, a connection broke, or a peer broke the protocol */
   SILK_ERROR_ABORTED = 5,          /* a rank aborted the job */
   SILK_ERROR_INTERNAL = 6
 } silk_result_t;

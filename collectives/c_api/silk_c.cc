@@ -6,6 +6,7 @@
 #include <string>
 
 #include "collectives/collectives.h"
+#include "runtime/core/error.h"
 #include "runtime/communicator.h"
 
 struct silk_comm {
@@ -23,24 +24,24 @@ thread_local std::string last_error;
 silk_result_t Report(const absl::Status& status) {
   if (status.ok()) return SILK_SUCCESS;
   last_error = std::string(status.message());
-  switch (status.code()) {
-    case absl::StatusCode::kInvalidArgument:
-    case absl::StatusCode::kOutOfRange:
+  switch (silk::KindOf(status)) {
+    case silk::ErrorKind::kNone:
+      return SILK_SUCCESS;
+    case silk::ErrorKind::kInvalidArgument:
       return SILK_ERROR_INVALID_ARGUMENT;
-    case absl::StatusCode::kDeadlineExceeded:
+    case silk::ErrorKind::kTimeout:
       return SILK_ERROR_TIMEOUT;
-    case absl::StatusCode::kFailedPrecondition:
+    case silk::ErrorKind::kMismatch:
       return SILK_ERROR_MISMATCH;
-    case absl::StatusCode::kUnavailable:
-    case absl::StatusCode::kDataLoss:
-    case absl::StatusCode::kPermissionDenied:
+    case silk::ErrorKind::kPeerLost:
+    case silk::ErrorKind::kProtocol:
       return SILK_ERROR_NETWORK;
-    case absl::StatusCode::kAborted:
-    case absl::StatusCode::kCancelled:
+    case silk::ErrorKind::kAborted:
       return SILK_ERROR_ABORTED;
-    default:
+    case silk::ErrorKind::kInternal:
       return SILK_ERROR_INTERNAL;
   }
+  return SILK_ERROR_INTERNAL;
 }
 
 template <typename Create>

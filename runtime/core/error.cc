@@ -56,8 +56,17 @@ ErrorKind KindOf(const absl::Status& status) {
     const int value = payload->Flatten()[0] - '0';
     if (value > 0 && value <= static_cast<int>(ErrorKind::kInternal)) return static_cast<ErrorKind>(value);
   }
-  if (absl::IsInvalidArgument(status) || absl::IsOutOfRange(status)) return ErrorKind::kInvalidArgument;
-  return ErrorKind::kInternal;
+  // Codes with one meaning only; FailedPrecondition (and the rest) have several.
+  switch (status.code()) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kOutOfRange: return ErrorKind::kInvalidArgument;
+    case absl::StatusCode::kDeadlineExceeded: return ErrorKind::kTimeout;
+    case absl::StatusCode::kAborted:
+    case absl::StatusCode::kCancelled: return ErrorKind::kAborted;
+    case absl::StatusCode::kUnavailable: return ErrorKind::kPeerLost;
+    case absl::StatusCode::kDataLoss: return ErrorKind::kProtocol;
+    default: return ErrorKind::kInternal;
+  }
 }
 
 absl::Status Prefixed(const absl::Status& status, absl::string_view prefix) {

@@ -33,9 +33,11 @@ inline absl::Status TimeoutError(absl::string_view m) { return MakeError(ErrorKi
 inline absl::Status AbortedError(absl::string_view m) { return MakeError(ErrorKind::kAborted, m); }
 inline absl::Status InvalidArgument(absl::string_view m) { return MakeError(ErrorKind::kInvalidArgument, m); }
 
-// The kind attached where the error was raised. A status raised outside Silk
-// (no kind attached) is kInvalidArgument for InvalidArgument/OutOfRange, and
-// kInternal otherwise: other codes are not guessed.
+// The kind attached where the error was raised. A status with none attached
+// (raised by a library, or by code that does not know the cause) is read from
+// the codes that have one meaning (InvalidArgument, DeadlineExceeded, Aborted,
+// Unavailable, DataLoss); any other code, FailedPrecondition included, is
+// kInternal: a mismatch is never guessed.
 ErrorKind KindOf(const absl::Status& status);
 
 // `status` with `kind` attached (replacing any kind it had).

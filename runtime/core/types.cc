@@ -64,6 +64,7 @@ const char* CollectiveKindName(CollectiveKind kind) {
 }
 
 std::string OpDescriptor::ToString() const {
+  if (flags & kRejectedFlag) return absl::StrFormat("%s (rejected by its rank)", CollectiveKindName(kind));
   std::string out = absl::StrFormat("%s(count=%d, type=%s, op=%s", CollectiveKindName(kind), count,
                                     DataTypeName(type), ReduceOpName(op));
   if (root >= 0) absl::StrAppendFormat(&out, ", root=%d", root);

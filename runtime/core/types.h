@@ -57,6 +57,11 @@ const char* CollectiveKindName(CollectiveKind kind);
 // that a rank receiving data for a call it did not make (another operation,
 // count, type, reduction or root) detects the mismatch instead of corrupting.
 struct OpDescriptor {
+  // flags: a call its rank refused (bad arguments). The rank still takes the
+  // call's operation number and tells its peers, so their matching call fails
+  // instead of pairing with its next one (collectives/launch.h).
+  static constexpr uint8_t kRejectedFlag = 0x80;
+
   CollectiveKind kind = CollectiveKind::kNone;
   DataType type = DataType::kFloat32;
   ReduceOp op = ReduceOp::kSum;

@@ -45,7 +45,24 @@ absl::Status MatchError(int self, int peer, MessageTag tag, const OpDescriptor& 
   return absl::OkStatus();
 }
 
+// Operations that may be in progress at once between two ranks are far fewer.
+constexpr size_t kRecentCalls = 256;
+
 }  // namespace
+
+const OpDescriptor* Mailbox::RecentCalls::Find(uint64_t op_id) const {
+  auto it = calls_.find(op_id);
+  return it == calls_.end() ? nullptr : &it->second;
+}
+
+void Mailbox::RecentCalls::Remember(uint64_t op_id, const OpDescriptor& call) {
+  if (!calls_.emplace(op_id, call).second) return;
+  order_.push_back(op_id);
+  if (order_.size() > kRecentCalls) {
+    calls_.erase(order_.front());
+    order_.pop_front();
+  }
+}
 
 Mailbox::Mailbox(int self, int size) : self_(self) {
   for (int r = 0; r < size; ++r) boxes_.push_back(std::make_unique<Box>());
@@ -127,6 +144,10 @@ absl::Status Mailbox::Post(int peer, MessageTag tag, const OpDescriptor& descrip
   }
   m.request = request;
   m.descriptor = descriptor;
+  if (const OpDescriptor* theirs = b.sent.Find(tag.op_id); theirs != nullptr && *theirs != descriptor) {
+    return MatchError(self_, peer, tag, descriptor, 0, *theirs, 0);  // refused: nothing is written to `dest`
+  }
+  b.posted.Remember(tag.op_id, descriptor);
   if (!m.arrived) {
     if (b.departed.load()) {  // everything it sent is in: this will never come
       b.messages.erase(tag);
@@ -170,6 +191,11 @@ absl::StatusOr<Mailbox::Landing> Mailbox::Arrive(int peer, const FrameInfo& fram
     m.arrived = true;
     m.sender_descriptor = frame.descriptor;
     m.total = frame.total;
+    if (const OpDescriptor* mine = b.posted.Find(tag.op_id); mine != nullptr && *mine != frame.descriptor) {
+      m.accepted = false;
+      return MatchError(self_, peer, tag, *mine, 0, frame.descriptor, 0);
+    }
+    b.sent.Remember(tag.op_id, frame.descriptor);
     if (m.request) {
       absl::Status match =
           MatchError(self_, peer, tag, m.descriptor, m.request->bytes(), frame.descriptor, frame.total);

@@ -19,6 +19,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <vector>
 
@@ -102,9 +103,26 @@ class Mailbox {
   size_t pending(int peer) const;
 
  private:
+  // The call each recent operation made, by operation number; old entries go.
+  class RecentCalls {
+   public:
+    const OpDescriptor* Find(uint64_t op_id) const;
+    void Remember(uint64_t op_id, const OpDescriptor& call);
+
+   private:
+    absl::flat_hash_map<uint64_t, OpDescriptor> calls_;
+    std::deque<uint64_t> order_;
+  };
   struct Box {
     mutable absl::Mutex mu;
     absl::flat_hash_map<MessageTag, std::shared_ptr<Message>> messages ABSL_GUARDED_BY(mu);
+    // Every message of one operation carries the same call, so the peer's
+    // call (from any frame) is checked against this rank's (from any posted
+    // receive) as soon as both are known, whichever messages they came with:
+    // a rank that waits on one message still hears of a mismatch carried by
+    // another (a refused call's notice, a neighbour check).
+    RecentCalls sent ABSL_GUARDED_BY(mu);    // the peer's calls
+    RecentCalls posted ABSL_GUARDED_BY(mu);  // this rank's calls, from receives it posted
     std::atomic<bool> departed{false};
   };
   Box& box(int peer) { return *boxes_[peer]; }

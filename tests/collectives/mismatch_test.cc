@@ -73,6 +73,21 @@ TEST(Mismatch, DifferentOperations) {
       {"mismatched", "allreduce(count=64", "broadcast(count=64"});
 }
 
+// A call refused on one rank (a null buffer) takes its operation number there
+// too: the others' matching call fails, and never pairs with that rank's next.
+TEST(Mismatch, CallRejectedOnOneRankFailsOnEveryRank) {
+  ExpectEveryRankFails(
+      [](Communicator& comm, int rank) {
+        if (rank == 0) {
+          absl::Status refused = Allreduce(comm, {nullptr, nullptr, 64, DataType::kFloat32, ReduceOp::kSum, {}, ""});
+          if (!absl::IsInvalidArgument(refused)) return absl::InternalError("the null input was not refused");
+        }
+        absl::Status first = FloatAllreduce(comm, 64);
+        return first.ok() ? FloatAllreduce(comm, 64) : first;
+      },
+      {"mismatched", "allreduce (rejected by its rank)", "allreduce(count=64"});
+}
+
 TEST(Mismatch, DifferentCounts) {
   ExpectEveryRankFails([](Communicator& comm, int rank) { return FloatAllreduce(comm, rank == 1 ? 200 : 100); },
                        {"mismatched", "count=200", "count=100"});
