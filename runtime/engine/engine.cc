@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_format.h"
+#include "runtime/core/error.h"
 #include "runtime/core/log.h"
 
 namespace silk {
@@ -57,7 +58,8 @@ absl::Status OpContext::WaitAll(absl::Span<const transport::RequestPtr> requests
 
 // ---- Engine ----
 
-Engine::Engine(transport::Transport* transport, int rank, int streams) : transport_(transport), rank_(rank) {
+Engine::Engine(transport::Transport* transport, int rank, int streams)
+    : transport_(transport), rank_(rank), callbacks_(std::make_unique<CallbackExecutor>()) {
   for (int stream = 0; stream < std::max(streams, 1); ++stream) {
     threads_.emplace_back([this, stream] { Loop(stream); });
   }
@@ -69,11 +71,14 @@ Engine::~Engine() {
     stopping_ = true;
   }
   for (std::thread& thread : threads_) thread.join();
+  // Every operation has completed; their callbacks (and any operation those
+  // submit, which fails at once now) run before the executor stops.
+  callbacks_.reset();
 }
 
 WorkPtr Engine::Submit(const OpDescriptor& descriptor, absl::Duration timeout, OpBody body, bool may_overlap) {
   absl::MutexLock lock(&mu_);
-  auto work = std::make_shared<Work>(next_op_id_++, descriptor);
+  auto work = std::make_shared<Work>(next_op_id_++, descriptor, timeout, callbacks_.get());
   if (!error_.ok()) {
     work->Complete(error_);
   } else if (stopping_) {
@@ -136,8 +141,7 @@ void Engine::Run(Pending& op) {
   absl::Status transport_status = transport_->status();
   const OpDescriptor& d = op.work->descriptor();
   auto describe = [&](const absl::Status& s) {
-    return absl::Status(s.code(), absl::StrFormat("%s #%d on rank %d failed: %s", d.ToString(), op.work->op_id(),
-                                                  rank_, s.message()));
+    return Prefixed(s, absl::StrFormat("%s #%d on rank %d failed: ", d.ToString(), op.work->op_id(), rank_));
   };
   if (!transport_status.ok()) {
     absl::Status failed = describe(transport_status);

@@ -15,6 +15,13 @@
 // the transport, a timeout, a mismatch) becomes the communicator's sticky
 // error: the peers are told through the transport, queued operations fail
 // at once, and every later Submit returns a Work that has already failed.
+//
+// The engine's threads run operations and nothing else: completion callbacks
+// (Work::OnComplete, and through them PyTorch's future callbacks) run on the
+// engine's CallbackExecutor. A callback may thus submit an operation and wait
+// for it, as PowerSGD's DDP hook does, without stalling the engine; and since
+// every operation has a deadline once started and starts once those before it
+// end, every Work::Wait is bounded.
 #pragma once
 
 #include <cstdint>
@@ -30,6 +37,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "runtime/engine/callback_executor.h"
 #include "runtime/engine/work.h"
 #include "runtime/transport/transport.h"
 
@@ -120,6 +128,7 @@ class Engine {
   absl::Status error_ ABSL_GUARDED_BY(mu_);
   int running_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::unique_ptr<CallbackExecutor> callbacks_;  // outlives the threads, which complete works
   std::vector<std::thread> threads_;
 };
 

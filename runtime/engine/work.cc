@@ -1,17 +1,47 @@
 #include "runtime/engine/work.h"
 
+#include <algorithm>
+#include <utility>
+
 #include "absl/strings/str_format.h"
+#include "runtime/engine/callback_executor.h"
 
 namespace silk {
 
 absl::Status Work::Wait(absl::Duration timeout) const {
+  const absl::Time start = absl::Now();
+  const absl::Time until = start + timeout;  // InfiniteFuture for an infinite timeout
+  const bool result_suffices = CallbackExecutor::OnCallbackThread();
   absl::MutexLock lock(&mu_);
-  auto done = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return done_; };
-  if (!mu_.AwaitWithTimeout(absl::Condition(&done), timeout)) {
-    return absl::DeadlineExceededError(absl::StrFormat("%s #%d still running after waiting %s",
-                                                       descriptor_.ToString(), op_id_, absl::FormatDuration(timeout)));
+  while (true) {
+    const bool started = started_ != absl::InfinitePast();
+    // Once started, the operation has its deadline; until then the ones ahead
+    // of it (each bounded by its own) hold it back.
+    const absl::Time give_up = started ? started_ + timeout_ + kCompletionGrace : absl::InfiniteFuture();
+    auto ready = [this, started, result_suffices]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+      return done_ || (result_suffices && completing_) || (started_ != absl::InfinitePast()) != started;
+    };
+    if (mu_.AwaitWithDeadline(absl::Condition(&ready), std::min(until, give_up))) {
+      if (done_ || (result_suffices && completing_)) return status_;
+      continue;  // it started: now its deadline applies
+    }
+    if (give_up <= until && !completing_) {
+      return absl::DeadlineExceededError(absl::StrFormat(
+          "%s #%d has not completed %s after its deadline (started %s ago with a timeout of %s): the "
+          "communicator cannot run it",
+          descriptor_.ToString(), op_id_, absl::FormatDuration(kCompletionGrace),
+          absl::FormatDuration(absl::Now() - started_), absl::FormatDuration(timeout_)));
+    }
+    if (absl::Now() >= until) {
+      return absl::DeadlineExceededError(absl::StrFormat("%s #%d still running after waiting %s",
+                                                         descriptor_.ToString(), op_id_,
+                                                         absl::FormatDuration(timeout)));
+    }
+    // Past the grace with the result known: its callbacks are still running;
+    // they are the application's, so wait for them up to `timeout`.
+    auto finished = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return done_; };
+    if (mu_.AwaitWithDeadline(absl::Condition(&finished), until)) return status_;
   }
-  return status_;
 }
 
 bool Work::Test() const {
@@ -48,25 +78,44 @@ void Work::MarkStarted() {
 }
 
 void Work::Complete(absl::Status status) {
-  // Callbacks run before the work reads as done, so a Wait() that returns
-  // happens after them (DDP relies on a future's callbacks having run).
-  std::vector<std::function<void(const absl::Status&)>> callbacks;
   {
     absl::MutexLock lock(&mu_);
     if (done_ || completing_) return;
     completing_ = true;
-    status_ = status;
+    status_ = std::move(status);
     if (started_ != absl::InfinitePast()) duration_ = absl::Now() - started_;
-    callbacks.swap(callbacks_);
+    if (callbacks_.empty()) {
+      done_ = true;
+      return;
+    }
   }
-  while (!callbacks.empty()) {
+  if (callbacks_executor_ == nullptr) {
+    RunCallbacks();
+  } else {
+    callbacks_executor_->Post([self = shared_from_this()] { self->RunCallbacks(); });
+  }
+}
+
+void Work::RunCallbacks() {
+  // Callbacks run before the work reads as done, so a Wait() that returns
+  // happens after them (DDP relies on a future's callbacks having run).
+  std::vector<std::function<void(const absl::Status&)>> callbacks;
+  absl::Status status;
+  {
+    absl::MutexLock lock(&mu_);
+    callbacks.swap(callbacks_);
+    status = status_;
+  }
+  while (true) {
     for (auto& callback : callbacks) callback(status);
     callbacks.clear();
     absl::MutexLock lock(&mu_);
     callbacks.swap(callbacks_);  // added by a callback while we ran
-    if (callbacks.empty()) done_ = true;
+    if (callbacks.empty()) {
+      done_ = true;
+      return;
+    }
   }
-  absl::MutexLock lock(&mu_);
-  done_ = true;
 }
+
 }  // namespace silk

@@ -1,8 +1,14 @@
 // The engine through a real communicator: ordering, timeouts, sticky errors.
 #include "runtime/engine/engine.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_format.h"
@@ -92,6 +98,195 @@ TEST(Engine, WorkTestAndCallbacks) {
   EXPECT_TRUE(work->Test());
   work->OnComplete([&](const absl::Status& s) { callbacks += s.ok() ? 1 : 100; });
   EXPECT_EQ(callbacks.load(), 2);
+}
+
+std::string ThisThreadName() {
+  char name[16] = {};
+  pthread_getname_np(pthread_self(), name, sizeof(name));
+  return name;
+}
+
+// Fails the test and ends the process if `done` is not notified within
+// `limit`: a deadlock must fail the test, not hang it.
+void FailUnlessWithin(absl::Notification& done, absl::Duration limit, const char* what) {
+  if (done.WaitForNotificationWithTimeout(limit)) return;
+  ADD_FAILURE() << what << " did not finish within " << limit << " (deadlocked?)";
+  std::fflush(nullptr);
+  std::_Exit(1);
+}
+
+// An exchange with the other of two ranks, submitted as its own operation.
+WorkPtr SubmitExchange(Communicator& comm, uint64_t count, int* got) {
+  return comm.Submit(Probe(count), absl::ZeroDuration(), [got, count](OpContext& ctx) {
+    int value = static_cast<int>(1000 * ctx.rank() + count);
+    int peer = 1 - ctx.rank();
+    return ctx.WaitAll({ctx.Recv(peer, 0, got, sizeof(int)), ctx.Send(peer, 0, &value, sizeof(value))});
+  });
+}
+
+// Callbacks run on the callback threads, never on the engine's, and before
+// Wait() returns.
+TEST(EngineCallbacks, RunOffTheEngineThreadsBeforeWaitReturns) {
+  auto comms = testing::CreateCommunicators(1, testing::TestConfig());
+  ASSERT_TRUE(comms.ok()) << comms.status();
+  std::string body_thread, callback_thread;
+  absl::Notification release;  // the callback is in place before the operation ends
+  WorkPtr work = (*comms)[0]->Submit(Probe(0), absl::ZeroDuration(), [&](OpContext&) {
+    body_thread = ThisThreadName();
+    release.WaitForNotificationWithTimeout(absl::Seconds(30));
+    return absl::OkStatus();
+  });
+  work->OnComplete([&](const absl::Status&) {
+    absl::SleepFor(absl::Milliseconds(20));  // Wait() must wait for this
+    callback_thread = ThisThreadName();
+  });
+  release.Notify();
+  ASSERT_TRUE(work->Wait(absl::Seconds(30)).ok());
+  EXPECT_EQ(body_thread, "silk-engine");
+  EXPECT_EQ(callback_thread, "silk-callbacks");
+}
+
+// A callback that submits an operation on the same communicator and waits
+// for it (PowerSGD's shape), two levels deep, on several operations at once:
+// everything completes, with the right data, and the callback's own Wait()
+// on the operation it belongs to returns.
+TEST(EngineCallbacks, ACallbackMayWaitForOperationsItSubmits) {
+  auto comms = testing::CreateCommunicators(2, testing::TestConfig());
+  ASSERT_TRUE(comms.ok()) << comms.status();
+  constexpr int kOps = 6;
+  absl::Notification done;
+  std::vector<absl::Status> results;
+  std::thread runner([&] {
+    results = testing::RunOnRanks(*comms, [&](Communicator& comm) -> absl::Status {
+      const int peer = 1 - comm.rank();
+      std::vector<int> got(3 * kOps, -1);
+      std::vector<absl::Status> nested(2 * kOps, absl::UnknownError("the callback did not run"));
+      std::vector<WorkPtr> works;
+      // The callbacks take turns, so that both ranks submit the nested
+      // operations in one order (the application's side of the bargain);
+      // those waiting for their turn hold callback threads meanwhile.
+      absl::Mutex mu;
+      int turn = 0;
+      // Holds the engine until every callback is in place (one added to a
+      // completed operation would run at once, on this thread).
+      absl::Notification release;
+      WorkPtr gate = comm.Submit(Probe(99), absl::ZeroDuration(), [&](OpContext&) {
+        release.WaitForNotificationWithTimeout(absl::Seconds(30));
+        return absl::OkStatus();
+      });
+      for (int i = 0; i < kOps; ++i) {
+        WorkPtr work = SubmitExchange(comm, i, &got[i]);
+        work->OnComplete([&, i, self = std::weak_ptr<Work>(work)](const absl::Status&) {
+          {
+            absl::MutexLock lock(&mu);
+            auto my_turn = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu) { return turn == i; };
+            mu.AwaitWithTimeout(absl::Condition(&my_turn), absl::Seconds(30));
+          }
+          auto inner_done = std::make_shared<absl::Notification>();
+          WorkPtr inner = SubmitExchange(comm, 100 + i, &got[kOps + i]);
+          inner->OnComplete([&, i, inner_done](const absl::Status&) {
+            nested[kOps + i] = SubmitExchange(comm, 200 + i, &got[2 * kOps + i])->Wait();
+            inner_done->Notify();
+          });
+          nested[i] = inner->Wait();
+          inner_done->WaitForNotificationWithTimeout(absl::Seconds(30));
+          // Its own operation, from its own callback: the result is known.
+          if (WorkPtr me = self.lock(); nested[i].ok() && me != nullptr) nested[i] = me->Wait(absl::Seconds(30));
+          absl::MutexLock lock(&mu);
+          ++turn;
+        });
+        works.push_back(work);
+      }
+      release.Notify();
+      SILK_RETURN_IF_ERROR(gate->Wait());
+      for (const WorkPtr& work : works) SILK_RETURN_IF_ERROR(work->Wait());
+      for (const absl::Status& s : nested) SILK_RETURN_IF_ERROR(s);
+      for (int i = 0; i < 3 * kOps; ++i) {
+        const int expected = 1000 * peer + (i < kOps ? i : i < 2 * kOps ? 100 + i - kOps : 200 + i - 2 * kOps);
+        if (got[i] != expected) return absl::InternalError(absl::StrFormat("exchange %d got %d", i, got[i]));
+      }
+      return absl::OkStatus();
+    });
+    done.Notify();
+  });
+  FailUnlessWithin(done, absl::Seconds(60), "operations submitted and waited for in callbacks");
+  runner.join();
+  for (auto& r : results) EXPECT_TRUE(r.ok()) << r;
+}
+
+// A callback waiting for the callback of a later operation (as a PyTorch
+// future callback waits for a sibling's future): the later operation's
+// callbacks do not queue behind the waiting one.
+TEST(EngineCallbacks, ACallbackMayWaitForALaterOperationsCallbacks) {
+  auto comms = testing::CreateCommunicators(1, testing::TestConfig());
+  ASSERT_TRUE(comms.ok()) << comms.status();
+  Communicator& comm = *(*comms)[0];
+  absl::Notification release, second_done, done;
+  WorkPtr first = comm.Submit(Probe(0), absl::ZeroDuration(), [&](OpContext&) {
+    release.WaitForNotificationWithTimeout(absl::Seconds(30));  // until the callbacks are in place
+    return absl::OkStatus();
+  });
+  WorkPtr second = comm.Submit(Probe(1), absl::ZeroDuration(), [](OpContext&) { return absl::OkStatus(); });
+  second->OnComplete([&](const absl::Status&) { second_done.Notify(); });
+  bool waited = false;
+  first->OnComplete([&](const absl::Status&) {
+    waited = second_done.WaitForNotificationWithTimeout(absl::Seconds(30));
+    done.Notify();
+  });
+  release.Notify();
+  FailUnlessWithin(done, absl::Seconds(60), "a callback waiting for a later operation's callback");
+  EXPECT_TRUE(waited);
+  EXPECT_TRUE(first->Wait(absl::Seconds(30)).ok());
+}
+
+// A callback that drops the last reference to its communicator destroys it
+// on a callback thread: the executor does not wait for (or join) itself.
+TEST(EngineCallbacks, ACallbackMayDestroyTheCommunicator) {
+  auto comms = testing::CreateCommunicators(1, testing::TestConfig());
+  ASSERT_TRUE(comms.ok()) << comms.status();
+  auto holder = std::make_shared<std::unique_ptr<Communicator>>(std::move((*comms)[0]));
+  absl::Notification release, destroyed;
+  WorkPtr work = (*holder)->Submit(Probe(0), absl::ZeroDuration(), [&](OpContext&) {
+    release.WaitForNotificationWithTimeout(absl::Seconds(30));
+    return absl::OkStatus();
+  });
+  work->OnComplete([holder, &destroyed](const absl::Status&) {
+    holder->reset();
+    destroyed.Notify();
+  });
+  holder.reset();
+  release.Notify();
+  FailUnlessWithin(destroyed, absl::Seconds(30), "destroying the communicator from its callback");
+  EXPECT_TRUE(work->Wait(absl::Seconds(30)).ok());
+}
+
+// The nested operation a callback waits for fails at its deadline when the
+// peer never joins it: the wait ends with the timeout naming the operation.
+TEST(EngineCallbacks, ANestedOperationThePeerNeverJoinsTimesOut) {
+  auto comms = testing::CreateCommunicators(2, testing::TestConfig(2, absl::Seconds(1)));
+  ASSERT_TRUE(comms.ok()) << comms.status();
+  absl::Notification done;
+  std::vector<absl::Status> results;
+  std::thread runner([&] {
+    results = testing::RunOnRanks(*comms, [&](Communicator& comm) -> absl::Status {
+      int got = -1, nested_got = -1;
+      absl::Status nested = absl::UnknownError("the callback did not run");
+      WorkPtr work = SubmitExchange(comm, 1, &got);
+      if (comm.rank() == 0) {
+        work->OnComplete([&](const absl::Status&) { nested = SubmitExchange(comm, 2, &nested_got)->Wait(); });
+      } else {
+        nested = absl::DeadlineExceededError("rank 1 stays out");
+      }
+      SILK_RETURN_IF_ERROR(work->Wait());
+      return nested;
+    });
+    done.Notify();
+  });
+  FailUnlessWithin(done, absl::Seconds(60), "a nested operation the peer never joins");
+  runner.join();
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_TRUE(absl::IsDeadlineExceeded(results[0])) << results[0];
+  EXPECT_NE(results[0].message().find("probe(count=2"), std::string::npos) << results[0];
 }
 
 // An operation submitted with may_overlap starts while the earlier one still
