@@ -45,9 +45,21 @@ SilkWork::SilkWork(int rank, ::c10d::OpType type, const char* title, std::vector
 }
 
 void SilkWork::CompleteWith(const c10::intrusive_ptr<SilkWork>& work, const WorkPtr& operation) {
+  work->operation_ = operation;
   // The callback holds a reference, so the work (and its tensors) lives until
-  // the operation completes, even if the caller drops it at once.
+  // the operation completes, even if the caller drops it at once. (The cycle
+  // through operation_ ends when the operation drops its callbacks.)
   operation->OnComplete([work](const absl::Status& status) { work->Complete(status); });
+}
+
+bool SilkWork::wait(std::chrono::milliseconds timeout) {
+  if (operation_ != nullptr) {
+    const absl::Duration bound =
+        timeout == ::kNoTimeout ? absl::InfiniteDuration() : absl::Milliseconds(timeout.count());
+    absl::Status status = operation_->Wait(bound);
+    if (absl::IsDeadlineExceeded(status) && !operation_->Test()) std::rethrow_exception(ToException(name_, status));
+  }
+  return ::c10d::Work::wait(timeout);
 }
 
 void SilkWork::Complete(const absl::Status& status) {

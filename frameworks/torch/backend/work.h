@@ -2,7 +2,10 @@
 // engine thread; this object keeps its tensors alive until it completes, and
 // completes -- staged outputs written back, then the future, then the work --
 // from Silk's Work::OnComplete, so callbacks chained on the future (DDP's comm
-// hooks) have run by the time wait() returns.
+// hooks) have run by the time wait() returns. That runs on one of the
+// communicator's callback threads ("silk-callbacks"), never on the engine
+// thread: a future callback may issue another collective on the group and
+// wait for it (PowerSGD does), and the engine runs it meanwhile.
 //
 // A failed operation's Silk status becomes a RuntimeError that wait(), the
 // future's wait()/value() (and so DDP's backward) raise in Python:
@@ -10,6 +13,7 @@
 // rank 3 failed: ...".
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -52,6 +56,10 @@ class SilkWork : public ::c10d::Work {
   // Completes `work` when `operation` does (at once if it already has).
   static void CompleteWith(const c10::intrusive_ptr<SilkWork>& work, const WorkPtr& operation);
 
+  // Waits as Silk's Work::Wait does: never past the operation's deadline
+  // (and a grace), where it raises naming the operation; then as c10d does
+  // (the future's callbacks have run, a failure raises).
+  bool wait(std::chrono::milliseconds timeout = ::kNoTimeout) override;
   c10::intrusive_ptr<c10::ivalue::Future> getFuture() override { return future_; }
   std::vector<at::Tensor> result() override { return outputs_; }
 
@@ -61,6 +69,7 @@ class SilkWork : public ::c10d::Work {
   const std::string name_;  // "allreduce", for messages
   const std::vector<at::Tensor> outputs_;
   std::vector<TensorBuffer> buffers_;  // touched only at construction and in Complete
+  WorkPtr operation_;                  // set by CompleteWith, before anything waits
   const c10::intrusive_ptr<c10::ivalue::Future> future_;
   const std::shared_ptr<InFlight> in_flight_;
 };
