@@ -26,7 +26,7 @@ constexpr int kMaxConcurrentHandshakes = 32;
 }  // namespace
 
 ShmTransport::ShmTransport(int rank, int size, std::vector<int> local_ranks, const ShmOptions& options)
-    : rank_(rank), size_(size), local_ranks_(std::move(local_ranks)), options_(options), mailbox_(rank, size) {
+    : MessageTransport(rank, size, "shared-memory"), local_ranks_(std::move(local_ranks)), options_(options) {
   for (int r = 0; r < size; ++r) {
     auto peer = std::make_unique<Peer>();
     peer->rank = r;
@@ -225,110 +225,48 @@ ShmTransport::~ShmTransport() {
 
 bool ShmTransport::reaches(int peer) const { return peer >= 0 && peer < size_ && peers_[peer]->local; }
 
-RequestPtr ShmTransport::FailedRequest(Request::Kind kind, int peer, MessageTag tag, size_t bytes,
-                                       absl::Status status) {
-  auto request = std::make_shared<Request>(kind, peer, tag, bytes);
-  request->Complete(std::move(status));
-  return request;
+absl::Status ShmTransport::CheckReach(int peer, const char* what) const {
+  if (peers_[peer]->local) return absl::OkStatus();
+  return InvalidArgument(absl::StrFormat("%s rank %d: it is on another node; shared memory reaches ranks [%s]", what,
+                                         peer, absl::StrJoin(local_ranks_, ", ")));
 }
 
-RequestPtr ShmTransport::Send(int peer, MessageTag tag, const OpDescriptor& descriptor, const void* data,
-                              size_t bytes) {
-  if (peer < 0 || peer >= size_) {
-    return FailedRequest(Request::Kind::kSend, peer, tag, bytes,
-                         absl::InvalidArgumentError(absl::StrFormat("send to rank %d outside world of %d", peer, size_)));
-  }
-  if (!peers_[peer]->local) {
-    return FailedRequest(Request::Kind::kSend, peer, tag, bytes,
-                         absl::InvalidArgumentError(absl::StrFormat(
-                             "send to rank %d: it is on another node; shared memory reaches ranks [%s]", peer,
-                             absl::StrJoin(local_ranks_, ", "))));
-  }
-  if (failed()) return FailedRequest(Request::Kind::kSend, peer, tag, bytes, status());
-  if (peer == rank_) return SendToSelf(tag, descriptor, data, bytes);
-  Peer& p = *peers_[peer];
-  if (mailbox_.departed(peer)) {
-    return FailedRequest(Request::Kind::kSend, peer, tag, bytes,
-                         PeerLostError(absl::StrFormat("rank %d has shut down its communicator", peer)));
-  }
+void ShmTransport::Enqueue(int peer, const tcp::FrameHeader& header, const char* data, RequestPtr request) {
   auto op = std::make_shared<SendOp>();
-  op->request = std::make_shared<Request>(Request::Kind::kSend, peer, tag, bytes);
-  op->data = static_cast<const char*>(data);
-  op->header.op_id = tag.op_id;
-  op->header.seq = tag.seq;
-  op->header.total = bytes;
-  op->header.descriptor = descriptor;
-  RequestPtr request = op->request;
+  op->request = std::move(request);
+  op->data = data;
+  op->header = header;
+  Peer& p = *peers_[peer];
   {
     absl::MutexLock lock(&p.send_mu);
-    if (failed()) {
-      request->Complete(status());
-      return request;
+    if (failed()) {  // checked under the lock, so the failure's sweep of the queue cannot miss it
+      op->request->Complete(status());
+      return;
     }
     p.queue.push_back(std::move(op));
   }
   work_generation_.fetch_add(1, std::memory_order_seq_cst);
   if (sleeping_.load(std::memory_order_seq_cst)) WakeProgress();
-  return request;
-}
-
-RequestPtr ShmTransport::Recv(int peer, MessageTag tag, const OpDescriptor& descriptor, void* data, size_t bytes) {
-  if (peer < 0 || peer >= size_) {
-    return FailedRequest(Request::Kind::kRecv, peer, tag, bytes,
-                         absl::InvalidArgumentError(absl::StrFormat("receive from rank %d outside world of %d", peer, size_)));
-  }
-  if (!peers_[peer]->local) {
-    return FailedRequest(Request::Kind::kRecv, peer, tag, bytes,
-                         absl::InvalidArgumentError(absl::StrFormat(
-                             "receive from rank %d: it is on another node; shared memory reaches ranks [%s]", peer,
-                             absl::StrJoin(local_ranks_, ", "))));
-  }
-  if (failed()) return FailedRequest(Request::Kind::kRecv, peer, tag, bytes, status());
-  auto request = std::make_shared<Request>(Request::Kind::kRecv, peer, tag, bytes);
-  absl::Status mismatch = mailbox_.Post(peer, tag, descriptor, static_cast<char*>(data), request);
-  if (!mismatch.ok()) Fail(mismatch);  // fails the whole job; its sweep completes the request
-  return request;
-}
-
-RequestPtr ShmTransport::SendToSelf(MessageTag tag, const OpDescriptor& descriptor, const void* data, size_t bytes) {
-  auto request = std::make_shared<Request>(Request::Kind::kSend, rank_, tag, bytes);
-  absl::Status problem = mailbox_.DeliverToSelf(tag, descriptor, data, bytes);
-  if (!problem.ok()) Fail(problem);
-  request->Complete(problem.ok() ? problem : status());
-  return request;
 }
 
 // ---- errors ----
 
-absl::Status ShmTransport::status() const { return mailbox_.status(); }
-
-void ShmTransport::Abort(const absl::Status& reason) {
-  Fail(reason.ok() ? AbortedError("aborted by the application") : reason);
-}
-
-void ShmTransport::Fail(absl::Status status) {
-  if (!mailbox_.RecordFailure(status)) return;
-  Log(LogLevel::kWarning, "shared-memory transport failed: %s", status.message());
-  // Before any request completes: a caller that exits as soon as it sees the
-  // error must not leave its peers with a bare end of connection.
+void ShmTransport::FailConnections(const absl::Status& status) {
   TellPeers(status);
   peers_told_.store(true);
-  SweepSends();
-  mailbox_.Sweep();
-  work_generation_.fetch_add(1, std::memory_order_seq_cst);
-  WakeProgress();  // it closes the sockets
-}
-
-void ShmTransport::SweepSends() {
-  const absl::Status error = status();
   for (auto& peer : peers_) {
     absl::MutexLock lock(&peer->send_mu);
     // An op being copied right now is completed by the progress thread once the copy is done.
     for (auto& op : peer->queue) {
-      if (!op->copying) op->request->Complete(error);
+      if (!op->copying) op->request->Complete(status);
     }
     peer->queue.clear();
   }
+}
+
+void ShmTransport::WakeAfterFailure() {
+  work_generation_.fetch_add(1, std::memory_order_seq_cst);
+  WakeProgress();
 }
 
 void ShmTransport::WakeProgress() {

@@ -39,7 +39,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "runtime/transport/tcp/socket.h"
-#include "runtime/transport/mailbox.h"
+#include "runtime/transport/message_transport.h"
 #include "runtime/transport/transport.h"
 
 namespace silk::transport::shm {
@@ -59,7 +59,7 @@ struct ShmOptions {
 struct Link;
 struct Peer;
 
-class ShmTransport : public Transport {
+class ShmTransport : public MessageTransport {
  public:
   // Joins this rank to the other ranks in `local_ranks` (this node's ranks,
   // this one included) before `deadline`: listens, connects to the lower ones,
@@ -73,13 +73,6 @@ class ShmTransport : public Transport {
   bool reaches(int peer) const;
   const std::vector<int>& local_ranks() const { return local_ranks_; }
 
-  int rank() const override { return rank_; }
-  int size() const override { return size_; }
-  RequestPtr Send(int peer, MessageTag tag, const OpDescriptor& descriptor, const void* data,
-                  size_t bytes) override;
-  RequestPtr Recv(int peer, MessageTag tag, const OpDescriptor& descriptor, void* data, size_t bytes) override;
-  absl::Status status() const override;
-  void Abort(const absl::Status& reason) override;
   PeerCounters counters(int peer) const override;
 
   // Connections refused during set-up (wrong token, unknown rank, ...).
@@ -97,14 +90,15 @@ class ShmTransport : public Transport {
   absl::Status Start();
 
   // Data path shared with user threads (shm_transport.cc).
-  RequestPtr FailedRequest(Request::Kind kind, int peer, MessageTag tag, size_t bytes, absl::Status status);
-  RequestPtr SendToSelf(MessageTag tag, const OpDescriptor& descriptor, const void* data, size_t bytes);
-  void Fail(absl::Status status);
+  absl::Status CheckReach(int peer, const char* what) const override;
+  void Enqueue(int peer, const tcp::FrameHeader& header, const char* data, RequestPtr request) override;
+  // Tells every local peer why (bounded), before any request fails: a caller
+  // that exits on seeing the error still leaves its reason behind. Then fails
+  // the sends the progress thread is not copying.
+  void FailConnections(const absl::Status& status) override;
+  void WakeAfterFailure() override;  // it closes the sockets
   // Sends the abort to every local peer (bounded); the progress thread closes the sockets after.
   void TellPeers(const absl::Status& reason);
-  // Completes every send the progress thread is not touching with the sticky error.
-  void SweepSends();
-  bool failed() const { return mailbox_.failed(); }
   void WakeProgress();
 
   // The progress thread (progress.cc).
@@ -124,8 +118,6 @@ class ShmTransport : public Transport {
   void WakePeer(Peer& peer);
   void SendControl(Peer& peer, const std::string& message, absl::Time deadline);
 
-  const int rank_;
-  const int size_;
   const std::vector<int> local_ranks_;
   const ShmOptions options_;
   std::vector<std::unique_ptr<Peer>> peers_;
@@ -137,7 +129,6 @@ class ShmTransport : public Transport {
   int accepted_ ABSL_GUARDED_BY(setup_mu_) = 0;
   std::atomic<int> rejected_{0};
 
-  Mailbox mailbox_;  // receives, the sticky error, departed peers
   std::atomic<bool> peers_told_{false};  // the abort is out: the sockets may close
 
   // Progress thread.

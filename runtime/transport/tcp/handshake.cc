@@ -23,7 +23,7 @@ constexpr uint32_t kMaxHandshakeMessage = 4096;
 uint32_t Version(const HandshakeParams& p) { return p.protocol_version ? p.protocol_version : kProtocolVersion; }
 
 std::string Transcript(const char* label, uint32_t version, uint64_t job_id, int server_rank, int client_rank,
-                       int lane, const std::string& server_nonce, const std::string& client_nonce) {
+                       int lane, absl::string_view server_nonce, absl::string_view client_nonce) {
   return absl::StrCat(label, "|", version, "|", job_id, "|", server_rank, "|", client_rank, "|", lane, "|",
                       server_nonce, "|", client_nonce);
 }
@@ -38,9 +38,8 @@ absl::Status SendMessage(int fd, const Message& message, absl::Time deadline) {
 }
 
 template <typename Message>
-absl::Status ReceiveMessage(int fd, Message* message, absl::Time deadline, const char* name) {
-  SILK_ASSIGN_OR_RETURN(std::string bytes, ReadMessageFrame(fd, deadline));
-  if (!message->ParseFromString(bytes)) {
+absl::Status ParseMessage(absl::string_view bytes, Message* message, const char* name) {
+  if (!message->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
     return absl::InvalidArgumentError(absl::StrFormat("malformed %s message (%d bytes)", name, bytes.size()));
   }
   return absl::OkStatus();
@@ -74,21 +73,28 @@ absl::Status WriteMessageFrame(int fd, const std::string& bytes, absl::Time dead
   return WriteAll(fd, bytes.data(), bytes.size(), deadline);
 }
 
-absl::StatusOr<std::string> ReadMessageFrame(int fd, absl::Time deadline) {
+absl::StatusOr<uint32_t> DecodeMessageLength(const char prefix[4]) {
   uint32_t length = 0;
-  SILK_RETURN_IF_ERROR(ReadExact(fd, &length, 4, deadline));
+  std::memcpy(&length, prefix, 4);
   if (length > kMaxHandshakeMessage) {
     return absl::InvalidArgumentError(
         absl::StrFormat("handshake message of %d bytes exceeds %d (not a Silk peer?)", length, kMaxHandshakeMessage));
   }
+  return length;
+}
+
+absl::StatusOr<std::string> ReadMessageFrame(int fd, absl::Time deadline) {
+  char prefix[4];
+  SILK_RETURN_IF_ERROR(ReadExact(fd, prefix, 4, deadline));
+  SILK_ASSIGN_OR_RETURN(uint32_t length, DecodeMessageLength(prefix));
   std::string bytes(length, '\0');
   SILK_RETURN_IF_ERROR(ReadExact(fd, bytes.data(), length, deadline));
   return bytes;
 }
 
-absl::Status ClientHandshake(int fd, const HandshakeParams& params, int server_rank, int lane, absl::Time deadline) {
+absl::StatusOr<std::string> CheckChallenge(absl::string_view bytes, const HandshakeParams& params, int server_rank) {
   Challenge challenge;
-  SILK_RETURN_IF_ERROR(ReceiveMessage(fd, &challenge, deadline, "Challenge"));
+  SILK_RETURN_IF_ERROR(ParseMessage(bytes, &challenge, "Challenge"));
   if (challenge.protocol_version() != Version(params)) {
     return absl::FailedPreconditionError(absl::StrFormat("rank %d speaks protocol version %d, this rank %d",
                                                          server_rank, challenge.protocol_version(), Version(params)));
@@ -98,30 +104,68 @@ absl::Status ClientHandshake(int fd, const HandshakeParams& params, int server_r
         "expected rank %d of job %016x but reached rank %d of job %016x (stale address?)", server_rank,
         params.job_id, challenge.server_rank(), challenge.job_id()));
   }
+  return std::move(*challenge.mutable_server_nonce());
+}
+
+absl::StatusOr<CheckedHello> CheckHello(absl::string_view bytes, const HandshakeParams& params,
+                                        absl::string_view server_nonce) {
+  Hello hello;
+  SILK_RETURN_IF_ERROR(ParseMessage(bytes, &hello, "Hello"));
+  CheckedHello checked;
+  checked.from = AcceptedConnection{hello.client_rank(), hello.lane()};
+  checked.client_nonce = hello.client_nonce();
+  if (hello.protocol_version() != Version(params)) {
+    checked.refusal = absl::FailedPreconditionError(
+        absl::StrFormat("protocol version %d is not this rank's %d", hello.protocol_version(), Version(params)));
+  } else if (hello.job_id() != params.job_id) {
+    checked.refusal = absl::PermissionDeniedError(absl::StrFormat("job %016x is not this job", hello.job_id()));
+  } else if (hello.client_rank() < 0 || hello.client_rank() >= params.world_size || hello.lane() < 0 ||
+             hello.lane() >= params.lanes) {
+    checked.refusal = absl::InvalidArgumentError(
+        absl::StrFormat("rank %d lane %d out of range", hello.client_rank(), hello.lane()));
+  } else {
+    std::string expected = HmacSha256(params.token, Transcript("silk-client", Version(params), params.job_id,
+                                                               params.rank, hello.client_rank(), hello.lane(),
+                                                               server_nonce, hello.client_nonce()));
+    if (!ConstantTimeEqual(hello.client_mac(), expected)) {
+      checked.refusal = absl::PermissionDeniedError(absl::StrFormat(
+          "rank %d's proof of the job token is wrong (different SILK_JOB_TOKEN?)", hello.client_rank()));
+    }
+  }
+  return checked;
+}
+
+absl::Status CheckWelcome(absl::string_view bytes, const HandshakeParams& params, int server_rank, int lane,
+                          absl::string_view server_nonce, absl::string_view client_nonce) {
+  Welcome welcome;
+  SILK_RETURN_IF_ERROR(ParseMessage(bytes, &welcome, "Welcome"));
+  if (!welcome.accepted()) {
+    return absl::PermissionDeniedError(absl::StrFormat("rank %d refused the connection: %s", server_rank, welcome.reason()));
+  }
+  std::string expected = HmacSha256(params.token, Transcript("silk-server", Version(params), params.job_id, server_rank,
+                                                             params.rank, lane, server_nonce, client_nonce));
+  if (!ConstantTimeEqual(welcome.server_mac(), expected)) {
+    return absl::PermissionDeniedError(
+        absl::StrFormat("rank %d could not prove it holds the job token (impostor or different SILK_JOB_TOKEN)", server_rank));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ClientHandshake(int fd, const HandshakeParams& params, int server_rank, int lane, absl::Time deadline) {
+  SILK_ASSIGN_OR_RETURN(std::string challenge_bytes, ReadMessageFrame(fd, deadline));
+  SILK_ASSIGN_OR_RETURN(std::string server_nonce, CheckChallenge(challenge_bytes, params, server_rank));
   Hello hello;
   hello.set_protocol_version(Version(params));
   hello.set_job_id(params.job_id);
   hello.set_client_rank(params.rank);
   hello.set_lane(lane);
   hello.set_client_nonce(RandomBytes(kNonceBytes));
-  hello.set_client_mac(HmacSha256(
-      params.token, Transcript("silk-client", Version(params), params.job_id, server_rank, params.rank, lane,
-                               challenge.server_nonce(), hello.client_nonce())));
+  hello.set_client_mac(HmacSha256(params.token, Transcript("silk-client", Version(params), params.job_id, server_rank,
+                                                           params.rank, lane, server_nonce, hello.client_nonce())));
   SILK_RETURN_IF_ERROR(SendMessage(fd, hello, deadline));
 
-  Welcome welcome;
-  SILK_RETURN_IF_ERROR(ReceiveMessage(fd, &welcome, deadline, "Welcome"));
-  if (!welcome.accepted()) {
-    return absl::PermissionDeniedError(absl::StrFormat("rank %d refused the connection: %s", server_rank, welcome.reason()));
-  }
-  std::string expected = HmacSha256(params.token, Transcript("silk-server", Version(params), params.job_id, server_rank,
-                                                             params.rank, lane, challenge.server_nonce(),
-                                                             hello.client_nonce()));
-  if (!ConstantTimeEqual(welcome.server_mac(), expected)) {
-    return absl::PermissionDeniedError(
-        absl::StrFormat("rank %d could not prove it holds the job token (impostor or different SILK_JOB_TOKEN)", server_rank));
-  }
-  return absl::OkStatus();
+  SILK_ASSIGN_OR_RETURN(std::string welcome_bytes, ReadMessageFrame(fd, deadline));
+  return CheckWelcome(welcome_bytes, params, server_rank, lane, server_nonce, hello.client_nonce());
 }
 
 absl::StatusOr<AcceptedConnection> ServerHandshake(int fd, const HandshakeParams& params, absl::Time deadline,
@@ -133,8 +177,8 @@ absl::StatusOr<AcceptedConnection> ServerHandshake(int fd, const HandshakeParams
   challenge.set_server_nonce(RandomBytes(kNonceBytes));
   SILK_RETURN_IF_ERROR(SendMessage(fd, challenge, deadline));
 
-  Hello hello;
-  SILK_RETURN_IF_ERROR(ReceiveMessage(fd, &hello, deadline, "Hello"));
+  SILK_ASSIGN_OR_RETURN(std::string hello_bytes, ReadMessageFrame(fd, deadline));
+  SILK_ASSIGN_OR_RETURN(CheckedHello hello, CheckHello(hello_bytes, params, challenge.server_nonce()));
   auto reject = [&](absl::Status reason) -> absl::Status {
     Welcome refusal;
     refusal.set_accepted(false);
@@ -142,35 +186,17 @@ absl::StatusOr<AcceptedConnection> ServerHandshake(int fd, const HandshakeParams
     SendMessage(fd, refusal, deadline).IgnoreError();  // best effort: the connection is dropped anyway
     return reason;
   };
-  if (hello.protocol_version() != Version(params)) {
-    return reject(absl::FailedPreconditionError(absl::StrFormat(
-        "protocol version %d is not this rank's %d", hello.protocol_version(), Version(params))));
-  }
-  if (hello.job_id() != params.job_id) {
-    return reject(absl::PermissionDeniedError(absl::StrFormat("job %016x is not this job", hello.job_id())));
-  }
-  if (hello.client_rank() < 0 || hello.client_rank() >= params.world_size || hello.lane() < 0 ||
-      hello.lane() >= params.lanes) {
-    return reject(absl::InvalidArgumentError(
-        absl::StrFormat("rank %d lane %d out of range", hello.client_rank(), hello.lane())));
-  }
-  std::string expected = HmacSha256(params.token, Transcript("silk-client", Version(params), params.job_id, params.rank,
-                                                             hello.client_rank(), hello.lane(),
-                                                             challenge.server_nonce(), hello.client_nonce()));
-  if (!ConstantTimeEqual(hello.client_mac(), expected)) {
-    return reject(absl::PermissionDeniedError(absl::StrFormat(
-        "rank %d's proof of the job token is wrong (different SILK_JOB_TOKEN?)", hello.client_rank())));
-  }
-  absl::Status claimed = claim(hello.client_rank(), hello.lane());
+  if (!hello.refusal.ok()) return reject(hello.refusal);
+  absl::Status claimed = claim(hello.from.rank, hello.from.lane);
   if (!claimed.ok()) return reject(claimed);
 
   Welcome welcome;
   welcome.set_accepted(true);
   welcome.set_server_mac(HmacSha256(params.token, Transcript("silk-server", Version(params), params.job_id, params.rank,
-                                                             hello.client_rank(), hello.lane(),
-                                                             challenge.server_nonce(), hello.client_nonce())));
+                                                             hello.from.rank, hello.from.lane,
+                                                             challenge.server_nonce(), hello.client_nonce)));
   SILK_RETURN_IF_ERROR(SendMessage(fd, welcome, deadline));
-  return AcceptedConnection{hello.client_rank(), hello.lane()};
+  return hello.from;
 }
 
 }  // namespace silk::transport::tcp

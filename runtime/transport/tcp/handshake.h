@@ -16,6 +16,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
 namespace silk::transport::tcp {
@@ -44,6 +45,33 @@ struct AcceptedConnection {
 absl::StatusOr<AcceptedConnection> ServerHandshake(
     int fd, const HandshakeParams& params, absl::Time deadline,
     const std::function<absl::Status(int rank, int lane)>& claim);
+
+// The checks each side makes on the peer's messages, apart from the socket so
+// that tests and fuzzers (tests/fuzz/handshake_fuzz.cc) can feed them bytes.
+// `bytes` is one message as ReadMessageFrame returns it; each error is the one
+// the handshake returns.
+
+// The length in a message's 4-byte little-endian prefix, or an error when it
+// is over the handshake's limit (4096 bytes).
+absl::StatusOr<uint32_t> DecodeMessageLength(const char prefix[4]);
+
+// Connector: checks the acceptor's Challenge; returns the acceptor's nonce.
+absl::StatusOr<std::string> CheckChallenge(absl::string_view bytes, const HandshakeParams& params, int server_rank);
+
+// Acceptor: what a decoded Hello says, and whether it is refused.
+struct CheckedHello {
+  AcceptedConnection from;  // the rank and lane it claims
+  std::string client_nonce;
+  absl::Status refusal;  // not OK: why it is refused (the reason sent back)
+};
+// An error means the bytes are no Hello at all (the connection is dropped
+// without an answer); a refusal is answered with its reason.
+absl::StatusOr<CheckedHello> CheckHello(absl::string_view bytes, const HandshakeParams& params,
+                                        absl::string_view server_nonce);
+
+// Connector: checks the acceptor's Welcome against the transcript so far.
+absl::Status CheckWelcome(absl::string_view bytes, const HandshakeParams& params, int server_rank, int lane,
+                          absl::string_view server_nonce, absl::string_view client_nonce);
 
 // Helpers shared with tests and bootstrap.
 std::string RandomBytes(size_t count);

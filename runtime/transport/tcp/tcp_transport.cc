@@ -20,7 +20,7 @@ constexpr int kMaxConcurrentHandshakes = 32;
 }
 
 TcpTransport::TcpTransport(int rank, int size, const TcpOptions& options)
-    : rank_(rank), size_(size), options_(options), mailbox_(rank, size) {}
+    : MessageTransport(rank, size, "tcp"), options_(options) {}
 
 absl::StatusOr<std::unique_ptr<TcpTransport>> TcpTransport::Listen(int rank, int size, const TcpOptions& options) {
   if (size < 1 || rank < 0 || rank >= size) {
@@ -222,78 +222,27 @@ absl::Status TcpTransport::Connect(const std::vector<PeerEndpoint>& endpoints, u
 
 // ---- data path ----
 
-RequestPtr TcpTransport::FailedRequest(Request::Kind kind, int peer, MessageTag tag, size_t bytes,
-                                       absl::Status status) {
-  auto request = std::make_shared<Request>(kind, peer, tag, bytes);
-  request->Complete(std::move(status));
-  return request;
-}
-
-RequestPtr TcpTransport::Send(int peer, MessageTag tag, const OpDescriptor& descriptor, const void* data,
-                              size_t bytes) {
-  if (peer < 0 || peer >= size_) {
-    return FailedRequest(Request::Kind::kSend, peer, tag, bytes,
-                         absl::InvalidArgumentError(absl::StrFormat("send to rank %d outside world of %d", peer, size_)));
-  }
-  if (failed()) return FailedRequest(Request::Kind::kSend, peer, tag, bytes, status());
-  if (peer == rank_) return SendToSelf(tag, descriptor, data, bytes);
-  Peer& p = *peers_[peer];
-  if (mailbox_.departed(peer)) {
-    return FailedRequest(Request::Kind::kSend, peer, tag, bytes,
-                         PeerLostError(absl::StrFormat("rank %d has shut down its communicator", peer)));
-  }
+void TcpTransport::Enqueue(int peer, const FrameHeader& header, const char* data, RequestPtr request) {
   auto op = std::make_shared<SendOp>();
-  op->request = std::make_shared<Request>(Request::Kind::kSend, peer, tag, bytes);
-  op->data = static_cast<const char*>(data);
-  op->header.op_id = tag.op_id;
-  op->header.seq = tag.seq;
-  op->header.total = bytes;
-  op->header.descriptor = descriptor;
-  op->pieces_total = bytes == 0 ? 1 : (bytes + options_.stripe_bytes - 1) / options_.stripe_bytes;
-  RequestPtr request = op->request;
+  op->request = std::move(request);
+  op->data = data;
+  op->header = header;
+  op->pieces_total = header.total == 0 ? 1 : (header.total + options_.stripe_bytes - 1) / options_.stripe_bytes;
+  Peer& p = *peers_[peer];
   absl::MutexLock lock(&p.send_mu);
-  if (failed()) {
-    request->Complete(status());
-    return request;
+  if (failed()) {  // checked under the lock, so the failure's sweep of the queue cannot miss it
+    op->request->Complete(status());
+    return;
   }
   p.queue.push_back(std::move(op));
   for (auto& lane : p.lanes) {
     if (!lane->want_write && !lane->closed && lane->thread != nullptr) lane->thread->SetWriteInterest(lane.get(), true);
   }
-  return request;
-}
-
-RequestPtr TcpTransport::Recv(int peer, MessageTag tag, const OpDescriptor& descriptor, void* data, size_t bytes) {
-  if (peer < 0 || peer >= size_) {
-    return FailedRequest(Request::Kind::kRecv, peer, tag, bytes,
-                         absl::InvalidArgumentError(absl::StrFormat("receive from rank %d outside world of %d", peer, size_)));
-  }
-  if (failed()) return FailedRequest(Request::Kind::kRecv, peer, tag, bytes, status());
-  auto request = std::make_shared<Request>(Request::Kind::kRecv, peer, tag, bytes);
-  absl::Status mismatch = mailbox_.Post(peer, tag, descriptor, static_cast<char*>(data), request);
-  if (!mismatch.ok()) Fail(mismatch);  // fails the whole job; its sweep completes the request
-  return request;
-}
-
-RequestPtr TcpTransport::SendToSelf(MessageTag tag, const OpDescriptor& descriptor, const void* data, size_t bytes) {
-  auto request = std::make_shared<Request>(Request::Kind::kSend, rank_, tag, bytes);
-  absl::Status problem = mailbox_.DeliverToSelf(tag, descriptor, data, bytes);
-  if (!problem.ok()) Fail(problem);
-  request->Complete(problem.ok() ? problem : status());
-  return request;
 }
 
 // ---- errors ----
 
-absl::Status TcpTransport::status() const { return mailbox_.status(); }
-
-void TcpTransport::Abort(const absl::Status& reason) {
-  Fail(reason.ok() ? AbortedError("aborted by the application") : reason);
-}
-
-void TcpTransport::Fail(absl::Status status) {
-  if (!mailbox_.RecordFailure(status)) return;
-  Log(LogLevel::kWarning, "transport failed: %s", status.message());
+void TcpTransport::FailConnections(const absl::Status& status) {
   for (auto& peer : peers_) {
     absl::MutexLock lock(&peer->send_mu);
     for (auto& op : peer->queue) {
@@ -301,7 +250,9 @@ void TcpTransport::Fail(absl::Status status) {
     }
     peer->queue.clear();
   }
-  mailbox_.Sweep();
+}
+
+void TcpTransport::WakeAfterFailure() {
   for (auto& thread : threads_) thread->Wake();
 }
 

@@ -24,7 +24,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "runtime/transport/mailbox.h"
+#include "runtime/transport/message_transport.h"
 #include "runtime/transport/tcp/frame.h"
 #include "runtime/transport/tcp/handshake.h"
 #include "runtime/transport/tcp/socket.h"
@@ -53,7 +53,7 @@ class ProgressThread;
 struct Lane;
 struct Peer;
 
-class TcpTransport : public Transport {
+class TcpTransport : public MessageTransport {
  public:
   static absl::StatusOr<std::unique_ptr<TcpTransport>> Listen(int rank, int size, const TcpOptions& options);
   ~TcpTransport() override;
@@ -63,13 +63,6 @@ class TcpTransport : public Transport {
   absl::Status Connect(const std::vector<PeerEndpoint>& endpoints, uint64_t job_id, const std::string& token,
                        absl::Time deadline);
 
-  int rank() const override { return rank_; }
-  int size() const override { return size_; }
-  RequestPtr Send(int peer, MessageTag tag, const OpDescriptor& descriptor, const void* data,
-                  size_t bytes) override;
-  RequestPtr Recv(int peer, MessageTag tag, const OpDescriptor& descriptor, void* data, size_t bytes) override;
-  absl::Status status() const override;
-  void Abort(const absl::Status& reason) override;
   PeerCounters counters(int peer) const override;
   // Splits the rate evenly over the peer's lanes (SO_MAX_PACING_RATE).
   void BeginPacing(int peer, uint64_t bytes_per_s) override;
@@ -90,16 +83,13 @@ class TcpTransport : public Transport {
   void AcceptLoop();
   void Handshake(ScopedFd fd);
   absl::Status InstallLane(int peer, int lane, ScopedFd fd);
-  RequestPtr FailedRequest(Request::Kind kind, int peer, MessageTag tag, size_t bytes, absl::Status status);
-  RequestPtr SendToSelf(MessageTag tag, const OpDescriptor& descriptor, const void* data, size_t bytes);
-  // Records the first error, fails what no lane is touching, and wakes the
-  // progress threads to release the rest and tell the peers.
-  void Fail(absl::Status status);
-  bool failed() const { return mailbox_.failed(); }
+  void Enqueue(int peer, const FrameHeader& header, const char* data, RequestPtr request) override;
+  // Fails the sends no lane is touching; the progress threads, woken, release
+  // the rest and tell the peers why before they close the lanes.
+  void FailConnections(const absl::Status& status) override;
+  void WakeAfterFailure() override;
   void Shutdown();
 
-  const int rank_;
-  const int size_;
   const TcpOptions options_;
   HandshakeParams handshake_;
   ScopedFd listener_;
@@ -108,7 +98,6 @@ class TcpTransport : public Transport {
   std::vector<std::unique_ptr<Peer>> peers_;
   std::vector<std::unique_ptr<ProgressThread>> threads_;
 
-  Mailbox mailbox_;  // receives, the sticky error, departed peers
   mutable absl::Mutex state_mu_;
   int lanes_installed_ ABSL_GUARDED_BY(state_mu_) = 0;
   int lanes_expected_ ABSL_GUARDED_BY(state_mu_) = 0;

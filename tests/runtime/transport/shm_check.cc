@@ -153,14 +153,14 @@ int main(int argc, char** argv) {
   for (int peer = 0; peer < size; ++peer) {
     for (size_t s = 0; s < sizes.size(); ++s) {
       inbox.emplace_back(sizes[s] + 1);  // never an empty vector: its data() may be null
-      requests.push_back(t.Recv(peer, MessageTag{3, static_cast<uint32_t>(s)}, Descriptor(sizes[s]),
+      requests.push_back(t.Recv(peer, MessageTag{3 + s, 0}, Descriptor(sizes[s]),
                                 inbox.back().data(), sizes[s]));
     }
   }
   for (int peer = 0; peer < size; ++peer) {
     for (size_t s = 0; s < sizes.size(); ++s) {
       outbox.push_back(Pattern(sizes[s], rank, peer));
-      requests.push_back(t.Send(peer, MessageTag{3, static_cast<uint32_t>(s)}, Descriptor(sizes[s]),
+      requests.push_back(t.Send(peer, MessageTag{3 + s, 0}, Descriptor(sizes[s]),
                                 outbox.back().data(), sizes[s]));
     }
   }
@@ -186,7 +186,7 @@ int main(int argc, char** argv) {
       return Fail("traffic to rank " + std::to_string(peer) + " did not all go through shared memory");
     }
   }
-  if (absl::Status s = Sync(t, 4); !s.ok()) return Fail(std::string(s.message()));
+  if (absl::Status s = Sync(t, 100); !s.ok()) return Fail(std::string(s.message()));
   std::printf("OK rank %d/%d path %s\n", rank, size, shm != nullptr ? "shm" : "tcp");
   return 0;
 }

@@ -1,0 +1,56 @@
+// What every Silk transport does the same way, written once: the checks on a
+// send or receive, receives through the Mailbox, messages to this rank
+// itself, departed peers, the sticky error, Abort. A backend (TCP lanes,
+// shared-memory rings) supplies only how a send leaves, which peers it
+// reaches, and what a failure does to its connections (tell the peers, end
+// its queued sends, wake its I/O thread).
+#pragma once
+
+#include <cstddef>
+
+#include "absl/status/status.h"
+#include "runtime/transport/mailbox.h"
+#include "runtime/transport/tcp/frame.h"
+#include "runtime/transport/transport.h"
+
+namespace silk::transport {
+
+class MessageTransport : public Transport {
+ public:
+  int rank() const final { return rank_; }
+  int size() const final { return size_; }
+  RequestPtr Send(int peer, MessageTag tag, const OpDescriptor& descriptor, const void* data, size_t bytes) final;
+  RequestPtr Recv(int peer, MessageTag tag, const OpDescriptor& descriptor, void* data, size_t bytes) final;
+  absl::Status status() const final { return mailbox_.status(); }
+  void Abort(const absl::Status& reason) final;
+
+ protected:
+  MessageTransport(int rank, int size, const char* name) : rank_(rank), size_(size), name_(name), mailbox_(rank, size) {}
+
+  // OK if this transport carries messages between this rank and `peer` (in the world).
+  virtual absl::Status CheckReach(int peer, const char* what) const { return absl::OkStatus(); }
+  // Queues a send to another rank (not departed, transport healthy when
+  // called): `header` has every field but offset and length; `request`
+  // completes once the bytes are out, or with the sticky error.
+  virtual void Enqueue(int peer, const tcp::FrameHeader& header, const char* data, RequestPtr request) = 0;
+  // The first failure was recorded: tell the peers if the backend can, and
+  // fail the queued sends nobody is touching. Receives are swept after it.
+  virtual void FailConnections(const absl::Status& status) = 0;
+  // After the sweep: let the I/O threads release what they hold and close.
+  virtual void WakeAfterFailure() = 0;
+
+  // Records the first error; then FailConnections, the receives' sweep, WakeAfterFailure.
+  void Fail(absl::Status status);
+  bool failed() const { return mailbox_.failed(); }
+
+  const int rank_;
+  const int size_;
+  const char* const name_;  // "tcp", "shared-memory": for logs
+  Mailbox mailbox_;         // receives, the sticky error, departed peers
+
+ private:
+  RequestPtr Refused(Request::Kind kind, int peer, MessageTag tag, size_t bytes, absl::Status status) const;
+  RequestPtr SendToSelf(MessageTag tag, const OpDescriptor& descriptor, const void* data, size_t bytes);
+};
+
+}  // namespace silk::transport
