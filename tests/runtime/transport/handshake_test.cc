@@ -5,7 +5,10 @@
 #include <thread>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "runtime/transport/tcp/frame.h"
+#include "runtime/transport/tcp/handshake.pb.h"
 #include "runtime/transport/tcp/socket.h"
 
 namespace silk::transport::tcp {
@@ -89,6 +92,64 @@ TEST(Handshake, ServerTimesOutOnASilentClient) {
   auto accepted = ServerHandshake(pair.a.get(), Params(0, "secret"), absl::Now() + absl::Milliseconds(200),
                                   [](int, int) { return absl::OkStatus(); });
   EXPECT_TRUE(absl::IsDeadlineExceeded(accepted.status())) << accepted.status();
+}
+
+// The checks on each received message, without a socket (tests/fuzz/handshake_fuzz.cc feeds them bytes).
+TEST(HandshakeChecks, LengthPrefixIsBounded) {
+  const char ok[4] = {0x00, 0x10, 0, 0};  // 4096
+  ASSERT_TRUE(DecodeMessageLength(ok).ok());
+  EXPECT_EQ(*DecodeMessageLength(ok), 4096u);
+  const char too_long[4] = {0x01, 0x10, 0, 0};  // 4097
+  EXPECT_NE(DecodeMessageLength(too_long).status().message().find("exceeds"), std::string::npos);
+}
+
+TEST(HandshakeChecks, ChallengeMustNameThisJobAndTheExpectedRank) {
+  Challenge challenge;
+  challenge.set_protocol_version(kProtocolVersion);
+  challenge.set_job_id(42);
+  challenge.set_server_rank(0);
+  challenge.set_server_nonce("nonce");
+  absl::StatusOr<std::string> nonce = CheckChallenge(challenge.SerializeAsString(), Params(3, "secret"), 0);
+  ASSERT_TRUE(nonce.ok()) << nonce.status();
+  EXPECT_EQ(*nonce, "nonce");
+  EXPECT_TRUE(absl::IsFailedPrecondition(CheckChallenge(challenge.SerializeAsString(), Params(3, "secret"), 1).status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(CheckChallenge("\xff\xff", Params(3, "secret"), 0).status()));
+}
+
+TEST(HandshakeChecks, HelloIsRefusedWithAReasonOrDroppedWhenMalformed) {
+  Hello hello;
+  hello.set_protocol_version(kProtocolVersion);
+  hello.set_job_id(42);
+  hello.set_client_rank(3);
+  hello.set_lane(1);
+  hello.set_client_nonce("client");
+  hello.set_client_mac(HmacSha256("secret", absl::StrCat("silk-client|", kProtocolVersion, "|42|0|3|1|server|client")));
+  absl::StatusOr<CheckedHello> checked = CheckHello(hello.SerializeAsString(), Params(0, "secret"), "server");
+  ASSERT_TRUE(checked.ok()) << checked.status();
+  EXPECT_TRUE(checked->refusal.ok()) << checked->refusal;
+  EXPECT_EQ(checked->from.rank, 3);
+  EXPECT_EQ(checked->from.lane, 1);
+  checked = CheckHello(hello.SerializeAsString(), Params(0, "secret"), "another nonce");
+  ASSERT_TRUE(checked.ok());
+  EXPECT_TRUE(absl::IsPermissionDenied(checked->refusal)) << checked->refusal;
+  hello.set_lane(2);
+  checked = CheckHello(hello.SerializeAsString(), Params(0, "secret"), "server");
+  ASSERT_TRUE(checked.ok());
+  EXPECT_TRUE(absl::IsInvalidArgument(checked->refusal)) << checked->refusal;
+  EXPECT_FALSE(CheckHello("\xff\xff", Params(0, "secret"), "server").ok());
+}
+
+TEST(HandshakeChecks, RefusingWelcomeCarriesTheAcceptorsReason) {
+  Welcome welcome;
+  welcome.set_accepted(false);
+  welcome.set_reason("already connected");
+  absl::Status status = CheckWelcome(welcome.SerializeAsString(), Params(3, "secret"), 0, 1, "server", "client");
+  EXPECT_TRUE(absl::IsPermissionDenied(status)) << status;
+  EXPECT_NE(status.message().find("already connected"), std::string::npos) << status;
+  welcome.set_accepted(true);
+  welcome.set_server_mac("forged");
+  status = CheckWelcome(welcome.SerializeAsString(), Params(3, "secret"), 0, 1, "server", "client");
+  EXPECT_NE(status.message().find("could not prove"), std::string::npos) << status;
 }
 
 }  // namespace
