@@ -172,4 +172,47 @@ absl::StatusOr<Request> DecodeRequest(uint8_t code, absl::string_view body) {
   return request;
 }
 
+absl::StatusOr<std::vector<std::string>> DecodeValues(absl::string_view body, size_t expected) {
+  FrameReader reader(body);
+  uint32_t count;
+  std::vector<std::string> values;
+  if (reader.U32(&count) && count == expected) {
+    values.reserve(count);
+    absl::string_view value;
+    while (values.size() < count && reader.String(kMaxReplyBodyBytes, &value)) values.emplace_back(value);
+  }
+  if (values.size() != expected || !reader.AtEnd()) {
+    return absl::DataLossError("malformed reply from the store server");
+  }
+  return values;
+}
+
+absl::StatusOr<std::vector<bool>> DecodeKeysFound(absl::string_view body, size_t expected) {
+  FrameReader reader(body);
+  uint32_t count;
+  std::vector<bool> exists;
+  if (reader.U32(&count) && count == expected) {
+    uint8_t flag;
+    while (exists.size() < count && reader.U8(&flag)) exists.push_back(flag != 0);
+  }
+  if (exists.size() != expected || !reader.AtEnd()) {
+    return absl::DataLossError("malformed reply from the store server");
+  }
+  return exists;
+}
+
+absl::StatusOr<int64_t> DecodeAddResult(absl::string_view body) {
+  FrameReader reader(body);
+  uint64_t sum;
+  if (!reader.U64(&sum) || !reader.AtEnd()) return absl::DataLossError("malformed reply");
+  return static_cast<int64_t>(sum);
+}
+
+absl::StatusOr<std::string> DecodeErrorMessage(absl::string_view body) {
+  FrameReader reader(body);
+  absl::string_view message;
+  if (!reader.String(kMaxReplyBodyBytes, &message)) return absl::DataLossError("malformed error reply");
+  return std::string(message);
+}
+
 }  // namespace silk::bootstrap::wire

@@ -96,4 +96,15 @@ std::string QuoteKey(absl::string_view key);
 // opcode, a key or value over its limit, a truncated or trailing field).
 absl::StatusOr<Request> DecodeRequest(uint8_t code, absl::string_view body);
 
+// Decoders of reply bodies, as the client sees them. DataLoss says what is
+// malformed (a count other than `expected`, a truncated or trailing field).
+// kOk to a kGet of `expected` keys: their values, in order.
+absl::StatusOr<std::vector<std::string>> DecodeValues(absl::string_view body, size_t expected);
+// kOk to a kCheck, and kTimeout or kShutdown to a kGet: which keys exist.
+absl::StatusOr<std::vector<bool>> DecodeKeysFound(absl::string_view body, size_t expected);
+// kOk to a kAdd: the key's new value.
+absl::StatusOr<int64_t> DecodeAddResult(absl::string_view body);
+// kError: the server's message (it may be followed by more fields).
+absl::StatusOr<std::string> DecodeErrorMessage(absl::string_view body);
+
 }  // namespace silk::bootstrap::wire

@@ -40,16 +40,8 @@ absl::Status ValidateKeys(const std::string& where, const std::vector<std::strin
 
 // Reads "u32 n, n bytes" (which keys exist) from a reply body.
 absl::StatusOr<std::vector<bool>> DecodeExists(const std::string& body, size_t expected, const std::string& where) {
-  wire::FrameReader reader(body);
-  uint32_t count;
-  std::vector<bool> exists;
-  if (reader.U32(&count) && count == expected) {
-    uint8_t flag;
-    while (exists.size() < count && reader.U8(&flag)) exists.push_back(flag != 0);
-  }
-  if (exists.size() != expected || !reader.AtEnd()) {
-    return absl::DataLossError(absl::StrFormat("%s: malformed reply from the store server", where));
-  }
+  absl::StatusOr<std::vector<bool>> exists = wire::DecodeKeysFound(body, expected);
+  if (!exists.ok()) return absl::DataLossError(absl::StrFormat("%s: %s", where, exists.status().message()));
   return exists;
 }
 
@@ -113,12 +105,9 @@ absl::StatusOr<int64_t> TcpStoreClient::Add(const std::string& key, int64_t delt
       wire::FrameWriter().String(key).U64(static_cast<uint64_t>(delta)).Finish(uint8_t(wire::Opcode::kAdd));
   SILK_ASSIGN_OR_RETURN(Reply reply, RoundTrip(request, absl::Now() + io_timeout_, operation));
   if (reply.code != uint8_t(wire::ReplyCode::kOk)) return UnexpectedReply(reply, operation);
-  wire::FrameReader reader(reply.body);
-  uint64_t sum;
-  if (!reader.U64(&sum) || !reader.AtEnd()) {
-    return absl::DataLossError(absl::StrFormat("%s: %s: malformed reply", Describe(), operation));
-  }
-  return static_cast<int64_t>(sum);
+  absl::StatusOr<int64_t> sum = wire::DecodeAddResult(reply.body);
+  if (!sum.ok()) return absl::DataLossError(absl::StrFormat("%s: %s: %s", Describe(), operation, sum.status().message()));
+  return *sum;
 }
 
 absl::StatusOr<std::vector<std::string>> TcpStoreClient::MultiGet(const std::vector<std::string>& keys,
@@ -149,17 +138,8 @@ absl::StatusOr<std::vector<std::string>> TcpStoreClient::MultiGet(const std::vec
   }
   if (reply.code != uint8_t(wire::ReplyCode::kOk)) return UnexpectedReply(reply, operation);
 
-  wire::FrameReader reader(reply.body);
-  uint32_t count;
-  std::vector<std::string> values;
-  if (reader.U32(&count) && count == keys.size()) {
-    values.reserve(count);
-    absl::string_view value;
-    while (values.size() < count && reader.String(wire::kMaxReplyBodyBytes, &value)) values.emplace_back(value);
-  }
-  if (values.size() != keys.size() || !reader.AtEnd()) {
-    return absl::DataLossError(absl::StrFormat("%s: malformed reply from the store server", where));
-  }
+  absl::StatusOr<std::vector<std::string>> values = wire::DecodeValues(reply.body, keys.size());
+  if (!values.ok()) return absl::DataLossError(absl::StrFormat("%s: %s", where, values.status().message()));
   return values;
 }
 
@@ -226,11 +206,10 @@ void TcpStoreClient::MarkBroken(const absl::Status& status) {
 
 absl::Status TcpStoreClient::UnexpectedReply(const Reply& reply, const std::string& operation) const {
   if (reply.code == uint8_t(wire::ReplyCode::kError)) {
-    wire::FrameReader reader(reply.body);
-    absl::string_view message;
-    if (reader.String(wire::kMaxReplyBodyBytes, &message)) {
+    absl::StatusOr<std::string> message = wire::DecodeErrorMessage(reply.body);
+    if (message.ok()) {
       return absl::FailedPreconditionError(
-          absl::StrFormat("%s: %s: server refused: %s", Describe(), operation, message));
+          absl::StrFormat("%s: %s: server refused: %s", Describe(), operation, *message));
     }
   }
   return absl::DataLossError(
