@@ -24,6 +24,7 @@ packages=(
   iproute2 iperf3 python3 util-linux procps
   libgloo-dev libopenblas-dev gnuplot-nox
   python3-dev python3-torch libtorch-dev pybind11-dev
+  clang libclang-rt-14-dev  # the fuzz targets (tests/fuzz): clang-14 and its libFuzzer runtime
 )
 missing=()
 for p in "${packages[@]}"; do
