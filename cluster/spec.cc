@@ -11,6 +11,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -149,6 +150,12 @@ absl::Status ValidateLinks(const ClusterSpec& spec, std::string_view source) {
 }  // namespace
 
 absl::StatusOr<uint32_t> ParseIpv4(std::string_view text) {
+  // inet_pton reads a C string: it would stop at a NUL inside `text` and
+  // never see what follows ("198.18.2.1\0junk").
+  if (text.find('\0') != std::string_view::npos) {
+    return absl::InvalidArgumentError(absl::StrFormat("\"%s\" is not an IPv4 address (it holds a NUL byte)",
+                                                      absl::CEscape(absl::string_view(text.data(), text.size()))));
+  }
   in_addr parsed{};
   if (inet_pton(AF_INET, std::string(text).c_str(), &parsed) != 1) {
     return absl::InvalidArgumentError(absl::StrFormat("\"%s\" is not an IPv4 address", text));
@@ -158,14 +165,23 @@ absl::StatusOr<uint32_t> ParseIpv4(std::string_view text) {
 
 absl::StatusOr<Ipv4Subnet> ParseIpv4Subnet(std::string_view text) {
   size_t slash = text.find('/');
-  int prefix_length = -1;
-  if (slash == std::string_view::npos || !absl::SimpleAtoi(std::string(text.substr(slash + 1)), &prefix_length) ||
-      prefix_length < 0 || prefix_length > 32) {
+  if (slash == std::string_view::npos) {
     return absl::InvalidArgumentError(absl::StrFormat("\"%s\" is not an IPv4 subnet like 198.18.1.0/24", text));
+  }
+  // Decimal digits only: SimpleAtoi alone also takes " 24", "24 " and "+24",
+  // which the virtual cluster's tools (Python's ipaddress) then refuse.
+  std::string_view prefix = text.substr(slash + 1);
+  int prefix_length = -1;
+  if (prefix.empty() || !std::all_of(prefix.begin(), prefix.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+      !absl::SimpleAtoi(std::string(prefix), &prefix_length) || prefix_length > 32) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "\"%s\" is not an IPv4 subnet like 198.18.1.0/24: the prefix length must be 0 to 32 in decimal digits", text));
   }
   auto network = ParseIpv4(text.substr(0, slash));
   if (!network.ok()) {
-    return absl::InvalidArgumentError(absl::StrFormat("\"%s\" is not an IPv4 subnet like 198.18.1.0/24", text));
+    return absl::InvalidArgumentError(absl::StrFormat("\"%s\" is not an IPv4 subnet like 198.18.1.0/24: %s",
+                                                      absl::CEscape(absl::string_view(text.data(), text.size())),
+                                                      network.status().message()));
   }
   Ipv4Subnet subnet{*network, prefix_length};
   if ((subnet.network & subnet.Mask()) != subnet.network) {

@@ -174,5 +174,27 @@ TEST(SpecTest, ParsesSubnetsAndAddresses) {
   EXPECT_TRUE(ParseIpv4Subnet("0.0.0.0/0").ok());
 }
 
+// Found by tests/fuzz/cluster_spec_fuzz.cc: "198.18.2.0/24 " was a valid subnet
+// here (SimpleAtoi skips spaces and takes a sign) but not to the virtual cluster.
+TEST(SpecTest, RejectsSubnetPrefixThatIsNotJustDigits) {
+  for (const char* subnet : {"198.18.2.0/24 ", "198.18.2.0/ 24", "198.18.2.0/+24", "198.18.2.0/", "198.18.2.0/-0"}) {
+    absl::StatusOr<Ipv4Subnet> parsed = ParseIpv4Subnet(subnet);
+    ASSERT_FALSE(parsed.ok()) << subnet;
+    EXPECT_NE(parsed.status().message().find("decimal digits"), std::string::npos) << parsed.status().message();
+  }
+  ExpectInvalid("subnet: \"198.18.2.0/24\"", "subnet: \"198.18.2.0/24 \"", "prefix length must be 0 to 32");
+}
+
+// Found by tests/fuzz/cluster_spec_fuzz.cc: inet_pton stopped at a NUL, so
+// "198.18.2.0\0/24" (an escape in the text format) was a valid subnet, and an
+// address or gateway could carry anything after a NUL.
+TEST(SpecTest, RejectsANulByteInsideAnAddressOrSubnet) {
+  EXPECT_FALSE(ParseIpv4(std::string_view("198.18.2.1\0x", 12)).ok());
+  EXPECT_FALSE(ParseIpv4Subnet(std::string_view("198.18.2.0\0/24", 14)).ok());
+  ExpectInvalid("address: \"198.18.2.1\"", "address: \"198.18.2.1\\000; reboot\"",
+                "\"198.18.2.1\\000; reboot\" is not an IPv4 address (it holds a NUL byte)");
+  ExpectInvalid("subnet: \"198.18.2.0/24\"", "subnet: \"198.18.2.0\\000/24\"", "it holds a NUL byte");
+}
+
 }  // namespace
 }  // namespace silk::cluster
