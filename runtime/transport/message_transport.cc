@@ -75,6 +75,25 @@ void MessageTransport::Fail(absl::Status status) {
   FailConnections(status);
   mailbox_.Sweep();
   WakeAfterFailure();
+  std::function<void(const absl::Status&)> listener;
+  {
+    absl::MutexLock lock(&listener_mu_);
+    listener = std::move(failure_listener_);
+  }
+  if (listener) listener(status);
+}
+
+void MessageTransport::OnFailure(std::function<void(const absl::Status&)> listener) {
+  {
+    absl::MutexLock lock(&listener_mu_);
+    // Fail() records the error before it takes the listener: either it finds
+    // this one, or this call sees the error.
+    if (!failed()) {
+      failure_listener_ = std::move(listener);
+      return;
+    }
+  }
+  listener(status());
 }
 
 }  // namespace silk::transport

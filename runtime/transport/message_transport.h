@@ -8,7 +8,11 @@
 
 #include <cstddef>
 
+#include <functional>
+
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "runtime/transport/mailbox.h"
 #include "runtime/transport/tcp/frame.h"
 #include "runtime/transport/transport.h"
@@ -23,6 +27,7 @@ class MessageTransport : public Transport {
   RequestPtr Recv(int peer, MessageTag tag, const OpDescriptor& descriptor, void* data, size_t bytes) final;
   absl::Status status() const final { return mailbox_.status(); }
   void Abort(const absl::Status& reason) final;
+  void OnFailure(std::function<void(const absl::Status&)> listener) final;
 
  protected:
   MessageTransport(int rank, int size, const char* name) : rank_(rank), size_(size), name_(name), mailbox_(rank, size) {}
@@ -49,6 +54,9 @@ class MessageTransport : public Transport {
   Mailbox mailbox_;         // receives, the sticky error, departed peers
 
  private:
+  absl::Mutex listener_mu_;
+  std::function<void(const absl::Status&)> failure_listener_ ABSL_GUARDED_BY(listener_mu_);
+
   RequestPtr Refused(Request::Kind kind, int peer, MessageTag tag, size_t bytes, absl::Status status) const;
   RequestPtr SendToSelf(MessageTag tag, const OpDescriptor& descriptor, const void* data, size_t bytes);
 };

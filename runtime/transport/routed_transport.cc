@@ -1,13 +1,9 @@
 #include "runtime/transport/routed_transport.h"
 
-#include <pthread.h>
-
 #include "absl/strings/str_format.h"
 
 namespace silk::transport {
 namespace {
-
-constexpr absl::Duration kWatchInterval = absl::Milliseconds(10);
 
 RequestPtr FailedRequest(Request::Kind kind, int peer, MessageTag tag, size_t bytes, absl::Status status) {
   auto request = std::make_shared<Request>(kind, peer, tag, bytes);
@@ -37,7 +33,9 @@ absl::StatusOr<std::unique_ptr<RoutedTransport>> RoutedTransport::Create(
     }
   }
   std::unique_ptr<RoutedTransport> routed(new RoutedTransport(std::move(transports), std::move(routes)));
-  routed->watcher_ = std::thread([t = routed.get()] { t->Watch(); });
+  for (const auto& t : routed->transports_) {
+    t->OnFailure([r = routed.get()](const absl::Status& error) { r->Spread(error); });
+  }
   return routed;
 }
 
@@ -48,42 +46,40 @@ RoutedTransport::~RoutedTransport() {
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
+    auto idle = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return spreading_ == 0; };
+    mu_.Await(absl::Condition(&idle));
   }
-  if (watcher_.joinable()) watcher_.join();
   while (!transports_.empty()) transports_.pop_back();
 }
 
-void RoutedTransport::Watch() {
-  pthread_setname_np(pthread_self(), "silk-route");
-  while (true) {
-    {
-      absl::MutexLock lock(&mu_);
-      auto stopping = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stopping_; };
-      if (mu_.AwaitWithTimeout(absl::Condition(&stopping), kWatchInterval)) return;
-      if (!error_.ok()) return;  // spread already: nothing more to watch
-    }
-    absl::Status failure = FirstFailure();
-    if (!failure.ok()) Spread(failure);
-  }
-}
-
-absl::Status RoutedTransport::FirstFailure() const {
-  for (const auto& t : transports_) {
-    absl::Status s = t->status();
-    if (!s.ok()) return s;
-  }
-  return absl::OkStatus();
-}
-
-void RoutedTransport::Spread(const absl::Status& error) const {
+void RoutedTransport::Spread(const absl::Status& error) {
+  std::function<void(const absl::Status&)> listener;
   {
     absl::MutexLock lock(&mu_);
-    if (!error_.ok()) return;
+    if (!error_.ok() || stopping_) return;
     error_ = error;
+    listener = std::move(listener_);
+    spreading_++;
   }
   // The transport that failed ignores this (its error is sticky); the others
   // fail with the same reason and tell their peers.
   for (const auto& t : transports_) t->Abort(error);
+  if (listener) listener(error);
+  absl::MutexLock lock(&mu_);
+  spreading_--;
+}
+
+void RoutedTransport::OnFailure(std::function<void(const absl::Status&)> listener) {
+  absl::Status error;
+  {
+    absl::MutexLock lock(&mu_);
+    if (error_.ok()) {
+      listener_ = std::move(listener);
+      return;
+    }
+    error = error_;
+  }
+  listener(error);
 }
 
 RequestPtr RoutedTransport::Send(int peer, MessageTag tag, const OpDescriptor& descriptor, const void* data,
@@ -108,11 +104,11 @@ absl::Status RoutedTransport::status() const {
     absl::MutexLock lock(&mu_);
     if (!error_.ok()) return error_;
   }
-  absl::Status failure = FirstFailure();
-  if (failure.ok()) return failure;
-  Spread(failure);
-  absl::MutexLock lock(&mu_);
-  return error_;
+  // A part that failed reaches Spread once its receives are swept: in between, its error is the answer.
+  for (const auto& t : transports_) {
+    if (absl::Status s = t->status(); !s.ok()) return s;
+  }
+  return absl::OkStatus();
 }
 
 void RoutedTransport::Abort(const absl::Status& reason) {

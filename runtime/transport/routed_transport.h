@@ -7,12 +7,12 @@
 //     of a failure on the other, and its peers on both paths are told;
 //   - counters are summed per peer over all of them.
 //
-// A watcher thread (silk-route) notices a transport that failed on its own (a
-// lost connection seen by its progress thread) within a few milliseconds.
+// A transport that fails on its own (a lost connection seen by its progress
+// thread) spreads its error to the others as it fails (OnFailure).
 #pragma once
 
 #include <memory>
-#include <thread>
+#include <functional>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -27,7 +27,7 @@ class RoutedTransport : public Transport {
   // `peer` (this rank included); every transport has the same rank and size.
   static absl::StatusOr<std::unique_ptr<RoutedTransport>> Create(std::vector<std::unique_ptr<Transport>> transports,
                                                                  std::vector<int> routes);
-  // Stops watching, then closes the transports, last first.
+  // Stops spreading failures, then closes the transports, last first.
   ~RoutedTransport() override;
 
   // The transport that carries `peer`.
@@ -40,23 +40,24 @@ class RoutedTransport : public Transport {
   RequestPtr Recv(int peer, MessageTag tag, const OpDescriptor& descriptor, void* data, size_t bytes) override;
   absl::Status status() const override;
   void Abort(const absl::Status& reason) override;
+  void OnFailure(std::function<void(const absl::Status&)> listener) override;
   PeerCounters counters(int peer) const override;
   void BeginPacing(int peer, uint64_t bytes_per_s) override { route(peer).BeginPacing(peer, bytes_per_s); }
   void EndPacing(int peer) override { route(peer).EndPacing(peer); }
 
  private:
   RoutedTransport(std::vector<std::unique_ptr<Transport>> transports, std::vector<int> routes);
-  void Watch();
-  // Records `error` as the sticky error (the first one wins) and fails every transport with it.
-  void Spread(const absl::Status& error) const;
-  absl::Status FirstFailure() const;
+  // Records `error` as the sticky error (the first one wins), fails every
+  // transport with it, and tells this transport's own listener.
+  void Spread(const absl::Status& error);
 
   std::vector<std::unique_ptr<Transport>> transports_;
   const std::vector<int> routes_;
   mutable absl::Mutex mu_;
-  mutable absl::Status error_ ABSL_GUARDED_BY(mu_);
+  absl::Status error_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread watcher_;
+  int spreading_ ABSL_GUARDED_BY(mu_) = 0;  // Spread calls still touching transports_
+  std::function<void(const absl::Status&)> listener_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace silk::transport

@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -100,6 +101,12 @@ class Transport {
   virtual void Abort(const absl::Status& reason) = 0;
 
   virtual PeerCounters counters(int peer) const = 0;
+
+  // Calls `listener` once when the transport first fails (at once if it has
+  // failed already), on the thread that failed it: a composite transport
+  // spreads one part's failure to the others this way, without polling. One
+  // listener; it must not block for long or wait on this transport.
+  virtual void OnFailure(std::function<void(const absl::Status&)> listener) = 0;
 
   // Caps what this rank sends to `peer` at `bytes_per_s` for as long as any
   // caller that began pacing it has not ended (the latest rate applies). For

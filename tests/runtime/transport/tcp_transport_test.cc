@@ -61,7 +61,7 @@ TEST_P(TransportExchange, AllPairsAllSizesArriveIntact) {
           for (size_t s = 0; s < sizes.size(); ++s) {
             if ((s % 2 == 0) != early) continue;
             inbox.emplace_back(sizes[s]);
-            requests.push_back(t.Recv(peer, MessageTag{1, static_cast<uint32_t>(s)}, TestDescriptor(sizes[s]),
+            requests.push_back(t.Recv(peer, MessageTag{1 + s, 0}, TestDescriptor(sizes[s]),
                                       inbox.back().data(), sizes[s]));
           }
         }
@@ -71,7 +71,7 @@ TEST_P(TransportExchange, AllPairsAllSizesArriveIntact) {
       for (int peer = 0; peer < shape.ranks; ++peer) {
         for (size_t s = 0; s < sizes.size(); ++s) {
           outbox.push_back(Pattern(sizes[s], r * 100 + peer * 10 + static_cast<int>(s)));
-          requests.push_back(t.Send(peer, MessageTag{1, static_cast<uint32_t>(s)}, TestDescriptor(sizes[s]),
+          requests.push_back(t.Send(peer, MessageTag{1 + s, 0}, TestDescriptor(sizes[s]),
                                     outbox.back().data(), sizes[s]));
         }
       }
