@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <string>
 
-#include "cluster/spec.h"
+#include "runtime/core/cluster_spec.h"
 #include "google/protobuf/util/json_util.h"
 
 int main(int argc, char** argv) {

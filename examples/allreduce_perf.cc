@@ -58,7 +58,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "cluster/spec.h"
+#include "runtime/core/cluster_spec.h"
 #include "collectives/collectives.h"
 #include "collectives/kernels/float16.h"
 #include "runtime/bootstrap/bootstrap.h"

@@ -6,7 +6,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/synchronization/mutex.h"
-#include "cluster/spec.h"
+#include "runtime/core/cluster_spec.h"
 #include "absl/strings/str_format.h"
 #include "runtime/core/cpu_set.h"
 #include "runtime/core/log.h"

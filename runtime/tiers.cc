@@ -5,7 +5,7 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "cluster/spec.h"
+#include "runtime/core/cluster_spec.h"
 #include "runtime/communicator.h"
 #include "runtime/core/status_macros.h"
 #include "runtime/engine/engine.h"

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "cluster/spec.h"
+#include "runtime/core/cluster_spec.h"
 #include "cluster/wanem/control_command.h"
 #include "cluster/wanem/control_server.h"
 #include "cluster/wanem/delay_line.h"

@@ -14,7 +14,7 @@
 #include <string>
 
 #include "absl/strings/numbers.h"
-#include "cluster/spec.h"
+#include "runtime/core/cluster_spec.h"
 #include "cluster/wanem/emulator.h"
 #include "runtime/core/cpu_set.h"
 #include "runtime/core/log.h"

@@ -61,9 +61,10 @@ CallbackExecutor::~CallbackExecutor() {
     absl::MutexLock lock(&state_->mu);
     state_->stopping = true;
     // Every thread drains the queue before it ends, and a task posted now
-    // still starts a thread if none is free.
-    auto all_ended = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_->mu) {
-      const size_t self = on_callback_thread ? 1 : 0;
+    // still starts a thread if none is free. (The condition may be evaluated
+    // on another thread: read the thread-local here.)
+    const size_t self = on_callback_thread ? 1 : 0;
+    auto all_ended = [this, self]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_->mu) {
       return state_->threads.size() - state_->ended.size() <= self && state_->tasks.empty();
     };
     state_->mu.Await(absl::Condition(&all_ended));

@@ -30,11 +30,12 @@ class Work : public std::enable_shared_from_this<Work> {
   // thread it returns once the result is known, without waiting for
   // callbacks (which may include the caller itself).
   //
-  // Never longer than the operation's deadline (its timeout from when it
-  // started) and a grace for the engine to fail it: past that, whatever
-  // `timeout`, returns DeadlineExceeded naming the operation. Any other
-  // DeadlineExceeded from `timeout` leaves the operation running (its own
-  // deadline still bounds it).
+  // The result is waited for no longer than the operation's deadline (its
+  // timeout from when it started) and a grace for the engine to fail it:
+  // past that, whatever `timeout`, returns DeadlineExceeded naming the
+  // operation. (Callbacks still running then are the application's code and
+  // are waited for up to `timeout`.) Any other DeadlineExceeded from
+  // `timeout` leaves the operation running (its own deadline still bounds it).
   absl::Status Wait(absl::Duration timeout = absl::InfiniteDuration()) const;
   // True once the operation has completed (successfully or not).
   bool Test() const;

@@ -12,7 +12,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "cluster/spec.h"
+#include "runtime/core/cluster_spec.h"
 #include "google/protobuf/stubs/logging.h"
 
 namespace {

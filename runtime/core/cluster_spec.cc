@@ -1,4 +1,4 @@
-#include "cluster/spec.h"
+#include "runtime/core/cluster_spec.h"
 
 #include <arpa/inet.h>
 

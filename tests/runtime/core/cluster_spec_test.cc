@@ -1,5 +1,5 @@
 // The cluster spec loader: the shipped specs load, and each validation error is caught and named.
-#include "cluster/spec.h"
+#include "runtime/core/cluster_spec.h"
 
 #include <fstream>
 #include <string>

@@ -1,4 +1,4 @@
-// Loading and querying a cluster spec (cluster/spec.proto, text format).
+// Loading and querying a cluster spec (runtime/core/cluster_spec.proto, text format).
 //
 //   SILK_ASSIGN_OR_RETURN(ClusterSpec spec, LoadSpec("cluster/specs/xinjiang-chongqing.textproto"));
 //   SILK_ASSIGN_OR_RETURN(std::string region, RegionOfNode(spec, "cq1"));   // "chongqing"
@@ -10,7 +10,7 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
-#include "cluster/spec.pb.h"
+#include "runtime/core/cluster_spec.pb.h"
 
 namespace silk::cluster {
 
