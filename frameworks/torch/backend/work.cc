@@ -6,13 +6,18 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "runtime/core/error.h"
 
 namespace silk::pytorch {
 namespace {
 
+// "silk allreduce failed (mismatch, FAILED_PRECONDITION): ...": the kind says
+// what happened (runtime/core/error.h); the code is kept for existing parsers.
 std::exception_ptr ToException(const std::string& operation, const absl::Status& status) {
-  return std::make_exception_ptr(std::runtime_error(
-      absl::StrCat("silk ", operation, " failed: ", absl::StatusCodeToString(status.code()), ": ", status.message())));
+  return std::make_exception_ptr(std::runtime_error(absl::StrCat("silk ", operation, " failed (",
+                                                                 ErrorKindName(KindOf(status)), ", ",
+                                                                 absl::StatusCodeToString(status.code()),
+                                                                 "): ", status.message())));
 }
 
 }  // namespace
