@@ -141,8 +141,8 @@ void ProcessGroupSilk::Close() {
   if (comm == nullptr) return;
   Log(LogLevel::kDebug, "closing the process group's communicator (%d other holders)", comm.use_count() - 1);
   // Destroying the communicator says goodbye to every peer and waits for its
-  // engine thread, which may be completing a future whose (Python) callbacks
-  // need the GIL.
+  // engine and callback threads; a callback thread may be completing a future
+  // whose (Python) callbacks need the GIL.
   BlockingRegion region = blocking_region.load();
   if (region != nullptr) {
     region([&comm] { comm.reset(); });
