@@ -89,18 +89,6 @@ absl::Status WaitReady(int fd, short events, absl::Time deadline) {
 
 }  // namespace
 
-ScopedFd& ScopedFd::operator=(ScopedFd&& other) noexcept {
-  if (this != &other) Reset(other.Release());
-  return *this;
-}
-
-int ScopedFd::Release() { return std::exchange(fd_, -1); }
-
-void ScopedFd::Reset(int fd) {
-  if (fd_ >= 0) close(fd_);
-  fd_ = fd;
-}
-
 std::string HostPort(const std::string& host, uint16_t port) { return absl::StrFormat("%s:%d", host, port); }
 
 bool IsLoopbackAddress(const std::string& host) {
@@ -108,14 +96,6 @@ bool IsLoopbackAddress(const std::string& host) {
   in_addr address{};
   if (inet_pton(AF_INET, host.c_str(), &address) != 1) return false;
   return (ntohl(address.s_addr) >> 24) == 127;
-}
-
-absl::Status SetNonBlocking(int fd) {
-  int flags = fcntl(fd, F_GETFL, 0);
-  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) {
-    return absl::InternalError("fcntl(O_NONBLOCK): " + ErrnoText(errno));
-  }
-  return absl::OkStatus();
 }
 
 absl::StatusOr<ScopedFd> ListenTcp(const std::string& bind_address, uint16_t port, int backlog) {
@@ -220,14 +200,6 @@ absl::Status WriteAll(int fd, const void* data, size_t size, absl::Time deadline
     if (!ready.ok()) return absl::UnavailableError(absl::StrFormat("%s: %s", what, ready.message()));
   }
   return absl::OkStatus();
-}
-
-int PollTimeoutMs(absl::Time deadline) {
-  if (deadline == absl::InfiniteFuture()) return -1;
-  absl::Duration left = deadline - absl::Now();
-  if (left <= absl::ZeroDuration()) return 0;
-  int64_t ms = absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1)));
-  return static_cast<int>(std::min<int64_t>(ms, INT_MAX));
 }
 
 }  // namespace silk::bootstrap

@@ -11,36 +11,15 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "runtime/core/fd.h"
 
 namespace silk::bootstrap {
-
-// Owns a file descriptor; closes it on destruction.
-class ScopedFd {
- public:
-  ScopedFd() = default;
-  explicit ScopedFd(int fd) : fd_(fd) {}
-  ScopedFd(ScopedFd&& other) noexcept : fd_(other.Release()) {}
-  ScopedFd& operator=(ScopedFd&& other) noexcept;
-  ScopedFd(const ScopedFd&) = delete;
-  ScopedFd& operator=(const ScopedFd&) = delete;
-  ~ScopedFd() { Reset(); }
-
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  int Release();
-  void Reset(int fd = -1);
-
- private:
-  int fd_ = -1;
-};
 
 // "host:port", e.g. "127.0.0.1:29500".
 std::string HostPort(const std::string& host, uint16_t port);
 
 // True for "localhost" and addresses in 127.0.0.0/8.
 bool IsLoopbackAddress(const std::string& host);
-
-absl::Status SetNonBlocking(int fd);
 
 // A listening IPv4 TCP socket bound to `bind_address` ("0.0.0.0" for all
 // interfaces) and `port` (0: the kernel picks one; read it with BoundPort).
@@ -57,10 +36,5 @@ absl::StatusOr<ScopedFd> ConnectWithRetry(const std::string& host, uint16_t port
 absl::Status ReadExactly(int fd, void* data, size_t size, absl::Time deadline, const std::string& what);
 // Writes all `size` bytes, or fails like ReadExactly. Never raises SIGPIPE.
 absl::Status WriteAll(int fd, const void* data, size_t size, absl::Time deadline, const std::string& what);
-
-// Milliseconds from now until `deadline` for poll(): 0 when passed, rounded
-// up so a poll never wakes just before its deadline, capped to fit an int;
-// -1 (wait forever) for absl::InfiniteFuture().
-int PollTimeoutMs(absl::Time deadline);
 
 }  // namespace silk::bootstrap

@@ -314,7 +314,7 @@ void StoreServerLoop::Reply(Connection& c, wire::ReplyCode code, const wire::Fra
 
 void StoreServerLoop::Drop(Connection& c, LogLevel level, const std::string& why) {
   Log(level, "%s: closing connection from %s: %s", name_, c.peer, why);
-  c.fd.Reset();
+  c.fd.reset();
   c.pending.reset();
   std::string().swap(c.in);
   c.out.Clear();

@@ -192,7 +192,7 @@ absl::StatusOr<TcpStoreClient::Reply> TcpStoreClient::RoundTrip(const std::strin
   if (!status.ok()) {
     // The stream may hold half a frame now; nothing later on it can be trusted.
     broken_ = status;
-    fd_.Reset();
+    fd_.reset();
     return status;
   }
   return reply;
@@ -201,7 +201,7 @@ absl::StatusOr<TcpStoreClient::Reply> TcpStoreClient::RoundTrip(const std::strin
 void TcpStoreClient::MarkBroken(const absl::Status& status) {
   absl::MutexLock lock(&mu_);
   if (broken_.ok()) broken_ = status;
-  fd_.Reset();
+  fd_.reset();
 }
 
 absl::Status TcpStoreClient::UnexpectedReply(const Reply& reply, const std::string& operation) const {

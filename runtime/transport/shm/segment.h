@@ -30,7 +30,6 @@
 namespace silk::transport::shm {
 
 using tcp::FrameHeader;
-using tcp::ScopedFd;
 
 inline constexpr uint64_t kSegmentMagic = 0x314d48534b4c4953;  // "SILKSHM1"
 inline constexpr uint32_t kSegmentVersion = 1;

@@ -63,7 +63,7 @@ absl::StatusOr<std::unique_ptr<ShmTransport>> ShmTransport::Create(int rank, int
   std::unique_ptr<ShmTransport> transport(new ShmTransport(rank, size, local, options));
   ShmTransport* t = transport.get();
   const bool accepts = local.back() > rank;
-  tcp::ScopedFd listener;
+  ScopedFd listener;
   if (accepts) {
     SILK_ASSIGN_OR_RETURN(listener, ListenLocal(SocketName(job_id, rank)));
   }
@@ -120,7 +120,7 @@ void ShmTransport::AcceptLinks(int listener, uint64_t job_id, const std::string&
     }
     pollfd p{listener, POLLIN, 0};
     if (::poll(&p, 1, 20) <= 0) continue;
-    tcp::ScopedFd connection(::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    ScopedFd connection(::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
     if (!connection.valid()) continue;
     if (running.load() >= kMaxConcurrentHandshakes) {
       rejected_++;

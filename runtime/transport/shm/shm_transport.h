@@ -132,8 +132,8 @@ class ShmTransport : public MessageTransport {
   std::atomic<bool> peers_told_{false};  // the abort is out: the sockets may close
 
   // Progress thread.
-  tcp::ScopedFd epoll_;
-  tcp::ScopedFd wake_;
+  ScopedFd epoll_;
+  ScopedFd wake_;
   std::thread thread_;
   std::atomic<uint64_t> work_generation_{0};  // bumped by every Send and Fail
   std::atomic<bool> sleeping_{false};

@@ -48,30 +48,6 @@ absl::Status PollUntil(int fd, short events, absl::Time deadline, const char* wh
 
 }  // namespace
 
-ScopedFd& ScopedFd::operator=(ScopedFd&& other) noexcept {
-  if (this != &other) reset(other.release());
-  return *this;
-}
-
-int ScopedFd::release() {
-  int fd = fd_;
-  fd_ = -1;
-  return fd;
-}
-
-void ScopedFd::reset(int fd) {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = fd;
-}
-
-absl::Status SetNonBlocking(int fd, bool on) {
-  int flags = fcntl(fd, F_GETFL, 0);
-  if (flags < 0) return Errno("fcntl(F_GETFL)");
-  flags = on ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK);
-  if (fcntl(fd, F_SETFL, flags) < 0) return Errno("fcntl(F_SETFL)");
-  return absl::OkStatus();
-}
-
 absl::Status SetMaxPacingRate(int fd, uint64_t bytes_per_s) {
   // The kernel reads an unsigned long; all ones lifts the cap.
   unsigned long rate = bytes_per_s == 0 ? ~0ul : static_cast<unsigned long>(bytes_per_s);

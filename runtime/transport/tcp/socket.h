@@ -8,28 +8,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "runtime/core/fd.h"
 
 namespace silk::transport::tcp {
-
-// Owns a file descriptor.
-class ScopedFd {
- public:
-  ScopedFd() = default;
-  explicit ScopedFd(int fd) : fd_(fd) {}
-  ScopedFd(ScopedFd&& other) noexcept : fd_(other.release()) {}
-  ScopedFd& operator=(ScopedFd&& other) noexcept;
-  ScopedFd(const ScopedFd&) = delete;
-  ScopedFd& operator=(const ScopedFd&) = delete;
-  ~ScopedFd() { reset(); }
-
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  int release();
-  void reset(int fd = -1);
-
- private:
-  int fd_ = -1;
-};
 
 struct SocketOptions {
   size_t buffer_bytes = 0;  // SO_SNDBUF/SO_RCVBUF; 0 leaves the kernel's autotuning
@@ -43,7 +24,6 @@ struct SocketOptions {
 // Sets TCP_NODELAY, buffers, the unsent low-water mark and congestion control. An unavailable congestion
 // algorithm is an error that names it.
 absl::Status ApplySocketOptions(int fd, const SocketOptions& options);
-absl::Status SetNonBlocking(int fd, bool on);
 // SO_MAX_PACING_RATE: the most bytes per second the kernel sends on `fd`
 // (0: no cap beyond what its congestion control paces).
 absl::Status SetMaxPacingRate(int fd, uint64_t bytes_per_s);

@@ -116,7 +116,7 @@ TEST_F(HostileClientTest, TruncatedFrameThenSilenceDoesNotBlockOthers) {
   Send(hostile, frame.substr(0, 100));  // and then nothing, connection kept open
   ExpectServerStillServes();
   // A truncated frame followed by a hang-up is dropped, not applied.
-  hostile.Reset();
+  hostile.reset();
   ExpectServerStillServes();
   auto exists = good_->Check({"key"});
   ASSERT_TRUE(exists.ok()) << exists.status();
