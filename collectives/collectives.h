@@ -180,4 +180,13 @@ struct RegionAllgatherOptions {
 absl::Status RegionAllgather(Communicator& comm, const RegionAllgatherOptions& options);
 absl::StatusOr<WorkPtr> RegionAllgatherAsync(Communicator& comm, const RegionAllgatherOptions& options);
 
+// For a binding that refuses a call before it reaches Silk (a bad tensor, an
+// unsupported option): the refused call still takes its place in the
+// communicator's sequence of calls, and every peer hears of it, so a peer
+// whose matching call was accepted fails with a mismatch naming it instead of
+// pairing with this rank's next call; ranks that all refused the same call
+// stay healthy. Every collective above does this itself for the arguments it
+// checks. Returns `why`.
+absl::Status Reject(Communicator& comm, CollectiveKind kind, const absl::Status& why);
+
 }  // namespace silk

@@ -57,14 +57,8 @@ using AlgorithmBody = std::function<absl::Status(OpContext&, algorithms::Workspa
 // disagree never move data laid out differently.
 WorkPtr Launch(Communicator& comm, LaunchOptions options, AlgorithmBody body);
 
-// A call this rank refused (`why`, bad arguments) still takes its operation
-// number, and every peer hears of it: an operation that sends an empty
-// "rejected" message to each peer and receives theirs. A peer whose call was
-// accepted fails with a mismatch (the mailbox compares the calls of one
-// operation across all its messages); ranks that all refused the same call
-// stay healthy. Returns `why`.
-absl::Status Reject(Communicator& comm, CollectiveKind kind, const absl::Status& why);
-// The result of a collective's checks and launch, with a refusal passed to Reject.
+// The result of a collective's checks and launch, with a refusal passed to
+// Reject (collectives.h).
 absl::StatusOr<WorkPtr> RejectOnError(Communicator& comm, CollectiveKind kind, absl::StatusOr<WorkPtr> launched);
 
 // The blocking form: Launch, then wait.

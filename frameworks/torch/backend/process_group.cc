@@ -1,6 +1,7 @@
 #include "frameworks/torch/backend/process_group.h"
 
 #include <atomic>
+#include <functional>
 #include <stdexcept>
 #include <utility>
 
@@ -12,6 +13,7 @@
 #include "frameworks/torch/backend/types.h"
 #include "runtime/bootstrap/store_bootstrap.h"
 #include "runtime/core/config.h"
+#include "runtime/core/error.h"
 #include "runtime/core/log.h"
 
 namespace silk::pytorch {
@@ -31,9 +33,15 @@ Registry& GetRegistry() {
   return *registry;
 }
 
-// Argument errors raise at once, like c10d's own checks (RuntimeError).
+// A call refused for its arguments: raised at once, like c10d's own checks
+// (RuntimeError); Refusable (below) also tells the peers.
+class RefusedCall : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 [[noreturn]] void Fail(absl::string_view operation, absl::string_view message) {
-  throw std::runtime_error(absl::StrCat("silk ", operation, ": ", message));
+  throw RefusedCall(absl::StrCat("silk ", operation, ": ", message));
 }
 
 void Check(bool condition, const char* operation, absl::string_view message) {
@@ -110,7 +118,10 @@ c10::intrusive_ptr<ProcessGroupSilk> ProcessGroupSilk::Create(const c10::intrusi
 
 std::shared_ptr<Communicator> ProcessGroupSilk::Comm(const char* operation) const {
   absl::MutexLock lock(&comm_mu_);
-  if (comm_ == nullptr) Fail(operation, "the process group was shut down (the process is exiting)");
+  if (comm_ == nullptr) {
+    throw std::runtime_error(
+        absl::StrCat("silk ", operation, ": the process group was shut down (the process is exiting)"));
+  }
   return comm_;
 }
 
@@ -174,11 +185,29 @@ ProcessGroupSilk::~ProcessGroupSilk() { Close(); }
 
 void ProcessGroupSilk::release_resources() { Close(); }
 
+c10::intrusive_ptr<::c10d::Work> ProcessGroupSilk::Refusable(
+    CollectiveKind kind, const std::function<c10::intrusive_ptr<::c10d::Work>()>& call) {
+  try {
+    return call();
+  } catch (const RefusedCall& refused) {
+    std::shared_ptr<Communicator> comm;
+    {
+      absl::MutexLock lock(&comm_mu_);
+      comm = comm_;
+    }
+    if (comm != nullptr) Reject(*comm, kind, InvalidArgument(refused.what()));
+    throw;
+  }
+}
+
 c10::intrusive_ptr<::c10d::Work> ProcessGroupSilk::Issue(::c10d::OpType type, const char* title,
                                                          std::vector<at::Tensor> outputs,
                                                          std::vector<TensorBuffer> buffers,
                                                          absl::StatusOr<WorkPtr> operation) {
-  if (!operation.ok()) Fail(absl::StripPrefix(title, "silk:"), operation.status().message());
+  // Silk refused or failed it itself (and, for a refusal, told the peers).
+  if (!operation.ok()) {
+    throw std::runtime_error(absl::StrCat("silk ", absl::StripPrefix(title, "silk:"), ": ", operation.status().message()));
+  }
   auto work = c10::make_intrusive<SilkWork>(rank_, type, title, std::move(outputs), std::move(buffers), in_flight_);
   SilkWork::CompleteWith(work, *operation);
   return work;
@@ -186,266 +215,288 @@ c10::intrusive_ptr<::c10d::Work> ProcessGroupSilk::Issue(::c10d::OpType type, co
 
 c10::intrusive_ptr<::c10d::Work> ProcessGroupSilk::broadcast(std::vector<at::Tensor>& tensors,
                                                              const ::c10d::BroadcastOptions& opts) {
-  const char* op = "broadcast";
-  CheckSingleTensor(tensors, op);
-  Check(opts.rootTensor == 0, op, "rootTensor must be 0 (one tensor per process)");
-  TensorBuffer buffer = Buffer(tensors, Access::kReadWrite, op, "tensor");
-  const MovedElements moved = MovementType(buffer.scalar_type(), buffer.numel());
-  BroadcastOptions options;
-  options.input = options.output = buffer.data();
-  options.count = moved.count;
-  options.type = moved.type;
-  options.root = static_cast<int>(opts.rootRank);
-  options.timeout = OpTimeout(opts.timeout);
-  absl::StatusOr<WorkPtr> operation = BroadcastAsync(*Comm(op), options);
-  std::vector<TensorBuffer> buffers;
-  buffers.push_back(std::move(buffer));
-  return Issue(::c10d::OpType::BROADCAST, "silk:broadcast", tensors, std::move(buffers), std::move(operation));
+  return Refusable(CollectiveKind::kBroadcast, [&]() -> c10::intrusive_ptr<::c10d::Work> {
+    const char* op = "broadcast";
+    CheckSingleTensor(tensors, op);
+    Check(opts.rootTensor == 0, op, "rootTensor must be 0 (one tensor per process)");
+    TensorBuffer buffer = Buffer(tensors, Access::kReadWrite, op, "tensor");
+    const MovedElements moved = MovementType(buffer.scalar_type(), buffer.numel());
+    BroadcastOptions options;
+    options.input = options.output = buffer.data();
+    options.count = moved.count;
+    options.type = moved.type;
+    options.root = static_cast<int>(opts.rootRank);
+    options.timeout = OpTimeout(opts.timeout);
+    absl::StatusOr<WorkPtr> operation = BroadcastAsync(*Comm(op), options);
+    std::vector<TensorBuffer> buffers;
+    buffers.push_back(std::move(buffer));
+    return Issue(::c10d::OpType::BROADCAST, "silk:broadcast", tensors, std::move(buffers), std::move(operation));
+  });
 }
 
 c10::intrusive_ptr<::c10d::Work> ProcessGroupSilk::allreduce(std::vector<at::Tensor>& tensors,
                                                              const ::c10d::AllreduceOptions& opts) {
-  const char* op = "allreduce";
-  CheckSingleTensor(tensors, op);
-  TensorBuffer buffer = Buffer(tensors, Access::kReadWrite, op, "tensor");
-  const Reduction reduction = ReductionFor(opts.reduceOp, buffer.scalar_type(), op);
-  AllreduceOptions options;
-  options.input = options.output = buffer.data();
-  options.count = buffer.numel();
-  options.type = reduction.type;
-  options.op = reduction.op;
-  options.timeout = OpTimeout(opts.timeout);
-  absl::StatusOr<WorkPtr> operation = AllreduceAsync(*Comm(op), options);
-  std::vector<TensorBuffer> buffers;
-  buffers.push_back(std::move(buffer));
-  return Issue(::c10d::OpType::ALLREDUCE, "silk:allreduce", tensors, std::move(buffers), std::move(operation));
+  return Refusable(CollectiveKind::kAllreduce, [&]() -> c10::intrusive_ptr<::c10d::Work> {
+    const char* op = "allreduce";
+    CheckSingleTensor(tensors, op);
+    TensorBuffer buffer = Buffer(tensors, Access::kReadWrite, op, "tensor");
+    const Reduction reduction = ReductionFor(opts.reduceOp, buffer.scalar_type(), op);
+    AllreduceOptions options;
+    options.input = options.output = buffer.data();
+    options.count = buffer.numel();
+    options.type = reduction.type;
+    options.op = reduction.op;
+    options.timeout = OpTimeout(opts.timeout);
+    absl::StatusOr<WorkPtr> operation = AllreduceAsync(*Comm(op), options);
+    std::vector<TensorBuffer> buffers;
+    buffers.push_back(std::move(buffer));
+    return Issue(::c10d::OpType::ALLREDUCE, "silk:allreduce", tensors, std::move(buffers), std::move(operation));
+  });
 }
 
 c10::intrusive_ptr<::c10d::Work> ProcessGroupSilk::allreduce_coalesced(
     std::vector<at::Tensor>& tensors, const ::c10d::AllreduceCoalescedOptions& opts) {
-  const char* op = "allreduce_coalesced";
-  TensorBuffer buffer = Buffer(tensors, Access::kReadWrite, op, "tensor");
-  const Reduction reduction = ReductionFor(opts.reduceOp, buffer.scalar_type(), op);
-  AllreduceOptions options;
-  options.input = options.output = buffer.data();
-  options.count = buffer.numel();
-  options.type = reduction.type;
-  options.op = reduction.op;
-  options.timeout = OpTimeout(opts.timeout);
-  absl::StatusOr<WorkPtr> operation = AllreduceAsync(*Comm(op), options);
-  std::vector<TensorBuffer> buffers;
-  buffers.push_back(std::move(buffer));
-  return Issue(::c10d::OpType::ALLREDUCE_COALESCED, "silk:allreduce_coalesced", tensors, std::move(buffers),
-               std::move(operation));
+  return Refusable(CollectiveKind::kAllreduce, [&]() -> c10::intrusive_ptr<::c10d::Work> {
+    const char* op = "allreduce_coalesced";
+    TensorBuffer buffer = Buffer(tensors, Access::kReadWrite, op, "tensor");
+    const Reduction reduction = ReductionFor(opts.reduceOp, buffer.scalar_type(), op);
+    AllreduceOptions options;
+    options.input = options.output = buffer.data();
+    options.count = buffer.numel();
+    options.type = reduction.type;
+    options.op = reduction.op;
+    options.timeout = OpTimeout(opts.timeout);
+    absl::StatusOr<WorkPtr> operation = AllreduceAsync(*Comm(op), options);
+    std::vector<TensorBuffer> buffers;
+    buffers.push_back(std::move(buffer));
+    return Issue(::c10d::OpType::ALLREDUCE_COALESCED, "silk:allreduce_coalesced", tensors, std::move(buffers),
+                 std::move(operation));
+  });
 }
 
 c10::intrusive_ptr<::c10d::Work> ProcessGroupSilk::reduce(std::vector<at::Tensor>& tensors,
                                                           const ::c10d::ReduceOptions& opts) {
-  const char* op = "reduce";
-  CheckSingleTensor(tensors, op);
-  Check(opts.rootTensor == 0, op, "rootTensor must be 0 (one tensor per process)");
-  TensorBuffer buffer = Buffer(tensors, Access::kReadWrite, op, "tensor");
-  const Reduction reduction = ReductionFor(opts.reduceOp, buffer.scalar_type(), op);
-  ReduceOptions options;
-  options.input = options.output = buffer.data();
-  options.count = buffer.numel();
-  options.type = reduction.type;
-  options.op = reduction.op;
-  options.root = static_cast<int>(opts.rootRank);
-  options.timeout = OpTimeout(opts.timeout);
-  absl::StatusOr<WorkPtr> operation = ReduceAsync(*Comm(op), options);
-  std::vector<TensorBuffer> buffers;
-  buffers.push_back(std::move(buffer));
-  return Issue(::c10d::OpType::REDUCE, "silk:reduce", tensors, std::move(buffers), std::move(operation));
+  return Refusable(CollectiveKind::kReduce, [&]() -> c10::intrusive_ptr<::c10d::Work> {
+    const char* op = "reduce";
+    CheckSingleTensor(tensors, op);
+    Check(opts.rootTensor == 0, op, "rootTensor must be 0 (one tensor per process)");
+    TensorBuffer buffer = Buffer(tensors, Access::kReadWrite, op, "tensor");
+    const Reduction reduction = ReductionFor(opts.reduceOp, buffer.scalar_type(), op);
+    ReduceOptions options;
+    options.input = options.output = buffer.data();
+    options.count = buffer.numel();
+    options.type = reduction.type;
+    options.op = reduction.op;
+    options.root = static_cast<int>(opts.rootRank);
+    options.timeout = OpTimeout(opts.timeout);
+    absl::StatusOr<WorkPtr> operation = ReduceAsync(*Comm(op), options);
+    std::vector<TensorBuffer> buffers;
+    buffers.push_back(std::move(buffer));
+    return Issue(::c10d::OpType::REDUCE, "silk:reduce", tensors, std::move(buffers), std::move(operation));
+  });
 }
 
 c10::intrusive_ptr<::c10d::Work> ProcessGroupSilk::allgather(std::vector<std::vector<at::Tensor>>& output_tensors,
                                                              std::vector<at::Tensor>& input_tensors,
                                                              const ::c10d::AllgatherOptions& opts) {
-  const char* op = "allgather";
-  CheckSingleTensor(input_tensors, op);
-  Check(output_tensors.size() == 1, op,
-        absl::StrCat("takes one list of output tensors per process (got ", output_tensors.size(), ")"));
-  std::vector<at::Tensor>& outputs = output_tensors[0];
-  Check(static_cast<int>(outputs.size()) == size_, op,
-        absl::StrCat("needs one output tensor per rank: ", size_, " (got ", outputs.size(), ")"));
-  const at::Tensor& input = input_tensors[0];
-  for (const at::Tensor& output : outputs) {
-    Check(output.defined() && output.numel() == input.numel(), op,
-          absl::StrCat("every output tensor must have the input's ", input.numel(), " elements"));
-    CheckSameType(output, input, op);
-  }
-  TensorBuffer in = Buffer(input_tensors, Access::kRead, op, "input tensor");
-  TensorBuffer out = Buffer(outputs, Access::kWrite, op, "output tensor");
-  const MovedElements moved = MovementType(in.scalar_type(), in.numel());
-  AllgatherOptions options;
-  options.input = in.data();
-  options.output = out.data();
-  options.count = moved.count;
-  options.type = moved.type;
-  options.timeout = OpTimeout(opts.timeout);
-  absl::StatusOr<WorkPtr> operation = AllgatherAsync(*Comm(op), options);
-  std::vector<TensorBuffer> buffers;
-  buffers.push_back(std::move(in));
-  buffers.push_back(std::move(out));
-  return Issue(::c10d::OpType::ALLGATHER, "silk:allgather", outputs, std::move(buffers), std::move(operation));
+  return Refusable(CollectiveKind::kAllgather, [&]() -> c10::intrusive_ptr<::c10d::Work> {
+    const char* op = "allgather";
+    CheckSingleTensor(input_tensors, op);
+    Check(output_tensors.size() == 1, op,
+          absl::StrCat("takes one list of output tensors per process (got ", output_tensors.size(), ")"));
+    std::vector<at::Tensor>& outputs = output_tensors[0];
+    Check(static_cast<int>(outputs.size()) == size_, op,
+          absl::StrCat("needs one output tensor per rank: ", size_, " (got ", outputs.size(), ")"));
+    const at::Tensor& input = input_tensors[0];
+    for (const at::Tensor& output : outputs) {
+      Check(output.defined() && output.numel() == input.numel(), op,
+            absl::StrCat("every output tensor must have the input's ", input.numel(), " elements"));
+      CheckSameType(output, input, op);
+    }
+    TensorBuffer in = Buffer(input_tensors, Access::kRead, op, "input tensor");
+    TensorBuffer out = Buffer(outputs, Access::kWrite, op, "output tensor");
+    const MovedElements moved = MovementType(in.scalar_type(), in.numel());
+    AllgatherOptions options;
+    options.input = in.data();
+    options.output = out.data();
+    options.count = moved.count;
+    options.type = moved.type;
+    options.timeout = OpTimeout(opts.timeout);
+    absl::StatusOr<WorkPtr> operation = AllgatherAsync(*Comm(op), options);
+    std::vector<TensorBuffer> buffers;
+    buffers.push_back(std::move(in));
+    buffers.push_back(std::move(out));
+    return Issue(::c10d::OpType::ALLGATHER, "silk:allgather", outputs, std::move(buffers), std::move(operation));
+  });
 }
 
 c10::intrusive_ptr<::c10d::Work> ProcessGroupSilk::_allgather_base(at::Tensor& output, at::Tensor& input,
                                                                    const ::c10d::AllgatherOptions& opts) {
-  const char* op = "_allgather_base";
-  Check(input.defined() && output.defined() && output.numel() == size_ * input.numel(), op,
-        absl::StrCat("the output must have size() * ", input.defined() ? input.numel() : 0, " elements"));
-  CheckSameType(output, input, op);
-  TensorBuffer in = Buffer({input}, Access::kRead, op, "input tensor");
-  TensorBuffer out = Buffer({output}, Access::kWrite, op, "output tensor");
-  const MovedElements moved = MovementType(in.scalar_type(), in.numel());
-  AllgatherOptions options;
-  options.input = in.data();
-  options.output = out.data();
-  options.count = moved.count;
-  options.type = moved.type;
-  options.timeout = OpTimeout(opts.timeout);
-  absl::StatusOr<WorkPtr> operation = AllgatherAsync(*Comm(op), options);
-  std::vector<TensorBuffer> buffers;
-  buffers.push_back(std::move(in));
-  buffers.push_back(std::move(out));
-  return Issue(::c10d::OpType::_ALLGATHER_BASE, "silk:_allgather_base", {output}, std::move(buffers),
-               std::move(operation));
+  return Refusable(CollectiveKind::kAllgather, [&]() -> c10::intrusive_ptr<::c10d::Work> {
+    const char* op = "_allgather_base";
+    Check(input.defined() && output.defined() && output.numel() == size_ * input.numel(), op,
+          absl::StrCat("the output must have size() * ", input.defined() ? input.numel() : 0, " elements"));
+    CheckSameType(output, input, op);
+    TensorBuffer in = Buffer({input}, Access::kRead, op, "input tensor");
+    TensorBuffer out = Buffer({output}, Access::kWrite, op, "output tensor");
+    const MovedElements moved = MovementType(in.scalar_type(), in.numel());
+    AllgatherOptions options;
+    options.input = in.data();
+    options.output = out.data();
+    options.count = moved.count;
+    options.type = moved.type;
+    options.timeout = OpTimeout(opts.timeout);
+    absl::StatusOr<WorkPtr> operation = AllgatherAsync(*Comm(op), options);
+    std::vector<TensorBuffer> buffers;
+    buffers.push_back(std::move(in));
+    buffers.push_back(std::move(out));
+    return Issue(::c10d::OpType::_ALLGATHER_BASE, "silk:_allgather_base", {output}, std::move(buffers),
+                 std::move(operation));
+  });
 }
 
 c10::intrusive_ptr<::c10d::Work> ProcessGroupSilk::reduce_scatter(
     std::vector<at::Tensor>& output_tensors, std::vector<std::vector<at::Tensor>>& input_tensors,
     const ::c10d::ReduceScatterOptions& opts) {
-  const char* op = "reduce_scatter";
-  CheckSingleTensor(output_tensors, op);
-  Check(input_tensors.size() == 1, op,
-        absl::StrCat("takes one list of input tensors per process (got ", input_tensors.size(), ")"));
-  std::vector<at::Tensor>& inputs = input_tensors[0];
-  Check(static_cast<int>(inputs.size()) == size_, op,
-        absl::StrCat("needs one input tensor per rank: ", size_, " (got ", inputs.size(), ")"));
-  const at::Tensor& output = output_tensors[0];
-  for (const at::Tensor& input : inputs) {
-    Check(input.defined() && output.defined() && input.numel() == output.numel(), op,
-          absl::StrCat("every input tensor must have the output's ", output.defined() ? output.numel() : 0,
-                       " elements"));
-    CheckSameType(output, input, op);
-  }
-  TensorBuffer in = Buffer(inputs, Access::kRead, op, "input tensor");
-  TensorBuffer out = Buffer(output_tensors, Access::kWrite, op, "output tensor");
-  const Reduction reduction = ReductionFor(opts.reduceOp, out.scalar_type(), op);
-  ReduceScatterOptions options;
-  options.input = in.data();
-  options.output = out.data();
-  options.count = out.numel();
-  options.type = reduction.type;
-  options.op = reduction.op;
-  options.timeout = OpTimeout(opts.timeout);
-  absl::StatusOr<WorkPtr> operation = ReduceScatterAsync(*Comm(op), options);
-  std::vector<TensorBuffer> buffers;
-  buffers.push_back(std::move(in));
-  buffers.push_back(std::move(out));
-  return Issue(::c10d::OpType::REDUCE_SCATTER, "silk:reduce_scatter", output_tensors, std::move(buffers),
-               std::move(operation));
+  return Refusable(CollectiveKind::kReduceScatter, [&]() -> c10::intrusive_ptr<::c10d::Work> {
+    const char* op = "reduce_scatter";
+    CheckSingleTensor(output_tensors, op);
+    Check(input_tensors.size() == 1, op,
+          absl::StrCat("takes one list of input tensors per process (got ", input_tensors.size(), ")"));
+    std::vector<at::Tensor>& inputs = input_tensors[0];
+    Check(static_cast<int>(inputs.size()) == size_, op,
+          absl::StrCat("needs one input tensor per rank: ", size_, " (got ", inputs.size(), ")"));
+    const at::Tensor& output = output_tensors[0];
+    for (const at::Tensor& input : inputs) {
+      Check(input.defined() && output.defined() && input.numel() == output.numel(), op,
+            absl::StrCat("every input tensor must have the output's ", output.defined() ? output.numel() : 0,
+                         " elements"));
+      CheckSameType(output, input, op);
+    }
+    TensorBuffer in = Buffer(inputs, Access::kRead, op, "input tensor");
+    TensorBuffer out = Buffer(output_tensors, Access::kWrite, op, "output tensor");
+    const Reduction reduction = ReductionFor(opts.reduceOp, out.scalar_type(), op);
+    ReduceScatterOptions options;
+    options.input = in.data();
+    options.output = out.data();
+    options.count = out.numel();
+    options.type = reduction.type;
+    options.op = reduction.op;
+    options.timeout = OpTimeout(opts.timeout);
+    absl::StatusOr<WorkPtr> operation = ReduceScatterAsync(*Comm(op), options);
+    std::vector<TensorBuffer> buffers;
+    buffers.push_back(std::move(in));
+    buffers.push_back(std::move(out));
+    return Issue(::c10d::OpType::REDUCE_SCATTER, "silk:reduce_scatter", output_tensors, std::move(buffers),
+                 std::move(operation));
+  });
 }
 
 c10::intrusive_ptr<::c10d::Work> ProcessGroupSilk::_reduce_scatter_base(at::Tensor& output, at::Tensor& input,
                                                                         const ::c10d::ReduceScatterOptions& opts) {
-  const char* op = "_reduce_scatter_base";
-  Check(input.defined() && output.defined() && input.numel() == size_ * output.numel(), op,
-        absl::StrCat("the input must have size() * ", output.defined() ? output.numel() : 0, " elements"));
-  CheckSameType(output, input, op);
-  TensorBuffer in = Buffer({input}, Access::kRead, op, "input tensor");
-  TensorBuffer out = Buffer({output}, Access::kWrite, op, "output tensor");
-  const Reduction reduction = ReductionFor(opts.reduceOp, out.scalar_type(), op);
-  ReduceScatterOptions options;
-  options.input = in.data();
-  options.output = out.data();
-  options.count = out.numel();
-  options.type = reduction.type;
-  options.op = reduction.op;
-  options.timeout = OpTimeout(opts.timeout);
-  absl::StatusOr<WorkPtr> operation = ReduceScatterAsync(*Comm(op), options);
-  std::vector<TensorBuffer> buffers;
-  buffers.push_back(std::move(in));
-  buffers.push_back(std::move(out));
-  return Issue(::c10d::OpType::_REDUCE_SCATTER_BASE, "silk:_reduce_scatter_base", {output}, std::move(buffers),
-               std::move(operation));
+  return Refusable(CollectiveKind::kReduceScatter, [&]() -> c10::intrusive_ptr<::c10d::Work> {
+    const char* op = "_reduce_scatter_base";
+    Check(input.defined() && output.defined() && input.numel() == size_ * output.numel(), op,
+          absl::StrCat("the input must have size() * ", output.defined() ? output.numel() : 0, " elements"));
+    CheckSameType(output, input, op);
+    TensorBuffer in = Buffer({input}, Access::kRead, op, "input tensor");
+    TensorBuffer out = Buffer({output}, Access::kWrite, op, "output tensor");
+    const Reduction reduction = ReductionFor(opts.reduceOp, out.scalar_type(), op);
+    ReduceScatterOptions options;
+    options.input = in.data();
+    options.output = out.data();
+    options.count = out.numel();
+    options.type = reduction.type;
+    options.op = reduction.op;
+    options.timeout = OpTimeout(opts.timeout);
+    absl::StatusOr<WorkPtr> operation = ReduceScatterAsync(*Comm(op), options);
+    std::vector<TensorBuffer> buffers;
+    buffers.push_back(std::move(in));
+    buffers.push_back(std::move(out));
+    return Issue(::c10d::OpType::_REDUCE_SCATTER_BASE, "silk:_reduce_scatter_base", {output}, std::move(buffers),
+                 std::move(operation));
+  });
 }
 
 c10::intrusive_ptr<::c10d::Work> ProcessGroupSilk::alltoall_base(at::Tensor& output, at::Tensor& input,
                                                                  std::vector<int64_t>& output_split_sizes,
                                                                  std::vector<int64_t>& input_split_sizes,
                                                                  const ::c10d::AllToAllOptions& opts) {
-  const char* op = "alltoall_base";
-  Check(input.defined() && output.defined() && input.numel() == output.numel(), op,
-        "input and output must have the same number of elements");
-  CheckSameType(output, input, op);
-  Check(input.dim() >= 1 && input.size(0) % size_ == 0, op,
-        absl::StrCat("the input's first dimension (", input.dim() >= 1 ? input.size(0) : 0,
-                     ") must split evenly across ", size_, " ranks"));
-  const int64_t rows = input.size(0) / size_;
-  for (const std::vector<int64_t>* splits : {&input_split_sizes, &output_split_sizes}) {
-    if (splits->empty()) continue;
-    bool equal = static_cast<int>(splits->size()) == size_;
-    for (int64_t s : *splits) equal = equal && s == rows;
-    Check(equal, op,
-          absl::StrCat("supports equal splits only (", rows, " rows to each of ", size_, " ranks); got ",
-                       splits == &input_split_sizes ? "input" : "output", "_split_sizes=[",
-                       absl::StrJoin(*splits, ", "), "]"));
-  }
-  TensorBuffer in = Buffer({input}, Access::kRead, op, "input tensor");
-  TensorBuffer out = Buffer({output}, Access::kWrite, op, "output tensor");
-  const MovedElements moved = MovementType(in.scalar_type(), in.numel() / size_);
-  AlltoallOptions options;
-  options.input = in.data();
-  options.output = out.data();
-  options.count = moved.count;
-  options.type = moved.type;
-  options.timeout = OpTimeout(opts.timeout);
-  absl::StatusOr<WorkPtr> operation = AlltoallAsync(*Comm(op), options);
-  std::vector<TensorBuffer> buffers;
-  buffers.push_back(std::move(in));
-  buffers.push_back(std::move(out));
-  return Issue(::c10d::OpType::ALLTOALL_BASE, "silk:alltoall_base", {output}, std::move(buffers),
-               std::move(operation));
+  return Refusable(CollectiveKind::kAlltoall, [&]() -> c10::intrusive_ptr<::c10d::Work> {
+    const char* op = "alltoall_base";
+    Check(input.defined() && output.defined() && input.numel() == output.numel(), op,
+          "input and output must have the same number of elements");
+    CheckSameType(output, input, op);
+    Check(input.dim() >= 1 && input.size(0) % size_ == 0, op,
+          absl::StrCat("the input's first dimension (", input.dim() >= 1 ? input.size(0) : 0,
+                       ") must split evenly across ", size_, " ranks"));
+    const int64_t rows = input.size(0) / size_;
+    for (const std::vector<int64_t>* splits : {&input_split_sizes, &output_split_sizes}) {
+      if (splits->empty()) continue;
+      bool equal = static_cast<int>(splits->size()) == size_;
+      for (int64_t s : *splits) equal = equal && s == rows;
+      Check(equal, op,
+            absl::StrCat("supports equal splits only (", rows, " rows to each of ", size_, " ranks); got ",
+                         splits == &input_split_sizes ? "input" : "output", "_split_sizes=[",
+                         absl::StrJoin(*splits, ", "), "]"));
+    }
+    TensorBuffer in = Buffer({input}, Access::kRead, op, "input tensor");
+    TensorBuffer out = Buffer({output}, Access::kWrite, op, "output tensor");
+    const MovedElements moved = MovementType(in.scalar_type(), in.numel() / size_);
+    AlltoallOptions options;
+    options.input = in.data();
+    options.output = out.data();
+    options.count = moved.count;
+    options.type = moved.type;
+    options.timeout = OpTimeout(opts.timeout);
+    absl::StatusOr<WorkPtr> operation = AlltoallAsync(*Comm(op), options);
+    std::vector<TensorBuffer> buffers;
+    buffers.push_back(std::move(in));
+    buffers.push_back(std::move(out));
+    return Issue(::c10d::OpType::ALLTOALL_BASE, "silk:alltoall_base", {output}, std::move(buffers),
+                 std::move(operation));
+  });
 }
 
 c10::intrusive_ptr<::c10d::Work> ProcessGroupSilk::alltoall(std::vector<at::Tensor>& output_tensors,
                                                             std::vector<at::Tensor>& input_tensors,
                                                             const ::c10d::AllToAllOptions& opts) {
-  const char* op = "alltoall";
-  Check(static_cast<int>(input_tensors.size()) == size_ && static_cast<int>(output_tensors.size()) == size_, op,
-        absl::StrCat("needs ", size_, " input and output tensors (got ", input_tensors.size(), " and ",
-                     output_tensors.size(), ")"));
-  const int64_t block = input_tensors[0].defined() ? input_tensors[0].numel() : 0;
-  for (int r = 0; r < size_; ++r) {
-    Check(input_tensors[r].defined() && output_tensors[r].defined() && input_tensors[r].numel() == block &&
-              output_tensors[r].numel() == block,
-          op, "supports equal splits only: every input and output tensor must have one number of elements");
-    CheckSameType(output_tensors[r], input_tensors[0], op);
-  }
-  TensorBuffer in = Buffer(input_tensors, Access::kRead, op, "input tensor");
-  TensorBuffer out = Buffer(output_tensors, Access::kWrite, op, "output tensor");
-  const MovedElements moved = MovementType(in.scalar_type(), static_cast<size_t>(block));
-  AlltoallOptions options;
-  options.input = in.data();
-  options.output = out.data();
-  options.count = moved.count;
-  options.type = moved.type;
-  options.timeout = OpTimeout(opts.timeout);
-  absl::StatusOr<WorkPtr> operation = AlltoallAsync(*Comm(op), options);
-  std::vector<TensorBuffer> buffers;
-  buffers.push_back(std::move(in));
-  buffers.push_back(std::move(out));
-  return Issue(::c10d::OpType::ALLTOALL, "silk:alltoall", output_tensors, std::move(buffers),
-               std::move(operation));
+  return Refusable(CollectiveKind::kAlltoall, [&]() -> c10::intrusive_ptr<::c10d::Work> {
+    const char* op = "alltoall";
+    Check(static_cast<int>(input_tensors.size()) == size_ && static_cast<int>(output_tensors.size()) == size_, op,
+          absl::StrCat("needs ", size_, " input and output tensors (got ", input_tensors.size(), " and ",
+                       output_tensors.size(), ")"));
+    const int64_t block = input_tensors[0].defined() ? input_tensors[0].numel() : 0;
+    for (int r = 0; r < size_; ++r) {
+      Check(input_tensors[r].defined() && output_tensors[r].defined() && input_tensors[r].numel() == block &&
+                output_tensors[r].numel() == block,
+            op, "supports equal splits only: every input and output tensor must have one number of elements");
+      CheckSameType(output_tensors[r], input_tensors[0], op);
+    }
+    TensorBuffer in = Buffer(input_tensors, Access::kRead, op, "input tensor");
+    TensorBuffer out = Buffer(output_tensors, Access::kWrite, op, "output tensor");
+    const MovedElements moved = MovementType(in.scalar_type(), static_cast<size_t>(block));
+    AlltoallOptions options;
+    options.input = in.data();
+    options.output = out.data();
+    options.count = moved.count;
+    options.type = moved.type;
+    options.timeout = OpTimeout(opts.timeout);
+    absl::StatusOr<WorkPtr> operation = AlltoallAsync(*Comm(op), options);
+    std::vector<TensorBuffer> buffers;
+    buffers.push_back(std::move(in));
+    buffers.push_back(std::move(out));
+    return Issue(::c10d::OpType::ALLTOALL, "silk:alltoall", output_tensors, std::move(buffers),
+                 std::move(operation));
+  });
 }
 
 c10::intrusive_ptr<::c10d::Work> ProcessGroupSilk::barrier(const ::c10d::BarrierOptions& opts) {
-  BarrierOptions options;
-  options.timeout = OpTimeout(opts.timeout);
-  return Issue(::c10d::OpType::BARRIER, "silk:barrier", {}, {}, BarrierAsync(*Comm("barrier"), options));
+  return Refusable(CollectiveKind::kBarrier, [&]() -> c10::intrusive_ptr<::c10d::Work> {
+    BarrierOptions options;
+    options.timeout = OpTimeout(opts.timeout);
+    return Issue(::c10d::OpType::BARRIER, "silk:barrier", {}, {}, BarrierAsync(*Comm("barrier"), options));
+  });
 }
 
 }  // namespace silk::pytorch

@@ -100,6 +100,11 @@ class ProcessGroupSilk : public BackendBase {
   c10::intrusive_ptr<::c10d::Work> barrier(const ::c10d::BarrierOptions& opts = {}) override;
 
  private:
+  // Runs `call`; a refusal of its arguments (raised before any Silk call) is
+  // first passed to silk::Reject, so the peers' matching call fails instead of
+  // pairing with this rank's next one, then raised.
+  c10::intrusive_ptr<::c10d::Work> Refusable(CollectiveKind kind,
+                                             const std::function<c10::intrusive_ptr<::c10d::Work>()>& call);
   // Wraps a launched Silk operation (or throws the error that kept it from
   // launching) in a SilkWork that owns `buffers`.
   c10::intrusive_ptr<::c10d::Work> Issue(::c10d::OpType type, const char* title, std::vector<at::Tensor> outputs,

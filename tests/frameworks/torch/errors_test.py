@@ -6,6 +6,10 @@ Usage: errors_test.py SCENARIO, where SCENARIO is
   timeout    -- rank 1 of 2 skips an all-reduce; rank 0's times out;
   mismatch   -- rank 1 of 3 all-reduces a different size; every rank's call
                 raises, mentioning the mismatch;
+  refused_on_one_rank -- rank 0 of 3 passes a tensor Silk refuses (a sparse
+                one); its call raises at once, and the others' valid call
+                raises too, naming the refused call, instead of pairing with
+                rank 0's next all-reduce (which also raises);
   ddp_peer_death -- rank 1 of 3 dies during DDP training; the others'
                 backward() raises through DDP's future, naming rank 1;
   exit_in_flight -- 2 ranks leave the interpreter with an all-reduce in
@@ -28,6 +32,9 @@ SCENARIOS = {
     "peer_death": (3, {0: ["raised:", "rank 2"], 1: ["raised:", "rank 2"]}, {0: 0, 1: 0, 2: 17}),
     "timeout": (2, {0: ["raised:", "timed out"]}, {0: 0, 1: 0}),
     "mismatch": (3, {r: ["raised:", "mismatch"] for r in range(3)}, {0: 0, 1: 0, 2: 0}),
+    "refused_on_one_rank": (3, {0: ["raised:", "dense", "next raised:"],
+                                1: ["raised:", "rejected by its rank"], 2: ["raised:", "rejected by its rank"]},
+                            {0: 0, 1: 0, 2: 0}),
     "ddp_peer_death": (3, {0: ["raised:", "rank 1"], 2: ["raised:", "rank 1"]}, {0: 0, 1: 17, 2: 0}),
     "exit_in_flight": (2, {0: ["leaving"], 1: ["leaving"]}, {0: 0, 1: 0}),
 }
@@ -112,6 +119,24 @@ def worker(scenario):
         if rank == 0:  # rank 0 hosts the store: leave last
             deadline = time.monotonic() + 30
             while store.add("mismatch_done", 0) < 3 and time.monotonic() < deadline:
+                time.sleep(0.05)
+        return finish(ok)
+
+    if scenario == "refused_on_one_rank":
+        if rank == 0:
+            ok = expect_failure(lambda: dist.all_reduce(torch.ones(1000).to_sparse()))
+            try:
+                dist.all_reduce(torch.ones(1000))
+                print(f"rank {rank}: its next all_reduce paired with the others' call", flush=True)
+                ok = False
+            except RuntimeError as e:
+                print(f"rank {rank} next raised: {e}", flush=True)
+        else:
+            ok = expect_failure(lambda: dist.all_reduce(torch.ones(1000)))
+        store.add("refused_done", 1)
+        if rank == 0:  # rank 0 hosts the store: leave last
+            deadline = time.monotonic() + 30
+            while store.add("refused_done", 0) < 3 and time.monotonic() < deadline:
                 time.sleep(0.05)
         return finish(ok)
 
