@@ -1,9 +1,9 @@
 // Fuzzes the cluster spec loader (text-format protobuf, then validation) with
 // the bytes of a spec file. Beyond "no crash": what ParseSpec accepts keeps
-// the promises of spec.h, which the virtual cluster and the runtime rely on:
-// every node is found in its region, every address and subnet is exactly
-// what it looks like (cluster/vcluster hands them to `ip` and Python's
-// ipaddress as text), every link is found.
+// the promises of cluster_spec.h, which the virtual cluster and the runtime
+// rely on: every node is found in its region, every address and subnet is
+// exactly what it looks like (cluster/vcluster hands them to `ip` and
+// Python's ipaddress as text), every link is found.
 #include <arpa/inet.h>
 
 #include <cstddef>
