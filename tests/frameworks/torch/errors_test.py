@@ -93,7 +93,12 @@ def worker(scenario):
         print(f"rank {rank}: no exception", flush=True)
         return False
 
-    def finish(ok):
+    def finish(ok, leave_last=False):
+        if leave_last:  # every rank reports; rank 0 hosts the store, so it leaves last
+            store.add("done", 1)
+            deadline = time.monotonic() + 30
+            while rank == 0 and store.add("done", 0) < dist.get_world_size() and time.monotonic() < deadline:
+                time.sleep(0.05)
         dist.destroy_process_group()  # must not hang after a failure either
         return 0 if ok else 1
 
@@ -115,12 +120,7 @@ def worker(scenario):
 
     if scenario == "mismatch":
         ok = expect_failure(lambda: dist.all_reduce(torch.ones(2000 if rank == 1 else 1000)))
-        store.add("mismatch_done", 1)
-        if rank == 0:  # rank 0 hosts the store: leave last
-            deadline = time.monotonic() + 30
-            while store.add("mismatch_done", 0) < 3 and time.monotonic() < deadline:
-                time.sleep(0.05)
-        return finish(ok)
+        return finish(ok, leave_last=True)
 
     if scenario == "refused_on_one_rank":
         if rank == 0:
@@ -133,12 +133,7 @@ def worker(scenario):
                 print(f"rank {rank} next raised: {e}", flush=True)
         else:
             ok = expect_failure(lambda: dist.all_reduce(torch.ones(1000)))
-        store.add("refused_done", 1)
-        if rank == 0:  # rank 0 hosts the store: leave last
-            deadline = time.monotonic() + 30
-            while store.add("refused_done", 0) < 3 and time.monotonic() < deadline:
-                time.sleep(0.05)
-        return finish(ok)
+        return finish(ok, leave_last=True)
 
     if scenario == "ddp_peer_death":
         model = torch.nn.parallel.DistributedDataParallel(torch.nn.Linear(16, 4))
