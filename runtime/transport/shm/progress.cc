@@ -176,20 +176,13 @@ void ShmTransport::DisarmSleep() {
 
 void ShmTransport::PollSockets(int timeout_ms) {
   epoll_event events[32];
-  int n = epoll_wait(epoll_.get(), events, 32, timeout_ms);
+  int n = poller_.Wait(events, 32, timeout_ms);
   if (n < 0) {
     if (errno != EINTR) Fail(absl::InternalError(absl::StrFormat("epoll_wait: %s", std::strerror(errno))));
     return;
   }
   for (int i = 0; i < n; ++i) {
-    Peer* peer = static_cast<Peer*>(events[i].data.ptr);
-    if (peer == nullptr) {
-      uint64_t count;
-      while (::read(wake_.get(), &count, sizeof(count)) > 0) {
-      }
-      continue;
-    }
-    ReadSocket(*peer);
+    ReadSocket(*static_cast<Peer*>(events[i].data.ptr));
   }
 }
 
@@ -323,7 +316,7 @@ void ShmTransport::CloseAfterFailure() {
 void ShmTransport::CloseSocket(Peer& peer) {
   if (peer.closed) return;
   peer.closed = true;
-  epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, peer.socket.get(), nullptr);
+  poller_.Remove(peer.socket.get());
   // The descriptor itself stays open until the transport is destroyed.
   ::shutdown(peer.socket.get(), SHUT_RDWR);
 }

@@ -172,22 +172,12 @@ void ShmTransport::Install(Link&& link) {
 }
 
 absl::Status ShmTransport::Start() {
-  epoll_.reset(epoll_create1(EPOLL_CLOEXEC));
-  wake_.reset(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-  if (!epoll_.valid() || !wake_.valid()) {
-    return absl::InternalError(absl::StrFormat("epoll/eventfd: %s", std::strerror(errno)));
-  }
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.ptr = nullptr;
-  epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wake_.get(), &ev);
+  SILK_RETURN_IF_ERROR(poller_.Open());
   for (auto& peer : peers_) {
     if (!peer->linked) continue;
     links_.push_back(peer.get());
-    ev.events = EPOLLIN | EPOLLRDHUP;
-    ev.data.ptr = peer.get();
-    if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, peer->socket.get(), &ev) < 0) {
-      return absl::InternalError(absl::StrFormat("epoll_ctl(ADD) for rank %d: %s", peer->rank, std::strerror(errno)));
+    if (absl::Status added = poller_.Add(peer->socket.get(), EPOLLIN | EPOLLRDHUP, peer.get()); !added.ok()) {
+      return Prefixed(added, absl::StrFormat("rank %d: ", peer->rank));
     }
   }
   thread_ = std::thread([this] { Loop(); });
@@ -269,12 +259,7 @@ void ShmTransport::WakeAfterFailure() {
   WakeProgress();
 }
 
-void ShmTransport::WakeProgress() {
-  if (!wake_.valid()) return;
-  uint64_t one = 1;
-  ssize_t ignored = ::write(wake_.get(), &one, sizeof(one));
-  (void)ignored;
-}
+void ShmTransport::WakeProgress() { poller_.Wake(); }
 
 PeerCounters ShmTransport::counters(int peer) const {
   if (peer < 0 || peer >= size_) return {};

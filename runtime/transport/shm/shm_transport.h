@@ -40,6 +40,7 @@
 #include "absl/time/time.h"
 #include "runtime/transport/tcp/socket.h"
 #include "runtime/transport/message_transport.h"
+#include "runtime/transport/poller.h"
 #include "runtime/transport/transport.h"
 
 namespace silk::transport::shm {
@@ -132,8 +133,7 @@ class ShmTransport : public MessageTransport {
   std::atomic<bool> peers_told_{false};  // the abort is out: the sockets may close
 
   // Progress thread.
-  ScopedFd epoll_;
-  ScopedFd wake_;
+  Poller poller_;
   std::thread thread_;
   std::atomic<uint64_t> work_generation_{0};  // bumped by every Send and Fail
   std::atomic<bool> sleeping_{false};

@@ -13,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "runtime/core/error.h"
 #include "runtime/core/log.h"
+#include "runtime/core/status_macros.h"
 #include "runtime/transport/control.h"
 #include "runtime/transport/tcp/tcp_transport.h"
 
@@ -34,15 +35,7 @@ ProgressThread::~ProgressThread() {
 }
 
 absl::Status ProgressThread::Start() {
-  epoll_.reset(epoll_create1(EPOLL_CLOEXEC));
-  wake_.reset(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-  if (!epoll_.valid() || !wake_.valid()) {
-    return absl::InternalError(absl::StrFormat("epoll/eventfd: %s", std::strerror(errno)));
-  }
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.ptr = nullptr;
-  epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wake_.get(), &ev);
+  SILK_RETURN_IF_ERROR(poller_.Open());
   thread_ = std::thread([this] { Loop(); });
   return absl::OkStatus();
 }
@@ -52,19 +45,15 @@ absl::Status ProgressThread::Register(Lane* lane) {
     absl::MutexLock lock(&lanes_mu_);
     lanes_.push_back(lane);
   }
-  epoll_event ev{};
-  ev.data.ptr = lane;
-  int rc;
+  absl::Status added;
   {
     // A send may already have asked for write interest (want_write) before the
     // lane was in the epoll set; register with it so that wake-up is not lost.
     absl::MutexLock lock(&lane->peer->send_mu);
-    ev.events = kReadEvents | (lane->want_write ? uint32_t{EPOLLOUT} : 0u);
-    rc = epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, lane->fd.get(), &ev);
+    added = poller_.Add(lane->fd.get(), kReadEvents | (lane->want_write ? uint32_t{EPOLLOUT} : 0u), lane);
   }
-  if (rc < 0) {
-    return absl::InternalError(absl::StrFormat("epoll_ctl(ADD) for rank %d lane %d: %s", lane->peer->rank,
-                                               lane->index, std::strerror(errno)));
+  if (!added.ok()) {
+    return Prefixed(added, absl::StrFormat("rank %d lane %d: ", lane->peer->rank, lane->index));
   }
   Wake();  // the loop re-checks failure/shutdown state for the new lane
   return absl::OkStatus();
@@ -73,18 +62,11 @@ absl::Status ProgressThread::Register(Lane* lane) {
 void ProgressThread::SetWriteInterest(Lane* lane, bool on) {
   lane->want_write = on;
   if (lane->closed) return;
-  epoll_event ev{};
-  ev.events = (lane->peer_ended ? 0u : kReadEvents) | (on ? uint32_t{EPOLLOUT} : 0u);
-  ev.data.ptr = lane;
-  epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, lane->fd.get(), &ev);
+  poller_.Modify(lane->fd.get(), (lane->peer_ended ? 0u : kReadEvents) | (on ? uint32_t{EPOLLOUT} : 0u), lane)
+      .IgnoreError();
 }
 
-void ProgressThread::Wake() {
-  if (!wake_.valid()) return;
-  uint64_t one = 1;
-  ssize_t ignored = ::write(wake_.get(), &one, sizeof(one));
-  (void)ignored;
-}
+void ProgressThread::Wake() { poller_.Wake(); }
 
 void ProgressThread::Stop(absl::Time deadline) {
   saying_goodbye_ = true;
@@ -117,19 +99,13 @@ void ProgressThread::Loop() {
   pthread_setname_np(pthread_self(), absl::StrFormat("silk-progress%d", index_).substr(0, 15).c_str());
   epoll_event events[64];
   while (!stop_.load()) {
-    int n = epoll_wait(epoll_.get(), events, 64, deferred_failure_.ok() ? 100 : 20);
+    int n = poller_.Wait(events, 64, deferred_failure_.ok() ? 100 : 20);
     if (n < 0 && errno != EINTR) {
       transport_->Fail(absl::InternalError(absl::StrFormat("epoll_wait: %s", std::strerror(errno))));
       break;
     }
     for (int i = 0; i < n; ++i) {
       Lane* lane = static_cast<Lane*>(events[i].data.ptr);
-      if (lane == nullptr) {
-        uint64_t count;
-        while (::read(wake_.get(), &count, sizeof(count)) > 0) {
-        }
-        continue;
-      }
       if (lane->closed) continue;
       if (events[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) HandleReadable(lane);
       if (!lane->closed && (events[i].events & EPOLLOUT)) HandleWritable(lane);
@@ -221,6 +197,13 @@ void ProgressThread::HandleWritable(Lane* lane) {
         CloseLane(lane);
         return;
       }
+      const int error = errno;
+      // A peer that failed tells why (an abort frame) before it closes: that
+      // frame may wait in this lane's receive queue. Read it before reporting
+      // the bare broken connection, which would otherwise be all we know.
+      HandleReadable(lane);
+      if (lane->closed) return;
+      errno = error;
       LaneError(lane, PeerLostError(absl::StrFormat("sending to rank %d (lane %d, %s) failed: %s",
                                                              lane->peer->rank, lane->index, lane->address,
                                                              std::strerror(errno))));
@@ -420,7 +403,7 @@ void ProgressThread::CloseLane(Lane* lane) {
   absl::MutexLock lock(&lane->peer->send_mu);
   if (lane->closed) return;
   lane->closed = true;
-  epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, lane->fd.get(), nullptr);
+  poller_.Remove(lane->fd.get());
   // The descriptor stays open until the transport is destroyed, so its number
   // cannot be reused under a concurrent epoll_ctl.
   ::shutdown(lane->fd.get(), SHUT_RDWR);

@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "runtime/transport/poller.h"
 #include "runtime/transport/tcp/peer.h"
 #include "runtime/transport/tcp/socket.h"
 
@@ -46,8 +47,7 @@ class ProgressThread {
 
   TcpTransport* const transport_;
   const int index_;
-  ScopedFd epoll_;
-  ScopedFd wake_;
+  Poller poller_;
   std::thread thread_;
   std::atomic<bool> stop_{false};
   std::atomic<bool> saying_goodbye_{false};

@@ -94,6 +94,7 @@ TEST(RoutedTransport, SharedMemoryFailureReachesTheOtherNode) {
     WaitUntilFailed(*job.tcp[r]);
     EXPECT_NE(job.tcp[r]->status().message().find("local trouble"), std::string::npos) << job.tcp[r]->status();
   }
+  WaitUntilFailed(*job.shm[0]);  // the spread reaches it as its other part fails (OnFailure)
   EXPECT_NE(job.shm[0]->status().message().find("local trouble"), std::string::npos) << job.shm[0]->status();
 }
 
