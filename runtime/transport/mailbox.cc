@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <map>
 #include <new>
 #include <utility>
 
@@ -16,6 +17,9 @@ struct Mailbox::Message {
   OpDescriptor sender_descriptor;
   uint64_t total = 0;
   uint64_t claimed = 0;  // payload bytes handed out by Arrive
+  // The byte ranges handed out, merged where they touch: a frame that
+  // overlaps one would leave a gap elsewhere while the count says whole.
+  std::map<uint64_t, uint64_t> ranges;  // start -> end
   uint64_t landed = 0;   // payload bytes in place (in `dest` or staging)
   // What this rank expects (known once the receive is posted).
   RequestPtr request;
@@ -43,6 +47,28 @@ absl::Status MatchError(int self, int peer, MessageTag tag, const OpDescriptor& 
         tag.op_id, mine.ToString(), tag.seq, self, my_bytes, peer, their_bytes));
   }
   return absl::OkStatus();
+}
+
+// Records [offset, offset + length) in `ranges`; false if it overlaps one already there.
+bool ClaimRange(std::map<uint64_t, uint64_t>& ranges, uint64_t offset, uint64_t length) {
+  if (length == 0) return true;
+  uint64_t start = offset, end = offset + length;
+  auto next = ranges.lower_bound(start);
+  if (next != ranges.end() && next->first < end) return false;
+  if (next != ranges.begin()) {
+    auto previous = std::prev(next);
+    if (previous->second > start) return false;
+    if (previous->second == start) {
+      start = previous->first;
+      ranges.erase(previous);
+    }
+  }
+  if (next != ranges.end() && next->first == end) {
+    end = next->second;
+    ranges.erase(next);
+  }
+  ranges.emplace(start, end);
+  return true;
 }
 
 // Operations that may be in progress at once between two ranks are far fewer.
@@ -211,6 +237,11 @@ absl::StatusOr<Mailbox::Landing> Mailbox::Arrive(int peer, const FrameInfo& fram
         "already sent)",
         peer, tag.op_id, tag.seq, m.sender_descriptor.ToString(), m.total, frame.descriptor.ToString(), frame.total,
         m.claimed));
+  }
+  if (!ClaimRange(m.ranges, frame.offset, frame.length)) {
+    return ProtocolError(absl::StrFormat(
+        "rank %d sent bytes %d to %d of operation #%d message %d twice", peer, frame.offset,
+        frame.offset + frame.length, tag.op_id, tag.seq));
   }
   Landing landing;
   landing.frame = frame;
