@@ -65,6 +65,10 @@ RequestPtr MessageTransport::SendToSelf(MessageTag tag, const OpDescriptor& desc
   return request;
 }
 
+absl::Status MessageTransport::ClosingStatus() const {
+  return failed() ? status() : AbortedError("transport shut down");
+}
+
 void MessageTransport::Abort(const absl::Status& reason) {
   Fail(reason.ok() ? AbortedError("aborted by the application") : reason);
 }

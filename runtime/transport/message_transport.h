@@ -47,6 +47,22 @@ class MessageTransport : public Transport {
   // Records the first error; then FailConnections, the receives' sweep, WakeAfterFailure.
   void Fail(absl::Status status);
   bool failed() const { return mailbox_.failed(); }
+  // What requests still open at shutdown complete with.
+  absl::Status ClosingStatus() const;
+
+  // Completes with `status`, and drops, the queued sends of every peer (each
+  // with a `send_mu` and a `queue`) that `idle(op)` says no I/O thread is
+  // touching; the I/O thread completes the others when it lets go of them.
+  template <typename Peers, typename Idle>
+  static void FailQueuedSends(Peers& peers, const absl::Status& status, Idle idle) {
+    for (auto& peer : peers) {
+      absl::MutexLock lock(&peer->send_mu);
+      for (auto& op : peer->queue) {
+        if (idle(*op)) op->request->Complete(status);
+      }
+      peer->queue.clear();
+    }
+  }
 
   const int rank_;
   const int size_;

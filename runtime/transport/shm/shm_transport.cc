@@ -201,12 +201,7 @@ ShmTransport::~ShmTransport() {
     thread_.join();
   }
   // Requests nobody will complete any more (e.g. receives that were never matched).
-  absl::Status closed = failed() ? status() : AbortedError("transport shut down");
-  for (auto& peer : peers_) {
-    absl::MutexLock lock(&peer->send_mu);
-    for (auto& op : peer->queue) op->request->Complete(closed);
-    peer->queue.clear();
-  }
+  FailQueuedSends(peers_, ClosingStatus(), [](const SendOp&) { return true; });
   mailbox_.Close();
   // The peers' sockets close and their segments unmap with them.
 }
@@ -244,14 +239,8 @@ void ShmTransport::Enqueue(int peer, const tcp::FrameHeader& header, const char*
 void ShmTransport::FailConnections(const absl::Status& status) {
   TellPeers(status);
   peers_told_.store(true);
-  for (auto& peer : peers_) {
-    absl::MutexLock lock(&peer->send_mu);
-    // An op being copied right now is completed by the progress thread once the copy is done.
-    for (auto& op : peer->queue) {
-      if (!op->copying) op->request->Complete(status);
-    }
-    peer->queue.clear();
-  }
+  // An op being copied right now is completed by the progress thread once the copy is done.
+  FailQueuedSends(peers_, status, [](const SendOp& op) { return !op.copying; });
 }
 
 void ShmTransport::WakeAfterFailure() {

@@ -63,12 +63,7 @@ void TcpTransport::Shutdown() {
   }
   threads_.clear();
   // Requests nobody will complete any more (e.g. receives that were never matched).
-  absl::Status closed = failed() ? status() : AbortedError("transport shut down");
-  for (auto& peer : peers_) {
-    absl::MutexLock lock(&peer->send_mu);
-    for (auto& op : peer->queue) op->request->Complete(closed);
-    peer->queue.clear();
-  }
+  FailQueuedSends(peers_, ClosingStatus(), [](const SendOp&) { return true; });
   mailbox_.Close();
 }
 
@@ -243,13 +238,7 @@ void TcpTransport::Enqueue(int peer, const FrameHeader& header, const char* data
 // ---- errors ----
 
 void TcpTransport::FailConnections(const absl::Status& status) {
-  for (auto& peer : peers_) {
-    absl::MutexLock lock(&peer->send_mu);
-    for (auto& op : peer->queue) {
-      if (op->pieces_in_flight == 0) op->request->Complete(status);
-    }
-    peer->queue.clear();
-  }
+  FailQueuedSends(peers_, status, [](const SendOp& op) { return op.pieces_in_flight == 0; });
 }
 
 void TcpTransport::WakeAfterFailure() {
