@@ -195,7 +195,7 @@ c10::intrusive_ptr<::c10d::Work> ProcessGroupSilk::Refusable(
       absl::MutexLock lock(&comm_mu_);
       comm = comm_;
     }
-    if (comm != nullptr) Reject(*comm, kind, InvalidArgument(refused.what()));
+    if (comm != nullptr) Reject(*comm, kind, InvalidArgument(refused.what())).IgnoreError();  // raised below
     throw;
   }
 }
