@@ -9,25 +9,18 @@
 
 namespace silk::transport {
 
-RequestPtr MessageTransport::Refused(Request::Kind kind, int peer, MessageTag tag, size_t bytes,
-                                     absl::Status status) const {
-  auto request = std::make_shared<Request>(kind, peer, tag, bytes);
-  request->Complete(std::move(status));
-  return request;
-}
-
 RequestPtr MessageTransport::Send(int peer, MessageTag tag, const OpDescriptor& descriptor, const void* data,
                                   size_t bytes) {
   constexpr auto kSend = Request::Kind::kSend;
   if (peer < 0 || peer >= size_) {
-    return Refused(kSend, peer, tag, bytes,
+    return FailedRequest(kSend, peer, tag, bytes,
                    InvalidArgument(absl::StrFormat("send to rank %d outside world of %d", peer, size_)));
   }
-  if (absl::Status reach = CheckReach(peer, "send to"); !reach.ok()) return Refused(kSend, peer, tag, bytes, reach);
-  if (failed()) return Refused(kSend, peer, tag, bytes, status());
+  if (absl::Status reach = CheckReach(peer, "send to"); !reach.ok()) return FailedRequest(kSend, peer, tag, bytes, reach);
+  if (failed()) return FailedRequest(kSend, peer, tag, bytes, status());
   if (peer == rank_) return SendToSelf(tag, descriptor, data, bytes);
   if (mailbox_.departed(peer)) {
-    return Refused(kSend, peer, tag, bytes,
+    return FailedRequest(kSend, peer, tag, bytes,
                    PeerLostError(absl::StrFormat("rank %d has shut down its communicator", peer)));
   }
   tcp::FrameHeader header;
@@ -44,11 +37,11 @@ RequestPtr MessageTransport::Recv(int peer, MessageTag tag, const OpDescriptor& 
                                   size_t bytes) {
   constexpr auto kRecv = Request::Kind::kRecv;
   if (peer < 0 || peer >= size_) {
-    return Refused(kRecv, peer, tag, bytes,
+    return FailedRequest(kRecv, peer, tag, bytes,
                    InvalidArgument(absl::StrFormat("receive from rank %d outside world of %d", peer, size_)));
   }
   if (absl::Status reach = CheckReach(peer, "receive from"); !reach.ok()) {
-    return Refused(kRecv, peer, tag, bytes, reach);
+    return FailedRequest(kRecv, peer, tag, bytes, reach);
   }
   auto request = std::make_shared<Request>(kRecv, peer, tag, bytes);
   absl::Status mismatch = mailbox_.Post(peer, tag, descriptor, static_cast<char*>(data), request);

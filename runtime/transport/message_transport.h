@@ -73,7 +73,6 @@ class MessageTransport : public Transport {
   absl::Mutex listener_mu_;
   std::function<void(const absl::Status&)> failure_listener_ ABSL_GUARDED_BY(listener_mu_);
 
-  RequestPtr Refused(Request::Kind kind, int peer, MessageTag tag, size_t bytes, absl::Status status) const;
   RequestPtr SendToSelf(MessageTag tag, const OpDescriptor& descriptor, const void* data, size_t bytes);
 };
 

@@ -1,3 +1,6 @@
+#include <memory>
+#include <utility>
+
 #include "absl/strings/str_format.h"
 #include "runtime/core/error.h"
 #include "runtime/transport/transport.h"
@@ -31,6 +34,12 @@ void Request::Complete(absl::Status status) {
   if (done_) return;
   done_ = true;
   status_ = std::move(status);
+}
+
+RequestPtr FailedRequest(Request::Kind kind, int peer, MessageTag tag, size_t bytes, absl::Status status) {
+  auto request = std::make_shared<Request>(kind, peer, tag, bytes);
+  request->Complete(std::move(status));
+  return request;
 }
 
 absl::Status WaitAll(absl::Span<const RequestPtr> requests, absl::Time deadline) {

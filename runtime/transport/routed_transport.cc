@@ -3,15 +3,6 @@
 #include "absl/strings/str_format.h"
 
 namespace silk::transport {
-namespace {
-
-RequestPtr FailedRequest(Request::Kind kind, int peer, MessageTag tag, size_t bytes, absl::Status status) {
-  auto request = std::make_shared<Request>(kind, peer, tag, bytes);
-  request->Complete(std::move(status));
-  return request;
-}
-
-}  // namespace
 
 absl::StatusOr<std::unique_ptr<RoutedTransport>> RoutedTransport::Create(
     std::vector<std::unique_ptr<Transport>> transports, std::vector<int> routes) {

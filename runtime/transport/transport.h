@@ -71,6 +71,9 @@ class Request {
 
 using RequestPtr = std::shared_ptr<Request>;
 
+// A request that has already failed with `status` (a call refused before it started).
+RequestPtr FailedRequest(Request::Kind kind, int peer, MessageTag tag, size_t bytes, absl::Status status);
+
 // Waits for all requests; returns the first error (in completion order of checking).
 absl::Status WaitAll(absl::Span<const RequestPtr> requests, absl::Time deadline);
 
