@@ -64,7 +64,7 @@
 #include "runtime/bootstrap/bootstrap.h"
 #include "runtime/communicator.h"
 #include "runtime/core/config.h"
-#include "runtime/transport/tcp/socket.h"
+#include "runtime/transport/socket.h"
 #ifdef SILK_HAVE_GLOO
 #include "examples/perf/gloo_baseline.h"
 #endif
@@ -684,7 +684,7 @@ class GlooImpl : public Impl {
     absl::StatusOr<silk::Config> config =
         job.comm() != nullptr ? absl::StatusOr<silk::Config>(job.comm()->config()) : silk::Config::FromEnvironment();
     if (!config.ok()) return config.status();
-    auto address = silk::transport::tcp::LocalIpv4Address(config->socket_ifname);
+    auto address = silk::transport::LocalIpv4Address(config->socket_ifname);
     if (!address.ok()) return address.status();
     // Rank 0's store address reaches the others through MPI.
     char host[64] = {};

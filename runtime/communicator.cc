@@ -14,7 +14,7 @@
 #include "runtime/rank_info.pb.h"
 #include "runtime/transport/routed_transport.h"
 #include "runtime/transport/shm/shm_transport.h"
-#include "runtime/transport/tcp/handshake.h"
+#include "runtime/transport/handshake.h"
 #include "runtime/transport/tcp/tcp_transport.h"
 
 namespace silk {
@@ -27,7 +27,7 @@ constexpr absl::Duration kBootstrapTimeout = absl::Minutes(2);
 // enough lanes that their windows cover the link's bandwidth-delay product.
 struct WanSettings {
   int lanes;
-  transport::tcp::SocketOptions socket;
+  transport::SocketOptions socket;
 };
 
 WanSettings WanSettingsFor(const Config& config, const cluster::Link* link) {
@@ -134,7 +134,7 @@ absl::StatusOr<std::unique_ptr<Communicator>> Communicator::Create(std::unique_p
   mine.set_node(config.node);
   mine.set_region(region);
   mine.set_wan_lanes(config.wan_lanes);
-  SILK_ASSIGN_OR_RETURN(std::string host, transport::tcp::LocalIpv4Address(config.socket_ifname));
+  SILK_ASSIGN_OR_RETURN(std::string host, transport::LocalIpv4Address(config.socket_ifname));
   mine.set_host(host);
   mine.set_port(transport->port());
   mine.set_lanes(config.lanes);
@@ -142,12 +142,12 @@ absl::StatusOr<std::unique_ptr<Communicator>> Communicator::Create(std::unique_p
   mine.set_shm(config.shm);
   if (comm->rank_ == 0) {
     uint64_t job_id;
-    std::string random = transport::tcp::RandomBytes(sizeof(job_id));
+    std::string random = transport::RandomBytes(sizeof(job_id));
     std::memcpy(&job_id, random.data(), sizeof(job_id));
     mine.set_job_id(job_id);
     mine.set_token_from_environment(!config.job_token.empty());
     // Without SILK_JOB_TOKEN, rank 0 derives a fresh secret and shares it through the bootstrap channel.
-    mine.set_job_token(config.job_token.empty() ? transport::tcp::RandomBytes(32) : "");
+    mine.set_job_token(config.job_token.empty() ? transport::RandomBytes(32) : "");
   }
   SILK_ASSIGN_OR_RETURN(std::vector<std::string> gathered,
                         bootstrap->AllGather(mine.SerializeAsString(), kBootstrapTimeout));

@@ -8,9 +8,9 @@
 namespace silk::transport {
 
 std::string EncodeAbort(const absl::Status& reason) {
-  absl::string_view text = reason.message().substr(0, tcp::kMaxControlPayload);
-  tcp::FrameHeader header;
-  header.type = tcp::FrameType::kAbort;
+  absl::string_view text = reason.message().substr(0, kMaxControlPayload);
+  FrameHeader header;
+  header.type = FrameType::kAbort;
   header.seq = static_cast<uint32_t>(reason.code());
   header.reserved1 = static_cast<uint32_t>(KindOf(reason));
   header.length = text.size();
@@ -20,7 +20,7 @@ std::string EncodeAbort(const absl::Status& reason) {
   return frame;
 }
 
-absl::Status DecodeAbort(const tcp::FrameHeader& header, absl::string_view reason, int peer) {
+absl::Status DecodeAbort(const FrameHeader& header, absl::string_view reason, int peer) {
   auto code = static_cast<absl::StatusCode>(header.seq);
   auto kind = static_cast<ErrorKind>(header.reserved1);
   const bool known_code = header.seq > 0 && header.seq <= 16;

@@ -8,7 +8,7 @@
 #include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
-#include "runtime/transport/tcp/frame.h"
+#include "runtime/transport/frame.h"
 
 namespace silk::transport {
 
@@ -16,6 +16,6 @@ namespace silk::transport {
 std::string EncodeAbort(const absl::Status& reason);
 // The error an abort frame from `peer` stands for: its code and kind, and a
 // message naming the peer. Codes and kinds out of range read as aborted.
-absl::Status DecodeAbort(const tcp::FrameHeader& header, absl::string_view reason, int peer);
+absl::Status DecodeAbort(const FrameHeader& header, absl::string_view reason, int peer);
 
 }  // namespace silk::transport

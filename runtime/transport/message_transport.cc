@@ -23,7 +23,7 @@ RequestPtr MessageTransport::Send(int peer, MessageTag tag, const OpDescriptor& 
     return FailedRequest(kSend, peer, tag, bytes,
                    PeerLostError(absl::StrFormat("rank %d has shut down its communicator", peer)));
   }
-  tcp::FrameHeader header;
+  FrameHeader header;
   header.op_id = tag.op_id;
   header.seq = tag.seq;
   header.total = bytes;

@@ -14,7 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "runtime/transport/mailbox.h"
-#include "runtime/transport/tcp/frame.h"
+#include "runtime/transport/frame.h"
 #include "runtime/transport/transport.h"
 
 namespace silk::transport {
@@ -37,7 +37,7 @@ class MessageTransport : public Transport {
   // Queues a send to another rank (not departed, transport healthy when
   // called): `header` has every field but offset and length; `request`
   // completes once the bytes are out, or with the sticky error.
-  virtual void Enqueue(int peer, const tcp::FrameHeader& header, const char* data, RequestPtr request) = 0;
+  virtual void Enqueue(int peer, const FrameHeader& header, const char* data, RequestPtr request) = 0;
   // The first failure was recorded: tell the peers if the backend can, and
   // fail the queued sends nobody is touching. Receives are swept after it.
   virtual void FailConnections(const absl::Status& status) = 0;

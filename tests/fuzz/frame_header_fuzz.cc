@@ -17,7 +17,7 @@
 
 #include "runtime/core/error.h"
 #include "runtime/transport/control.h"
-#include "runtime/transport/tcp/frame.h"
+#include "runtime/transport/frame.h"
 
 namespace {
 
@@ -31,7 +31,7 @@ void Check(bool condition, const char* what) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  using namespace silk::transport::tcp;
+  using namespace silk::transport;
   const char* bytes = reinterpret_cast<const char*>(data);
   size_t pos = 0;
   while (size - pos >= sizeof(FrameHeader)) {

@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "runtime/transport/tcp/handshake.h"
+#include "runtime/transport/handshake.h"
 
 namespace silk::fuzz::handshake {
 
@@ -14,8 +14,8 @@ inline constexpr int kServerRank = 0;
 inline constexpr int kClientRank = 3;
 inline constexpr int kLane = 1;
 
-inline transport::tcp::HandshakeParams Params(int rank) {
-  transport::tcp::HandshakeParams params;
+inline transport::HandshakeParams Params(int rank) {
+  transport::HandshakeParams params;
   params.job_id = kJobId;
   params.token = kToken;
   params.rank = rank;
@@ -23,8 +23,8 @@ inline transport::tcp::HandshakeParams Params(int rank) {
   params.lanes = 2;
   return params;
 }
-inline transport::tcp::HandshakeParams ConnectorParams() { return Params(kClientRank); }
-inline transport::tcp::HandshakeParams AcceptorParams() { return Params(kServerRank); }
+inline transport::HandshakeParams ConnectorParams() { return Params(kClientRank); }
+inline transport::HandshakeParams AcceptorParams() { return Params(kServerRank); }
 inline std::string ServerNonce() { return std::string(32, 'S'); }
 inline std::string ClientNonce() { return std::string(32, 'C'); }
 

@@ -17,7 +17,7 @@
 
 #include "absl/strings/string_view.h"
 #include "google/protobuf/stubs/logging.h"
-#include "runtime/transport/tcp/handshake.h"
+#include "runtime/transport/handshake.h"
 #include "tests/fuzz/handshake_fixture.h"
 
 namespace {
@@ -33,7 +33,7 @@ void Check(bool condition, const char* what) {
 // ends first or the prefix is refused (the handshake stops there too).
 bool NextMessage(absl::string_view* stream, absl::string_view* message) {
   if (stream->size() < 4) return false;
-  absl::StatusOr<uint32_t> length = silk::transport::tcp::DecodeMessageLength(stream->data());
+  absl::StatusOr<uint32_t> length = silk::transport::DecodeMessageLength(stream->data());
   stream->remove_prefix(4);
   if (!length.ok()) {
     Check(length.status().message().find("exceeds") != absl::string_view::npos, "a refused length says why");
@@ -54,28 +54,28 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  namespace tcp = silk::transport::tcp;
+  using namespace silk::transport;  // NOLINT: a test of this namespace
   namespace fixture = silk::fuzz::handshake;
   if (size == 0) return 0;
   const bool accepting = data[0] & 1;
   absl::string_view stream(reinterpret_cast<const char*>(data) + 1, size - 1);
   absl::string_view message;
   if (!accepting) {
-    const tcp::HandshakeParams params = fixture::ConnectorParams();
+    const HandshakeParams params = fixture::ConnectorParams();
     if (!NextMessage(&stream, &message)) return 0;
-    absl::StatusOr<std::string> server_nonce = tcp::CheckChallenge(message, params, fixture::kServerRank);
+    absl::StatusOr<std::string> server_nonce = CheckChallenge(message, params, fixture::kServerRank);
     if (!server_nonce.ok()) {
       Check(!server_nonce.status().message().empty(), "a refused Challenge says why");
       return 0;
     }
     if (!NextMessage(&stream, &message)) return 0;
-    absl::Status welcome = tcp::CheckWelcome(message, params, fixture::kServerRank, fixture::kLane, *server_nonce,
+    absl::Status welcome = CheckWelcome(message, params, fixture::kServerRank, fixture::kLane, *server_nonce,
                                              fixture::ClientNonce());
     Check(welcome.ok() || !welcome.message().empty(), "a refused Welcome says why");
   } else {
-    const tcp::HandshakeParams params = fixture::AcceptorParams();
+    const HandshakeParams params = fixture::AcceptorParams();
     if (!NextMessage(&stream, &message)) return 0;
-    absl::StatusOr<tcp::CheckedHello> hello = tcp::CheckHello(message, params, fixture::ServerNonce());
+    absl::StatusOr<CheckedHello> hello = CheckHello(message, params, fixture::ServerNonce());
     if (!hello.ok()) {
       Check(!hello.status().message().empty(), "a malformed Hello says why");
       return 0;

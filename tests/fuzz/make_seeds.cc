@@ -17,15 +17,15 @@
 #include "runtime/bootstrap/store_protocol.h"
 #include "runtime/core/error.h"
 #include "runtime/transport/control.h"
-#include "runtime/transport/tcp/frame.h"
-#include "runtime/transport/tcp/handshake.h"
-#include "runtime/transport/tcp/handshake.pb.h"
+#include "runtime/transport/frame.h"
+#include "runtime/transport/handshake.h"
+#include "runtime/transport/handshake.pb.h"
 #include "tests/fuzz/handshake_fixture.h"
 
 namespace {
 
 namespace fs = std::filesystem;
-namespace tcp = silk::transport::tcp;
+using namespace silk::transport;  // NOLINT: a test of this namespace
 namespace wire = silk::bootstrap::wire;
 namespace fixture = silk::fuzz::handshake;
 
@@ -45,14 +45,14 @@ void Require(bool condition, const char* what) {
 
 // --- frame_header: a lane's byte stream ---
 
-std::string Frame(tcp::FrameHeader h, const std::string& payload = "") {
+std::string Frame(FrameHeader h, const std::string& payload = "") {
   std::string out(sizeof(h), '\0');
   std::memcpy(out.data(), &h, sizeof(h));
   return out + payload;
 }
 
-tcp::FrameHeader Data(uint64_t offset, uint64_t length, uint64_t total) {
-  tcp::FrameHeader h;
+FrameHeader Data(uint64_t offset, uint64_t length, uint64_t total) {
+  FrameHeader h;
   h.op_id = 7;
   h.seq = 1;
   h.offset = offset;
@@ -68,28 +68,28 @@ void FrameSeeds() {
   Write("frame_header", "data_two_frames",
         Frame(Data(0, 8, 16), std::string(8, 'a')) + Frame(Data(8, 8, 16), std::string(8, 'b')));
   Write("frame_header", "data_empty", Frame(Data(0, 0, 0)));
-  tcp::FrameHeader abort;
-  abort.type = tcp::FrameType::kAbort;
+  FrameHeader abort;
+  abort.type = FrameType::kAbort;
   abort.seq = 13;  // absl::StatusCode::kInternal
   abort.length = 4;
   Write("frame_header", "abort", Frame(abort, "boom"));
   Write("frame_header", "abort_encoded",
         silk::transport::EncodeAbort(silk::MakeError(silk::ErrorKind::kMismatch, "mismatched collective calls")));
-  tcp::FrameHeader goodbye;
-  goodbye.type = tcp::FrameType::kGoodbye;
+  FrameHeader goodbye;
+  goodbye.type = FrameType::kGoodbye;
   Write("frame_header", "goodbye", Frame(goodbye));
-  tcp::FrameHeader bad = Data(0, 8, 16);
+  FrameHeader bad = Data(0, 8, 16);
   bad.magic = 0x12345678;
   Write("frame_header", "bad_magic", Frame(bad));
   bad = Data(0, 8, 16);
-  bad.version = tcp::kProtocolVersion + 1;
+  bad.version = kProtocolVersion + 1;
   Write("frame_header", "bad_version", Frame(bad));
   Write("frame_header", "offset_overflows", Frame(Data(~uint64_t{0}, 8, 16)));
-  Write("frame_header", "total_too_large", Frame(Data(0, 8, tcp::kMaxMessageBytes + 1)));
-  abort.length = tcp::kMaxControlPayload + 1;
+  Write("frame_header", "total_too_large", Frame(Data(0, 8, kMaxMessageBytes + 1)));
+  abort.length = kMaxControlPayload + 1;
   Write("frame_header", "abort_too_long", Frame(abort));
   bad = Data(0, 8, 16);
-  bad.type = static_cast<tcp::FrameType>(99);
+  bad.type = static_cast<FrameType>(99);
   Write("frame_header", "unknown_type", Frame(bad));
   Write("frame_header", "truncated_header", Frame(Data(0, 8, 16)).substr(0, 30));
 }
@@ -105,49 +105,49 @@ std::string Prefixed(const std::string& message) {
 
 // The handshake's transcript (handshake.cc); make_seeds checks the result.
 std::string Transcript(const char* label) {
-  return absl::StrCat(label, "|", tcp::kProtocolVersion, "|", fixture::kJobId, "|", fixture::kServerRank, "|",
+  return absl::StrCat(label, "|", kProtocolVersion, "|", fixture::kJobId, "|", fixture::kServerRank, "|",
                       fixture::kClientRank, "|", fixture::kLane, "|", fixture::ServerNonce(), "|",
                       fixture::ClientNonce());
 }
 
 void HandshakeSeeds() {
-  tcp::Challenge challenge;
-  challenge.set_protocol_version(tcp::kProtocolVersion);
+  Challenge challenge;
+  challenge.set_protocol_version(kProtocolVersion);
   challenge.set_job_id(fixture::kJobId);
   challenge.set_server_rank(fixture::kServerRank);
   challenge.set_server_nonce(fixture::ServerNonce());
-  tcp::Welcome welcome;
+  Welcome welcome;
   welcome.set_accepted(true);
-  welcome.set_server_mac(tcp::HmacSha256(fixture::kToken, Transcript("silk-server")));
-  Require(tcp::CheckWelcome(welcome.SerializeAsString(), fixture::ConnectorParams(), fixture::kServerRank,
+  welcome.set_server_mac(HmacSha256(fixture::kToken, Transcript("silk-server")));
+  Require(CheckWelcome(welcome.SerializeAsString(), fixture::ConnectorParams(), fixture::kServerRank,
                             fixture::kLane, fixture::ServerNonce(), fixture::ClientNonce())
               .ok(),
           "the valid Welcome is refused: has the transcript changed?");
   const std::string connector(1, '\0');
   Write("handshake", "connector_accepted",
         connector + Prefixed(challenge.SerializeAsString()) + Prefixed(welcome.SerializeAsString()));
-  tcp::Welcome refusal;
+  Welcome refusal;
   refusal.set_accepted(false);
   refusal.set_reason("rank 3 lane 1 is already connected");
   Write("handshake", "connector_refused",
         connector + Prefixed(challenge.SerializeAsString()) + Prefixed(refusal.SerializeAsString()));
-  tcp::Challenge other_job = challenge;
+  Challenge other_job = challenge;
   other_job.set_job_id(7);
   Write("handshake", "connector_other_job", connector + Prefixed(other_job.SerializeAsString()));
   Write("handshake", "connector_too_long", connector + std::string("\xff\xff\x00\x00", 4));
 
-  tcp::Hello hello;
-  hello.set_protocol_version(tcp::kProtocolVersion);
+  Hello hello;
+  hello.set_protocol_version(kProtocolVersion);
   hello.set_job_id(fixture::kJobId);
   hello.set_client_rank(fixture::kClientRank);
   hello.set_lane(fixture::kLane);
   hello.set_client_nonce(fixture::ClientNonce());
-  hello.set_client_mac(tcp::HmacSha256(fixture::kToken, Transcript("silk-client")));
-  auto checked = tcp::CheckHello(hello.SerializeAsString(), fixture::AcceptorParams(), fixture::ServerNonce());
+  hello.set_client_mac(HmacSha256(fixture::kToken, Transcript("silk-client")));
+  auto checked = CheckHello(hello.SerializeAsString(), fixture::AcceptorParams(), fixture::ServerNonce());
   Require(checked.ok() && checked->refusal.ok(), "the valid Hello is refused: has the transcript changed?");
   const std::string acceptor(1, '\1');
   Write("handshake", "acceptor_accepted", acceptor + Prefixed(hello.SerializeAsString()));
-  tcp::Hello bad = hello;
+  Hello bad = hello;
   bad.set_lane(5);
   Write("handshake", "acceptor_lane_out_of_range", acceptor + Prefixed(bad.SerializeAsString()));
   bad = hello;

@@ -147,17 +147,17 @@ pid_t PeerPid(int socket) {
   return credentials.pid;
 }
 
-absl::StatusOr<Link> ConnectLink(uint64_t job_id, int peer, const tcp::HandshakeParams& params, uint64_t ring_bytes,
+absl::StatusOr<Link> ConnectLink(uint64_t job_id, int peer, const HandshakeParams& params, uint64_t ring_bytes,
                                  absl::Time deadline) {
   Link link;
   link.peer = peer;
   SILK_ASSIGN_OR_RETURN(link.socket, ConnectLocal(SocketName(job_id, peer), deadline));
   link.pid = PeerPid(link.socket.get());
-  SILK_RETURN_IF_ERROR(tcp::ClientHandshake(link.socket.get(), params, peer, /*lane=*/0, deadline));
+  SILK_RETURN_IF_ERROR(ClientHandshake(link.socket.get(), params, peer, /*lane=*/0, deadline));
   SILK_ASSIGN_OR_RETURN(link.segment,
                         Segment::Create(absl::StrFormat("silk-shm-%d-%d", peer, params.rank), ring_bytes));
   SILK_RETURN_IF_ERROR(SendWithFd(link.socket.get(), &kOffer, sizeof(kOffer), link.segment.fd(), deadline));
-  SILK_ASSIGN_OR_RETURN(std::string answer, tcp::ReadMessageFrame(link.socket.get(), deadline));
+  SILK_ASSIGN_OR_RETURN(std::string answer, ReadMessageFrame(link.socket.get(), deadline));
   if (!answer.empty()) {
     return absl::FailedPreconditionError(absl::StrFormat("rank %d refused the shared memory: %s", peer, answer));
   }
@@ -165,13 +165,13 @@ absl::StatusOr<Link> ConnectLink(uint64_t job_id, int peer, const tcp::Handshake
   return link;
 }
 
-absl::StatusOr<Link> AcceptLink(ScopedFd socket, const tcp::HandshakeParams& params, absl::Time deadline,
+absl::StatusOr<Link> AcceptLink(ScopedFd socket, const HandshakeParams& params, absl::Time deadline,
                                 const std::function<absl::Status(int rank)>& claim) {
   Link link;
   link.socket = std::move(socket);
   link.pid = PeerPid(link.socket.get());
-  SILK_ASSIGN_OR_RETURN(tcp::AcceptedConnection accepted,
-                        tcp::ServerHandshake(link.socket.get(), params, deadline,
+  SILK_ASSIGN_OR_RETURN(AcceptedConnection accepted,
+                        ServerHandshake(link.socket.get(), params, deadline,
                                              [&](int rank, int lane) { return claim(rank); }));
   link.peer = accepted.rank;
   uint64_t offer = 0;
@@ -190,7 +190,7 @@ absl::StatusOr<Link> AcceptLink(ScopedFd socket, const tcp::HandshakeParams& par
     }
   }
   SILK_RETURN_IF_ERROR(
-      tcp::WriteMessageFrame(link.socket.get(), mapped.ok() ? "" : std::string(mapped.message()), deadline));
+      WriteMessageFrame(link.socket.get(), mapped.ok() ? "" : std::string(mapped.message()), deadline));
   SILK_RETURN_IF_ERROR(mapped);
   return link;
 }

@@ -19,7 +19,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "runtime/transport/shm/segment.h"
-#include "runtime/transport/tcp/handshake.h"
+#include "runtime/transport/handshake.h"
 
 namespace silk::transport::shm {
 
@@ -41,12 +41,12 @@ struct Link {
 
 // The higher rank's side: connects to `peer`, authenticates with `params`,
 // creates a segment with rings of `ring_bytes` and hands it over.
-absl::StatusOr<Link> ConnectLink(uint64_t job_id, int peer, const tcp::HandshakeParams& params, uint64_t ring_bytes,
+absl::StatusOr<Link> ConnectLink(uint64_t job_id, int peer, const HandshakeParams& params, uint64_t ring_bytes,
                                  absl::Time deadline);
 
 // The lower rank's side, for a connection accepted on its socket. `claim(rank)`
 // says whether that rank may join now; its error is the rejection's reason.
-absl::StatusOr<Link> AcceptLink(ScopedFd socket, const tcp::HandshakeParams& params, absl::Time deadline,
+absl::StatusOr<Link> AcceptLink(ScopedFd socket, const HandshakeParams& params, absl::Time deadline,
                                 const std::function<absl::Status(int rank)>& claim);
 
 // The process at the other end of a Unix socket (0 when unknown).

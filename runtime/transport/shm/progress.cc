@@ -26,7 +26,7 @@ namespace {
 constexpr char kWake = 'w';     // look at the rings
 constexpr char kGoodbye = 'G';  // orderly shutdown: everything sent is in the ring
 // An abort frame (control.h), as on TCP: it starts with the frame magic.
-constexpr char kFrameStart = static_cast<char>(tcp::kFrameMagic & 0xff);
+constexpr char kFrameStart = static_cast<char>(kFrameMagic & 0xff);
 static_assert(kFrameStart != kWake && kFrameStart != kGoodbye);
 
 constexpr int kFramesPerTurn = 16;  // per peer and direction, so no peer starves the others
@@ -212,11 +212,11 @@ bool ShmTransport::ParseControl(Peer& peer) {
       pos++;
       HandleGoodbye(peer);
     } else if (type == kFrameStart) {
-      if (in.size() - pos < sizeof(tcp::FrameHeader)) break;
-      tcp::FrameHeader header;
+      if (in.size() - pos < sizeof(FrameHeader)) break;
+      FrameHeader header;
       std::memcpy(&header, in.data() + pos, sizeof(header));
-      absl::Status valid = tcp::ValidateHeader(header);
-      if (valid.ok() && header.type != tcp::FrameType::kAbort) {
+      absl::Status valid = ValidateHeader(header);
+      if (valid.ok() && header.type != FrameType::kAbort) {
         valid = absl::DataLossError("a frame other than an abort on the pair's socket");
       }
       if (!valid.ok()) {
@@ -335,7 +335,7 @@ void ShmTransport::WakePeer(Peer& peer) {
 void ShmTransport::SendControl(Peer& peer, const std::string& message, absl::Time deadline) {
   if (peer.closed) return;
   absl::MutexLock lock(&peer.write_mu);
-  absl::Status sent = tcp::WriteAll(peer.socket.get(), message.data(), message.size(), deadline);
+  absl::Status sent = WriteAll(peer.socket.get(), message.data(), message.size(), deadline);
   if (!sent.ok()) Log(LogLevel::kInfo, "telling rank %d over shared memory: %s", peer.rank, sent.message());
 }
 

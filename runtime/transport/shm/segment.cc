@@ -173,9 +173,9 @@ absl::StatusOr<bool> RingReader::Next(FrameHeader* header) {
         "shared-memory ring corrupt: producer at %d, consumer at %d, capacity %d", head, tail_, capacity_));
   }
   std::memcpy(header, data_ + (tail_ & (capacity_ - 1)), sizeof(*header));
-  absl::Status valid = tcp::ValidateHeader(*header);
+  absl::Status valid = ValidateHeader(*header);
   if (!valid.ok()) return valid;
-  if (header->type != tcp::FrameType::kData) {
+  if (header->type != FrameType::kData) {
     return absl::DataLossError(
         absl::StrFormat("unexpected frame type %d in a shared-memory ring", static_cast<int>(header->type)));
   }

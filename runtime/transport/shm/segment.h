@@ -24,12 +24,11 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "runtime/transport/tcp/frame.h"
-#include "runtime/transport/tcp/socket.h"
+#include "runtime/transport/frame.h"
+#include "runtime/transport/socket.h"
 
 namespace silk::transport::shm {
 
-using tcp::FrameHeader;
 
 inline constexpr uint64_t kSegmentMagic = 0x314d48534b4c4953;  // "SILKSHM1"
 inline constexpr uint32_t kSegmentVersion = 1;

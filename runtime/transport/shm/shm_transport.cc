@@ -75,7 +75,7 @@ absl::StatusOr<std::unique_ptr<ShmTransport>> ShmTransport::Create(int rank, int
     acceptor = std::thread([&] { t->AcceptLinks(listener.get(), job_id, token, deadline, give_up); });
   }
   absl::Status connected;
-  const tcp::HandshakeParams params{job_id, token, rank, size, 1, 0};
+  const HandshakeParams params{job_id, token, rank, size, 1, 0};
   for (int peer : local) {
     if (peer >= rank) break;
     absl::StatusOr<Link> link = ConnectLink(job_id, peer, params, options.ring_bytes, deadline);
@@ -110,7 +110,7 @@ void ShmTransport::AcceptLinks(int listener, uint64_t job_id, const std::string&
                                const std::atomic<bool>& give_up) {
   const int expected = static_cast<int>(std::count_if(local_ranks_.begin(), local_ranks_.end(),
                                                       [this](int r) { return r > rank_; }));
-  const tcp::HandshakeParams params{job_id, token, rank_, size_, 1, 0};
+  const HandshakeParams params{job_id, token, rank_, size_, 1, 0};
   std::vector<std::thread> handshakes;
   std::atomic<int> running{0};
   while (!give_up.load() && absl::Now() < deadline) {
@@ -216,7 +216,7 @@ absl::Status ShmTransport::CheckReach(int peer, const char* what) const {
                                          peer, absl::StrJoin(local_ranks_, ", ")));
 }
 
-void ShmTransport::Enqueue(int peer, const tcp::FrameHeader& header, const char* data, RequestPtr request) {
+void ShmTransport::Enqueue(int peer, const FrameHeader& header, const char* data, RequestPtr request) {
   auto op = std::make_shared<SendOp>();
   op->request = std::move(request);
   op->data = data;

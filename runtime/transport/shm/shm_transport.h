@@ -38,7 +38,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "runtime/transport/tcp/socket.h"
+#include "runtime/transport/socket.h"
 #include "runtime/transport/message_transport.h"
 #include "runtime/transport/poller.h"
 #include "runtime/transport/transport.h"
@@ -92,7 +92,7 @@ class ShmTransport : public MessageTransport {
 
   // Data path shared with user threads (shm_transport.cc).
   absl::Status CheckReach(int peer, const char* what) const override;
-  void Enqueue(int peer, const tcp::FrameHeader& header, const char* data, RequestPtr request) override;
+  void Enqueue(int peer, const FrameHeader& header, const char* data, RequestPtr request) override;
   // Tells every local peer why (bounded), before any request fails: a caller
   // that exits on seeing the error still leaves its reason behind. Then fails
   // the sends the progress thread is not copying.

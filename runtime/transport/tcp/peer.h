@@ -14,8 +14,8 @@
 
 #include "absl/synchronization/mutex.h"
 #include "runtime/transport/mailbox.h"
-#include "runtime/transport/tcp/frame.h"
-#include "runtime/transport/tcp/socket.h"
+#include "runtime/transport/frame.h"
+#include "runtime/transport/socket.h"
 #include "runtime/transport/transport.h"
 
 namespace silk::transport::tcp {

@@ -10,7 +10,7 @@
 #include "absl/synchronization/mutex.h"
 #include "runtime/transport/poller.h"
 #include "runtime/transport/tcp/peer.h"
-#include "runtime/transport/tcp/socket.h"
+#include "runtime/transport/socket.h"
 
 namespace silk::transport::tcp {
 

@@ -25,9 +25,9 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "runtime/transport/message_transport.h"
-#include "runtime/transport/tcp/frame.h"
-#include "runtime/transport/tcp/handshake.h"
-#include "runtime/transport/tcp/socket.h"
+#include "runtime/transport/frame.h"
+#include "runtime/transport/handshake.h"
+#include "runtime/transport/socket.h"
 #include "runtime/transport/transport.h"
 
 namespace silk::transport::tcp {

@@ -1,8 +1,8 @@
-#include "runtime/transport/tcp/frame.h"
+#include "runtime/transport/frame.h"
 
 #include "gtest/gtest.h"
 
-namespace silk::transport::tcp {
+namespace silk::transport {
 namespace {
 
 TEST(FrameHeader, AcceptsAWellFormedDataFrame) {
@@ -37,4 +37,4 @@ TEST(FrameHeader, RejectsBadMagicVersionTypeAndBounds) {
 }
 
 }  // namespace
-}  // namespace silk::transport::tcp
+}  // namespace silk::transport

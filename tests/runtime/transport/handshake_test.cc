@@ -1,4 +1,4 @@
-#include "runtime/transport/tcp/handshake.h"
+#include "runtime/transport/handshake.h"
 
 #include <sys/socket.h>
 
@@ -7,11 +7,11 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "runtime/transport/tcp/frame.h"
-#include "runtime/transport/tcp/handshake.pb.h"
-#include "runtime/transport/tcp/socket.h"
+#include "runtime/transport/frame.h"
+#include "runtime/transport/handshake.pb.h"
+#include "runtime/transport/socket.h"
 
-namespace silk::transport::tcp {
+namespace silk::transport {
 namespace {
 
 TEST(Hmac, MatchesRfc4231TestCase2) {
@@ -153,4 +153,4 @@ TEST(HandshakeChecks, RefusingWelcomeCarriesTheAcceptorsReason) {
 }
 
 }  // namespace
-}  // namespace silk::transport::tcp
+}  // namespace silk::transport

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "gtest/gtest.h"
-#include "runtime/transport/tcp/handshake.h"
+#include "runtime/transport/handshake.h"
 #include "tests/runtime/transport/transport_fixture.h"
 
 namespace silk::transport::tcp {

@@ -23,7 +23,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "runtime/transport/shm/shm_transport.h"
-#include "runtime/transport/tcp/handshake.h"
+#include "runtime/transport/handshake.h"
 #include "runtime/transport/tcp/tcp_transport.h"
 
 namespace {
@@ -213,7 +213,7 @@ int main(int argc, char** argv) {
     }
   }
   uint64_t job;
-  std::string random = silk::transport::tcp::RandomBytes(sizeof(job));
+  std::string random = silk::transport::RandomBytes(sizeof(job));
   std::memcpy(&job, random.data(), sizeof(job));
   int to_child[2], to_parent[2];
   if (pipe(to_child) != 0 || pipe(to_parent) != 0) return 1;

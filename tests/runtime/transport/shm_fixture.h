@@ -14,14 +14,14 @@
 
 #include "gtest/gtest.h"
 #include "runtime/transport/shm/shm_transport.h"
-#include "runtime/transport/tcp/handshake.h"
+#include "runtime/transport/handshake.h"
 
 namespace silk::transport::shm {
 
 // A job id no other test (or concurrently running test binary) uses.
 inline uint64_t FreshJobId() {
   uint64_t id;
-  std::string random = tcp::RandomBytes(sizeof(id));
+  std::string random = RandomBytes(sizeof(id));
   std::memcpy(&id, random.data(), sizeof(id));
   return id;
 }

@@ -17,7 +17,7 @@
 #include "gtest/gtest.h"
 #include "runtime/core/error.h"
 #include "runtime/transport/shm/link.h"
-#include "runtime/transport/tcp/handshake.h"
+#include "runtime/transport/handshake.h"
 #include "tests/runtime/transport/shm_fixture.h"
 
 namespace silk::transport::shm {
@@ -321,8 +321,8 @@ TEST(ShmTransport, StrangersAreRefusedDuringSetUp) {
   auto wrong = ConnectLocal(SocketName(job, 0), absl::Now() + absl::Seconds(10));
   ASSERT_TRUE(silent.ok()) << silent.status();
   ASSERT_TRUE(wrong.ok()) << wrong.status();
-  tcp::HandshakeParams guess{job, "a-guessed-token", 1, 2, 1, 0};
-  absl::Status refused = tcp::ClientHandshake(wrong->get(), guess, 0, 0, absl::Now() + absl::Seconds(10));
+  HandshakeParams guess{job, "a-guessed-token", 1, 2, 1, 0};
+  absl::Status refused = ClientHandshake(wrong->get(), guess, 0, 0, absl::Now() + absl::Seconds(10));
   EXPECT_TRUE(absl::IsPermissionDenied(refused)) << refused;
   auto t1 = ShmTransport::Create(1, 2, local, job, "the-real-token", options, absl::Now() + absl::Seconds(20));
   rank0.join();

@@ -1,5 +1,5 @@
 // Socket options as the transport applies them: each one set is read back.
-#include "runtime/transport/tcp/socket.h"
+#include "runtime/transport/socket.h"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -9,7 +9,7 @@
 
 #include "gtest/gtest.h"
 
-namespace silk::transport::tcp {
+namespace silk::transport {
 namespace {
 
 int IntOption(int fd, int level, int name) {
@@ -44,4 +44,4 @@ TEST(SocketOptions, UnknownCongestionControlIsAnErrorNamingIt) {
 }
 
 }  // namespace
-}  // namespace silk::transport::tcp
+}  // namespace silk::transport

@@ -19,7 +19,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
-namespace silk::transport::tcp {
+namespace silk::transport {
 
 struct HandshakeParams {
   uint64_t job_id = 0;
@@ -79,4 +79,4 @@ std::string HmacSha256(const std::string& key, const std::string& message);
 absl::Status WriteMessageFrame(int fd, const std::string& bytes, absl::Time deadline);
 absl::StatusOr<std::string> ReadMessageFrame(int fd, absl::Time deadline);
 
-}  // namespace silk::transport::tcp
+}  // namespace silk::transport

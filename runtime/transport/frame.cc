@@ -1,8 +1,8 @@
-#include "runtime/transport/tcp/frame.h"
+#include "runtime/transport/frame.h"
 
 #include "absl/strings/str_format.h"
 
-namespace silk::transport::tcp {
+namespace silk::transport {
 
 absl::Status ValidateHeader(const FrameHeader& h) {
   if (h.magic != kFrameMagic) {
@@ -30,4 +30,4 @@ absl::Status ValidateHeader(const FrameHeader& h) {
   return absl::DataLossError(absl::StrFormat("unknown frame type %d", static_cast<int>(h.type)));
 }
 
-}  // namespace silk::transport::tcp
+}  // namespace silk::transport

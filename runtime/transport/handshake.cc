@@ -1,4 +1,4 @@
-#include "runtime/transport/tcp/handshake.h"
+#include "runtime/transport/handshake.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -10,11 +10,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "runtime/core/status_macros.h"
-#include "runtime/transport/tcp/frame.h"
-#include "runtime/transport/tcp/handshake.pb.h"
-#include "runtime/transport/tcp/socket.h"
+#include "runtime/transport/frame.h"
+#include "runtime/transport/handshake.pb.h"
+#include "runtime/transport/socket.h"
 
-namespace silk::transport::tcp {
+namespace silk::transport {
 namespace {
 
 constexpr size_t kNonceBytes = 32;
@@ -199,4 +199,4 @@ absl::StatusOr<AcceptedConnection> ServerHandshake(int fd, const HandshakeParams
   return hello.from;
 }
 
-}  // namespace silk::transport::tcp
+}  // namespace silk::transport

@@ -12,7 +12,7 @@
 #include "absl/status/status.h"
 #include "runtime/core/types.h"
 
-namespace silk::transport::tcp {
+namespace silk::transport {
 
 inline constexpr uint32_t kFrameMagic = 0x4b4c4953;  // "SILK"
 inline constexpr uint16_t kProtocolVersion = 1;
@@ -44,4 +44,4 @@ static_assert(sizeof(FrameHeader) == 64, "FrameHeader is a wire format");
 // Checks a received header before anything trusts it; the error says what is wrong.
 absl::Status ValidateHeader(const FrameHeader& header);
 
-}  // namespace silk::transport::tcp
+}  // namespace silk::transport

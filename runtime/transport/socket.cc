@@ -1,4 +1,4 @@
-#include "runtime/transport/tcp/socket.h"
+#include "runtime/transport/socket.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -19,7 +19,7 @@
 #include "absl/strings/str_format.h"
 #include "runtime/core/status_macros.h"
 
-namespace silk::transport::tcp {
+namespace silk::transport {
 namespace {
 
 absl::Status Errno(const std::string& what) {
@@ -226,4 +226,4 @@ absl::StatusOr<std::string> LocalIpv4Address(const std::string& ifname) {
   return std::string("127.0.0.1");
 }
 
-}  // namespace silk::transport::tcp
+}  // namespace silk::transport

@@ -10,7 +10,7 @@
 #include "absl/time/time.h"
 #include "runtime/core/fd.h"
 
-namespace silk::transport::tcp {
+namespace silk::transport {
 
 struct SocketOptions {
   size_t buffer_bytes = 0;  // SO_SNDBUF/SO_RCVBUF; 0 leaves the kernel's autotuning
@@ -50,4 +50,4 @@ absl::Status WriteAll(int fd, const void* data, size_t bytes, absl::Time deadlin
 // "127.0.0.1" when there is none.
 absl::StatusOr<std::string> LocalIpv4Address(const std::string& ifname);
 
-}  // namespace silk::transport::tcp
+}  // namespace silk::transport
