@@ -24,6 +24,7 @@ packages=(
   iproute2 iperf3 python3 util-linux procps
   libgloo-dev libopenblas-dev gnuplot-nox
   python3-dev python3-torch libtorch-dev pybind11-dev
+  fortunes  # the text examples/pytorch/train_lm.py trains on
   clang libclang-rt-14-dev  # the fuzz targets (tests/fuzz): clang-14 and its libFuzzer runtime
 )
 missing=()
