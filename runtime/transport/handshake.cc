@@ -32,6 +32,14 @@ bool ConstantTimeEqual(const std::string& a, const std::string& b) {
   return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
+// A handshake message on the wire: a 4-byte little-endian length, then the bytes.
+std::string Framed(const std::string& bytes) {
+  const uint32_t length = static_cast<uint32_t>(bytes.size());
+  std::string framed(4, '\0');
+  std::memcpy(framed.data(), &length, 4);
+  return framed + bytes;
+}
+
 template <typename Message>
 absl::Status SendMessage(int fd, const Message& message, absl::Time deadline) {
   return WriteMessageFrame(fd, message.SerializeAsString(), deadline);
@@ -66,11 +74,8 @@ std::string HmacSha256(const std::string& key, const std::string& message) {
 }
 
 absl::Status WriteMessageFrame(int fd, const std::string& bytes, absl::Time deadline) {
-  uint32_t length = static_cast<uint32_t>(bytes.size());
-  char prefix[4];
-  std::memcpy(prefix, &length, 4);
-  SILK_RETURN_IF_ERROR(WriteAll(fd, prefix, 4, deadline));
-  return WriteAll(fd, bytes.data(), bytes.size(), deadline);
+  const std::string framed = Framed(bytes);
+  return WriteAll(fd, framed.data(), framed.size(), deadline);
 }
 
 absl::StatusOr<uint32_t> DecodeMessageLength(const char prefix[4]) {
@@ -168,35 +173,64 @@ absl::Status ClientHandshake(int fd, const HandshakeParams& params, int server_r
   return CheckWelcome(welcome_bytes, params, server_rank, lane, server_nonce, hello.client_nonce());
 }
 
-absl::StatusOr<AcceptedConnection> ServerHandshake(int fd, const HandshakeParams& params, absl::Time deadline,
-                                                   const std::function<absl::Status(int rank, int lane)>& claim) {
+HandshakeResponder::HandshakeResponder(const HandshakeParams& params)
+    : params_(params), server_nonce_(RandomBytes(kNonceBytes)) {
   Challenge challenge;
-  challenge.set_protocol_version(Version(params));
-  challenge.set_job_id(params.job_id);
-  challenge.set_server_rank(params.rank);
-  challenge.set_server_nonce(RandomBytes(kNonceBytes));
-  SILK_RETURN_IF_ERROR(SendMessage(fd, challenge, deadline));
+  challenge.set_protocol_version(Version(params_));
+  challenge.set_job_id(params_.job_id);
+  challenge.set_server_rank(params_.rank);
+  challenge.set_server_nonce(server_nonce_);
+  challenge_ = Framed(challenge.SerializeAsString());
+}
 
-  SILK_ASSIGN_OR_RETURN(std::string hello_bytes, ReadMessageFrame(fd, deadline));
-  SILK_ASSIGN_OR_RETURN(CheckedHello hello, CheckHello(hello_bytes, params, challenge.server_nonce()));
-  auto reject = [&](absl::Status reason) -> absl::Status {
-    Welcome refusal;
-    refusal.set_accepted(false);
-    refusal.set_reason(std::string(reason.message()));
-    SendMessage(fd, refusal, deadline).IgnoreError();  // best effort: the connection is dropped anyway
-    return reason;
-  };
-  if (!hello.refusal.ok()) return reject(hello.refusal);
-  absl::Status claimed = claim(hello.from.rank, hello.from.lane);
-  if (!claimed.ok()) return reject(claimed);
+size_t HandshakeResponder::wanted() const { return (have_length_ ? 4 + length_ : 4) - hello_.size(); }
 
+std::optional<HandshakeResponder::Outcome> HandshakeResponder::Take(absl::string_view bytes,
+                                                                    const HandshakeClaim& claim) {
+  hello_.append(bytes.data(), std::min(bytes.size(), wanted()));
+  if (!have_length_ && hello_.size() == 4) {
+    absl::StatusOr<uint32_t> length = DecodeMessageLength(hello_.data());
+    if (!length.ok()) return Outcome{length.status(), ""};
+    length_ = *length;
+    have_length_ = true;
+  }
+  if (!have_length_ || wanted() > 0) return std::nullopt;
+  return Answer(claim);
+}
+
+HandshakeResponder::Outcome HandshakeResponder::Answer(const HandshakeClaim& claim) {
+  absl::StatusOr<CheckedHello> hello = CheckHello(absl::string_view(hello_).substr(4), params_, server_nonce_);
+  if (!hello.ok()) return Outcome{hello.status(), ""};  // not a Hello at all: no answer
+  absl::Status refusal = hello->refusal;
+  if (refusal.ok()) refusal = claim(hello->from.rank, hello->from.lane);
   Welcome welcome;
+  if (!refusal.ok()) {
+    welcome.set_accepted(false);
+    welcome.set_reason(std::string(refusal.message()));
+    return Outcome{refusal, Framed(welcome.SerializeAsString())};
+  }
   welcome.set_accepted(true);
-  welcome.set_server_mac(HmacSha256(params.token, Transcript("silk-server", Version(params), params.job_id, params.rank,
-                                                             hello.from.rank, hello.from.lane,
-                                                             challenge.server_nonce(), hello.client_nonce)));
-  SILK_RETURN_IF_ERROR(SendMessage(fd, welcome, deadline));
-  return hello.from;
+  welcome.set_server_mac(HmacSha256(params_.token, Transcript("silk-server", Version(params_), params_.job_id,
+                                                              params_.rank, hello->from.rank, hello->from.lane,
+                                                              server_nonce_, hello->client_nonce)));
+  return Outcome{hello->from, Framed(welcome.SerializeAsString())};
+}
+
+absl::StatusOr<AcceptedConnection> ServerHandshake(int fd, const HandshakeParams& params, absl::Time deadline,
+                                                   const HandshakeClaim& claim) {
+  HandshakeResponder responder(params);
+  SILK_RETURN_IF_ERROR(WriteAll(fd, responder.challenge().data(), responder.challenge().size(), deadline));
+  while (true) {
+    std::string bytes(responder.wanted(), '\0');
+    SILK_RETURN_IF_ERROR(ReadExact(fd, bytes.data(), bytes.size(), deadline));
+    std::optional<HandshakeResponder::Outcome> outcome = responder.Take(bytes, claim);
+    if (!outcome) continue;
+    if (!outcome->reply.empty()) {
+      absl::Status sent = WriteAll(fd, outcome->reply.data(), outcome->reply.size(), deadline);
+      if (outcome->result.ok() && !sent.ok()) return sent;  // a refusal is best effort: the connection is dropped anyway
+    }
+    return outcome->result;
+  }
 }
 
 }  // namespace silk::transport

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -40,11 +41,44 @@ struct AcceptedConnection {
   int lane = -1;
 };
 
-// Acceptor side. `claim` is asked whether (rank, lane) may connect now (e.g.
-// not already connected); its error becomes the rejection reason.
-absl::StatusOr<AcceptedConnection> ServerHandshake(
-    int fd, const HandshakeParams& params, absl::Time deadline,
-    const std::function<absl::Status(int rank, int lane)>& claim);
+// Asked whether (rank, lane) may connect now (e.g. not already connected);
+// its error becomes the rejection reason.
+using HandshakeClaim = std::function<absl::Status(int rank, int lane)>;
+
+// The acceptor's side as a machine over bytes, apart from any socket, so that
+// an event loop runs many handshakes without a thread each (acceptor.h).
+class HandshakeResponder {
+ public:
+  explicit HandshakeResponder(const HandshakeParams& params);
+
+  // The framed Challenge: send it as soon as the connection is accepted.
+  const std::string& challenge() const { return challenge_; }
+  // How many bytes to read next: never more, so nothing after the Hello
+  // (on shared memory, the segment) is read here.
+  size_t wanted() const;
+
+  struct Outcome {
+    absl::StatusOr<AcceptedConnection> result;  // who joined, or why not
+    std::string reply;  // framed Welcome or refusal to send; empty: close without answer
+  };
+  // Takes at most wanted() bytes read from the connector. Returns the outcome
+  // once the Hello is complete (then asks `claim`), nothing before.
+  std::optional<Outcome> Take(absl::string_view bytes, const HandshakeClaim& claim);
+
+ private:
+  Outcome Answer(const HandshakeClaim& claim);
+
+  const HandshakeParams params_;
+  std::string server_nonce_;
+  std::string challenge_;
+  std::string hello_;   // the Hello's bytes so far
+  uint32_t length_ = 0;  // the Hello's length, once its prefix is in
+  bool have_length_ = false;
+};
+
+// The acceptor's side over one socket, blocking until `deadline`.
+absl::StatusOr<AcceptedConnection> ServerHandshake(int fd, const HandshakeParams& params, absl::Time deadline,
+                                                   const HandshakeClaim& claim);
 
 // The checks each side makes on the peer's messages, apart from the socket so
 // that tests and fuzzers (tests/fuzz/handshake_fuzz.cc) can feed them bytes.

@@ -120,9 +120,17 @@ uint16_t LocalPort(int fd) {
 }
 
 std::string PeerAddress(int fd) {
-  sockaddr_in addr{};
-  socklen_t len = sizeof(addr);
-  if (getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len) < 0) return "?";
+  sockaddr_storage storage{};
+  socklen_t len = sizeof(storage);
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&storage), &len) < 0) return "?";
+  if (storage.ss_family == AF_UNIX) {  // a local process: its pid says more than its (abstract) name
+    ucred credentials{};
+    socklen_t length = sizeof(credentials);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) < 0) return "a local process";
+    return absl::StrFormat("pid %d", credentials.pid);
+  }
+  if (storage.ss_family != AF_INET) return "?";
+  const auto& addr = reinterpret_cast<const sockaddr_in&>(storage);
   char text[INET_ADDRSTRLEN] = {};
   inet_ntop(AF_INET, &addr.sin_addr, text, sizeof(text));
   return absl::StrFormat("%s:%d", text, ntohs(addr.sin_port));

@@ -35,7 +35,7 @@ inline constexpr int kPortRange = 64;
 // first free port of port .. port + kPortRange - 1.
 absl::StatusOr<ScopedFd> ListenTcp(uint16_t port, const SocketOptions& options, int backlog = 256);
 uint16_t LocalPort(int fd);
-// "1.2.3.4:5678" for the remote end, or "?" when unknown.
+// "1.2.3.4:5678" for the remote end, "pid 123" for a Unix socket's, or "?" when unknown.
 std::string PeerAddress(int fd);
 
 // Connects before `deadline`, retrying refused connections (the peer may not listen yet).

@@ -165,15 +165,11 @@ absl::StatusOr<Link> ConnectLink(uint64_t job_id, int peer, const HandshakeParam
   return link;
 }
 
-absl::StatusOr<Link> AcceptLink(ScopedFd socket, const HandshakeParams& params, absl::Time deadline,
-                                const std::function<absl::Status(int rank)>& claim) {
+absl::StatusOr<Link> AcceptLink(ScopedFd socket, int peer, absl::Time deadline) {
   Link link;
   link.socket = std::move(socket);
   link.pid = PeerPid(link.socket.get());
-  SILK_ASSIGN_OR_RETURN(AcceptedConnection accepted,
-                        ServerHandshake(link.socket.get(), params, deadline,
-                                             [&](int rank, int lane) { return claim(rank); }));
-  link.peer = accepted.rank;
+  link.peer = peer;
   uint64_t offer = 0;
   ScopedFd fd;
   SILK_RETURN_IF_ERROR(ReceiveWithFd(link.socket.get(), &offer, sizeof(offer), &fd, deadline));

@@ -13,7 +13,6 @@
 #include <sys/types.h>
 
 #include <cstdint>
-#include <functional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -44,10 +43,9 @@ struct Link {
 absl::StatusOr<Link> ConnectLink(uint64_t job_id, int peer, const HandshakeParams& params, uint64_t ring_bytes,
                                  absl::Time deadline);
 
-// The lower rank's side, for a connection accepted on its socket. `claim(rank)`
-// says whether that rank may join now; its error is the rejection's reason.
-absl::StatusOr<Link> AcceptLink(ScopedFd socket, const HandshakeParams& params, absl::Time deadline,
-                                const std::function<absl::Status(int rank)>& claim);
+// The lower rank's side, for a connection from `peer` that passed the
+// handshake (acceptor.h): takes the segment, maps it and says so.
+absl::StatusOr<Link> AcceptLink(ScopedFd socket, int peer, absl::Time deadline);
 
 // The process at the other end of a Unix socket (0 when unknown).
 pid_t PeerPid(int socket);

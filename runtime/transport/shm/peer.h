@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "runtime/transport/event_loop.h"
 #include "runtime/transport/shm/segment.h"
 #include "runtime/transport/transport.h"
 
@@ -39,6 +40,7 @@ struct Peer {
 
   // Progress thread.
   ScopedFd socket;
+  CallbackHandler socket_events;  // reads `socket` on the progress loop
   Segment segment;
   RingWriter out;
   RingReader in;

@@ -1,9 +1,7 @@
 // The silk-shm progress thread: moves frames between user buffers and the
 // rings, reads the pairs' sockets (wake-ups, aborts, goodbye, end), and
 // sleeps when there is nothing to do.
-#include <pthread.h>
 #include <sched.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -36,36 +34,33 @@ constexpr absl::Duration kControlWriteTimeout = absl::Milliseconds(200);
 
 }  // namespace
 
-void ShmTransport::Loop() {
-  pthread_setname_np(pthread_self(), "silk-shm");
-  absl::Time last_work = absl::Now();
-  unsigned turns = 0;
-  while (true) {
-    const uint64_t generation = work_generation_.load(std::memory_order_seq_cst);
-    if (peers_told_.load() && !closed_after_failure_) CloseAfterFailure();
-    if (stop_.load()) break;
-    bool busy = false;
-    if (!failed()) {
-      for (Peer* peer : links_) {
-        if (peer->closed) continue;
-        busy |= PumpRecv(*peer, kFramesPerTurn);
-        busy |= PumpSend(*peer);
-      }
-    }
-    if (saying_goodbye_.load() && !goodbyes_done_.load()) busy |= SayGoodbyes();
-    if (busy || absl::Now() - last_work < options_.spin) {
-      if (busy) {
-        last_work = absl::Now();
-      } else {
-        sched_yield();  // a spinning thread must not keep a user thread of this node off its core
-      }
-      if (++turns % kTurnsPerSocketPoll == 0) PollSockets(0);
-      continue;
-    }
-    const bool sleep = ArmSleep(generation);
-    PollSockets(sleep ? kSleepMillis : 0);
+int ShmTransport::Tick() {
+  if (sleep_armed_) {
     DisarmSleep();
+    sleep_armed_ = false;
   }
+  const uint64_t generation = work_generation_.load(std::memory_order_seq_cst);
+  if (peers_told_.load() && !closed_after_failure_) CloseAfterFailure();
+  bool busy = false;
+  if (!failed()) {
+    for (Peer* peer : links_) {
+      if (peer->closed) continue;
+      busy |= PumpRecv(*peer, kFramesPerTurn);
+      busy |= PumpSend(*peer);
+    }
+  }
+  if (saying_goodbye_.load() && !goodbyes_done_.load()) busy |= SayGoodbyes();
+  if (busy || absl::Now() - last_work_ < options_.spin) {
+    if (busy) {
+      last_work_ = absl::Now();
+    } else {
+      sched_yield();  // a spinning thread must not keep a user thread of this node off its core
+    }
+    // While spinning, the sockets are looked at only every few turns: a wait costs a system call.
+    return ++turns_ % kTurnsPerSocketPoll == 0 ? 0 : EventLoop::kNoWait;
+  }
+  sleep_armed_ = true;
+  return ArmSleep(generation) ? kSleepMillis : 0;
 }
 
 // ---- sending ----
@@ -160,8 +155,8 @@ bool ShmTransport::ArmSleep(uint64_t generation) {
     if (peer->send_blocked && peer->out.ArmWake(peer->blocked_payload)) work = true;
   }
   std::atomic_thread_fence(std::memory_order_seq_cst);
-  // Fail() and Send() bump the generation; stop and goodbye write the eventfd.
-  if (work_generation_.load(std::memory_order_seq_cst) != generation || stop_.load()) work = true;
+  // Fail() and Send() bump the generation; stop and goodbye wake the loop.
+  if (work_generation_.load(std::memory_order_seq_cst) != generation) work = true;
   return !work;
 }
 
@@ -171,18 +166,6 @@ void ShmTransport::DisarmSleep() {
     if (peer->closed) continue;
     peer->in.DisarmWake();
     if (peer->send_blocked) peer->out.DisarmWake();
-  }
-}
-
-void ShmTransport::PollSockets(int timeout_ms) {
-  epoll_event events[32];
-  int n = poller_.Wait(events, 32, timeout_ms);
-  if (n < 0) {
-    if (errno != EINTR) Fail(absl::InternalError(absl::StrFormat("epoll_wait: %s", std::strerror(errno))));
-    return;
-  }
-  for (int i = 0; i < n; ++i) {
-    ReadSocket(*static_cast<Peer*>(events[i].data.ptr));
   }
 }
 
@@ -316,7 +299,7 @@ void ShmTransport::CloseAfterFailure() {
 void ShmTransport::CloseSocket(Peer& peer) {
   if (peer.closed) return;
   peer.closed = true;
-  poller_.Remove(peer.socket.get());
+  loop_.Unwatch(peer.socket.get());
   // The descriptor itself stays open until the transport is destroyed.
   ::shutdown(peer.socket.get(), SHUT_RDWR);
 }

@@ -1,8 +1,6 @@
 #include "runtime/transport/shm/shm_transport.h"
 
-#include <poll.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -19,12 +17,6 @@
 #include "runtime/transport/shm/peer.h"
 
 namespace silk::transport::shm {
-namespace {
-
-constexpr int kMaxConcurrentHandshakes = 32;
-
-}  // namespace
-
 ShmTransport::ShmTransport(int rank, int size, std::vector<int> local_ranks, const ShmOptions& options)
     : MessageTransport(rank, size, "shared-memory"), local_ranks_(std::move(local_ranks)), options_(options) {
   for (int r = 0; r < size; ++r) {
@@ -62,87 +54,61 @@ absl::StatusOr<std::unique_ptr<ShmTransport>> ShmTransport::Create(int rank, int
   }
   std::unique_ptr<ShmTransport> transport(new ShmTransport(rank, size, local, options));
   ShmTransport* t = transport.get();
-  const bool accepts = local.back() > rank;
-  ScopedFd listener;
-  if (accepts) {
-    SILK_ASSIGN_OR_RETURN(listener, ListenLocal(SocketName(job_id, rank)));
-  }
-
-  // Accept the higher ranks while connecting to the lower ones.
-  std::atomic<bool> give_up{false};
-  std::thread acceptor;
-  if (accepts) {
-    acceptor = std::thread([&] { t->AcceptLinks(listener.get(), job_id, token, deadline, give_up); });
-  }
-  absl::Status connected;
+  t->loop_.AddTick([t] { return t->Tick(); });
+  SILK_RETURN_IF_ERROR(t->loop_.Start([t](const absl::Status& error) { t->Fail(error); }));
   const HandshakeParams params{job_id, token, rank, size, 1, 0};
+  // Accept the higher ranks (on the loop) while connecting to the lower ones.
+  if (local.back() > rank) SILK_RETURN_IF_ERROR(t->Listen(job_id, params, deadline));
   for (int peer : local) {
     if (peer >= rank) break;
     absl::StatusOr<Link> link = ConnectLink(job_id, peer, params, options.ring_bytes, deadline);
     if (!link.ok()) {
-      connected = absl::Status(link.status().code(), absl::StrFormat("joining rank %d to rank %d by shared memory: %s",
-                                                                     rank, peer, link.status().message()));
-      break;
+      return absl::Status(link.status().code(), absl::StrFormat("joining rank %d to rank %d by shared memory: %s",
+                                                                rank, peer, link.status().message()));
     }
     t->Install(std::move(*link));
   }
-  if (!connected.ok()) give_up = true;
-  if (acceptor.joinable()) acceptor.join();
-  listener.reset();  // the name disappears with it: nobody else can knock
-  SILK_RETURN_IF_ERROR(connected);
-  {
-    absl::MutexLock lock(&t->setup_mu_);
-    std::vector<int> missing;
-    for (int peer : local) {
-      if (peer > rank && !t->peers_[peer]->linked) missing.push_back(peer);
-    }
-    if (!missing.empty()) {
-      return absl::DeadlineExceededError(absl::StrFormat(
-          "rank %d timed out waiting for ranks %s of its node to join by shared memory", rank,
-          absl::StrJoin(missing, ", ")));
-    }
-  }
+  SILK_RETURN_IF_ERROR(t->AwaitHigherRanks(deadline));
   SILK_RETURN_IF_ERROR(t->Start());
   return transport;
 }
 
-void ShmTransport::AcceptLinks(int listener, uint64_t job_id, const std::string& token, absl::Time deadline,
-                               const std::atomic<bool>& give_up) {
+absl::Status ShmTransport::Listen(uint64_t job_id, const HandshakeParams& params, absl::Time deadline) {
+  SILK_ASSIGN_OR_RETURN(ScopedFd listener, ListenLocal(SocketName(job_id, rank_)));
+  acceptor_ = std::make_unique<Acceptor>(
+      &loop_, std::move(listener), Acceptor::Options{"shared memory", options_.handshake_timeout},
+      [this](int rank, int) { return Claim(rank); },
+      // The segment follows the handshake at once; taking it blocks the loop
+      // briefly, during set-up only, when the loop has no other work.
+      [this, deadline](ScopedFd socket, AcceptedConnection from) {
+        absl::StatusOr<Link> link =
+            AcceptLink(std::move(socket), from.rank, std::min(deadline, absl::Now() + options_.handshake_timeout));
+        if (!link.ok()) return link.status();
+        Install(std::move(*link));
+        return absl::OkStatus();
+      });
+  acceptor_->SetParams(params);
+  return acceptor_->Start();
+}
+
+absl::Status ShmTransport::AwaitHigherRanks(absl::Time deadline) {
   const int expected = static_cast<int>(std::count_if(local_ranks_.begin(), local_ranks_.end(),
                                                       [this](int r) { return r > rank_; }));
-  const HandshakeParams params{job_id, token, rank_, size_, 1, 0};
-  std::vector<std::thread> handshakes;
-  std::atomic<int> running{0};
-  while (!give_up.load() && absl::Now() < deadline) {
-    {
-      absl::MutexLock lock(&setup_mu_);
-      if (accepted_ == expected) break;
-    }
-    pollfd p{listener, POLLIN, 0};
-    if (::poll(&p, 1, 20) <= 0) continue;
-    ScopedFd connection(::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
-    if (!connection.valid()) continue;
-    if (running.load() >= kMaxConcurrentHandshakes) {
-      rejected_++;
-      Log(LogLevel::kWarning, "refused a shared-memory connection (pid %d): too many handshakes in progress",
-          PeerPid(connection.get()));
-      continue;
-    }
-    running++;
-    absl::Time until = std::min(deadline, absl::Now() + options_.handshake_timeout);
-    handshakes.emplace_back([this, &running, params, until, c = std::move(connection)]() mutable {
-      pid_t pid = PeerPid(c.get());
-      absl::StatusOr<Link> link = AcceptLink(std::move(c), params, until, [this](int r) { return Claim(r); });
-      if (link.ok()) {
-        Install(std::move(*link));
-      } else {
-        rejected_++;
-        Log(LogLevel::kWarning, "refused a shared-memory connection (pid %d): %s", pid, link.status().message());
-      }
-      running--;
-    });
+  {
+    absl::MutexLock lock(&setup_mu_);
+    auto all = [&]() ABSL_SHARED_LOCKS_REQUIRED(setup_mu_) { return accepted_ == expected; };
+    setup_mu_.AwaitWithDeadline(absl::Condition(&all), deadline);
   }
-  for (auto& handshake : handshakes) handshake.join();
+  if (acceptor_) acceptor_->Close();  // the name disappears with the listener: nobody else can knock
+  absl::MutexLock lock(&setup_mu_);
+  std::vector<int> missing;
+  for (int peer : local_ranks_) {
+    if (peer > rank_ && !peers_[peer]->linked) missing.push_back(peer);
+  }
+  if (missing.empty()) return absl::OkStatus();
+  return absl::DeadlineExceededError(absl::StrFormat(
+      "rank %d timed out waiting for ranks %s of its node to join by shared memory", rank_,
+      absl::StrJoin(missing, ", ")));
 }
 
 absl::Status ShmTransport::Claim(int rank) {
@@ -172,34 +138,33 @@ void ShmTransport::Install(Link&& link) {
 }
 
 absl::Status ShmTransport::Start() {
-  SILK_RETURN_IF_ERROR(poller_.Open());
-  for (auto& peer : peers_) {
-    if (!peer->linked) continue;
-    links_.push_back(peer.get());
-    if (absl::Status added = poller_.Add(peer->socket.get(), EPOLLIN | EPOLLRDHUP, peer.get()); !added.ok()) {
-      return Prefixed(added, absl::StrFormat("rank %d: ", peer->rank));
+  absl::Status started;
+  loop_.RunSync([&] {
+    for (auto& peer : peers_) {
+      if (!peer->linked) continue;
+      links_.push_back(peer.get());
+      Peer* p = peer.get();
+      p->socket_events = CallbackHandler([this, p](uint32_t) { ReadSocket(*p); });
+      absl::Status added = loop_.Watch(p->socket.get(), EPOLLIN | EPOLLRDHUP, &p->socket_events);
+      if (!added.ok() && started.ok()) started = Prefixed(added, absl::StrFormat("rank %d: ", p->rank));
     }
-  }
-  thread_ = std::thread([this] { Loop(); });
-  return absl::OkStatus();
+  });
+  return started;
 }
 
 ShmTransport::~ShmTransport() {
-  if (thread_.joinable()) {
-    // Let the queued sends out (bounded), say goodbye to every peer, stop.
-    // A failure being told to the peers on another thread finishes first (bounded by its writes).
-    const absl::Time told_by = absl::Now() + absl::Seconds(1);
-    while (failed() && !peers_told_.load() && absl::Now() < told_by) absl::SleepFor(absl::Milliseconds(1));
-    goodbye_deadline_ = failed() ? absl::Now() : absl::Now() + absl::Seconds(2);
-    Log(LogLevel::kDebug, "shared memory: saying goodbye to %d local peers", links_.size());
-    saying_goodbye_.store(true);
-    WakeProgress();
-    const absl::Time until = goodbye_deadline_ + absl::Seconds(1);
-    while (!goodbyes_done_.load() && absl::Now() < until) absl::SleepFor(absl::Milliseconds(1));
-    stop_.store(true);
-    WakeProgress();
-    thread_.join();
-  }
+  // Let the queued sends out (bounded), say goodbye to every peer, stop.
+  // A failure being told to the peers on another thread finishes first (bounded by its writes).
+  const absl::Time told_by = absl::Now() + absl::Seconds(1);
+  while (failed() && !peers_told_.load() && absl::Now() < told_by) absl::SleepFor(absl::Milliseconds(1));
+  goodbye_deadline_ = failed() ? absl::Now() : absl::Now() + absl::Seconds(2);
+  Log(LogLevel::kDebug, "shared memory: saying goodbye to %d local peers", links_.size());
+  saying_goodbye_.store(true);
+  WakeProgress();
+  const absl::Time until = goodbye_deadline_ + absl::Seconds(1);
+  while (!goodbyes_done_.load() && absl::Now() < until) absl::SleepFor(absl::Milliseconds(1));
+  loop_.Stop();
+  acceptor_.reset();
   // Requests nobody will complete any more (e.g. receives that were never matched).
   FailQueuedSends(peers_, ClosingStatus(), [](const SendOp&) { return true; });
   mailbox_.Close();
@@ -248,7 +213,7 @@ void ShmTransport::WakeAfterFailure() {
   WakeProgress();
 }
 
-void ShmTransport::WakeProgress() { poller_.Wake(); }
+void ShmTransport::WakeProgress() { loop_.Wake(); }
 
 PeerCounters ShmTransport::counters(int peer) const {
   if (peer < 0 || peer >= size_) return {};

@@ -39,8 +39,9 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "runtime/transport/socket.h"
+#include "runtime/transport/acceptor.h"
 #include "runtime/transport/message_transport.h"
-#include "runtime/transport/poller.h"
+#include "runtime/transport/event_loop.h"
 #include "runtime/transport/transport.h"
 
 namespace silk::transport::shm {
@@ -77,17 +78,17 @@ class ShmTransport : public MessageTransport {
   PeerCounters counters(int peer) const override;
 
   // Connections refused during set-up (wrong token, unknown rank, ...).
-  int rejected_connections() const { return rejected_.load(); }
+  int rejected_connections() const { return acceptor_ ? acceptor_->rejected() : 0; }
   const ShmOptions& options() const { return options_; }
 
  private:
   ShmTransport(int rank, int size, std::vector<int> local_ranks, const ShmOptions& options);
 
   // Set-up (shm_transport.cc).
-  void AcceptLinks(int listener, uint64_t job_id, const std::string& token, absl::Time deadline,
-                   const std::atomic<bool>& give_up);
+  absl::Status Listen(uint64_t job_id, const HandshakeParams& params, absl::Time deadline);
   absl::Status Claim(int rank);
   void Install(Link&& link);
+  absl::Status AwaitHigherRanks(absl::Time deadline);
   absl::Status Start();
 
   // Data path shared with user threads (shm_transport.cc).
@@ -102,14 +103,13 @@ class ShmTransport : public MessageTransport {
   void TellPeers(const absl::Status& reason);
   void WakeProgress();
 
-  // The progress thread (progress.cc).
-  void Loop();
+  // The progress loop (progress.cc): its tick moves frames, its handlers read the sockets.
+  int Tick();
   bool PumpSend(Peer& peer);
   bool PumpRecv(Peer& peer, int max_frames);
   bool SayGoodbyes();
   bool ArmSleep(uint64_t generation);
   void DisarmSleep();
-  void PollSockets(int timeout_ms);
   void ReadSocket(Peer& peer);
   bool ParseControl(Peer& peer);
   void HandleGoodbye(Peer& peer);
@@ -128,20 +128,22 @@ class ShmTransport : public MessageTransport {
   absl::Mutex setup_mu_;
   std::vector<bool> claimed_ ABSL_GUARDED_BY(setup_mu_);
   int accepted_ ABSL_GUARDED_BY(setup_mu_) = 0;
-  std::atomic<int> rejected_{0};
 
   std::atomic<bool> peers_told_{false};  // the abort is out: the sockets may close
 
-  // Progress thread.
-  Poller poller_;
-  std::thread thread_;
+  // Progress loop; it runs from set-up on (the acceptor's handshakes are its handlers).
+  EventLoop loop_{"silk-shm"};
+  std::unique_ptr<Acceptor> acceptor_;  // set-up only; destroyed after the loop stops
   std::atomic<uint64_t> work_generation_{0};  // bumped by every Send and Fail
   std::atomic<bool> sleeping_{false};
   std::atomic<bool> saying_goodbye_{false};
   std::atomic<bool> goodbyes_done_{false};
-  std::atomic<bool> stop_{false};
   absl::Time goodbye_deadline_;  // written before saying_goodbye_ is set
-  bool closed_after_failure_ = false;  // progress thread
+  // Loop thread only.
+  bool closed_after_failure_ = false;
+  bool sleep_armed_ = false;
+  absl::Time last_work_ = absl::Now();
+  unsigned turns_ = 0;
 };
 
 }  // namespace silk::transport::shm

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "runtime/transport/event_loop.h"
 #include "runtime/transport/mailbox.h"
 #include "runtime/transport/frame.h"
 #include "runtime/transport/socket.h"
@@ -34,7 +35,9 @@ struct SendOp {
   int pieces_in_flight = 0;
 };
 
-struct Lane {
+struct Lane final : EventLoop::Handler {
+  void OnEvents(uint32_t events) override;  // passes them to its progress thread
+
   Peer* peer = nullptr;
   int index = 0;
   ScopedFd fd;

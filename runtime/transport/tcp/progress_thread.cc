@@ -26,18 +26,16 @@ constexpr int kPiecesPerWakeup = 4;
 
 }  // namespace
 
-ProgressThread::ProgressThread(TcpTransport* transport, int index) : transport_(transport), index_(index) {}
+void Lane::OnEvents(uint32_t events) { thread->HandleEvents(this, events); }
 
-ProgressThread::~ProgressThread() {
-  stop_ = true;
-  Wake();
-  if (thread_.joinable()) thread_.join();
-}
+ProgressThread::ProgressThread(TcpTransport* transport, int index)
+    : transport_(transport), index_(index), loop_(absl::StrFormat("silk-progress%d", index)) {}
+
+ProgressThread::~ProgressThread() { loop_.Stop(); }
 
 absl::Status ProgressThread::Start() {
-  SILK_RETURN_IF_ERROR(poller_.Open());
-  thread_ = std::thread([this] { Loop(); });
-  return absl::OkStatus();
+  loop_.AddTick([this] { return Tick(); });
+  return loop_.Start([this](const absl::Status& error) { transport_->Fail(error); });
 }
 
 absl::Status ProgressThread::Register(Lane* lane) {
@@ -50,7 +48,7 @@ absl::Status ProgressThread::Register(Lane* lane) {
     // A send may already have asked for write interest (want_write) before the
     // lane was in the epoll set; register with it so that wake-up is not lost.
     absl::MutexLock lock(&lane->peer->send_mu);
-    added = poller_.Add(lane->fd.get(), kReadEvents | (lane->want_write ? uint32_t{EPOLLOUT} : 0u), lane);
+    added = loop_.Watch(lane->fd.get(), kReadEvents | (lane->want_write ? uint32_t{EPOLLOUT} : 0u), lane);
   }
   if (!added.ok()) {
     return Prefixed(added, absl::StrFormat("rank %d lane %d: ", lane->peer->rank, lane->index));
@@ -62,11 +60,11 @@ absl::Status ProgressThread::Register(Lane* lane) {
 void ProgressThread::SetWriteInterest(Lane* lane, bool on) {
   lane->want_write = on;
   if (lane->closed) return;
-  poller_.Modify(lane->fd.get(), (lane->peer_ended ? 0u : kReadEvents) | (on ? uint32_t{EPOLLOUT} : 0u), lane)
+  loop_.Rewatch(lane->fd.get(), (lane->peer_ended ? 0u : kReadEvents) | (on ? uint32_t{EPOLLOUT} : 0u), lane)
       .IgnoreError();
 }
 
-void ProgressThread::Wake() { poller_.Wake(); }
+void ProgressThread::Wake() { loop_.Wake(); }
 
 void ProgressThread::Stop(absl::Time deadline) {
   saying_goodbye_ = true;
@@ -90,43 +88,35 @@ void ProgressThread::Stop(absl::Time deadline) {
     if (all_closed) break;
     absl::SleepFor(absl::Milliseconds(2));
   }
-  stop_ = true;
-  Wake();
-  if (thread_.joinable()) thread_.join();
+  loop_.Stop();
 }
 
-void ProgressThread::Loop() {
-  pthread_setname_np(pthread_self(), absl::StrFormat("silk-progress%d", index_).substr(0, 15).c_str());
-  epoll_event events[64];
-  while (!stop_.load()) {
-    int n = poller_.Wait(events, 64, deferred_failure_.ok() ? 100 : 20);
-    if (n < 0 && errno != EINTR) {
-      transport_->Fail(absl::InternalError(absl::StrFormat("epoll_wait: %s", std::strerror(errno))));
-      break;
+void ProgressThread::HandleEvents(Lane* lane, uint32_t events) {
+  if (lane->closed) return;
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) HandleReadable(lane);
+  if (!lane->closed && (events & EPOLLOUT)) HandleWritable(lane);
+}
+
+int ProgressThread::Tick() {
+  if (transport_->failed() && !released_after_failure_) {
+    released_after_failure_ = true;
+    std::vector<Lane*> lanes;
+    {
+      absl::MutexLock lock(&lanes_mu_);
+      lanes = lanes_;
     }
-    for (int i = 0; i < n; ++i) {
-      Lane* lane = static_cast<Lane*>(events[i].data.ptr);
-      if (lane->closed) continue;
-      if (events[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) HandleReadable(lane);
-      if (!lane->closed && (events[i].events & EPOLLOUT)) HandleWritable(lane);
-    }
-    if (transport_->failed() && !released_after_failure_) {
-      released_after_failure_ = true;
-      std::vector<Lane*> lanes;
-      {
-        absl::MutexLock lock(&lanes_mu_);
-        lanes = lanes_;
-      }
-      // Every lane that can still carry the reason sends it before any lane
-      // closes, so the peers learn the cause rather than just seeing EOF.
-      for (Lane* lane : lanes) ReleaseAfterFailure(lane);
-      for (Lane* lane : lanes) CloseLane(lane);
-    }
-    if (!deferred_failure_.ok() && absl::Now() >= deferred_deadline_) {
-      transport_->Fail(deferred_failure_);  // no abort explained the lost connection
-      deferred_failure_ = absl::OkStatus();
-    }
+    // Every lane that can still carry the reason sends it before any lane
+    // closes, so the peers learn the cause rather than just seeing EOF.
+    for (Lane* lane : lanes) ReleaseAfterFailure(lane);
+    for (Lane* lane : lanes) CloseLane(lane);
   }
+  if (!deferred_failure_.ok() && absl::Now() >= deferred_deadline_) {
+    transport_->Fail(deferred_failure_);  // no abort explained the lost connection
+    deferred_failure_ = absl::OkStatus();
+  }
+  // Failures and shutdown wake the loop; the bound is a safety net, shorter
+  // while a lost connection waits for its explanation.
+  return deferred_failure_.ok() ? 100 : 20;
 }
 
 // ---- sending ----
@@ -403,7 +393,7 @@ void ProgressThread::CloseLane(Lane* lane) {
   absl::MutexLock lock(&lane->peer->send_mu);
   if (lane->closed) return;
   lane->closed = true;
-  poller_.Remove(lane->fd.get());
+  loop_.Unwatch(lane->fd.get());
   // The descriptor stays open until the transport is destroyed, so its number
   // cannot be reused under a concurrent epoll_ctl.
   ::shutdown(lane->fd.get(), SHUT_RDWR);

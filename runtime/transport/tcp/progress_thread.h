@@ -1,4 +1,4 @@
-// One epoll loop that owns a subset of the lanes and does all their I/O.
+// One event loop that owns a subset of the lanes and does all their I/O.
 #pragma once
 
 #include <atomic>
@@ -8,7 +8,7 @@
 
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
-#include "runtime/transport/poller.h"
+#include "runtime/transport/event_loop.h"
 #include "runtime/transport/tcp/peer.h"
 #include "runtime/transport/socket.h"
 
@@ -31,8 +31,13 @@ class ProgressThread {
   // Sends goodbye on every lane, waits (bounded) for the peers' side to close, stops.
   void Stop(absl::Time deadline);
 
+  // The loop, for other handlers of the transport (its acceptor).
+  EventLoop& loop() { return loop_; }
+  // A lane's events (Lane::OnEvents).
+  void HandleEvents(Lane* lane, uint32_t events);
+
  private:
-  void Loop();
+  int Tick();
   void HandleWritable(Lane* lane);
   void HandleReadable(Lane* lane);
   bool StartPiece(Lane* lane);
@@ -47,9 +52,7 @@ class ProgressThread {
 
   TcpTransport* const transport_;
   const int index_;
-  Poller poller_;
-  std::thread thread_;
-  std::atomic<bool> stop_{false};
+  EventLoop loop_;
   std::atomic<bool> saying_goodbye_{false};
   absl::Mutex lanes_mu_;
   std::vector<Lane*> lanes_ ABSL_GUARDED_BY(lanes_mu_);

@@ -1,7 +1,5 @@
 #include "runtime/transport/tcp/tcp_transport.h"
 
-#include <poll.h>
-#include <pthread.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -15,10 +13,6 @@
 
 namespace silk::transport::tcp {
 
-namespace {
-constexpr int kMaxConcurrentHandshakes = 32;
-}
-
 TcpTransport::TcpTransport(int rank, int size, const TcpOptions& options)
     : MessageTransport(rank, size, "tcp"), options_(options) {}
 
@@ -30,8 +24,8 @@ absl::StatusOr<std::unique_ptr<TcpTransport>> TcpTransport::Listen(int rank, int
     return absl::InvalidArgumentError("lanes, progress threads and stripe size must be positive");
   }
   std::unique_ptr<TcpTransport> transport(new TcpTransport(rank, size, options));
-  SILK_ASSIGN_OR_RETURN(transport->listener_, ListenTcp(options.port, options.socket));
-  transport->port_ = LocalPort(transport->listener_.get());
+  SILK_ASSIGN_OR_RETURN(ScopedFd listener, ListenTcp(options.port, options.socket));
+  transport->port_ = LocalPort(listener.get());
   for (int r = 0; r < size; ++r) {
     auto peer = std::make_unique<Peer>();
     peer->rank = r;
@@ -42,90 +36,48 @@ absl::StatusOr<std::unique_ptr<TcpTransport>> TcpTransport::Listen(int rank, int
     transport->threads_.push_back(std::make_unique<ProgressThread>(transport.get(), i));
     SILK_RETURN_IF_ERROR(transport->threads_.back()->Start());
   }
-  transport->acceptor_ = std::thread([t = transport.get()] { t->AcceptLoop(); });
+  TcpTransport* t = transport.get();
+  t->acceptor_ = std::make_unique<Acceptor>(
+      &t->threads_[0]->loop(), std::move(listener), Acceptor::Options{"tcp", options.handshake_timeout},
+      [t](int rank, int lane) { return t->Claim(rank, lane); },
+      [t](ScopedFd fd, AcceptedConnection from) { return t->InstallLane(from.rank, from.lane, std::move(fd)); });
+  SILK_RETURN_IF_ERROR(t->acceptor_->Start());
   return transport;
 }
 
 TcpTransport::~TcpTransport() { Shutdown(); }
 
 void TcpTransport::Shutdown() {
-  stopping_ = true;
-  if (acceptor_.joinable()) acceptor_.join();
-  {
-    absl::MutexLock lock(&state_mu_);
-    auto idle = [this]() ABSL_SHARED_LOCKS_REQUIRED(state_mu_) { return handshakes_running_ == 0; };
-    state_mu_.AwaitWithTimeout(absl::Condition(&idle), options_.handshake_timeout + absl::Seconds(1));
-  }
+  if (acceptor_) acceptor_->Close();
   absl::Time deadline = absl::Now() + absl::Seconds(2);
   for (auto& thread : threads_) {
     if (failed()) thread->Wake();
     thread->Stop(failed() ? absl::Now() : deadline);
   }
+  acceptor_.reset();  // after its loop has stopped
   threads_.clear();
   // Requests nobody will complete any more (e.g. receives that were never matched).
   FailQueuedSends(peers_, ClosingStatus(), [](const SendOp&) { return true; });
   mailbox_.Close();
 }
 
+int TcpTransport::rejected_connections() const { return acceptor_ ? acceptor_->rejected() : 0; }
+
 // ---- connection set-up ----
 
-void TcpTransport::AcceptLoop() {
-  pthread_setname_np(pthread_self(), "silk-accept");
-  while (!stopping_) {
-    pollfd p{listener_.get(), POLLIN, 0};
-    if (::poll(&p, 1, 100) <= 0) continue;
-    int fd = ::accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) continue;
-    ScopedFd connection(fd);
-    {
-      absl::MutexLock lock(&state_mu_);
-      if (handshakes_running_ >= kMaxConcurrentHandshakes) {
-        rejected_++;
-        Log(LogLevel::kWarning, "rejected connection from %s: too many handshakes in progress",
-            PeerAddress(connection.get()));
-        continue;
-      }
-      handshakes_running_++;
-    }
-    std::thread([this, c = std::move(connection)]() mutable {
-      Handshake(std::move(c));
-      absl::MutexLock lock(&state_mu_);
-      handshakes_running_--;
-    }).detach();
+absl::Status TcpTransport::Claim(int rank, int lane) {
+  if (rank <= rank_) {
+    return absl::InvalidArgumentError(absl::StrFormat("rank %d must be connected to by rank %d, not connect", rank, rank_));
   }
-}
-
-void TcpTransport::Handshake(ScopedFd fd) {
-  std::string from = PeerAddress(fd.get());
-  absl::Time deadline = absl::Now() + options_.handshake_timeout;
-  HandshakeParams params;
-  {
-    absl::MutexLock lock(&state_mu_);
-    auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(state_mu_) { return handshake_ready_ || stopping_.load(); };
-    if (!state_mu_.AwaitWithDeadline(absl::Condition(&ready), deadline) || stopping_) return;
-    params = handshake_;
+  absl::MutexLock lock(&state_mu_);
+  if (lane >= static_cast<int>(peers_[rank]->lanes.size())) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("rank %d has %d lanes to this rank, not %d", rank, peers_[rank]->lanes.size(), lane + 1));
   }
-  auto claim = [this](int rank, int lane) -> absl::Status {
-    if (rank <= rank_) {
-      return absl::InvalidArgumentError(absl::StrFormat("rank %d must be connected to by rank %d, not connect", rank, rank_));
-    }
-    absl::MutexLock lock(&state_mu_);
-    if (lane >= static_cast<int>(peers_[rank]->lanes.size())) {
-      return absl::InvalidArgumentError(
-          absl::StrFormat("rank %d has %d lanes to this rank, not %d", rank, peers_[rank]->lanes.size(), lane + 1));
-    }
-    if (peers_[rank]->lanes[lane]->fd.valid()) {
-      return absl::AlreadyExistsError(absl::StrFormat("rank %d lane %d is already connected", rank, lane));
-    }
-    return absl::OkStatus();
-  };
-  absl::StatusOr<AcceptedConnection> accepted = ServerHandshake(fd.get(), params, deadline, claim);
-  absl::Status installed =
-      accepted.ok() ? InstallLane(accepted->rank, accepted->lane, std::move(fd)) : accepted.status();
-  if (!installed.ok()) {
-    rejected_++;
-    Log(LogLevel::kWarning, "rejected connection from %s: %s", from, installed.message());
+  if (peers_[rank]->lanes[lane]->fd.valid()) {
+    return absl::AlreadyExistsError(absl::StrFormat("rank %d lane %d is already connected", rank, lane));
   }
+  return absl::OkStatus();
 }
 
 absl::Status TcpTransport::InstallLane(int peer, int lane_index, ScopedFd fd) {
@@ -178,13 +130,9 @@ absl::Status TcpTransport::Connect(const std::vector<PeerEndpoint>& endpoints, u
     handshake_.rank = rank_;
     handshake_.world_size = size_;
     handshake_.lanes = most_lanes;
-    handshake_ready_ = true;
   }
-  HandshakeParams params;
-  {
-    absl::MutexLock lock(&state_mu_);
-    params = handshake_;
-  }
+  const HandshakeParams params = handshake_;  // fixed from here on
+  acceptor_->SetParams(params);
   // Each rank connects to the ranks below it and accepts the ranks above it.
   for (int peer = 0; peer < rank_; ++peer) {
     const PeerEndpoint& to = endpoints[peer];

@@ -24,6 +24,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "runtime/transport/acceptor.h"
 #include "runtime/transport/message_transport.h"
 #include "runtime/transport/frame.h"
 #include "runtime/transport/handshake.h"
@@ -73,15 +74,14 @@ class TcpTransport : public MessageTransport {
   // Each lane's SO_MAX_PACING_RATE as the kernel reports it (for tests).
   std::vector<uint64_t> LanePacingRates(int peer) const;
   // Connections rejected by the handshake so far (for tests and logs).
-  int rejected_connections() const { return rejected_.load(); }
+  int rejected_connections() const;
   const TcpOptions& options() const { return options_; }
 
  private:
   friend class ProgressThread;
   TcpTransport(int rank, int size, const TcpOptions& options);
 
-  void AcceptLoop();
-  void Handshake(ScopedFd fd);
+  absl::Status Claim(int rank, int lane);  // may (rank, lane) connect now?
   absl::Status InstallLane(int peer, int lane, ScopedFd fd);
   void Enqueue(int peer, const FrameHeader& header, const char* data, RequestPtr request) override;
   // Fails the sends no lane is touching; the progress threads, woken, release
@@ -91,8 +91,7 @@ class TcpTransport : public MessageTransport {
   void Shutdown();
 
   const TcpOptions options_;
-  HandshakeParams handshake_;
-  ScopedFd listener_;
+  HandshakeParams handshake_;  // written by Connect before the acceptor sees it
   uint16_t port_ = 0;
 
   std::vector<std::unique_ptr<Peer>> peers_;
@@ -103,11 +102,7 @@ class TcpTransport : public MessageTransport {
   int lanes_expected_ ABSL_GUARDED_BY(state_mu_) = 0;
   int lanes_assigned_ ABSL_GUARDED_BY(state_mu_) = 0;  // round-robin over progress threads
   std::vector<SocketOptions> peer_socket_;  // fixed once Connect starts
-  bool handshake_ready_ ABSL_GUARDED_BY(state_mu_) = false;
-  int handshakes_running_ ABSL_GUARDED_BY(state_mu_) = 0;
-  std::atomic<bool> stopping_{false};
-  std::atomic<int> rejected_{0};
-  std::thread acceptor_;
+  std::unique_ptr<Acceptor> acceptor_;  // on the first progress thread's loop
 };
 
 }  // namespace silk::transport::tcp

@@ -283,7 +283,9 @@ std::string ShutDownAndCaptureLog(const std::vector<int>& order, bool together) 
       // grace a lost connection gets.
       absl::SleepFor(absl::Milliseconds(300));
       for (auto& t : transports) {
-        if (t) EXPECT_TRUE(t->status().ok()) << "after rank " << r << " left: " << t->status();
+        if (t) {
+          EXPECT_TRUE(t->status().ok()) << "after rank " << r << " left: " << t->status();
+        }
       }
     }
   }

@@ -1,0 +1,145 @@
+// The acceptor runs every handshake on one event loop: strangers cost a
+// descriptor until their deadline, never a thread, and never keep peers out.
+#include "runtime/transport/acceptor.h"
+
+#include <sys/socket.h>
+
+#include <atomic>
+#include <cerrno>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "runtime/transport/socket.h"
+#include "tests/runtime/transport/transport_fixture.h"
+
+namespace silk::transport {
+namespace {
+
+absl::Time Soon() { return absl::Now() + absl::Seconds(10); }
+
+HandshakeParams Params(int rank) { return HandshakeParams{77, "the-real-token", rank, 4, 1, 0}; }
+
+class AcceptorTest : public ::testing::Test {
+ protected:
+  void StartAcceptor(Acceptor::Options options) {
+    auto listener = ListenTcp(0, SocketOptions{});
+    ASSERT_TRUE(listener.ok()) << listener.status();
+    port_ = LocalPort(listener->get());
+    acceptor_ = std::make_unique<Acceptor>(
+        &loop_, std::move(*listener), options, [](int, int) { return absl::OkStatus(); },
+        [this](ScopedFd fd, AcceptedConnection from) {
+          accepted_ranks_.push_back(from.rank);  // loop thread only
+          accepted_++;
+          return absl::OkStatus();
+        });
+    ASSERT_TRUE(loop_.Start(nullptr).ok());
+    ASSERT_TRUE(acceptor_->Start().ok());
+  }
+  void TearDown() override {
+    if (acceptor_) acceptor_->Close();
+    loop_.Stop();
+    acceptor_.reset();
+  }
+  ScopedFd Dial() {
+    auto fd = ConnectTcp("127.0.0.1", port_, SocketOptions{}, Soon());
+    EXPECT_TRUE(fd.ok()) << fd.status();
+    return fd.ok() ? std::move(*fd) : ScopedFd();
+  }
+  void WaitFor(const std::function<bool()>& condition) {
+    for (int i = 0; i < 1000 && !condition(); ++i) absl::SleepFor(absl::Milliseconds(5));
+    EXPECT_TRUE(condition());
+  }
+
+  EventLoop loop_{"test-accept"};
+  std::unique_ptr<Acceptor> acceptor_;
+  uint16_t port_ = 0;
+  std::vector<int> accepted_ranks_;
+  std::atomic<int> accepted_{0};
+};
+
+TEST_F(AcceptorTest, IdleStrangersBeyondTheLimitDropTheOldestNotThePeer) {
+  StartAcceptor(Acceptor::Options{"test", absl::Seconds(30), /*max_pending=*/8});
+  acceptor_->SetParams(Params(0));
+  std::vector<ScopedFd> strangers;
+  for (int i = 0; i < 40; ++i) strangers.push_back(Dial());
+  WaitFor([&] { return acceptor_->rejected() >= 32; });  // 40 arrived, 8 may wait
+  ScopedFd peer = Dial();
+  absl::Status joined = ClientHandshake(peer.get(), Params(3), 0, 0, Soon());
+  EXPECT_TRUE(joined.ok()) << joined;
+  WaitFor([&] { return accepted_.load() == 1; });
+}
+
+TEST_F(AcceptorTest, ConnectionsBeforeTheParametersWaitForThem) {
+  StartAcceptor(Acceptor::Options{"test", absl::Seconds(10)});
+  ScopedFd peer = Dial();
+  std::thread later([&] {
+    absl::SleepFor(absl::Milliseconds(200));
+    acceptor_->SetParams(Params(0));
+  });
+  absl::Status joined = ClientHandshake(peer.get(), Params(2), 0, 0, Soon());
+  later.join();
+  EXPECT_TRUE(joined.ok()) << joined;
+  WaitFor([&] { return accepted_.load() == 1; });
+  loop_.RunSync([&] { EXPECT_EQ(accepted_ranks_, std::vector<int>{2}); });
+}
+
+TEST_F(AcceptorTest, SilentConnectionIsDroppedAtItsDeadline) {
+  StartAcceptor(Acceptor::Options{"test", absl::Milliseconds(200)});
+  acceptor_->SetParams(Params(0));
+  const absl::Time start = absl::Now();
+  ScopedFd silent = Dial();
+  WaitFor([&] { return acceptor_->rejected() == 1; });
+  const absl::Duration took = absl::Now() - start;
+  EXPECT_GE(took, absl::Milliseconds(190));
+  EXPECT_LT(took, absl::Seconds(3));
+  // The acceptor closed its end: the stranger reads the Challenge, then the end.
+  char buffer[4096];
+  ssize_t n = -1;
+  for (absl::Time until = Soon(); absl::Now() < until;) {
+    n = ::recv(silent.get(), buffer, sizeof(buffer), 0);
+    if (n == 0 || (n < 0 && errno != EAGAIN)) break;
+    if (n < 0) absl::SleepFor(absl::Milliseconds(5));
+  }
+  EXPECT_EQ(n, 0) << "the acceptor's end is still open";
+}
+
+TEST_F(AcceptorTest, CloseDropsTheHandshakesInProgress) {
+  StartAcceptor(Acceptor::Options{"test", absl::Seconds(30)});
+  ScopedFd a = Dial(), b = Dial();
+  absl::SleepFor(absl::Milliseconds(100));  // both accepted, neither challenged
+  acceptor_->Close();
+  EXPECT_EQ(acceptor_->rejected(), 2);
+  EXPECT_EQ(accepted_.load(), 0);
+}
+
+// The transport's start-up with its port full of idle strangers (a fixed
+// SILK_PORT is easy to find): the real peers still join.
+TEST(TcpStartUp, FortyIdleStrangersDoNotKeepThePeersOut) {
+  tcp::TcpOptions options;
+  std::vector<std::unique_ptr<tcp::TcpTransport>> transports;
+  std::vector<tcp::PeerEndpoint> endpoints(3);
+  for (int r = 0; r < 3; ++r) {
+    auto t = tcp::TcpTransport::Listen(r, 3, options);
+    ASSERT_TRUE(t.ok()) << t.status();
+    endpoints[r].host = "127.0.0.1";
+    endpoints[r].port = (*t)->port();
+    transports.push_back(std::move(*t));
+  }
+  std::vector<ScopedFd> strangers;
+  for (int i = 0; i < 40; ++i) {
+    auto fd = ConnectTcp("127.0.0.1", endpoints[0].port, SocketOptions{}, Soon());
+    ASSERT_TRUE(fd.ok()) << fd.status();
+    strangers.push_back(std::move(*fd));
+  }
+  std::vector<absl::Status> results(3);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < 3; ++r) {
+    threads.emplace_back([&, r] { results[r] = transports[r]->Connect(endpoints, 77, "token", Soon()); });
+  }
+  for (auto& t : threads) t.join();
+  for (int r = 0; r < 3; ++r) EXPECT_TRUE(results[r].ok()) << "rank " << r << ": " << results[r];
+}
+
+}  // namespace
+}  // namespace silk::transport
