@@ -12,6 +12,7 @@ endfunction()
 
 function(silk_generate_protos target)
   get_property(protos GLOBAL PROPERTY SILK_PROTOS)
+  set(headers)
   foreach(abs ${protos})
     file(RELATIVE_PATH rel ${PROJECT_SOURCE_DIR} ${abs})
     string(REGEX REPLACE "\\.proto$" "" stem ${rel})
@@ -22,5 +23,8 @@ function(silk_generate_protos target)
       COMMENT "protoc ${rel}"
       VERBATIM)
     target_sources(${target} PRIVATE ${PROJECT_BINARY_DIR}/${stem}.pb.cc)
+    list(APPEND headers ${PROJECT_BINARY_DIR}/${stem}.pb.h)
   endforeach()
+  # The layers (SilkLayers.cmake) compile in other folders: they wait for this.
+  add_custom_target(silk_protos DEPENDS ${headers})
 endfunction()
