@@ -684,7 +684,7 @@ class GlooImpl : public Impl {
     absl::StatusOr<silk::Config> config =
         job.comm() != nullptr ? absl::StatusOr<silk::Config>(job.comm()->config()) : silk::Config::FromEnvironment();
     if (!config.ok()) return config.status();
-    auto address = silk::transport::LocalIpv4Address(config->socket_ifname);
+    auto address = silk::LocalIpv4Address(config->socket_ifname);
     if (!address.ok()) return address.status();
     // Rank 0's store address reaches the others through MPI.
     char host[64] = {};

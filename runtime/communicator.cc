@@ -134,7 +134,7 @@ absl::StatusOr<std::unique_ptr<Communicator>> Communicator::Create(std::unique_p
   mine.set_node(config.node);
   mine.set_region(region);
   mine.set_wan_lanes(config.wan_lanes);
-  SILK_ASSIGN_OR_RETURN(std::string host, transport::LocalIpv4Address(config.socket_ifname));
+  SILK_ASSIGN_OR_RETURN(std::string host, LocalIpv4Address(config.socket_ifname));
   mine.set_host(host);
   mine.set_port(transport->port());
   mine.set_lanes(config.lanes);

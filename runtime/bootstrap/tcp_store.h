@@ -13,7 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "runtime/bootstrap/socket_io.h"
+#include "runtime/core/socket.h"
 #include "runtime/bootstrap/store.h"
 
 namespace silk::bootstrap {

@@ -8,6 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "runtime/bootstrap/store_protocol.h"
+#include "runtime/core/error.h"
 #include "runtime/core/status_macros.h"
 
 namespace silk::bootstrap {
@@ -68,7 +69,7 @@ uint64_t TimeoutMillis(absl::Duration timeout) {
 
 absl::StatusOr<std::unique_ptr<TcpStoreClient>> TcpStoreClient::Connect(const std::string& host, uint16_t port,
                                                                         absl::Duration timeout) {
-  absl::StatusOr<ScopedFd> fd = ConnectWithRetry(host, port, absl::Now() + timeout);
+  absl::StatusOr<ScopedFd> fd = ConnectTcp(host, port, absl::Now() + timeout);
   if (!fd.ok()) {
     return absl::Status(fd.status().code(), absl::StrCat("tcp-store client: ", fd.status().message()));
   }
@@ -168,11 +169,11 @@ absl::StatusOr<TcpStoreClient::Reply> TcpStoreClient::RoundTrip(const std::strin
     return absl::FailedPreconditionError(
         absl::StrFormat("%s: connection unusable after an earlier error: %s", where, broken_.message()));
   }
-  absl::Status status = WriteAll(fd_.get(), request.data(), request.size(), deadline, where + ": sending request");
+  absl::Status status = Prefixed(WriteAll(fd_.get(), request.data(), request.size(), deadline), where + ": sending request: ");
   Reply reply;
   if (status.ok()) {
     char header_bytes[wire::kHeaderBytes];
-    status = ReadExactly(fd_.get(), header_bytes, sizeof(header_bytes), deadline, where + ": reading reply header");
+    status = Prefixed(ReadExact(fd_.get(), header_bytes, sizeof(header_bytes), deadline), where + ": reading reply header: ");
     absl::StatusOr<wire::Header> header;
     if (status.ok()) {
       header = wire::DecodeHeader(absl::string_view(header_bytes, sizeof(header_bytes)));
@@ -186,7 +187,7 @@ absl::StatusOr<TcpStoreClient::Reply> TcpStoreClient::RoundTrip(const std::strin
     if (status.ok()) {
       reply.code = header->code;
       reply.body.resize(header->body_bytes);
-      status = ReadExactly(fd_.get(), reply.body.data(), reply.body.size(), deadline, where + ": reading reply body");
+      status = Prefixed(ReadExact(fd_.get(), reply.body.data(), reply.body.size(), deadline), where + ": reading reply body: ");
     }
   }
   if (!status.ok()) {

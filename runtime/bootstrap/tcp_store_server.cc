@@ -14,7 +14,7 @@ constexpr int kListenBacklog = 1024;
 absl::StatusOr<std::unique_ptr<TcpStoreServer>> TcpStoreServer::Start(const std::string& bind_address,
                                                                       uint16_t port) {
   SILK_ASSIGN_OR_RETURN(ScopedFd listener, ListenTcp(bind_address, port, kListenBacklog));
-  SILK_ASSIGN_OR_RETURN(uint16_t bound_port, BoundPort(listener.get()));
+  const uint16_t bound_port = LocalPort(listener.get());
   SILK_ASSIGN_OR_RETURN(std::unique_ptr<StoreServerLoop> loop,
                         StoreServerLoop::Create(std::move(listener),
                                                 "tcp-store server " + HostPort(bind_address, bound_port)));

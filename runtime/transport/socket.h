@@ -1,4 +1,4 @@
-// Thin, deadline-bound helpers over POSIX TCP sockets.
+// TCP tuning for the lanes, over the socket helpers of runtime/core/socket.h.
 #pragma once
 
 #include <cstddef>
@@ -9,6 +9,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "runtime/core/fd.h"
+#include "runtime/core/socket.h"
 
 namespace silk::transport {
 
@@ -31,23 +32,14 @@ absl::Status SetMaxPacingRate(int fd, uint64_t bytes_per_s);
 // Ports tried from a fixed base port: one per rank sharing a host.
 inline constexpr int kPortRange = 64;
 
-// Listens on all IPv4 interfaces at `port` (0: the kernel chooses), or the
-// first free port of port .. port + kPortRange - 1.
+// Listens on every IPv4 interface at `port` (0: the kernel chooses), or the
+// first free port of port .. port + kPortRange - 1, with `options` set on the
+// listener: accepted sockets inherit them before their handshake.
 absl::StatusOr<ScopedFd> ListenTcp(uint16_t port, const SocketOptions& options, int backlog = 256);
-uint16_t LocalPort(int fd);
-// "1.2.3.4:5678" for the remote end, "pid 123" for a Unix socket's, or "?" when unknown.
-std::string PeerAddress(int fd);
 
-// Connects before `deadline`, retrying refused connections (the peer may not listen yet).
+// Connects before `deadline` with `options` set first, retrying refused
+// connections (the peer may not listen yet).
 absl::StatusOr<ScopedFd> ConnectTcp(const std::string& host, uint16_t port, const SocketOptions& options,
                                     absl::Time deadline);
-
-// Blocking-style exact I/O on a non-blocking socket, bounded by `deadline`.
-absl::Status ReadExact(int fd, void* data, size_t bytes, absl::Time deadline);
-absl::Status WriteAll(int fd, const void* data, size_t bytes, absl::Time deadline);
-
-// IPv4 address of `ifname`, or of the first non-loopback interface that is up when empty;
-// "127.0.0.1" when there is none.
-absl::StatusOr<std::string> LocalIpv4Address(const std::string& ifname);
 
 }  // namespace silk::transport

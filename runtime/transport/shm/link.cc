@@ -10,6 +10,8 @@
 #include <cstring>
 
 #include "absl/strings/str_format.h"
+#include "runtime/core/error.h"
+#include "runtime/core/socket.h"
 #include "runtime/core/status_macros.h"
 
 namespace silk::transport::shm {
@@ -31,17 +33,6 @@ socklen_t AbstractAddress(const std::string& name, sockaddr_un* addr) {
   return static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + length);
 }
 
-absl::Status WaitFor(int fd, short events, absl::Time deadline, const char* what) {
-  while (true) {
-    absl::Duration left = deadline - absl::Now();
-    if (left <= absl::ZeroDuration()) return absl::DeadlineExceededError(absl::StrFormat("timed out %s", what));
-    pollfd p{fd, events, 0};
-    int n = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(absl::ToInt64Milliseconds(left) + 1, 1000)));
-    if (n > 0) return absl::OkStatus();
-    if (n < 0 && errno != EINTR) return Errno(absl::StrFormat("poll while %s", what));
-  }
-}
-
 absl::Status SendWithFd(int socket, const void* data, size_t bytes, int fd, absl::Time deadline) {
   char control[CMSG_SPACE(sizeof(int))] = {};
   iovec iov{const_cast<void*>(data), bytes};
@@ -61,7 +52,7 @@ absl::Status SendWithFd(int socket, const void* data, size_t bytes, int fd, absl
     if (n >= 0) return absl::UnavailableError("the segment offer was cut short");
     if (errno == EINTR) continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK) return Errno("passing the segment");
-    SILK_RETURN_IF_ERROR(WaitFor(socket, POLLOUT, deadline, "passing the segment"));
+    SILK_RETURN_IF_ERROR(Prefixed(WaitReady(socket, POLLOUT, deadline), "passing the segment: "));
   }
 }
 
@@ -80,7 +71,7 @@ absl::Status ReceiveWithFd(int socket, void* data, size_t bytes, ScopedFd* fd, a
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno != EAGAIN && errno != EWOULDBLOCK) return Errno("receiving the segment");
-      SILK_RETURN_IF_ERROR(WaitFor(socket, POLLIN, deadline, "waiting for the segment"));
+      SILK_RETURN_IF_ERROR(Prefixed(WaitReady(socket, POLLIN, deadline), "waiting for the segment: "));
       continue;
     }
     if (n == 0) return absl::UnavailableError("the peer closed the connection before passing the segment");

@@ -7,7 +7,7 @@
 
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
-#include "runtime/bootstrap/socket_io.h"
+#include "runtime/core/socket.h"
 #include "runtime/bootstrap/tcp_store.h"
 
 namespace silk::bootstrap::testing {
@@ -30,9 +30,7 @@ inline uint16_t UnusedLoopbackPort() {
   auto listener = ListenTcp("127.0.0.1", 0, 1);
   EXPECT_TRUE(listener.ok()) << listener.status();
   if (!listener.ok()) return 0;
-  auto port = BoundPort(listener->get());
-  EXPECT_TRUE(port.ok()) << port.status();
-  return port.ok() ? *port : 0;
+  return LocalPort(listener->get());
 }
 
 }  // namespace silk::bootstrap::testing

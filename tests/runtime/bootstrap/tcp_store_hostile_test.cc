@@ -8,7 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "runtime/bootstrap/socket_io.h"
+#include "runtime/core/socket.h"
 #include "runtime/bootstrap/store_protocol.h"
 #include "runtime/bootstrap/tcp_store.h"
 #include "tests/runtime/bootstrap/store_test_util.h"
@@ -29,19 +29,19 @@ class HostileClientTest : public ::testing::Test {
   }
 
   ScopedFd RawConnection() {
-    auto fd = ConnectWithRetry("127.0.0.1", server_->port(), absl::Now() + absl::Seconds(10));
+    auto fd = ConnectTcp("127.0.0.1", server_->port(), absl::Now() + absl::Seconds(10));
     EXPECT_TRUE(fd.ok()) << fd.status();
     return fd.ok() ? *std::move(fd) : ScopedFd();
   }
 
   void Send(const ScopedFd& fd, const std::string& bytes) {
-    ASSERT_TRUE(WriteAll(fd.get(), bytes.data(), bytes.size(), absl::Now() + absl::Seconds(10), "hostile send").ok());
+    ASSERT_TRUE(WriteAll(fd.get(), bytes.data(), bytes.size(), absl::Now() + absl::Seconds(10)).ok());
   }
 
   // The server closed `fd`: a read ends with EOF (or a reset), not a timeout.
   void ExpectClosedByServer(const ScopedFd& fd) {
     char byte;
-    absl::Status status = ReadExactly(fd.get(), &byte, 1, absl::Now() + absl::Seconds(30), "hostile read");
+    absl::Status status = ReadExact(fd.get(), &byte, 1, absl::Now() + absl::Seconds(30));
     EXPECT_TRUE(absl::IsUnavailable(status)) << status;
   }
 
@@ -144,7 +144,7 @@ TEST_F(HostileClientTest, SlowClientSendingOneByteAtATimeIsServedCorrectly) {
   ExpectServerStillServes();  // while the slow frame is half-sent
   dribble.join();
   char header[wire::kHeaderBytes];
-  ASSERT_TRUE(ReadExactly(slow.get(), header, sizeof(header), absl::Now() + absl::Seconds(30), "slow reply").ok());
+  ASSERT_TRUE(ReadExact(slow.get(), header, sizeof(header), absl::Now() + absl::Seconds(30)).ok());
   auto decoded = wire::DecodeHeader(absl::string_view(header, sizeof(header)));
   ASSERT_TRUE(decoded.ok()) << decoded.status();
   EXPECT_EQ(decoded->code, static_cast<uint8_t>(wire::ReplyCode::kOk));
