@@ -50,6 +50,21 @@ class MessageTransport : public Transport {
   // What requests still open at shutdown complete with.
   absl::Status ClosingStatus() const;
 
+  // Appends `op` to `peer`'s send queue and runs `queued()` (still under the
+  // queue's lock), or completes it with the sticky error if the transport has
+  // failed. Checked under that lock, so a failure's sweep (FailQueuedSends)
+  // cannot miss it.
+  template <typename Peer, typename Op, typename Queued>
+  void QueueSend(Peer& peer, std::shared_ptr<Op> op, Queued queued) {
+    absl::MutexLock lock(&peer.send_mu);
+    if (failed()) {
+      op->request->Complete(status());
+      return;
+    }
+    peer.queue.push_back(std::move(op));
+    queued();
+  }
+
   // Completes with `status`, and drops, the queued sends of every peer (each
   // with a `send_mu` and a `queue`) that `idle(op)` says no I/O thread is
   // touching; the I/O thread completes the others when it lets go of them.

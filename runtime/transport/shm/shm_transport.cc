@@ -186,15 +186,9 @@ void ShmTransport::Enqueue(int peer, const FrameHeader& header, const char* data
   op->request = std::move(request);
   op->data = data;
   op->header = header;
-  Peer& p = *peers_[peer];
-  {
-    absl::MutexLock lock(&p.send_mu);
-    if (failed()) {  // checked under the lock, so the failure's sweep of the queue cannot miss it
-      op->request->Complete(status());
-      return;
-    }
-    p.queue.push_back(std::move(op));
-  }
+  bool queued = false;
+  QueueSend(*peers_[peer], std::move(op), [&] { queued = true; });
+  if (!queued) return;
   work_generation_.fetch_add(1, std::memory_order_seq_cst);
   if (sleeping_.load(std::memory_order_seq_cst)) WakeProgress();
 }

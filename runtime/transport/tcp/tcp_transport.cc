@@ -172,15 +172,11 @@ void TcpTransport::Enqueue(int peer, const FrameHeader& header, const char* data
   op->header = header;
   op->pieces_total = header.total == 0 ? 1 : (header.total + options_.stripe_bytes - 1) / options_.stripe_bytes;
   Peer& p = *peers_[peer];
-  absl::MutexLock lock(&p.send_mu);
-  if (failed()) {  // checked under the lock, so the failure's sweep of the queue cannot miss it
-    op->request->Complete(status());
-    return;
-  }
-  p.queue.push_back(std::move(op));
-  for (auto& lane : p.lanes) {
-    if (!lane->want_write && !lane->closed && lane->thread != nullptr) lane->thread->SetWriteInterest(lane.get(), true);
-  }
+  QueueSend(p, std::move(op), [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {  // under p.send_mu
+    for (auto& lane : p.lanes) {
+      if (!lane->want_write && !lane->closed && lane->thread != nullptr) lane->thread->SetWriteInterest(lane.get(), true);
+    }
+  });
 }
 
 // ---- errors ----
