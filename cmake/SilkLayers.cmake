@@ -12,7 +12,11 @@ set(_silk_paths_core runtime/core)
 set(_silk_paths_bootstrap runtime/bootstrap)
 set(_silk_paths_transport runtime/transport)
 set(_silk_paths_engine runtime/engine)
-set(_silk_paths_communicator runtime/communicator.h runtime/tiers.h runtime/topology.h runtime/rank_info.pb.h)
+# The communicator is the files directly in runtime/ (its subfolders are the
+# layers below); a header added there joins the view at the next build.
+file(GLOB _silk_communicator_headers CONFIGURE_DEPENDS RELATIVE ${PROJECT_SOURCE_DIR}
+  ${PROJECT_SOURCE_DIR}/runtime/*.h ${PROJECT_SOURCE_DIR}/runtime/*.proto)
+string(REGEX REPLACE "\\.proto(;|$)" ".pb.h\\1" _silk_paths_communicator "${_silk_communicator_headers}")
 set(_silk_paths_collectives collectives)
 set(_silk_paths_training training)
 
