@@ -203,12 +203,14 @@ c10::intrusive_ptr<::c10d::Work> ProcessGroupSilk::Refusable(
 c10::intrusive_ptr<::c10d::Work> ProcessGroupSilk::Issue(::c10d::OpType type, const char* title,
                                                          std::vector<at::Tensor> outputs,
                                                          std::vector<TensorBuffer> buffers,
-                                                         absl::StatusOr<WorkPtr> operation) {
+                                                         absl::StatusOr<WorkPtr> operation,
+                                                         InFlight::Claim claim) {
   // Silk refused or failed it itself (and, for a refusal, told the peers).
   if (!operation.ok()) {
     throw std::runtime_error(absl::StrCat("silk ", absl::StripPrefix(title, "silk:"), ": ", operation.status().message()));
   }
-  auto work = c10::make_intrusive<SilkWork>(rank_, type, title, std::move(outputs), std::move(buffers), in_flight_);
+  auto work = c10::make_intrusive<SilkWork>(rank_, type, title, std::move(outputs), std::move(buffers), in_flight_,
+                                            std::move(claim));
   SilkWork::CompleteWith(work, *operation);
   return work;
 }
@@ -247,10 +249,13 @@ c10::intrusive_ptr<::c10d::Work> ProcessGroupSilk::allreduce(std::vector<at::Ten
     options.type = reduction.type;
     options.op = reduction.op;
     options.timeout = OpTimeout(opts.timeout);
-    absl::StatusOr<WorkPtr> operation = AllreduceAsync(*Comm(op), options);
     std::vector<TensorBuffer> buffers;
     buffers.push_back(std::move(buffer));
-    return Issue(::c10d::OpType::ALLREDUCE, "silk:allreduce", tensors, std::move(buffers), std::move(operation));
+    InFlight::Claim claim = in_flight_->ClaimMemory(buffers);
+    options.may_overlap = claim.independent();  // e.g. DDP's buckets: their WAN latencies overlap
+    absl::StatusOr<WorkPtr> operation = AllreduceAsync(*Comm(op), options);
+    return Issue(::c10d::OpType::ALLREDUCE, "silk:allreduce", tensors, std::move(buffers), std::move(operation),
+                 std::move(claim));
   });
 }
 
@@ -266,11 +271,13 @@ c10::intrusive_ptr<::c10d::Work> ProcessGroupSilk::allreduce_coalesced(
     options.type = reduction.type;
     options.op = reduction.op;
     options.timeout = OpTimeout(opts.timeout);
-    absl::StatusOr<WorkPtr> operation = AllreduceAsync(*Comm(op), options);
     std::vector<TensorBuffer> buffers;
     buffers.push_back(std::move(buffer));
+    InFlight::Claim claim = in_flight_->ClaimMemory(buffers);
+    options.may_overlap = claim.independent();  // e.g. DDP's buckets: their WAN latencies overlap
+    absl::StatusOr<WorkPtr> operation = AllreduceAsync(*Comm(op), options);
     return Issue(::c10d::OpType::ALLREDUCE_COALESCED, "silk:allreduce_coalesced", tensors, std::move(buffers),
-                 std::move(operation));
+                 std::move(operation), std::move(claim));
   });
 }
 

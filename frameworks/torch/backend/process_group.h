@@ -106,9 +106,10 @@ class ProcessGroupSilk : public BackendBase {
   c10::intrusive_ptr<::c10d::Work> Refusable(CollectiveKind kind,
                                              const std::function<c10::intrusive_ptr<::c10d::Work>()>& call);
   // Wraps a launched Silk operation (or throws the error that kept it from
-  // launching) in a SilkWork that owns `buffers`.
+  // launching) in a SilkWork that owns `buffers` (and `claim`, if any).
   c10::intrusive_ptr<::c10d::Work> Issue(::c10d::OpType type, const char* title, std::vector<at::Tensor> outputs,
-                                         std::vector<TensorBuffer> buffers, absl::StatusOr<WorkPtr> operation);
+                                         std::vector<TensorBuffer> buffers, absl::StatusOr<WorkPtr> operation,
+                                         InFlight::Claim claim = {});
 
   // Destroys the communicator (if not done already), without holding the GIL.
   void Close();

@@ -1,6 +1,7 @@
 #include "frameworks/torch/backend/work.h"
 
 #include <stdexcept>
+#include <utility>
 
 #include <ATen/core/jit_type.h>
 
@@ -22,14 +23,62 @@ std::exception_ptr ToException(const std::string& operation, const absl::Status&
 
 }  // namespace
 
-void InFlight::Add() {
+void InFlight::Add(bool claimed) {
   absl::MutexLock lock(&mu_);
   ++count_;
+  if (!claimed) ++unclaimed_works_;
 }
 
-void InFlight::Done() {
+void InFlight::Done(bool claimed) {
   absl::MutexLock lock(&mu_);
   --count_;
+  if (!claimed) --unclaimed_works_;
+}
+
+InFlight::Claim InFlight::ClaimMemory(const std::vector<TensorBuffer>& buffers) {
+  std::vector<Range> ranges;
+  auto add = [&ranges](const void* data, size_t bytes) {
+    const auto begin = reinterpret_cast<uintptr_t>(data);
+    if (bytes > 0) ranges.push_back({begin, begin + bytes});
+  };
+  for (const TensorBuffer& buffer : buffers) {
+    add(buffer.data(), buffer.bytes());
+    // The whole storage, not the view: a later call on another view of it stays in order.
+    for (const at::Tensor& t : buffer.tensors()) add(t.storage().data(), t.storage().nbytes());
+  }
+  Claim claim;
+  claim.owner_ = shared_from_this();
+  absl::MutexLock lock(&mu_);
+  claim.independent_ = unclaimed_works_ == 0;
+  for (const auto& [id, held] : claims_) {
+    for (const Range& a : held) {
+      for (const Range& b : ranges) {
+        if (a.begin < b.end && b.begin < a.end) claim.independent_ = false;
+      }
+    }
+  }
+  claim.id_ = next_claim_++;
+  claims_.emplace(claim.id_, std::move(ranges));
+  return claim;
+}
+
+InFlight::Claim& InFlight::Claim::operator=(Claim&& other) noexcept {
+  if (this != &other) {
+    Release();
+    owner_ = std::move(other.owner_);
+    id_ = std::exchange(other.id_, 0);
+    independent_ = other.independent_;
+  }
+  return *this;
+}
+
+void InFlight::Claim::Release() {
+  if (owner_ == nullptr) return;
+  {
+    absl::MutexLock lock(&owner_->mu_);
+    owner_->claims_.erase(id_);
+  }
+  owner_.reset();
 }
 
 bool InFlight::WaitUntilIdle(absl::Duration timeout) {
@@ -39,14 +88,16 @@ bool InFlight::WaitUntilIdle(absl::Duration timeout) {
 }
 
 SilkWork::SilkWork(int rank, ::c10d::OpType type, const char* title, std::vector<at::Tensor> outputs,
-                   std::vector<TensorBuffer> buffers, std::shared_ptr<InFlight> in_flight)
+                   std::vector<TensorBuffer> buffers, std::shared_ptr<InFlight> in_flight, InFlight::Claim claim)
     : ::c10d::Work(rank, type, title, c10::nullopt),
       name_(absl::StripPrefix(title, "silk:")),
       outputs_(std::move(outputs)),
       buffers_(std::move(buffers)),
       future_(c10::make_intrusive<c10::ivalue::Future>(c10::ListType::create(c10::TensorType::get()))),
-      in_flight_(std::move(in_flight)) {
-  in_flight_->Add();
+      in_flight_(std::move(in_flight)),
+      claim_(std::move(claim)),
+      claimed_(claim_.held()) {
+  in_flight_->Add(claimed_);
 }
 
 void SilkWork::CompleteWith(const c10::intrusive_ptr<SilkWork>& work, const WorkPtr& operation) {
@@ -84,8 +135,9 @@ void SilkWork::Complete(const absl::Status& status) {
   } else {
     future_->markCompleted(c10::IValue(outputs_));
   }
+  claim_.Release();
   finish(error);
-  in_flight_->Done();
+  in_flight_->Done(claimed_);
 }
 
 }  // namespace silk::pytorch

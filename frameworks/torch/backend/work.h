@@ -14,6 +14,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,6 +22,7 @@
 #include <ATen/core/ivalue.h>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -32,16 +34,49 @@ namespace silk::pytorch {
 
 // Counts a process group's operations that have not completed yet (their
 // future callbacks included), so that shutdown can wait for them.
-class InFlight {
+class InFlight : public std::enable_shared_from_this<InFlight> {
  public:
-  void Add();
-  void Done();
+  // A work from issue to completion; `claimed`: it holds a Claim.
+  void Add(bool claimed);
+  void Done(bool claimed);
   // True once none is in flight; false after `timeout`.
   bool WaitUntilIdle(absl::Duration timeout);
 
+  // The memory of one operation (its tensors' storages and host buffer),
+  // held from before the Silk call until its work completes (or the call
+  // throws). `independent()`: when it was claimed, every operation in flight
+  // held a claim and none of their memory overlapped it, so the engine may
+  // start it before they end (Silk's may_overlap). DDP's gradient buckets
+  // are such operations: over a WAN their latencies then overlap instead of
+  // adding up. (Issue order across threads that share a group is undefined
+  // in c10d anyway, so a claim races only with calls that were unordered.)
+  class Claim {
+   public:
+    Claim() = default;
+    Claim(Claim&& other) noexcept { *this = std::move(other); }
+    Claim& operator=(Claim&& other) noexcept;
+    ~Claim() { Release(); }
+    bool independent() const { return independent_; }
+    bool held() const { return owner_ != nullptr; }
+    void Release();
+
+   private:
+    friend class InFlight;
+    std::shared_ptr<InFlight> owner_;
+    uint64_t id_ = 0;
+    bool independent_ = false;
+  };
+  Claim ClaimMemory(const std::vector<TensorBuffer>& buffers);
+
  private:
+  struct Range {
+    uintptr_t begin, end;
+  };
   absl::Mutex mu_;
   int count_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t next_claim_ ABSL_GUARDED_BY(mu_) = 1;
+  absl::flat_hash_map<uint64_t, std::vector<Range>> claims_ ABSL_GUARDED_BY(mu_);
+  int unclaimed_works_ ABSL_GUARDED_BY(mu_) = 0;  // works in flight that hold no claim
 };
 
 class SilkWork : public ::c10d::Work {
@@ -50,8 +85,9 @@ class SilkWork : public ::c10d::Work {
   // `outputs` are the future's value and result(); `buffers` are written back
   // on success and released on completion; `in_flight` counts this work
   // until it has completed.
+  // `claim`, if any, is released on completion (after the write-back).
   SilkWork(int rank, ::c10d::OpType type, const char* title, std::vector<at::Tensor> outputs,
-           std::vector<TensorBuffer> buffers, std::shared_ptr<InFlight> in_flight);
+           std::vector<TensorBuffer> buffers, std::shared_ptr<InFlight> in_flight, InFlight::Claim claim = {});
 
   // Completes `work` when `operation` does (at once if it already has).
   static void CompleteWith(const c10::intrusive_ptr<SilkWork>& work, const WorkPtr& operation);
@@ -72,6 +108,8 @@ class SilkWork : public ::c10d::Work {
   WorkPtr operation_;                  // set by CompleteWith, before anything waits
   const c10::intrusive_ptr<c10::ivalue::Future> future_;
   const std::shared_ptr<InFlight> in_flight_;
+  InFlight::Claim claim_;  // released in Complete
+  const bool claimed_;     // whether the work came with a claim
 };
 
 }  // namespace silk::pytorch

@@ -256,6 +256,32 @@ def worker():
         if rank == 2:
             check(f"reduce {dtype}", close(t, reference, exact=False), f"{t} vs {reference}")
 
+    # ---- several all-reduces in flight: those on disjoint tensors may overlap
+    # on the engine (may_overlap); those sharing memory with one in flight, or
+    # issued behind another kind of operation, must act as if run in order.
+    n = 1 << 20
+    scale = sum(r + 1 for r in range(world))
+    disjoint = [torch.arange(n, dtype=torch.int64) * (rank + 1) + k for k in range(6)]
+    works = [dist.all_reduce(t, group=silk_group, async_op=True) for t in disjoint]
+    base = torch.arange(n, dtype=torch.int64) * (rank + 1)
+    works.append(dist.all_reduce(base[:n // 2], group=silk_group, async_op=True))
+    works.append(dist.all_reduce(base[n // 4:], group=silk_group, async_op=True))  # overlaps the one before
+    twice = torch.full((n,), rank + 1, dtype=torch.int64)
+    works += [dist.all_reduce(twice, group=silk_group, async_op=True) for _ in range(2)]
+    after = torch.full((n,), rank + 1, dtype=torch.int64)
+    works.append(dist.broadcast(after, src=1, group=silk_group, async_op=True))
+    works.append(dist.all_reduce(after, group=silk_group, async_op=True))  # behind a broadcast of it
+    for w in works:
+        w.wait()
+    i = torch.arange(n, dtype=torch.int64)
+    check("disjoint all-reduces in flight at once",
+          all(torch.equal(t, i * scale + k * world) for k, t in enumerate(disjoint)))
+    expected = torch.where(i < n // 4, i * scale, torch.where(i < n // 2, i * scale * world, i * scale))
+    check("overlapping views of one storage, in issue order", torch.equal(base, expected),
+          f"{(base != expected).sum().item()} elements differ")
+    check("one tensor all-reduced twice in flight", bool((twice == scale * world).all()), f"{twice[:4]}")
+    check("an all-reduce behind a broadcast of the same tensor", bool((after == 2 * world).all()), f"{after[:4]}")
+
     # ---- barrier, backend name, errors raised at the call.
     def broadcast_from(root):
         options = dist.BroadcastOptions()
