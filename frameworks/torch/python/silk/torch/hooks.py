@@ -86,6 +86,7 @@ class DelayedState:
         self.steps = 0  # completed steps (counted at each step's last bucket)
         self._previous = {}  # parameter key -> _Pending from the step before
         self._current = {}  # parameter key -> _Pending launched this step
+        self._spare = {}  # (numel, dtype) -> tensors of consumed steps, reused (mode "corrected")
 
     def drain(self):
         """Waits for every all-reduce still in flight (raises if one failed).
@@ -129,6 +130,27 @@ def _gather_previous(state, layout, buffer, pick):
     return out
 
 
+def _spare(state, like):
+    free = state._spare.get((like.numel(), like.dtype))
+    return free.pop() if free else torch.empty_like(like)
+
+
+def _recycle(state, layout):
+    """Hands the previous step's tensors of these parameters back for reuse,
+    once every parameter of their bucket has consumed them (when the bucket
+    layout is unchanged: one bucket, one consumer)."""
+    before = {state._previous.get(key) for key, _, _ in layout}
+    if len(before) != 1 or None in before:
+        return
+    pending = before.pop()
+    if set(pending.slices) != {key for key, _, _ in layout}:
+        return
+    for t in (pending.averaged, pending.local):
+        state._spare.setdefault((t.numel(), t.dtype), []).append(t)
+    for key in pending.slices:
+        del state._previous[key]
+
+
 def delayed(state, bucket):
     """DDP hook: this step's all-reduce runs in the background and is applied
     one step late (see DelayedState for what is applied meanwhile).
@@ -145,8 +167,10 @@ def delayed(state, bucket):
     corrected = state.mode == "corrected"
 
     # This step's average, in the background. DDP reuses `buffer` next step: copy.
-    averaged = buffer.div(world)
-    local = buffer.clone() if corrected else None
+    # ("corrected" reuses the tensors of the step before last: no allocation,
+    # which for buckets of megabytes costs as much as the arithmetic.)
+    averaged = torch.div(buffer, world, out=_spare(state, buffer)) if corrected else buffer.div(world)
+    local = _spare(state, buffer).copy_(buffer) if corrected else None
     work = dist.all_reduce(averaged, group=group, async_op=True)
     pending = _Pending(work, averaged, local, {key: (offset, numel) for key, offset, numel in layout})
     for key, _, _ in layout:
@@ -154,9 +178,10 @@ def delayed(state, bucket):
 
     average = _gather_previous(state, layout, buffer, lambda p: p.result())
     if corrected:
-        result = buffer.clone()
+        result = buffer  # in place, as DDP's own all-reduce hook returns it
         if average is not None:
-            result += average - _gather_previous(state, layout, buffer, lambda p: p.local)
+            result.add_(average).sub_(_gather_previous(state, layout, buffer, lambda p: p.local))
+            _recycle(state, layout)
     else:
         result = average if average is not None else torch.zeros_like(buffer)
 
