@@ -61,13 +61,15 @@ def parse_args(argv=None):
     p.add_argument("--period", type=int, default=50, help="steps between outer steps for --policy periodic")
     p.add_argument("--outer-lr", type=float, default=0.7, help="periodic: outer learning rate")
     p.add_argument("--outer-momentum", type=float, default=0.9, help="periodic: outer Nesterov momentum")
+    p.add_argument("--delayed-mode", choices=["corrected", "average"], default="corrected",
+                   help="delayed: what a step applies while its own all-reduce runs (silk.torch.hooks.DelayedState)")
     p.add_argument("--powersgd-rank", type=int, default=4)
     p.add_argument("--layers", type=int, default=4)
     p.add_argument("--width", type=int, default=256)
     p.add_argument("--heads", type=int, default=4)
     p.add_argument("--context", type=int, default=128, help="bytes per sample")
     p.add_argument("--global-batch", type=int, default=4, help="samples per step, all ranks together")
-    p.add_argument("--lr", type=float, default=2e-3, help="AdamW peak learning rate")
+    p.add_argument("--lr", type=float, default=1e-3, help="AdamW peak learning rate")
     p.add_argument("--warmup", type=int, default=10, help="steps of linear warm-up (then cosine to lr/10)")
     p.add_argument("--bucket-mb", type=float, default=25, help="DDP bucket_cap_mb")
     p.add_argument("--eval-every", type=int, default=25, help="steps between held-out evaluations (0: end only)")
@@ -111,7 +113,7 @@ def wrap(args, model):
     net = nn.parallel.DistributedDataParallel(model, bucket_cap_mb=args.bucket_mb)
     if args.policy == "delayed":
         from silk.torch.hooks import DelayedState, delayed
-        state = DelayedState()
+        state = DelayedState(mode=args.delayed_mode)
         net.register_comm_hook(state, delayed)
         return net, None, state
     if args.policy == "powersgd":
