@@ -37,6 +37,15 @@ absl::Status ReadInt(const char* name, Int* out, long long min, long long max) {
   return absl::OkStatus();
 }
 
+absl::Status ReadPositiveDuration(const char* name, absl::Duration* out) {
+  const char* value = Env(name);
+  if (value == nullptr) return absl::OkStatus();
+  auto d = ParseDuration(value);
+  if (!d.ok() || *d <= absl::ZeroDuration()) return Invalid(name, value, "a duration such as 300s or 5m");
+  *out = *d;
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<absl::Duration> ParseDuration(const std::string& text) {
@@ -76,11 +85,9 @@ absl::StatusOr<double> ParseRate(const std::string& text) {
 
 absl::StatusOr<Config> Config::FromEnvironment() {
   Config config;
-  if (const char* v = Env("SILK_TIMEOUT")) {
-    auto d = ParseDuration(v);
-    if (!d.ok() || *d <= absl::ZeroDuration()) return Invalid("SILK_TIMEOUT", v, "a duration such as 300s or 5m");
-    config.timeout = *d;
-  }
+  SILK_RETURN_IF_ERROR(ReadPositiveDuration("SILK_TIMEOUT", &config.timeout));
+  SILK_RETURN_IF_ERROR(ReadPositiveDuration("SILK_STARTUP_TIMEOUT", &config.startup_timeout));
+  SILK_RETURN_IF_ERROR(ReadPositiveDuration("SILK_WAN_OUTAGE_TOLERANCE", &config.wan_outage_tolerance));
   SILK_RETURN_IF_ERROR(ReadInt("SILK_LANES", &config.lanes, 1, 64));
   SILK_RETURN_IF_ERROR(ReadInt("SILK_WAN_LANES", &config.wan_lanes, 0, 64));
   SILK_RETURN_IF_ERROR(ReadInt("SILK_PROGRESS_THREADS", &config.progress_threads, 1, 64));

@@ -15,6 +15,14 @@ namespace silk {
 struct Config {
   // Default per-operation timeout (SILK_TIMEOUT, e.g. "300s", "5m", or plain seconds).
   absl::Duration timeout = absl::Minutes(5);
+  // Bound on every wait while a communicator starts: the store, the bootstrap
+  // exchange, connections and handshakes, shared memory, the tier probe
+  // (SILK_STARTUP_TIMEOUT). Zero: `timeout`, whoever set it (SILK_TIMEOUT, or
+  // a framework's group timeout); see StartupTimeout().
+  absl::Duration startup_timeout = absl::ZeroDuration();
+  // How long operations across a WAN ride out a silent link before failing with
+  // the partition named (SILK_WAN_OUTAGE_TOLERANCE).
+  absl::Duration wan_outage_tolerance = absl::Minutes(3);
   // Parallel TCP connections per pair of peers (SILK_LANES).
   int lanes = 2;
   // TCP congestion control for Silk's sockets: "" keeps the system default (SILK_CONGESTION).
@@ -100,6 +108,9 @@ struct Config {
 
   // Reads every SILK_* variable; an unparsable value is an error that names it.
   static absl::StatusOr<Config> FromEnvironment();
+
+  // startup_timeout if set, else timeout.
+  absl::Duration StartupTimeout() const { return startup_timeout > absl::ZeroDuration() ? startup_timeout : timeout; }
 
   // Socket buffer per lane: explicit, or twice the BDP share of one lane.
   size_t EffectiveSocketBuffer() const;
