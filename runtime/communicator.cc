@@ -8,8 +8,13 @@
 #include "absl/synchronization/mutex.h"
 #include "runtime/core/cluster_spec.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_cat.h"
 #include "runtime/core/cpu_set.h"
+#include "runtime/core/error.h"
 #include "runtime/core/log.h"
+#include "runtime/core/node_identity.h"
+#include "runtime/startup.h"
+#include "runtime/transport/frame.h"
 #include "runtime/core/status_macros.h"
 #include "runtime/rank_info.pb.h"
 #include "runtime/transport/routed_transport.h"
@@ -18,10 +23,16 @@
 #include "runtime/transport/tcp/tcp_transport.h"
 
 namespace silk {
-namespace {
 
-// Bootstrap exchanges are small and happen once; they get their own bound.
-constexpr absl::Duration kBootstrapTimeout = absl::Minutes(2);
+// What this rank sets up before it knows its peers.
+struct LocalStart {
+  std::unique_ptr<cluster::ClusterSpec> spec;
+  std::string region;
+  std::string host;  // the address peers on other nodes connect to
+  std::unique_ptr<transport::tcp::TcpTransport> transport;  // listening, not yet connected
+};
+
+namespace {
 
 // Lanes and socket settings for connections that cross between two regions:
 // enough lanes that their windows cover the link's bandwidth-delay product.
@@ -51,7 +62,7 @@ absl::StatusOr<std::string> ResolveRegion(const Config& config, const cluster::C
   if (spec == nullptr) return std::string("default");
   auto region = cluster::RegionOfNode(*spec, config.node);
   if (!region.ok()) {
-    return absl::NotFoundError(absl::StrFormat(
+    return InvalidArgument(absl::StrFormat(
         "node \"%s\" is not in the cluster spec %s (set SILK_NODE or SILK_REGION, or add the node)", config.node,
         config.cluster_spec));
   }
@@ -75,15 +86,16 @@ transport::tcp::TcpOptions TcpOptionsFrom(const Config& config) {
 absl::StatusOr<std::unique_ptr<transport::Transport>> WithSharedMemory(std::unique_ptr<transport::Transport> tcp,
                                                                       const std::vector<int>& local,
                                                                       uint64_t job_id, const std::string& token,
-                                                                      const std::string& node) {
+                                                                      const std::string& node, absl::Time deadline) {
   const int rank = tcp->rank(), size = tcp->size();
   auto shm = transport::shm::ShmTransport::Create(rank, size, local, job_id, token, transport::shm::ShmOptions{},
-                                                  absl::Now() + kBootstrapTimeout);
+                                                  deadline);
   if (!shm.ok()) {
-    return absl::Status(shm.status().code(),
-                        absl::StrFormat("shared memory among the %d ranks of node %s: %s (SILK_SHM must be the same "
-                                        "on every rank; SILK_SHM=0 uses loopback TCP instead)",
-                                        local.size(), node, shm.status().message()));
+    return WithKind(absl::Status(shm.status().code(),
+                                 absl::StrFormat("shared memory among the %d ranks of node %s: %s (SILK_SHM=0 uses "
+                                                 "loopback TCP instead)",
+                                                 local.size(), node, shm.status().message())),
+                    KindOf(shm.status()));
   }
   std::vector<int> routes(size, 0);
   for (int r : local) routes[r] = 1;
@@ -94,53 +106,71 @@ absl::StatusOr<std::unique_ptr<transport::Transport>> WithSharedMemory(std::uniq
   return std::unique_ptr<transport::Transport>(std::move(routed));
 }
 
-}  // namespace
-
-absl::StatusOr<std::unique_ptr<Communicator>> Communicator::Create(std::unique_ptr<bootstrap::Bootstrap> bootstrap,
-                                                                   const Config& config) {
-  if (bootstrap == nullptr) return absl::InvalidArgumentError("Communicator::Create needs a bootstrap");
-  std::unique_ptr<Communicator> comm(new Communicator());
-  comm->config_ = config;
-  comm->rank_ = bootstrap->rank();
-  const int size = bootstrap->size();
-  SetLogLevel(config.log_level);
-  SetLogRank(comm->rank_);
-  if (!config.mutex_deadlock_checks) absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  // Every thread of the communicator starts inside Create (or from one started
-  // here) and inherits this thread's CPUs: with SILK_CPUS, all of them run there.
-  ScopedThreadCpus place_threads(config.cpus);
-  if (!place_threads.status().ok()) {
-    return absl::Status(place_threads.status().code(),
-                        absl::StrFormat("SILK_CPUS: %s", place_threads.status().message()));
+// A start-up wait that failed: what this rank was doing, and, when it ran out
+// of time, why the ranks it waited for may be absent. Kind and payloads stay.
+absl::Status StartupWaitError(const absl::Status& status, absl::string_view step, const Config& config) {
+  std::string hint;
+  if (KindOf(status) == ErrorKind::kTimeout) {
+    hint = absl::StrFormat(
+        " (start-up timeout %s, SILK_STARTUP_TIMEOUT or else the operations' timeout: a rank waited for was not "
+        "started, failed or was killed before it got there "
+        "(its own log says why), was given another MASTER_ADDR/MASTER_PORT/WORLD_SIZE, or cannot reach this "
+        "rank: check SILK_SOCKET_IFNAME and firewalls)",
+        absl::FormatDuration(config.StartupTimeout()));
   }
+  absl::Status out(status.code(), absl::StrCat(step, " at start-up: ", status.message(), hint));
+  status.ForEachPayload([&](absl::string_view url, const absl::Cord& payload) { out.SetPayload(url, payload); });
+  return out;
+}
 
+// The steps that need no peer: the cluster spec, this rank's region, its
+// listening port and address.
+absl::StatusOr<LocalStart> StartLocally(const Config& config, int rank, int size, const absl::Status& cpus) {
+  if (!cpus.ok()) return absl::Status(cpus.code(), absl::StrFormat("SILK_CPUS: %s", cpus.message()));
+  LocalStart local;
   if (!config.cluster_spec.empty()) {
     SILK_ASSIGN_OR_RETURN(cluster::ClusterSpec spec, cluster::LoadSpec(config.cluster_spec));
-    comm->spec_ = std::make_unique<cluster::ClusterSpec>(std::move(spec));
+    local.spec = std::make_unique<cluster::ClusterSpec>(std::move(spec));
   }
-  SILK_ASSIGN_OR_RETURN(std::string region, ResolveRegion(config, comm->spec_.get()));
-
+  SILK_ASSIGN_OR_RETURN(local.region, ResolveRegion(config, local.spec.get()));
   transport::tcp::TcpOptions tcp = TcpOptionsFrom(config);
   // Accepted sockets take the listener's buffer before their handshake, and the
   // TCP window scale is fixed then: give the listener the largest buffer any
   // tier uses, so WAN connections can open their windows fully.
-  transport::tcp::TcpOptions listen_options = tcp;
-  listen_options.socket.buffer_bytes = std::max(tcp.socket.buffer_bytes, size_t{16} << 20);
-  listen_options.socket.congestion.clear();
-  SILK_ASSIGN_OR_RETURN(auto transport, transport::tcp::TcpTransport::Listen(comm->rank_, size, listen_options));
+  tcp.socket.buffer_bytes = std::max(tcp.socket.buffer_bytes, size_t{16} << 20);
+  tcp.socket.congestion.clear();
+  SILK_ASSIGN_OR_RETURN(local.transport, transport::tcp::TcpTransport::Listen(rank, size, tcp));
+  SILK_ASSIGN_OR_RETURN(local.host, LocalIpv4Address(config.socket_ifname));
+  return local;
+}
 
+// This rank's start-up record: where it listens, what it must agree on with
+// the others, and its failure if it could not start.
+RankInfo DescribeThisRank(const Config& config, int rank, const absl::StatusOr<LocalStart>& local) {
   RankInfo mine;
-  mine.set_rank(comm->rank_);
+  mine.set_rank(rank);
   mine.set_node(config.node);
-  mine.set_region(region);
-  mine.set_wan_lanes(config.wan_lanes);
-  SILK_ASSIGN_OR_RETURN(std::string host, LocalIpv4Address(config.socket_ifname));
-  mine.set_host(host);
-  mine.set_port(transport->port());
+  mine.set_node_identity(NodeIdentity());
+  if (local.ok()) {
+    mine.set_region(local->region);
+    mine.set_host(local->host);
+    mine.set_port(local->transport->port());
+    if (local->spec) {
+      mine.set_spec_digest(ShortDigest("silk-cluster-spec", local->spec->SerializeAsString()));
+      mine.set_spec_path(config.cluster_spec);
+    }
+  } else {
+    mine.set_startup_error(std::string(local.status().message()));
+    mine.set_startup_error_kind(static_cast<int>(KindOf(local.status())));
+  }
+  mine.set_protocol_version(transport::kProtocolVersion);
   mine.set_lanes(config.lanes);
+  mine.set_wan_lanes(WanSettingsFor(config, nullptr).lanes);
   mine.set_probe_tiers(config.probe_tiers);
   mine.set_shm(config.shm);
-  if (comm->rank_ == 0) {
+  mine.set_chunk_bytes(config.chunk_bytes);
+  if (!config.job_token.empty()) mine.set_token_digest(ShortDigest(config.job_token, "silk-job-token"));
+  if (rank == 0) {
     uint64_t job_id;
     std::string random = transport::RandomBytes(sizeof(job_id));
     std::memcpy(&job_id, random.data(), sizeof(job_id));
@@ -149,79 +179,132 @@ absl::StatusOr<std::unique_ptr<Communicator>> Communicator::Create(std::unique_p
     // Without SILK_JOB_TOKEN, rank 0 derives a fresh secret and shares it through the bootstrap channel.
     mine.set_job_token(config.job_token.empty() ? transport::RandomBytes(32) : "");
   }
-  SILK_ASSIGN_OR_RETURN(std::vector<std::string> gathered,
-                        bootstrap->AllGather(mine.SerializeAsString(), kBootstrapTimeout));
+  return mine;
+}
 
-  std::vector<RankInfo> infos(size);
-  for (int r = 0; r < size; ++r) {
-    if (!infos[r].ParseFromString(gathered[r]) || infos[r].rank() != r) {
-      return absl::DataLossError(absl::StrFormat("bootstrap record of rank %d is malformed", r));
-    }
-    if (infos[r].lanes() != config.lanes || infos[r].wan_lanes() != config.wan_lanes) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "ranks disagree on SILK_LANES/SILK_WAN_LANES: rank %d uses %d/%d, rank %d uses %d/%d", comm->rank_,
-          config.lanes, config.wan_lanes, r, infos[r].lanes(), infos[r].wan_lanes()));
-    }
-    if (infos[r].probe_tiers() != config.probe_tiers || infos[r].shm() != config.shm) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "ranks disagree on SILK_PROBE_TIERS/SILK_SHM: rank %d uses %d/%d, rank %d uses %d/%d", comm->rank_,
-          config.probe_tiers, config.shm, r, infos[r].probe_tiers(), infos[r].shm()));
+// Every rank's record, through the bootstrap. This rank's own failure comes
+// first (the others were told); then any other rank's.
+absl::StatusOr<std::vector<RankInfo>> ExchangeRankInfo(bootstrap::Bootstrap& bootstrap, const RankInfo& mine,
+                                                       const absl::Status& local, const Config& config) {
+  absl::StatusOr<std::vector<std::string>> gathered =
+      bootstrap.AllGather(mine.SerializeAsString(), config.StartupTimeout());
+  if (!local.ok()) return local;
+  if (!gathered.ok()) {
+    return StartupWaitError(gathered.status(),
+                            absl::StrFormat("exchanging addresses through the bootstrap (%s)", bootstrap.Describe()),
+                            config);
+  }
+  std::vector<RankInfo> infos(bootstrap.size());
+  for (int r = 0; r < bootstrap.size(); ++r) {
+    if (!infos[r].ParseFromString((*gathered)[r]) || infos[r].rank() != r) {
+      return ProtocolError(absl::StrFormat("bootstrap record of rank %d is malformed", r));
     }
   }
-  comm->job_id_ = infos[0].job_id();
+  SILK_RETURN_IF_ERROR(PublishedStartupFailure(infos, mine.rank()));
+  return infos;
+}
+
+absl::StatusOr<std::string> JobToken(const std::vector<RankInfo>& infos, const Config& config) {
+  // CheckAgreement has made sure every rank has SILK_JOB_TOKEN exactly when rank 0 has.
   std::string token = infos[0].token_from_environment() ? config.job_token : infos[0].job_token();
-  if (token.empty()) {
-    return absl::FailedPreconditionError(
-        "rank 0 took its job token from SILK_JOB_TOKEN but this rank has none: set it on every rank");
-  }
+  if (token.empty()) return InvalidArgument("rank 0 sent no job token and this rank has no SILK_JOB_TOKEN");
+  return token;
+}
 
-  // Placement: local rank = order among the ranks that share this node.
-  std::vector<transport::tcp::PeerEndpoint> endpoints(size);
-  for (int r = 0; r < size; ++r) {
-    RankPlacement placement{r, infos[r].node(), infos[r].region(), 0};
-    for (int q = 0; q < r; ++q) placement.local_rank += infos[q].node() == infos[r].node() ? 1 : 0;
-    comm->placements_.push_back(placement);
-    // Peers on this node are reached over loopback; others at their published address.
-    endpoints[r].host = infos[r].node() == config.node ? "127.0.0.1" : infos[r].host();
-    endpoints[r].port = static_cast<uint16_t>(infos[r].port());
-    if (infos[r].region() != region) {
-      const cluster::Link* link =
-          comm->spec_ ? cluster::FindLink(*comm->spec_, region, infos[r].region()) : nullptr;
-      WanSettings wan = WanSettingsFor(config, link);
-      endpoints[r].lanes = wan.lanes;
-      endpoints[r].socket = wan.socket;
-    }
-  }
-  SILK_RETURN_IF_ERROR(transport->Connect(endpoints, comm->job_id_, token, absl::Now() + kBootstrapTimeout));
-  Log(LogLevel::kInfo, "rank %d of %d on node %s (region %s) connected: %d lanes to each peer in the region",
-      comm->rank_, size, config.node, region, config.lanes);
 
-  std::unique_ptr<transport::Transport> joined = std::move(transport);
-  std::vector<int> local;
-  for (int r = 0; r < size; ++r) {
-    if (infos[r].node() == config.node) local.push_back(r);
-  }
-  if (config.shm && local.size() >= 2) {
-    SILK_ASSIGN_OR_RETURN(joined, WithSharedMemory(std::move(joined), local, comm->job_id_, token, config.node));
-    Log(LogLevel::kInfo, "rank %d shares memory with the %d ranks of node %s", comm->rank_, local.size(),
-        config.node);
-  }
+}  // namespace
 
-  {
-    std::vector<std::string> regions;
-    for (const RankPlacement& p : comm->placements_) {
-      if (std::find(regions.begin(), regions.end(), p.region) == regions.end()) regions.push_back(p.region);
-    }
-    comm->num_regions_ = static_cast<int>(regions.size());
-  }
+absl::StatusOr<std::unique_ptr<Communicator>> Communicator::Create(std::unique_ptr<bootstrap::Bootstrap> bootstrap,
+                                                                   const Config& config) {
+  if (bootstrap == nullptr) return absl::InvalidArgumentError("Communicator::Create needs a bootstrap");
+  std::unique_ptr<Communicator> comm(new Communicator());
+  comm->config_ = config;
+  comm->rank_ = bootstrap->rank();
+  SetLogLevel(config.log_level);
+  SetLogRank(comm->rank_);
+  if (!config.mutex_deadlock_checks) absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  // Every thread of the communicator starts inside Create (or from one started
+  // here) and inherits this thread's CPUs: with SILK_CPUS, all of them run there.
+  ScopedThreadCpus place_threads(config.cpus);
+  const absl::Time deadline = absl::Now() + config.StartupTimeout();
+
+  // Steps that need no peer; a failure is published in the exchange, so the
+  // other ranks fail at once with its reason instead of waiting.
+  absl::StatusOr<LocalStart> local = StartLocally(config, comm->rank_, bootstrap->size(), place_threads.status());
+  RankInfo mine = DescribeThisRank(config, comm->rank_, local);
+  SILK_ASSIGN_OR_RETURN(std::vector<RankInfo> infos, ExchangeRankInfo(*bootstrap, mine, local.status(), config));
+  SILK_RETURN_IF_ERROR(CheckAgreement(infos));
+  SILK_ASSIGN_OR_RETURN(std::string token, JobToken(infos, config));
+  comm->job_id_ = infos[0].job_id();
+  comm->spec_ = std::move(local->spec);
+  comm->PlaceRanks(infos);
+
+  SILK_RETURN_IF_ERROR(comm->ConnectPeers(*local, infos, token, deadline));
   comm->bootstrap_ = std::move(bootstrap);
-  comm->transport_ = std::move(joined);
   if (config.probe_tiers && comm->num_regions_ > 1) {  // inside one region nothing needs the model yet
-    SILK_ASSIGN_OR_RETURN(comm->tiers_, ProbeTiers(*comm, config.probe_bytes, std::min(config.timeout, kBootstrapTimeout)));
+    absl::StatusOr<Tiers> tiers =
+        ProbeTiers(*comm, config.probe_bytes, std::max(deadline - absl::Now(), absl::Seconds(1)));
+    if (!tiers.ok()) return StartupWaitError(tiers.status(), "measuring the network tiers", config);
+    comm->tiers_ = *std::move(tiers);
     Log(LogLevel::kInfo, "network tiers: %s", comm->tiers_.ToString());
   }
   comm->engine_ = std::make_unique<Engine>(comm->transport_.get(), comm->rank_, comm->config_.engine_streams);
   return comm;
+}
+
+// Placement: node names (ranks of other machines or network namespaces under
+// one name become different nodes), local rank = order among a node's ranks.
+void Communicator::PlaceRanks(const std::vector<RankInfo>& infos) {
+  const std::vector<std::string> nodes = PlacementNodeNames(infos);
+  std::vector<std::string> regions;
+  for (int r = 0; r < static_cast<int>(infos.size()); ++r) {
+    RankPlacement placement{r, nodes[r], infos[r].region(), 0};
+    for (int q = 0; q < r; ++q) placement.local_rank += nodes[q] == nodes[r] ? 1 : 0;
+    placements_.push_back(placement);
+    if (std::find(regions.begin(), regions.end(), placement.region) == regions.end()) {
+      regions.push_back(placement.region);
+    }
+  }
+  num_regions_ = static_cast<int>(regions.size());
+  if (nodes[rank_] != infos[rank_].node()) {
+    Log(LogLevel::kWarning,
+        "rank %d: node name \"%s\" is used by ranks on another machine or network namespace; this rank's node is "
+        "\"%s\" (set SILK_NODE to name nodes yourself)",
+        rank_, infos[rank_].node(), nodes[rank_]);
+  }
+}
+
+// TCP lanes to every peer (peers of this node over loopback), then shared
+// memory among this node's ranks.
+absl::Status Communicator::ConnectPeers(LocalStart& local, const std::vector<RankInfo>& infos,
+                                        const std::string& token, absl::Time deadline) {
+  const int size = static_cast<int>(infos.size());
+  std::vector<transport::tcp::PeerEndpoint> endpoints(size);
+  std::vector<int> node_ranks;
+  for (int r = 0; r < size; ++r) {
+    const bool same_node = placements_[r].node == node();
+    if (same_node) node_ranks.push_back(r);
+    endpoints[r].host = same_node ? "127.0.0.1" : infos[r].host();
+    endpoints[r].port = static_cast<uint16_t>(infos[r].port());
+    if (infos[r].region() != region()) {
+      const cluster::Link* link = spec_ ? cluster::FindLink(*spec_, region(), infos[r].region()) : nullptr;
+      WanSettings wan = WanSettingsFor(config_, link);
+      endpoints[r].lanes = wan.lanes;
+      endpoints[r].socket = wan.socket;
+    }
+  }
+  absl::Status connected = local.transport->Connect(endpoints, job_id_, token, deadline);
+  if (!connected.ok()) return StartupWaitError(connected, "connecting to the peers", config_);
+  Log(LogLevel::kInfo, "rank %d of %d on node %s (region %s) connected: %d lanes to each peer in the region", rank_,
+      size, node(), region(), config_.lanes);
+
+  std::unique_ptr<transport::Transport> joined = std::move(local.transport);
+  if (config_.shm && node_ranks.size() >= 2) {
+    SILK_ASSIGN_OR_RETURN(joined, WithSharedMemory(std::move(joined), node_ranks, job_id_, token, node(), deadline));
+    Log(LogLevel::kInfo, "rank %d shares memory with the %d ranks of node %s", rank_, node_ranks.size(), node());
+  }
+  transport_ = std::move(joined);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::unique_ptr<Communicator>> Communicator::CreateFromMpi(const Config& config) {

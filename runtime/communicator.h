@@ -19,6 +19,8 @@ namespace silk {
 namespace cluster {
 class ClusterSpec;
 }
+class RankInfo;
+struct LocalStart;
 
 struct RankPlacement {
   int rank = 0;
@@ -71,6 +73,10 @@ class Communicator {
 
  private:
   Communicator() = default;
+  // Start-up steps after the exchange of rank records (communicator.cc).
+  void PlaceRanks(const std::vector<RankInfo>& infos);
+  absl::Status ConnectPeers(LocalStart& local, const std::vector<RankInfo>& infos, const std::string& token,
+                            absl::Time deadline);
 
   Config config_;
   int rank_ = 0;
