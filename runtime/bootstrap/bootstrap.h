@@ -38,7 +38,7 @@ absl::StatusOr<std::unique_ptr<Bootstrap>> CreateMpiBootstrap();
 // WORLD_SIZE) already read into `config`: rank 0 hosts a TCP store on
 // MASTER_PORT (on MASTER_ADDR when that is a loopback address, else on every
 // interface) and every rank, rank 0 included, connects to it, waiting up to
-// `config.timeout` for rank 0 to come up. Missing variables are an
+// `config.StartupTimeout()` for rank 0 to come up. Missing variables are an
 // InvalidArgument that names them.
 absl::StatusOr<std::unique_ptr<Bootstrap>> CreateEnvBootstrap(const Config& config);
 

@@ -1,4 +1,5 @@
 // CreateEnvBootstrap: torchrun-style rendezvous through a TCP store hosted by rank 0.
+#include <algorithm>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -10,6 +11,8 @@
 #include "runtime/bootstrap/store_bootstrap.h"
 #include "runtime/bootstrap/tcp_store.h"
 #include "runtime/core/config.h"
+#include "runtime/core/error.h"
+#include "runtime/core/log.h"
 #include "runtime/core/status_macros.h"
 
 namespace silk::bootstrap {
@@ -20,25 +23,46 @@ constexpr char kKeyPrefix[] = "silk/bootstrap";
 // A StoreBootstrap that also owns its store client and, on rank 0, the server.
 class EnvBootstrap : public Bootstrap {
  public:
-  EnvBootstrap(std::unique_ptr<TcpStoreServer> server, std::shared_ptr<TcpStoreClient> client, int rank, int size)
-      : server_(std::move(server)), bootstrap_(std::move(client), rank, size, kKeyPrefix) {}
+  EnvBootstrap(const Config& config, uint16_t port, std::unique_ptr<TcpStoreServer> server,
+               std::shared_ptr<TcpStoreClient> client)
+      : host_(config.master_addr),
+        port_(port),
+        server_(std::move(server)),
+        bootstrap_(std::make_unique<StoreBootstrap>(std::move(client), config.env_rank, config.env_world_size,
+                                                    kKeyPrefix)) {}
 
-  int rank() const override { return bootstrap_.rank(); }
-  int size() const override { return bootstrap_.size(); }
+  int rank() const override { return bootstrap_->rank(); }
+  int size() const override { return bootstrap_->size(); }
   absl::StatusOr<std::vector<std::string>> AllGather(const std::string& mine, absl::Duration timeout) override {
-    absl::StatusOr<std::vector<std::string>> values = bootstrap_.AllGather(mine, timeout);
+    const absl::Time deadline = absl::Now() + timeout;
+    absl::StatusOr<std::vector<std::string>> values = bootstrap_->AllGather(mine, timeout);
+    // A rank re-initialising may reach the previous group's store just before
+    // rank 0 closes it, and wait there for a session that store never opens:
+    // when it goes away, connect again (to rank 0's new store) and retry.
+    while (absl::IsUnavailable(values.status()) && bootstrap_->session() < 0 && server_ == nullptr &&
+           absl::Now() < deadline) {
+      Log(LogLevel::kInfo, "rank %d: the store closed before rank 0 opened a new rendezvous (it was the previous "
+          "group's); connecting again", rank());
+      absl::StatusOr<std::unique_ptr<TcpStoreClient>> client = TcpStoreClient::Connect(host_, port_, deadline - absl::Now());
+      if (!client.ok()) return Prefixed(client.status(), "env bootstrap: connecting again after the store closed: ");
+      bootstrap_ = std::make_unique<StoreBootstrap>(std::shared_ptr<TcpStoreClient>(*std::move(client)), rank(),
+                                                    size(), kKeyPrefix);
+      values = bootstrap_->AllGather(mine, std::max(deadline - absl::Now(), absl::ZeroDuration()));
+    }
     if (absl::IsUnavailable(values.status()) && server_ == nullptr) {
       return absl::UnavailableError(absl::StrCat(
           values.status().message(), " (rank 0 hosts the store and stops it when it exits: its log says why)"));
     }
     return values;
   }
-  std::string Describe() const override { return bootstrap_.Describe(); }
+  std::string Describe() const override { return bootstrap_->Describe(); }
 
  private:
-  // Declared first so it is destroyed last, after the client has disconnected.
+  const std::string host_;
+  const uint16_t port_;
+  // Declared before the client so it is destroyed after the client has disconnected.
   std::unique_ptr<TcpStoreServer> server_;
-  StoreBootstrap bootstrap_;
+  std::unique_ptr<StoreBootstrap> bootstrap_;
 };
 
 absl::Status CheckLaunchVariables(const Config& config) {
@@ -84,16 +108,15 @@ absl::StatusOr<std::unique_ptr<Bootstrap>> CreateEnvBootstrap(const Config& conf
     }
     server = *std::move(started);
   }
-  // Connecting waits for rank 0 to come up, as long as the job's general timeout.
+  // Connecting waits for rank 0 to come up, as long as the start-up timeout.
   absl::StatusOr<std::unique_ptr<TcpStoreClient>> client =
-      TcpStoreClient::Connect(config.master_addr, port, config.timeout);
+      TcpStoreClient::Connect(config.master_addr, port, config.StartupTimeout());
   if (!client.ok()) {
     return absl::Status(client.status().code(), absl::StrFormat("env bootstrap (rank %d of %d): %s", config.env_rank,
                                                                 config.env_world_size, client.status().message()));
   }
   std::shared_ptr<TcpStoreClient> shared_client = *std::move(client);
-  return std::unique_ptr<Bootstrap>(
-      new EnvBootstrap(std::move(server), std::move(shared_client), config.env_rank, config.env_world_size));
+  return std::unique_ptr<Bootstrap>(new EnvBootstrap(config, port, std::move(server), std::move(shared_client)));
 }
 
 }  // namespace silk::bootstrap

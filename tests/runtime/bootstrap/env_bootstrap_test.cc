@@ -8,10 +8,12 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "runtime/bootstrap/bootstrap.h"
@@ -24,6 +26,7 @@ namespace silk::bootstrap {
 namespace {
 
 using ::silk::bootstrap::testing::UnusedLoopbackPort;
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 struct Probe {
@@ -185,6 +188,49 @@ TEST(EnvBootstrapTest, UnreachableMasterFailsAtTheConnectTimeoutNamingIt) {
   ASSERT_TRUE(absl::IsDeadlineExceeded(bootstrap.status())) << bootstrap.status();
   EXPECT_THAT(bootstrap.status().message(), HasSubstr(absl::StrCat("127.0.0.1:", config.master_port)));
   EXPECT_THAT(bootstrap.status().message(), HasSubstr("rank 1 of 2"));
+}
+
+// Re-initialisation on one MASTER_PORT: rank 1 of the new group reaches the
+// previous group's store, which rank 0 has not closed yet. It must wait there,
+// follow rank 0 to its new store on the same port, and gather the new
+// group's values, never the old ones.
+TEST(EnvBootstrapTest, ARankOnThePreviousGroupsStoreFollowsRankZeroToTheNewOne) {
+  const uint16_t port = UnusedLoopbackPort();
+  auto config_for = [&](int rank) {
+    Config config;
+    config.master_addr = "127.0.0.1";
+    config.master_port = port;
+    config.env_rank = rank;
+    config.env_world_size = 2;
+    config.timeout = absl::Seconds(20);
+    return config;
+  };
+  auto old_zero = CreateEnvBootstrap(config_for(0));
+  ASSERT_TRUE(old_zero.ok()) << old_zero.status();
+  std::thread old_one([&] {
+    auto bootstrap = CreateEnvBootstrap(config_for(1));
+    ASSERT_TRUE(bootstrap.ok()) << bootstrap.status();
+    ASSERT_TRUE((*bootstrap)->AllGather("old 1", absl::Seconds(20)).ok());
+  });
+  ASSERT_TRUE((*old_zero)->AllGather("old 0", absl::Seconds(20)).ok());
+  old_one.join();
+
+  absl::StatusOr<std::vector<std::string>> one_got;
+  std::thread new_one([&] {
+    auto bootstrap = CreateEnvBootstrap(config_for(1));  // the old store still listens on the port
+    ASSERT_TRUE(bootstrap.ok()) << bootstrap.status();
+    one_got = (*bootstrap)->AllGather("new 1", absl::Seconds(20));
+  });
+  absl::SleepFor(absl::Milliseconds(300));
+  old_zero->reset();  // rank 0 closes the previous group's store, then hosts the new one
+  auto new_zero = CreateEnvBootstrap(config_for(0));
+  ASSERT_TRUE(new_zero.ok()) << new_zero.status();
+  auto zero_got = (*new_zero)->AllGather("new 0", absl::Seconds(20));
+  new_one.join();
+  ASSERT_TRUE(zero_got.ok()) << zero_got.status();
+  EXPECT_THAT(*zero_got, ElementsAre("new 0", "new 1"));
+  ASSERT_TRUE(one_got.ok()) << one_got.status();
+  EXPECT_THAT(*one_got, ElementsAre("new 0", "new 1"));
 }
 
 }  // namespace

@@ -2,14 +2,17 @@
 // connection to a real store server on loopback.
 #include "runtime/bootstrap/store_bootstrap.h"
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "runtime/bootstrap/tcp_store.h"
@@ -95,8 +98,11 @@ TEST(StoreBootstrapTest, RankZeroNamesARankThatNeverAcknowledged) {
   std::thread impostor([&] {
     // Rank 1 publishes and reads like a StoreBootstrap, then vanishes before acknowledging.
     auto client = ConnectClient(*server);
-    ASSERT_TRUE(client->Set(absl::StrCat(kPrefix, "/0/data/1"), "one").ok());
-    ASSERT_TRUE(client->MultiGet({absl::StrCat(kPrefix, "/0/data/0")}, absl::Seconds(60)).ok());
+    auto session = client->Get(absl::StrCat(kPrefix, "/session/latest"), absl::Seconds(60));
+    ASSERT_TRUE(session.ok()) << session.status();
+    const std::string round = absl::StrCat(kPrefix, "/s", *session, "/0/data/");
+    ASSERT_TRUE(client->Set(round + "1", "one").ok());
+    ASSERT_TRUE(client->MultiGet({round + "0"}, absl::Seconds(60)).ok());
   });
   RunRanks(*server, 2, {0}, [&](int rank, StoreBootstrap& bootstrap) {
     auto values = bootstrap.AllGather("zero", absl::Milliseconds(500));
@@ -129,6 +135,60 @@ TEST(StoreBootstrapTest, RankZeroMayDestroyTheServerRightAfterReturning) {
   }
 }
 
+// A store kept across groups (one passed to init_process_group each time, an
+// elastic agent's): ten groups in a row each gather their own values, though
+// rank 0 joins each last and the others first find the previous group's session.
+TEST(StoreBootstrapSessionTest, GroupsReCreatedOnOneStoreNeverSeeEachOther) {
+  auto server = StartLoopbackServer();
+  constexpr int kSize = 3;
+  for (int group = 0; group < 10; ++group) {
+    std::vector<std::thread> threads;
+    for (int rank = 0; rank < kSize; ++rank) {
+      threads.emplace_back([&, rank, group] {
+        if (rank == 0) absl::SleepFor(absl::Milliseconds(20));
+        StoreBootstrap bootstrap(ConnectClient(*server), rank, kSize, kPrefix);
+        auto values = bootstrap.AllGather(ValueOf(rank, group), absl::Seconds(20));
+        ASSERT_TRUE(values.ok()) << "group " << group << ", rank " << rank << ": " << values.status();
+        for (int r = 0; r < kSize; ++r) EXPECT_EQ((*values)[r], ValueOf(r, group)) << "group " << group;
+        EXPECT_EQ(bootstrap.session(), group + 1);
+      });
+    }
+    for (auto& thread : threads) thread.join();
+  }
+}
+
+// Rank 1 of a new group must not take the previous group's records, which
+// are all still in the store: it waits until rank 0 opens the new session.
+TEST(StoreBootstrapSessionTest, ARankAheadOfRankZeroWaitsForTheNewSession) {
+  auto server = StartLoopbackServer();
+  RunRanks(*server, 2, AllRanks(2), [&](int rank, StoreBootstrap& bootstrap) {
+    ASSERT_TRUE(bootstrap.AllGather(ValueOf(rank, 0), absl::Seconds(20)).ok());
+  });
+  std::atomic<bool> rank_one_done{false};
+  std::thread rank_one([&] {
+    StoreBootstrap bootstrap(ConnectClient(*server), 1, 2, kPrefix);
+    auto values = bootstrap.AllGather(ValueOf(1, 1), absl::Seconds(20));
+    rank_one_done = true;
+    ASSERT_TRUE(values.ok()) << values.status();
+    EXPECT_EQ((*values)[0], ValueOf(0, 1));
+  });
+  absl::SleepFor(absl::Milliseconds(300));
+  EXPECT_FALSE(rank_one_done) << "rank 1 returned before rank 0 joined: it read the previous group's records";
+  StoreBootstrap zero(ConnectClient(*server), 0, 2, kPrefix);
+  auto values = zero.AllGather(ValueOf(0, 1), absl::Seconds(20));
+  ASSERT_TRUE(values.ok()) << values.status();
+  EXPECT_EQ((*values)[1], ValueOf(1, 1));
+  rank_one.join();
+}
+
+TEST(StoreBootstrapSessionTest, WithoutRankZeroTheTimeoutSaysRankZeroIsAbsent) {
+  auto server = StartLoopbackServer();
+  StoreBootstrap bootstrap(ConnectClient(*server), 1, 2, kPrefix);
+  auto values = bootstrap.AllGather("x", absl::Milliseconds(200));
+  ASSERT_TRUE(absl::IsDeadlineExceeded(values.status())) << values.status();
+  EXPECT_THAT(values.status().message(), HasSubstr("waiting for rank 0 to open the rendezvous"));
+}
+
 TEST(StoreBootstrapTest, InvalidRankIsAnErrorNotACrash) {
   auto server = StartLoopbackServer();
   StoreBootstrap bootstrap(ConnectClient(*server), 4, 4, kPrefix);
@@ -154,7 +214,11 @@ class InProcessStore : public Store {
     return data_[key];
   }
   absl::StatusOr<int64_t> Add(const std::string& key, int64_t delta) override {
-    return absl::UnimplementedError("not needed by StoreBootstrap");
+    absl::MutexLock lock(&mu_);
+    int64_t value = 0;
+    if (data_.contains(key) && !absl::SimpleAtoi(data_[key], &value)) return absl::InternalError("not a number");
+    data_[key] = absl::StrCat(value + delta);
+    return value + delta;
   }
 
  private:
@@ -175,11 +239,16 @@ TEST(StoreBootstrapTest, WorksOverAnyStoreThroughTheDefaultMultiGetAndCheck) {
     });
   }
   for (auto& thread : threads) thread.join();
-  // Only rank 1 of a second round shows up: ranks 0 and 2 are named.
+  // Only ranks 0 and 1 of a second group show up: rank 2 is named.
+  std::thread zero([&] {
+    StoreBootstrap bootstrap(store, 0, kSize, "other");
+    EXPECT_TRUE(absl::IsDeadlineExceeded(bootstrap.AllGather("x", absl::Milliseconds(300)).status()));
+  });
   StoreBootstrap lonely(store, 1, kSize, "other");
-  auto values = lonely.AllGather("x", absl::Milliseconds(100));
+  auto values = lonely.AllGather("x", absl::Milliseconds(300));
+  zero.join();
   ASSERT_TRUE(absl::IsDeadlineExceeded(values.status())) << values.status();
-  EXPECT_THAT(values.status().message(), HasSubstr("waiting for ranks 0, 2 of 3 (store)"));
+  EXPECT_THAT(values.status().message(), HasSubstr("waiting for rank 2 of 3 (store)"));
 }
 
 TEST(FormatRanksTest, ShortensRunsToRanges) {
