@@ -3,9 +3,14 @@
 // values against the formula and that every rank holds the same bits.
 //
 //   collective_check [--counts 0,1,1000,...] [--die-rank R] [--env KEY=VALUE]
+//                    [--rank-env R KEY=VALUE] [--expect-startup-failure TEXT --within SECONDS]
 //
 // With --die-rank, rank R exits abruptly in the middle of an all-reduce; every
 // other rank must report an error naming it, within the timeout, and exit 3.
+// --rank-env sets a variable on rank R only (RANK, or OpenMPI's rank under
+// mpirun). With --expect-startup-failure, joining must fail within SECONDS
+// with an error containing TEXT; the rank then prints "OK startup failure"
+// and exits 0 (so mpirun's status says whether every rank saw it).
 // Exit codes: 0 all correct, 3 the expected failure was seen, 1 anything else.
 #include <unistd.h>
 
@@ -14,7 +19,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
+#include "absl/time/clock.h"
 #include "absl/strings/str_split.h"
 #include "collectives/collectives.h"
 
@@ -32,11 +39,29 @@ int Fail(const std::string& what) {
   return 1;
 }
 
+// This process's rank before it joins: torchrun's RANK, or mpirun's.
+int LaunchRank() {
+  for (const char* name : {"RANK", "OMPI_COMM_WORLD_RANK"}) {
+    int rank;
+    if (const char* v = std::getenv(name); v != nullptr && absl::SimpleAtoi(v, &rank)) return rank;
+  }
+  return -1;
+}
+
+bool SetEnv(const std::string& kv) {
+  size_t eq = kv.find('=');
+  if (eq == std::string::npos) return false;
+  setenv(kv.substr(0, eq).c_str(), kv.substr(eq + 1).c_str(), 1);
+  return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::vector<size_t> counts = {0, 1, 3, 1000, 65537, 1 << 20};
   int die_rank = -1;
+  std::string expected_failure;
+  double within_s = 0;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--counts" && i + 1 < argc) {
@@ -47,17 +72,34 @@ int main(int argc, char** argv) {
         counts.push_back(c);
       }
     } else if (arg == "--env" && i + 1 < argc) {  // KEY=VALUE, set before joining
+      if (!SetEnv(argv[++i])) return Fail("bad --env");
+    } else if (arg == "--rank-env" && i + 2 < argc) {
+      int only;
+      if (!absl::SimpleAtoi(argv[++i], &only)) return Fail("bad --rank-env");
       std::string kv = argv[++i];
-      size_t eq = kv.find('=');
-      if (eq == std::string::npos) return Fail("bad --env");
-      setenv(kv.substr(0, eq).c_str(), kv.substr(eq + 1).c_str(), 1);
+      if (only == LaunchRank() && !SetEnv(kv)) return Fail("bad --rank-env");
+    } else if (arg == "--expect-startup-failure" && i + 1 < argc) {
+      expected_failure = argv[++i];
+    } else if (arg == "--within" && i + 1 < argc) {
+      if (!absl::SimpleAtod(argv[++i], &within_s)) return Fail("bad --within");
     } else if (arg == "--die-rank" && i + 1 < argc) {
       if (!absl::SimpleAtoi(argv[++i], &die_rank)) return Fail("bad --die-rank");
     } else {
       return Fail("unknown argument " + arg);
     }
   }
+  const absl::Time start = absl::Now();
   auto created = silk::Communicator::CreateDefault();
+  if (!expected_failure.empty()) {
+    const double took = absl::ToDoubleSeconds(absl::Now() - start);
+    if (created.ok()) return Fail("joined, but a start-up failure was expected");
+    const std::string message(created.status().message());
+    std::printf("rank %d: start-up failed after %.2f s: %s\n", LaunchRank(), took, message.c_str());
+    if (!absl::StrContains(message, expected_failure)) return Fail("the error lacks \"" + expected_failure + "\"");
+    if (within_s > 0 && took > within_s) return Fail("the failure took longer than --within");
+    std::printf("OK startup failure\n");
+    return 0;
+  }
   if (!created.ok()) return Fail(std::string(created.status().message()));
   silk::Communicator& comm = **created;
   const int rank = comm.rank(), size = comm.size();
