@@ -16,6 +16,7 @@ OpContext::OpContext(OpContext&& other) noexcept
     : transport_(other.transport_),
       op_id_(other.op_id_),
       descriptor_(other.descriptor_),
+      started_(other.started_),
       deadline_(other.deadline_),
       members_(std::move(other.members_)),
       group_rank_(other.group_rank_),
@@ -31,6 +32,7 @@ absl::StatusOr<OpContext> OpContext::Group(std::vector<int> members, uint32_t se
     return absl::InternalError(absl::StrFormat("rank %d is not in the group it was asked to run in", self));
   }
   OpContext group(transport_, op_id_, descriptor_, deadline_);
+  group.started_ = started_;
   group.group_rank_ = static_cast<int>(it - members.begin());
   group.members_ = std::move(members);
   group.seq_base_ = seq_base_ + seq_base;
@@ -50,10 +52,12 @@ transport::RequestPtr OpContext::Recv(int peer, uint32_t seq, void* data, size_t
   return requests_->back();
 }
 
-absl::Status OpContext::Wait(const transport::RequestPtr& request) { return request->Wait(deadline_); }
+absl::Status OpContext::Wait(const transport::RequestPtr& request) {
+  return transport::Await(*transport_, *request, started_, deadline_);
+}
 
 absl::Status OpContext::WaitAll(absl::Span<const transport::RequestPtr> requests) {
-  return transport::WaitAll(requests, deadline_);
+  return transport::AwaitAll(*transport_, requests, started_, deadline_);
 }
 
 // ---- Engine ----
@@ -78,7 +82,7 @@ Engine::~Engine() {
 
 WorkPtr Engine::Submit(const OpDescriptor& descriptor, absl::Duration timeout, OpBody body, bool may_overlap) {
   absl::MutexLock lock(&mu_);
-  auto work = std::make_shared<Work>(next_op_id_++, descriptor, timeout, callbacks_.get());
+  auto work = std::make_shared<Work>(next_op_id_++, descriptor, timeout, callbacks_.get(), transport_);
   if (!error_.ok()) {
     work->Complete(error_);
   } else if (stopping_) {

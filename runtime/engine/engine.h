@@ -48,7 +48,12 @@ namespace silk {
 class OpContext {
  public:
   OpContext(transport::Transport* transport, uint64_t op_id, const OpDescriptor& descriptor, absl::Time deadline)
-      : transport_(transport), op_id_(op_id), descriptor_(descriptor), deadline_(deadline), requests_(&own_requests_) {}
+      : transport_(transport),
+        op_id_(op_id),
+        descriptor_(descriptor),
+        started_(absl::Now()),
+        deadline_(deadline),
+        requests_(&own_requests_) {}
   OpContext(const OpContext&) = delete;
   OpContext& operator=(const OpContext&) = delete;
   OpContext(OpContext&& other) noexcept;
@@ -71,7 +76,7 @@ class OpContext {
   // `seq` numbers the messages of this operation between a pair of ranks.
   transport::RequestPtr Send(int peer, uint32_t seq, const void* data, size_t bytes);
   transport::RequestPtr Recv(int peer, uint32_t seq, void* data, size_t bytes);
-  // Waits within the operation's deadline.
+  // Waits within the operation's deadline (stretched while a WAN link is down: transport.h).
   absl::Status Wait(const transport::RequestPtr& request);
   absl::Status WaitAll(absl::Span<const transport::RequestPtr> requests);
 
@@ -84,6 +89,7 @@ class OpContext {
   transport::Transport* transport_;
   uint64_t op_id_;
   OpDescriptor descriptor_;
+  absl::Time started_;
   absl::Time deadline_;
   std::vector<int> members_;  // empty: the whole communicator
   int group_rank_ = 0;

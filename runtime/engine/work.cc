@@ -17,13 +17,22 @@ absl::Status Work::Wait(absl::Duration timeout) const {
     const bool started = started_ != absl::InfinitePast();
     // Once started, the operation has its deadline; until then the ones ahead
     // of it (each bounded by its own) hold it back.
-    const absl::Time give_up = started ? started_ + timeout_ + kCompletionGrace : absl::InfiniteFuture();
+    absl::Time give_up = absl::InfiniteFuture();
+    // The transport is asked only while the operation runs: a finished one's
+    // communicator (and transport) may be gone.
+    if (started && !done_) {
+      const absl::Time deadline = started_ + timeout_;
+      give_up = (transport_ ? transport_->StretchDeadline(started_, deadline) : deadline) + kCompletionGrace;
+    }
     auto ready = [this, started, result_suffices]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
       return done_ || (result_suffices && completing_) || (started_ != absl::InfinitePast()) != started;
     };
     if (mu_.AwaitWithDeadline(absl::Condition(&ready), std::min(until, give_up))) {
       if (done_ || (result_suffices && completing_)) return status_;
       continue;  // it started: now its deadline applies
+    }
+    if (started && !done_ && transport_ && transport_->StretchDeadline(started_, started_ + timeout_) + kCompletionGrace > give_up) {
+      continue;  // a WAN link went down meanwhile: the operation waits longer, and so does this
     }
     if (give_up <= until && !completing_) {
       return absl::DeadlineExceededError(absl::StrFormat(

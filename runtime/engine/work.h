@@ -11,6 +11,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "runtime/core/types.h"
+#include "runtime/transport/transport.h"
 
 namespace silk {
 
@@ -21,9 +22,15 @@ class Work : public std::enable_shared_from_this<Work> {
   // `timeout`: the operation's own, counted from its start. `callbacks` runs
   // the OnComplete callbacks (null: they run on the completing thread); it
   // must outlive every call to Complete.
+  // `transport`, when given, stretches the deadline while a WAN link is down
+  // (Transport::StretchDeadline), as it does the operation's own waits.
   Work(uint64_t op_id, OpDescriptor descriptor, absl::Duration timeout = absl::InfiniteDuration(),
-       CallbackExecutor* callbacks = nullptr)
-      : op_id_(op_id), descriptor_(descriptor), timeout_(timeout), callbacks_executor_(callbacks) {}
+       CallbackExecutor* callbacks = nullptr, const transport::Transport* transport = nullptr)
+      : op_id_(op_id),
+        descriptor_(descriptor),
+        timeout_(timeout),
+        callbacks_executor_(callbacks),
+        transport_(transport) {}
 
   // Waits until the operation has completed and its OnComplete callbacks have
   // run, at most `timeout`; returns the operation's result. On a callback
@@ -72,6 +79,7 @@ class Work : public std::enable_shared_from_this<Work> {
   const OpDescriptor descriptor_;
   const absl::Duration timeout_;
   CallbackExecutor* const callbacks_executor_;
+  const transport::Transport* const transport_;
   mutable absl::Mutex mu_;
   bool done_ ABSL_GUARDED_BY(mu_) = false;        // result known, callbacks run
   bool completing_ ABSL_GUARDED_BY(mu_) = false;  // result known

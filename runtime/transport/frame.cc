@@ -21,6 +21,7 @@ absl::Status ValidateHeader(const FrameHeader& h) {
       return absl::OkStatus();
     case FrameType::kAbort:
     case FrameType::kGoodbye:
+    case FrameType::kHeartbeat:
       if (h.length > kMaxControlPayload) {
         return absl::DataLossError(absl::StrFormat("control frame of %d bytes exceeds %d", h.length,
                                                    kMaxControlPayload));

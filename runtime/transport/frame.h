@@ -24,6 +24,7 @@ enum class FrameType : uint8_t {
   kData = 1,
   kAbort = 2,    // payload: the reason (UTF-8); `seq` carries the absl::StatusCode
   kGoodbye = 3,  // orderly shutdown: no more frames follow on this lane
+  kHeartbeat = 4,  // no payload: "still here", sent on an idle lane across a monitored link
 };
 
 struct FrameHeader {

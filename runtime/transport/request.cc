@@ -52,4 +52,31 @@ absl::Status WaitAll(absl::Span<const RequestPtr> requests, absl::Time deadline)
   return first;
 }
 
+absl::Status Await(const Transport& transport, const Request& request, absl::Time started, absl::Time deadline) {
+  absl::Time until = deadline;
+  while (true) {
+    absl::Status status = request.Wait(until);
+    if (!absl::IsDeadlineExceeded(status) || request.done()) return status;
+    const absl::Time stretched = transport.StretchDeadline(started, deadline);
+    if (stretched > until) {
+      until = stretched;
+      continue;
+    }
+    absl::Status outage = transport.OutageError();
+    if (outage.ok()) return status;
+    return PeerLostError(absl::StrFormat("%s; %s", outage.message(), status.message()));
+  }
+}
+
+absl::Status AwaitAll(const Transport& transport, absl::Span<const RequestPtr> requests, absl::Time started,
+                      absl::Time deadline) {
+  absl::Status first;
+  for (const RequestPtr& request : requests) {
+    absl::Status s = Await(transport, *request, started, deadline);
+    if (!s.ok() && first.ok()) first = s;
+    if (!s.ok() && !request->done()) return s;  // gave up on it: the rest would wait as long
+  }
+  return first;
+}
+
 }  // namespace silk::transport

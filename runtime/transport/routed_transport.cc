@@ -1,5 +1,7 @@
 #include "runtime/transport/routed_transport.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_format.h"
 
 namespace silk::transport {
@@ -104,6 +106,19 @@ absl::Status RoutedTransport::status() const {
 
 void RoutedTransport::Abort(const absl::Status& reason) {
   Spread(reason.ok() ? absl::AbortedError("aborted by the application") : reason);
+}
+
+absl::Time RoutedTransport::StretchDeadline(absl::Time started, absl::Time deadline) const {
+  absl::Time stretched = deadline;
+  for (const auto& t : transports_) stretched = std::max(stretched, t->StretchDeadline(started, deadline));
+  return stretched;
+}
+
+absl::Status RoutedTransport::OutageError() const {
+  for (const auto& t : transports_) {
+    if (absl::Status outage = t->OutageError(); !outage.ok()) return outage;
+  }
+  return absl::OkStatus();
 }
 
 PeerCounters RoutedTransport::counters(int peer) const {

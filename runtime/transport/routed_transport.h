@@ -42,6 +42,8 @@ class RoutedTransport : public Transport {
   void Abort(const absl::Status& reason) override;
   void OnFailure(std::function<void(const absl::Status&)> listener) override;
   PeerCounters counters(int peer) const override;
+  absl::Time StretchDeadline(absl::Time started, absl::Time deadline) const override;
+  absl::Status OutageError() const override;
   void BeginPacing(int peer, uint64_t bytes_per_s) override { route(peer).BeginPacing(peer, bytes_per_s); }
   void EndPacing(int peer) override { route(peer).EndPacing(peer); }
 

@@ -20,6 +20,13 @@ struct SocketOptions {
   // still unsent, so a message waits in Silk's queue for whichever lane drains
   // first instead of behind a slow lane's kernel buffer; 0 keeps the default.
   size_t notsent_lowat_bytes = 0;
+  // TCP_RTO_MAX_MS (Linux 6.15+; ignored where the kernel lacks it): the
+  // longest a retransmission waits, so traffic resumes within it when a cut
+  // link heals, not after TCP's exponential back-off; 0 keeps the default.
+  int rto_max_ms = 0;
+  // TCP_USER_TIMEOUT: how long sent data may stay unacknowledged before the
+  // kernel ends the connection (so a cut shorter than this is ridden out); 0 keeps the default.
+  int user_timeout_ms = 0;
 };
 
 // Sets TCP_NODELAY, buffers, the unsent low-water mark and congestion control. An unavailable congestion

@@ -77,6 +77,14 @@ RequestPtr FailedRequest(Request::Kind kind, int peer, MessageTag tag, size_t by
 // Waits for all requests; returns the first error (in completion order of checking).
 absl::Status WaitAll(absl::Span<const RequestPtr> requests, absl::Time deadline);
 
+class Transport;
+// Request::Wait for a wait that began at `started`, past `deadline` while a
+// long link of `transport` is or was down meanwhile (Transport::StretchDeadline);
+// a wait that ends anyway during an outage names it (a peer-lost error).
+absl::Status Await(const Transport& transport, const Request& request, absl::Time started, absl::Time deadline);
+absl::Status AwaitAll(const Transport& transport, absl::Span<const RequestPtr> requests, absl::Time started,
+                      absl::Time deadline);
+
 struct PeerCounters {
   uint64_t bytes_sent = 0;      // payload bytes handed to the network
   uint64_t bytes_received = 0;  // payload bytes received
@@ -116,6 +124,15 @@ class Transport {
   // an algorithm that knows how many pairs share a slow link: each paced at
   // its share, they fill the link without overflowing its queue. Transports
   // without a rate control (shared memory) ignore it.
+  // Liveness of the long links (across the WAN; link_monitor.h). The
+  // deadline of a wait begun at `started` that would end at `deadline`,
+  // stretched by how long such a link was down meanwhile (up to the outage
+  // tolerance, SILK_WAN_OUTAGE_TOLERANCE); and, when a wait ends anyway, the
+  // outage in effect to blame (OK: none). A transport without long links
+  // changes nothing.
+  virtual absl::Time StretchDeadline(absl::Time started, absl::Time deadline) const { return deadline; }
+  virtual absl::Status OutageError() const { return absl::OkStatus(); }
+
   virtual void BeginPacing(int peer, uint64_t bytes_per_s) {}
   virtual void EndPacing(int peer) {}
 };

@@ -45,6 +45,7 @@ struct Lane final : EventLoop::Handler {
   std::string address;
   bool want_write = false;  // guarded by peer->send_mu; mirrors EPOLLOUT
   std::atomic<uint64_t> payload_bytes_sent{0};
+  bool heartbeat_due = false;  // guarded by peer->send_mu: send one when nothing else is queued
 
   // Sending (progress thread only).
   std::shared_ptr<SendOp> op;
@@ -70,6 +71,8 @@ struct Lane final : EventLoop::Handler {
 
 struct Peer {
   int rank = 0;
+  bool monitored = false;  // across a long link (LinkMonitor): heartbeats, liveness; fixed by Connect
+  std::atomic<int64_t> last_sent_ns{0};  // when a lane last wrote to it (monitored peers only)
   std::vector<std::unique_ptr<Lane>> lanes;
 
   absl::Mutex send_mu;

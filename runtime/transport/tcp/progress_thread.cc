@@ -114,9 +114,36 @@ int ProgressThread::Tick() {
     transport_->Fail(deferred_failure_);  // no abort explained the lost connection
     deferred_failure_ = absl::OkStatus();
   }
+  const absl::Time now = absl::Now();
+  if (now >= next_liveness_check_ && !transport_->failed()) {
+    next_liveness_check_ = now + transport_->options_.heartbeat / 4;
+    if (index_ == 0) transport_->monitor_->Check(now);
+    QueueHeartbeats(now);
+  }
   // Failures and shutdown wake the loop; the bound is a safety net, shorter
   // while a lost connection waits for its explanation.
   return deferred_failure_.ok() ? 100 : 20;
+}
+
+// Each monitored peer's first lane on this thread carries a heartbeat when
+// nothing went to that peer for a heartbeat interval.
+void ProgressThread::QueueHeartbeats(absl::Time now) {
+  std::vector<Lane*> lanes;
+  {
+    absl::MutexLock lock(&lanes_mu_);
+    lanes = lanes_;
+  }
+  const int64_t quiet_since = absl::ToUnixNanos(now - transport_->options_.heartbeat);
+  for (Lane* lane : lanes) {
+    Peer* peer = lane->peer;
+    if (!peer->monitored || lane->index != 0 || peer->last_sent_ns.load(std::memory_order_relaxed) > quiet_since) {
+      continue;
+    }
+    absl::MutexLock lock(&peer->send_mu);
+    if (lane->closed || lane->heartbeat_due || saying_goodbye_) continue;
+    lane->heartbeat_due = true;
+    SetWriteInterest(lane, true);
+  }
 }
 
 // ---- sending ----
@@ -140,6 +167,15 @@ bool ProgressThread::StartPiece(Lane* lane) {
     op->pieces_in_flight++;
     if (op->pieces_assigned == op->pieces_total) peer->queue.pop_front();
     lane->op = std::move(op);
+    lane->out_done = 0;
+    return true;
+  }
+  if (lane->heartbeat_due && !saying_goodbye_ && !lane->goodbye_received) {
+    lane->heartbeat_due = false;
+    lane->out_header = FrameHeader{};
+    lane->out_header.type = FrameType::kHeartbeat;
+    lane->out_control = "h";  // a control frame is written while out_control holds its payload
+    lane->out_header.length = lane->out_control.size();
     lane->out_done = 0;
     return true;
   }
@@ -200,6 +236,7 @@ void ProgressThread::HandleWritable(Lane* lane) {
       return;
     }
     lane->out_done += static_cast<uint64_t>(n);
+    if (lane->peer->monitored) lane->peer->last_sent_ns.store(absl::GetCurrentTimeNanos(), std::memory_order_relaxed);
     if (lane->out_done == frame_bytes) FinishPiece(lane);
   }
 }
@@ -233,6 +270,7 @@ void ProgressThread::FinishPiece(Lane* lane) {
 
 void ProgressThread::HandleReadable(Lane* lane) {
   if (lane->peer_ended) return;  // nothing more comes; the goodbye's write closes the lane
+  if (lane->peer->monitored) transport_->monitor_->Heard(lane->peer->rank);
   while (!lane->closed) {
     if (!lane->in_payload) {
       if (!ReadHeader(lane)) return;
@@ -342,6 +380,7 @@ void ProgressThread::HandleControl(Lane* lane) {
     transport_->Fail(DecodeAbort(h, lane->in_control, lane->peer->rank));
     return;
   }
+  if (h.type == FrameType::kHeartbeat) return;  // being read at all was its news (HandleReadable)
   // Goodbye: the peer sends nothing more on this lane; answer in kind.
   lane->goodbye_received = true;
   Peer* peer = lane->peer;

@@ -38,6 +38,7 @@ class ProgressThread {
 
  private:
   int Tick();
+  void QueueHeartbeats(absl::Time now);
   void HandleWritable(Lane* lane);
   void HandleReadable(Lane* lane);
   bool StartPiece(Lane* lane);
@@ -59,6 +60,7 @@ class ProgressThread {
   bool released_after_failure_ = false;  // loop thread only
   absl::Status deferred_failure_;        // loop thread only: see LaneError
   absl::Time deferred_deadline_;
+  absl::Time next_liveness_check_;  // loop thread only
 };
 
 }  // namespace silk::transport::tcp

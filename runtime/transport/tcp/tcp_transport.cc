@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstring>
 
 #include "absl/strings/str_join.h"
@@ -31,6 +32,7 @@ absl::StatusOr<std::unique_ptr<TcpTransport>> TcpTransport::Listen(int rank, int
     peer->rank = r;
     transport->peers_.push_back(std::move(peer));  // lanes are made by Connect
   }
+  transport->monitor_ = std::make_unique<LinkMonitor>(size, options.outage_after, options.outage_tolerance);
   int threads = std::min(options.progress_threads, std::max(1, size - 1));
   for (int i = 0; i < threads; ++i) {
     transport->threads_.push_back(std::make_unique<ProgressThread>(transport.get(), i));
@@ -116,6 +118,7 @@ absl::Status TcpTransport::Connect(const std::vector<PeerEndpoint>& endpoints, u
       const PeerEndpoint& e = endpoints[peer];
       const int lanes = e.lanes > 0 ? e.lanes : options_.lanes;
       if (e.socket) peer_socket_[peer] = *e.socket;
+      if (!e.link.empty()) Monitor(peer, e.link);
       for (int l = 0; l < lanes; ++l) {
         auto lane = std::make_unique<Lane>();
         lane->peer = peers_[peer].get();
@@ -161,6 +164,35 @@ absl::Status TcpTransport::Connect(const std::vector<PeerEndpoint>& endpoints, u
                                                        absl::StrJoin(missing, ", ")));
   }
   return absl::OkStatus();
+}
+
+void TcpTransport::Monitor(int peer, const std::string& link) {
+  monitor_->AddLink(link, {peer});
+  peers_[peer]->monitored = true;
+  SocketOptions& socket = peer_socket_[peer];
+  // Retransmit at least every second, so that a healed link carries traffic
+  // again within a second rather than after TCP's doubling back-off; keep the
+  // connection through a cut as long as the outage tolerance lets waits last.
+  if (socket.rto_max_ms == 0) socket.rto_max_ms = 1000;
+  if (socket.user_timeout_ms == 0) {
+    socket.user_timeout_ms = static_cast<int>(
+        std::min<int64_t>(absl::ToInt64Milliseconds(options_.outage_tolerance + absl::Seconds(30)), INT32_MAX));
+  }
+}
+
+absl::Time TcpTransport::StretchDeadline(absl::Time started, absl::Time deadline) const {
+  std::optional<Outage> outage = monitor_->Since(started);
+  if (!outage) return deadline;
+  const absl::Duration tolerance = monitor_->tolerance();
+  if (outage->ongoing()) return std::max(deadline, outage->since + tolerance);
+  return deadline + std::min(outage->length(absl::Now()), tolerance);
+}
+
+absl::Status TcpTransport::OutageError() const {
+  std::optional<Outage> outage = monitor_->Current();
+  if (!outage) return absl::OkStatus();
+  return PeerLostError(absl::StrFormat("%s, longer than SILK_WAN_OUTAGE_TOLERANCE (%s)",
+                                       outage->Describe(absl::Now()), absl::FormatDuration(monitor_->tolerance())));
 }
 
 // ---- data path ----

@@ -28,6 +28,7 @@
 #include "runtime/transport/message_transport.h"
 #include "runtime/transport/frame.h"
 #include "runtime/transport/handshake.h"
+#include "runtime/transport/link_monitor.h"
 #include "runtime/transport/socket.h"
 #include "runtime/transport/transport.h"
 
@@ -40,6 +41,13 @@ struct TcpOptions {
   SocketOptions socket;  // default per peer; the listener uses it for accepted sockets' set-up
   uint16_t port = 0;
   absl::Duration handshake_timeout = absl::Seconds(10);
+  // Liveness of the long links (PeerEndpoint::link; link_monitor.h): an idle
+  // lane to a peer across one sends a heartbeat this often; a link none of
+  // whose peers was heard for `outage_after` is down; waits stretch by an
+  // outage's length, up to `outage_tolerance`, before failing with it named.
+  absl::Duration heartbeat = absl::Milliseconds(250);
+  absl::Duration outage_after = absl::Seconds(1);
+  absl::Duration outage_tolerance = absl::Minutes(3);
 };
 
 struct PeerEndpoint {
@@ -48,6 +56,10 @@ struct PeerEndpoint {
   // Per-peer overrides (e.g. more lanes and BBR across a WAN); 0 / unset: TcpOptions'.
   int lanes = 0;
   std::optional<SocketOptions> socket;
+  // The long link this peer is reached across ("WAN xinjiang<->chongqing"):
+  // monitored, with heartbeats, short retransmission back-off and a user
+  // timeout past the outage tolerance. Empty: a local peer.
+  std::string link;
 };
 
 class ProgressThread;
@@ -65,6 +77,8 @@ class TcpTransport : public MessageTransport {
                        absl::Time deadline);
 
   PeerCounters counters(int peer) const override;
+  absl::Time StretchDeadline(absl::Time started, absl::Time deadline) const override;
+  absl::Status OutageError() const override;
   // Splits the rate evenly over the peer's lanes (SO_MAX_PACING_RATE).
   void BeginPacing(int peer, uint64_t bytes_per_s) override;
   void EndPacing(int peer) override;
@@ -82,6 +96,8 @@ class TcpTransport : public MessageTransport {
   TcpTransport(int rank, int size, const TcpOptions& options);
 
   absl::Status Claim(int rank, int lane);  // may (rank, lane) connect now?
+  // Connect, before any lane: `peer` is across the long link `link`.
+  void Monitor(int peer, const std::string& link);
   absl::Status InstallLane(int peer, int lane, ScopedFd fd);
   void Enqueue(int peer, const FrameHeader& header, const char* data, RequestPtr request) override;
   // Fails the sends no lane is touching; the progress threads, woken, release
@@ -103,6 +119,7 @@ class TcpTransport : public MessageTransport {
   int lanes_assigned_ ABSL_GUARDED_BY(state_mu_) = 0;  // round-robin over progress threads
   std::vector<SocketOptions> peer_socket_;  // fixed once Connect starts
   std::unique_ptr<Acceptor> acceptor_;  // on the first progress thread's loop
+  std::unique_ptr<LinkMonitor> monitor_;  // links added by Connect, checked by the first progress thread
 };
 
 }  // namespace silk::transport::tcp

@@ -1,0 +1,107 @@
+"""A checked loop of all-reduces on the virtual cluster, with the WAN cut
+for a while in the middle: what cluster/bench-faults measures and the outage
+tests assert. Needs a cluster that is up (`vcluster up`)."""
+
+import json
+import os
+import subprocess
+import tempfile
+import threading
+import time
+
+from .common import REPO, build_dir
+
+VCLUSTER = os.path.join(REPO, "cluster", "vcluster")
+OUTAGE_LOG = "no traffic from any of"  # what a rank logs when it concludes a link is down
+
+
+class Run:
+    """One run's facts, times in seconds since the epoch."""
+
+    def __init__(self):
+        self.returncode = None
+        self.iterations = []  # {"iter", "end", "ok"} from rank 0
+        self.seconds = None   # the loop's own wall time on rank 0
+        self.wrong = None
+        self.cut_at = self.healed_at = None
+        self.lines = []       # (arrival time, line) of the ranks' output
+
+    def first_line(self, text, after=0.0):
+        return next(((t, line) for t, line in self.lines if text in line and t >= after), (None, None))
+
+    def first_end_after(self, t):
+        return next((i["end"] for i in self.iterations if i["end"] > t), None)
+
+    def output(self):
+        return "\n".join(line for _, line in self.lines)
+
+
+def _reader(stream, run):
+    for line in iter(stream.readline, ""):
+        run.lines.append((time.time(), line.rstrip("\n")))
+
+
+def loop(ranks=8, iters=200, size=4 << 20, cut=None, env=(), timeout=600):
+    """Runs allreduce_loop under `vcluster run`; with cut=(after_s, for_s), cuts
+    xinjiang<->chongqing `after_s` seconds after the first iteration ends, and
+    heals it `for_s` seconds later."""
+    run = Run()
+    with tempfile.NamedTemporaryFile(suffix=".jsonl", delete=False, dir="/tmp") as f:
+        path = f.name
+    argv = [VCLUSTER, "run", "--timeout", str(timeout), "--", "-np", str(ranks)]
+    for item in env:
+        argv += ["-x", item]
+    argv += [os.path.join(build_dir(), "examples", "allreduce_loop"), "--iters", str(iters), "--bytes", str(size),
+             "--json", path]
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    reader = threading.Thread(target=_reader, args=(process.stdout, run), daemon=True)
+    reader.start()
+    try:
+        if cut:
+            after, length = cut
+            started = _wait_for_first_iteration(path, process, timeout)
+            if started is not None:
+                time.sleep(max(0.0, started + after - time.time()))
+                subprocess.run([VCLUSTER, "cut", "xinjiang", "chongqing"], check=True, capture_output=True)
+                run.cut_at = time.time()
+                time.sleep(length)
+                subprocess.run([VCLUSTER, "heal", "xinjiang", "chongqing"], check=True, capture_output=True)
+                run.healed_at = time.time()
+        run.returncode = process.wait(timeout=timeout)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        if cut and run.cut_at and not run.healed_at:
+            subprocess.run([VCLUSTER, "heal", "xinjiang", "chongqing"], capture_output=True)
+        reader.join(timeout=5)
+        _read_iterations(path, run)
+        os.unlink(path)
+    return run
+
+
+def _wait_for_first_iteration(path, process, timeout):
+    deadline = time.time() + timeout
+    while time.time() < deadline and process.poll() is None:
+        try:
+            with open(path) as f:
+                for line in f:
+                    record = json.loads(line)
+                    if "end" in record:
+                        return record["end"]
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.05)
+    return None
+
+
+def _read_iterations(path, run):
+    try:
+        with open(path) as f:
+            for line in f:
+                record = json.loads(line)
+                if "iter" in record:
+                    run.iterations.append(record)
+                elif record.get("done"):
+                    run.seconds, run.wrong = record["seconds"], record["wrong"]
+    except (OSError, ValueError):
+        pass

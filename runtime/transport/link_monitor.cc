@@ -1,0 +1,85 @@
+#include "runtime/transport/link_monitor.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_format.h"
+#include "runtime/core/log.h"
+
+namespace silk::transport {
+namespace {
+
+constexpr size_t kEndedKept = 16;
+
+std::string Clock(absl::Time t) { return absl::FormatTime("%H:%M:%E3S", t, absl::LocalTimeZone()); }
+
+std::string Seconds(absl::Duration d) { return absl::StrFormat("%.1f s", absl::ToDoubleSeconds(d)); }
+
+}  // namespace
+
+std::string Outage::Describe(absl::Time now) const {
+  std::string text = absl::StrFormat("%s: no traffic from any of %d peers since %s (%s)", link, peers, Clock(since),
+                                     Seconds(length(now)));
+  if (!ongoing()) absl::StrAppendFormat(&text, ", back at %s", Clock(healed));
+  return text;
+}
+
+LinkMonitor::LinkMonitor(int world_size, absl::Duration detect_after, absl::Duration tolerance)
+    : detect_after_(detect_after),
+      tolerance_(tolerance),
+      link_of_(world_size, -1),
+      last_heard_ns_(new std::atomic<int64_t>[world_size]) {
+  for (int r = 0; r < world_size; ++r) last_heard_ns_[r].store(0);  // never: not watched until first heard
+}
+
+void LinkMonitor::AddLink(const std::string& name, const std::vector<int>& peers) {
+  absl::MutexLock lock(&mu_);
+  auto it = std::find_if(links_.begin(), links_.end(), [&](const Link& l) { return l.name == name; });
+  if (it == links_.end()) it = links_.insert(links_.end(), Link{name, {}, std::nullopt});
+  for (int peer : peers) {
+    if (peer < 0 || peer >= static_cast<int>(link_of_.size()) || link_of_[peer] >= 0) continue;
+    link_of_[peer] = static_cast<int>(it - links_.begin());
+    it->peers.push_back(peer);
+  }
+}
+
+void LinkMonitor::Check(absl::Time now) {
+  absl::MutexLock lock(&mu_);
+  for (Link& link : links_) {
+    if (link.peers.empty()) continue;
+    int64_t latest = 0;
+    for (int peer : link.peers) latest = std::max(latest, last_heard_ns_[peer].load(std::memory_order_relaxed));
+    if (latest == 0) continue;  // still starting up: start-up has deadlines of its own
+    const absl::Time heard = absl::FromUnixNanos(latest);
+    if (!link.outage && now - heard >= detect_after_) {
+      link.outage = Outage{link.name, static_cast<int>(link.peers.size()), heard, now};
+      Log(LogLevel::kWarning, "%s; waiting up to %s (SILK_WAN_OUTAGE_TOLERANCE) for it to come back",
+          link.outage->Describe(now), absl::FormatDuration(tolerance_));
+    } else if (link.outage && heard > link.outage->since) {
+      link.outage->healed = heard;
+      Log(LogLevel::kWarning, "%s: traffic is back after %s", link.name, Seconds(link.outage->length(now)));
+      ended_.push_back(*link.outage);
+      if (ended_.size() > kEndedKept) ended_.erase(ended_.begin());
+      link.outage.reset();
+    }
+  }
+}
+
+std::optional<Outage> LinkMonitor::Current() const {
+  absl::MutexLock lock(&mu_);
+  std::optional<Outage> longest;
+  for (const Link& link : links_) {
+    if (link.outage && (!longest || link.outage->since < longest->since)) longest = link.outage;
+  }
+  return longest;
+}
+
+std::optional<Outage> LinkMonitor::Since(absl::Time from) const {
+  if (std::optional<Outage> current = Current()) return current;
+  absl::MutexLock lock(&mu_);
+  for (auto it = ended_.rbegin(); it != ended_.rend(); ++it) {
+    if (it->healed >= from) return *it;
+  }
+  return std::nullopt;
+}
+
+}  // namespace silk::transport
