@@ -318,9 +318,27 @@ absl::StatusOr<std::unique_ptr<Communicator>> Communicator::CreateFromEnvironmen
 }
 
 absl::StatusOr<std::unique_ptr<Communicator>> Communicator::CreateDefault() {
-  SILK_ASSIGN_OR_RETURN(Config config, Config::FromEnvironment());
-  if (bootstrap::LaunchedByMpi()) return CreateFromMpi(config);
-  return CreateFromEnvironment(config);
+  absl::StatusOr<Config> config = Config::FromEnvironment();
+  if (!config.ok()) return PublishFailedStart(config.status());
+  if (bootstrap::LaunchedByMpi()) return CreateFromMpi(*config);
+  return CreateFromEnvironment(*config);
+}
+
+// A rank whose settings do not even parse still joins the exchange, with the
+// launch variables alone, so the others fail at once with its reason instead
+// of waiting for it until their start-up timeout.
+absl::Status Communicator::PublishFailedStart(const absl::Status& reason) {
+  absl::StatusOr<Config> launch = Config::LaunchFromEnvironment();
+  if (!launch.ok()) return reason;
+  absl::StatusOr<std::unique_ptr<bootstrap::Bootstrap>> bootstrap =
+      bootstrap::LaunchedByMpi() ? bootstrap::CreateMpiBootstrap() : bootstrap::CreateEnvBootstrap(*launch);
+  if (!bootstrap.ok()) return reason;
+  RankInfo mine;
+  mine.set_rank((*bootstrap)->rank());
+  mine.set_startup_error(std::string(reason.message()));
+  mine.set_startup_error_kind(static_cast<int>(KindOf(reason)));
+  (*bootstrap)->AllGather(mine.SerializeAsString(), launch->StartupTimeout()).IgnoreError();
+  return reason;
 }
 
 Communicator::~Communicator() {

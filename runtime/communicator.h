@@ -73,6 +73,8 @@ class Communicator {
 
  private:
   Communicator() = default;
+  // Joins the exchange only to hand the other ranks `reason`; returns it.
+  static absl::Status PublishFailedStart(const absl::Status& reason);
   // Start-up steps after the exchange of rank records (communicator.cc).
   void PlaceRanks(const std::vector<RankInfo>& infos);
   absl::Status ConnectPeers(LocalStart& local, const std::vector<RankInfo>& infos, const std::string& token,

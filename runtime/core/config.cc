@@ -46,6 +46,19 @@ absl::Status ReadPositiveDuration(const char* name, absl::Duration* out) {
   return absl::OkStatus();
 }
 
+absl::Status ReadLaunch(Config* config) {
+  SILK_RETURN_IF_ERROR(ReadInt("MASTER_PORT", &config->master_port, 1, 65535));
+  SILK_RETURN_IF_ERROR(ReadInt("RANK", &config->env_rank, 0, 1 << 24));
+  SILK_RETURN_IF_ERROR(ReadInt("WORLD_SIZE", &config->env_world_size, 1, 1 << 24));
+  SILK_RETURN_IF_ERROR(ReadInt("LOCAL_RANK", &config->env_local_rank, 0, 1 << 24));
+  if (const char* v = Env("MASTER_ADDR")) config->master_addr = v;
+  SILK_RETURN_IF_ERROR(ReadInt("SILK_STORE_PORT", &config->store_port, 1, 65535));
+  if (config->store_port < 0 && config->master_port > 0) {
+    config->store_port = Env("TORCHELASTIC_RUN_ID") != nullptr ? config->master_port + 1 : config->master_port;
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<absl::Duration> ParseDuration(const std::string& text) {
@@ -134,15 +147,7 @@ absl::StatusOr<Config> Config::FromEnvironment() {
     if (!d.ok()) return Invalid("SILK_LINK_RTT", v, "a duration such as 40ms");
     config.link_rtt = *d;
   }
-  SILK_RETURN_IF_ERROR(ReadInt("MASTER_PORT", &config.master_port, 1, 65535));
-  SILK_RETURN_IF_ERROR(ReadInt("RANK", &config.env_rank, 0, 1 << 24));
-  SILK_RETURN_IF_ERROR(ReadInt("WORLD_SIZE", &config.env_world_size, 1, 1 << 24));
-  SILK_RETURN_IF_ERROR(ReadInt("LOCAL_RANK", &config.env_local_rank, 0, 1 << 24));
-  if (const char* v = Env("MASTER_ADDR")) config.master_addr = v;
-  SILK_RETURN_IF_ERROR(ReadInt("SILK_STORE_PORT", &config.store_port, 1, 65535));
-  if (config.store_port < 0 && config.master_port > 0) {
-    config.store_port = Env("TORCHELASTIC_RUN_ID") != nullptr ? config.master_port + 1 : config.master_port;
-  }
+  SILK_RETURN_IF_ERROR(ReadLaunch(&config));
   if (const char* v = Env("SILK_CPUS")) {
     auto cpus = ParseCpuList(v);
     if (!cpus.ok()) return Invalid("SILK_CPUS", v, "a CPU list such as 0 or 0-3,8");
@@ -167,6 +172,12 @@ absl::StatusOr<Config> Config::FromEnvironment() {
     gethostname(host, sizeof(host) - 1);
     config.node = host;
   }
+  return config;
+}
+
+absl::StatusOr<Config> Config::LaunchFromEnvironment() {
+  Config config;
+  SILK_RETURN_IF_ERROR(ReadLaunch(&config));
   return config;
 }
 

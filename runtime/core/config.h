@@ -108,6 +108,10 @@ struct Config {
 
   // Reads every SILK_* variable; an unparsable value is an error that names it.
   static absl::StatusOr<Config> FromEnvironment();
+  // Only the launch variables (MASTER_*, RANK, WORLD_SIZE, LOCAL_RANK,
+  // SILK_STORE_PORT), the rest left at their defaults: enough to join the
+  // rendezvous and tell the others why this rank cannot start.
+  static absl::StatusOr<Config> LaunchFromEnvironment();
 
   // startup_timeout if set, else timeout.
   absl::Duration StartupTimeout() const { return startup_timeout > absl::ZeroDuration() ? startup_timeout : timeout; }

@@ -60,7 +60,9 @@ INSTANTIATE_TEST_SUITE_P(
               {"--env", "SILK_CLUSTER_SPEC=" + Spec("xinjiang-chongqing.textproto"), "--env", "SILK_REGION=xinjiang"},
               {"--env", "SILK_CLUSTER_SPEC=" + Spec("three-regions.textproto")},
               "the cluster spec (SILK_CLUSTER_SPEC): ranks 0, 2 use"},
-        Fault{"different_wan_lanes", {}, {"--env", "SILK_WAN_LANES=5"}, "SILK_WAN_LANES"}),
+        Fault{"different_wan_lanes", {}, {"--env", "SILK_WAN_LANES=5"}, "SILK_WAN_LANES"},
+        Fault{"unparsable_setting", {}, {"--env", "SILK_CHUNK_BYTES=lots"},
+              "environment variable SILK_CHUNK_BYTES=\"lots\" is invalid"}),
     [](const ::testing::TestParamInfo<Fault>& info) { return std::string(info.param.name); });
 
 // Rank 2 looks for the store on another port: the others give up at
