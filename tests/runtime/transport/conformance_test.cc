@@ -7,8 +7,10 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "absl/strings/str_format.h"
 #include "gtest/gtest.h"
 #include "runtime/core/error.h"
 #include "runtime/transport/routed_transport.h"
@@ -235,6 +237,74 @@ TEST_P(Conformance, AbortReachesEveryPeerWithItsReasonAndKind) {
   auto later = t[0]->Send(1, MessageTag{2, 0}, Call(1), buffer, sizeof(buffer));
   ASSERT_TRUE(later->done());
   EXPECT_EQ(later->status(), t[0]->status());
+}
+
+// Every pair, both directions, sizes from empty to several rings or stripes,
+// half the receives posted before the data comes and half after.
+TEST_P(Conformance, AllPairsAllSizesArriveIntact) {
+  const std::vector<size_t> sizes = {0, 1, 4095, 64 << 10, (64 << 10) + 1, 3 << 20, (5 << 20) + 3};
+  for (int n : {1, 2, 3}) {
+    if (n == 1 && GetParam().name == "routed") continue;  // it joins a node of two
+    Ranks t = Join(n);
+    ASSERT_EQ(static_cast<int>(t.size()), n);
+    std::vector<std::thread> threads;
+    std::vector<std::string> failures(n);
+    for (int r = 0; r < n; ++r) {
+      threads.emplace_back([&, r] {
+        std::vector<std::vector<char>> inbox, outbox;
+        std::vector<RequestPtr> requests;
+        inbox.reserve(sizes.size() * n);
+        auto post_recvs = [&](bool early) {
+          for (int peer = 0; peer < n; ++peer) {
+            for (size_t s = 0; s < sizes.size(); ++s) {
+              if ((s % 2 == 0) != early) continue;
+              inbox.emplace_back(sizes[s]);
+              requests.push_back(t[r]->Recv(peer, MessageTag{1 + s, 0}, Call(sizes[s]), inbox.back().data(), sizes[s]));
+            }
+          }
+        };
+        post_recvs(true);
+        for (int peer = 0; peer < n; ++peer) {
+          for (size_t s = 0; s < sizes.size(); ++s) {
+            outbox.push_back(Pattern(sizes[s], r * 100 + peer * 10 + static_cast<int>(s)));
+            requests.push_back(t[r]->Send(peer, MessageTag{1 + s, 0}, Call(sizes[s]), outbox.back().data(), sizes[s]));
+          }
+        }
+        absl::SleepFor(absl::Milliseconds(20));  // let some messages arrive before their receive exists
+        post_recvs(false);
+        if (absl::Status status = WaitAll(requests, Soon()); !status.ok()) {
+          failures[r] = std::string(status.message());
+          return;
+        }
+        size_t index = 0;
+        for (bool early : {true, false}) {
+          for (int peer = 0; peer < n; ++peer) {
+            for (size_t s = 0; s < sizes.size(); ++s) {
+              if ((s % 2 == 0) != early) continue;
+              if (inbox[index++] != Pattern(sizes[s], peer * 100 + r * 10 + static_cast<int>(s))) {
+                failures[r] += absl::StrFormat("wrong bytes from rank %d size %d; ", peer, sizes[s]);
+              }
+            }
+          }
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+    for (int r = 0; r < n; ++r) EXPECT_EQ(failures[r], "") << n << " ranks, rank " << r;
+    for (int r = 0; r < n; ++r) EXPECT_TRUE(t[r]->status().ok()) << t[r]->status();
+  }
+}
+
+TEST_P(Conformance, ReceiveWithoutSendTimesOutNamingThePeerAndMessage) {
+  Ranks t = Join(2);
+  ASSERT_EQ(t.size(), 2u);
+  char buffer[8];
+  auto recv = t[0]->Recv(1, MessageTag{9, 3}, Call(1), buffer, sizeof(buffer));
+  absl::Status status = recv->Wait(absl::Now() + absl::Milliseconds(100));
+  EXPECT_EQ(KindOf(status), ErrorKind::kTimeout) << status;
+  EXPECT_NE(status.message().find("rank 1"), std::string::npos) << status;
+  EXPECT_NE(status.message().find("operation 9"), std::string::npos) << status;
+  EXPECT_TRUE(t[0]->status().ok()) << "a wait that ends is no failure of the transport";
 }
 
 INSTANTIATE_TEST_SUITE_P(Transports, Conformance,

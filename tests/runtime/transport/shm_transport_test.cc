@@ -1,7 +1,7 @@
-// The shared-memory transport passes the TCP transport's behaviours: every
-// size between every pair (self included) whether the receive comes first or
-// last, mismatches named on both sides, timeouts naming the peer, aborts and
-// shutdowns reaching the peers. Ranks are threads here; shm_process_test runs
+// What only the shared-memory transport does: its rings wrapping under many
+// senders, refusing peers of other nodes, set-up among a node's ranks,
+// segments that leave nothing behind. The behaviours every transport shares
+// are conformance_test.cc's. Ranks are threads here; shm_process_test runs
 // them as processes.
 #include "runtime/transport/shm/shm_transport.h"
 
@@ -31,92 +31,6 @@ std::vector<char> Pattern(size_t bytes, int seed) {
   return data;
 }
 
-struct Shape {
-  int ranks;
-  uint64_t ring_bytes;
-  uint64_t piece_bytes;
-};
-
-class ShmExchange : public ::testing::TestWithParam<Shape> {};
-
-// Every rank sends a distinct message of each size to every rank (itself too),
-// half the receives posted before the sends and half after (the staged path).
-// The largest message is bigger than a ring, so it streams through in pieces.
-TEST_P(ShmExchange, AllPairsAllSizesArriveIntact) {
-  const Shape shape = GetParam();
-  ShmOptions options;
-  options.ring_bytes = shape.ring_bytes;
-  options.piece_bytes = shape.piece_bytes;
-  auto transports = JoinShm(shape.ranks, options);
-  ASSERT_EQ(static_cast<int>(transports.size()), shape.ranks);
-  const std::vector<size_t> sizes = {0, 1, 4095, 64 << 10, (64 << 10) + 1, 3 << 20, (5 << 20) + 3};
-
-  std::vector<std::thread> threads;
-  std::vector<std::string> failures(shape.ranks);
-  for (int r = 0; r < shape.ranks; ++r) {
-    threads.emplace_back([&, r] {
-      ShmTransport& t = *transports[r];
-      std::vector<std::vector<char>> inbox, outbox;
-      std::vector<RequestPtr> requests;
-      auto post_recvs = [&](bool early) {
-        for (int peer = 0; peer < shape.ranks; ++peer) {
-          for (size_t s = 0; s < sizes.size(); ++s) {
-            if ((s % 2 == 0) != early) continue;
-            inbox.emplace_back(sizes[s]);
-            requests.push_back(t.Recv(peer, MessageTag{1 + s, 0}, ShmTestDescriptor(sizes[s]),
-                                      inbox.back().data(), sizes[s]));
-          }
-        }
-      };
-      inbox.reserve(sizes.size() * shape.ranks);
-      post_recvs(true);
-      for (int peer = 0; peer < shape.ranks; ++peer) {
-        for (size_t s = 0; s < sizes.size(); ++s) {
-          outbox.push_back(Pattern(sizes[s], r * 100 + peer * 10 + static_cast<int>(s)));
-          requests.push_back(t.Send(peer, MessageTag{1 + s, 0}, ShmTestDescriptor(sizes[s]),
-                                    outbox.back().data(), sizes[s]));
-        }
-      }
-      absl::SleepFor(absl::Milliseconds(20));  // let some messages arrive before their receive exists
-      post_recvs(false);
-      absl::Status status = WaitAll(requests, Soon());
-      if (!status.ok()) {
-        failures[r] = std::string(status.message());
-        return;
-      }
-      size_t index = 0;
-      for (bool early : {true, false}) {
-        for (int peer = 0; peer < shape.ranks; ++peer) {
-          for (size_t s = 0; s < sizes.size(); ++s) {
-            if ((s % 2 == 0) != early) continue;
-            if (inbox[index++] != Pattern(sizes[s], peer * 100 + r * 10 + static_cast<int>(s))) {
-              failures[r] += absl::StrFormat("wrong bytes from rank %d size %d; ", peer, sizes[s]);
-            }
-          }
-        }
-      }
-    });
-  }
-  for (auto& th : threads) th.join();
-  for (int r = 0; r < shape.ranks; ++r) EXPECT_EQ(failures[r], "") << "rank " << r;
-  for (int r = 0; r < shape.ranks; ++r) EXPECT_TRUE(transports[r]->status().ok()) << transports[r]->status();
-  if (shape.ranks > 1) {
-    uint64_t expected = std::accumulate(sizes.begin(), sizes.end(), uint64_t{0});
-    EXPECT_EQ(transports[0]->counters(1).bytes_sent, expected);
-    EXPECT_EQ(transports[1]->counters(0).bytes_received, expected);
-  }
-}
-
-INSTANTIATE_TEST_SUITE_P(Shapes, ShmExchange,
-                         ::testing::Values(Shape{1, 4 << 20, 256 << 10}, Shape{2, 4 << 20, 256 << 10},
-                                           Shape{3, 64 << 10, 16 << 10}, Shape{4, 1 << 20, 256 << 10}),
-                         [](const auto& info) {
-                           return absl::StrFormat("ranks%d_ring%dk_piece%dk", info.param.ranks,
-                                                  info.param.ring_bytes >> 10, info.param.piece_bytes >> 10);
-                         });
-
-// Thousands of odd-sized messages from two sending threads through a tiny ring:
-// frames wrap around its end over and over; receives are posted in reverse.
 TEST(ShmTransport, ManyMessagesWrapTheRingFromSeveralThreads) {
   ShmOptions options;
   options.ring_bytes = 64 << 10;
@@ -176,91 +90,6 @@ TEST(ShmTransport, PeersOnOtherNodesAreRefusedWithInvalidArgument) {
   EXPECT_EQ(in, value);
 }
 
-TEST(ShmTransport, ReceiveWithoutSendTimesOutNamingThePeer) {
-  auto t = JoinShm(2);
-  ASSERT_EQ(t.size(), 2u);
-  char buffer[8];
-  auto recv = t[0]->Recv(1, MessageTag{9, 3}, ShmTestDescriptor(), buffer, sizeof(buffer));
-  absl::Status status = recv->Wait(absl::Now() + absl::Milliseconds(100));
-  EXPECT_TRUE(absl::IsDeadlineExceeded(status)) << status;
-  EXPECT_NE(status.message().find("rank 1"), std::string::npos) << status;
-  EXPECT_NE(status.message().find("operation 9"), std::string::npos) << status;
-}
-
-TEST(ShmTransport, MismatchedDescriptorsFailBothRanksWithBothCalls) {
-  auto t = JoinShm(2);
-  ASSERT_EQ(t.size(), 2u);
-  int value = 7, sink = 0;
-  OpDescriptor sent = ShmTestDescriptor(100), expected = ShmTestDescriptor(200);
-  auto recv = t[1]->Recv(0, MessageTag{1, 0}, expected, &sink, sizeof(sink));
-  auto send = t[0]->Send(1, MessageTag{1, 0}, sent, &value, sizeof(value));
-  absl::Status at_receiver = recv->Wait(Soon());
-  EXPECT_TRUE(absl::IsFailedPrecondition(at_receiver)) << at_receiver;
-  EXPECT_NE(at_receiver.message().find("count=100"), std::string::npos) << at_receiver;
-  EXPECT_NE(at_receiver.message().find("count=200"), std::string::npos) << at_receiver;
-  EXPECT_NE(at_receiver.message().find("rank 0 called"), std::string::npos) << at_receiver;
-  // The sender hears about it through the abort, and its transport stays failed.
-  for (int i = 0; i < 200 && t[0]->status().ok(); ++i) absl::SleepFor(absl::Milliseconds(10));
-  EXPECT_NE(t[0]->status().message().find("mismatched"), std::string::npos) << t[0]->status();
-  EXPECT_TRUE(absl::IsFailedPrecondition(t[0]->status())) << t[0]->status();
-  EXPECT_EQ(sink, 0) << "a mismatched message must not be written into the receive buffer";
-  auto later = t[0]->Send(1, MessageTag{2, 0}, sent, &value, sizeof(value));
-  EXPECT_FALSE(later->Wait(Soon()).ok()) << "errors are sticky";
-}
-
-TEST(ShmTransport, MismatchFoundWhenTheReceiveComesLast) {
-  auto t = JoinShm(2);
-  ASSERT_EQ(t.size(), 2u);
-  int value = 7, sink = 0;
-  auto send = t[0]->Send(1, MessageTag{1, 0}, ShmTestDescriptor(100), &value, sizeof(value));
-  ASSERT_TRUE(send->Wait(Soon()).ok());
-  absl::SleepFor(absl::Milliseconds(20));  // staged by now
-  auto recv = t[1]->Recv(0, MessageTag{1, 0}, ShmTestDescriptor(200), &sink, sizeof(sink));
-  absl::Status status = recv->Wait(Soon());
-  EXPECT_EQ(KindOf(status), ErrorKind::kMismatch) << status;
-  EXPECT_NE(status.message().find("count=100"), std::string::npos) << status;
-  EXPECT_NE(status.message().find("count=200"), std::string::npos) << status;
-  EXPECT_EQ(sink, 0);
-  for (int i = 0; i < 200 && t[0]->status().ok(); ++i) absl::SleepFor(absl::Milliseconds(10));
-  EXPECT_NE(t[0]->status().message().find("mismatched"), std::string::npos) << t[0]->status();
-}
-
-TEST(ShmTransport, SizeMismatchIsReported) {
-  auto t = JoinShm(2);
-  ASSERT_EQ(t.size(), 2u);
-  char out[16] = {}, in[8];
-  auto send = t[0]->Send(1, MessageTag{1, 0}, ShmTestDescriptor(), out, sizeof(out));
-  absl::SleepFor(absl::Milliseconds(20));
-  auto recv = t[1]->Recv(0, MessageTag{1, 0}, ShmTestDescriptor(), in, sizeof(in));
-  absl::Status status = recv->Wait(Soon());
-  EXPECT_EQ(KindOf(status), ErrorKind::kMismatch) << status;
-  EXPECT_NE(status.message().find("expects 8 bytes"), std::string::npos) << status;
-}
-
-TEST(ShmTransport, SelfSendMismatchIsReported) {
-  auto t = JoinShm(1);
-  ASSERT_EQ(t.size(), 1u);
-  int out = 3, in = 0;
-  auto recv = t[0]->Recv(0, MessageTag{4, 1}, ShmTestDescriptor(1), &in, sizeof(in));
-  auto send = t[0]->Send(0, MessageTag{4, 1}, ShmTestDescriptor(2), &out, sizeof(out));
-  EXPECT_TRUE(absl::IsFailedPrecondition(send->Wait(Soon()))) << send->status();
-  EXPECT_TRUE(absl::IsFailedPrecondition(recv->Wait(Soon()))) << recv->status();
-  EXPECT_EQ(in, 0);
-  EXPECT_FALSE(t[0]->status().ok());
-}
-
-TEST(ShmTransport, PeerShuttingDownWithPendingReceiveFailsPromptly) {
-  auto t = JoinShm(2);
-  ASSERT_EQ(t.size(), 2u);
-  char buffer[4];
-  auto recv = t[0]->Recv(1, MessageTag{3, 0}, ShmTestDescriptor(), buffer, sizeof(buffer));
-  t[1].reset();  // rank 1 leaves without sending
-  absl::Status status = recv->Wait(Soon());
-  EXPECT_EQ(KindOf(status), ErrorKind::kPeerLost) << status;
-  EXPECT_NE(status.message().find("rank 1"), std::string::npos) << status;
-  EXPECT_NE(status.message().find("shut down"), std::string::npos) << status;
-}
-
 // What a rank sent before it left is still delivered (it is in the ring), and
 // the ones left behind are told clearly that it is gone.
 TEST(ShmTransport, DataSentBeforeShutdownStillArrives) {
@@ -286,23 +115,6 @@ TEST(ShmTransport, DataSentBeforeShutdownStillArrives) {
   auto never = t[0]->Recv(1, MessageTag{3, 0}, ShmTestDescriptor(), &value, sizeof(value));
   EXPECT_EQ(KindOf(never->Wait(Soon())), ErrorKind::kPeerLost) << never->status();
   EXPECT_NE(never->status().message().find("shut down"), std::string::npos) << never->status();
-}
-
-TEST(ShmTransport, AbortReachesEveryPeerWithItsReason) {
-  auto t = JoinShm(3);
-  ASSERT_EQ(t.size(), 3u);
-  char buffer[4];
-  auto pending = t[0]->Recv(1, MessageTag{1, 0}, ShmTestDescriptor(), buffer, sizeof(buffer));
-  t[2]->Abort(absl::InternalError("gradient exploded"));
-  for (int r : {0, 1}) {
-    for (int i = 0; i < 300 && t[r]->status().ok(); ++i) absl::SleepFor(absl::Milliseconds(10));
-    EXPECT_NE(t[r]->status().message().find("gradient exploded"), std::string::npos)
-        << "rank " << r << ": " << t[r]->status();
-    EXPECT_NE(t[r]->status().message().find("rank 2 aborted"), std::string::npos) << t[r]->status();
-    EXPECT_TRUE(absl::IsInternal(t[r]->status()));
-  }
-  absl::Status status = pending->Wait(Soon());
-  EXPECT_TRUE(absl::IsInternal(status)) << "a pending receive fails with the reason: " << status;
 }
 
 // Strangers that knock on a rank's socket while the node's ranks join are
