@@ -73,6 +73,20 @@ std::optional<Outage> LinkMonitor::Current() const {
   return longest;
 }
 
+std::optional<absl::Time> LinkMonitor::VerdictDue(absl::Time now) const {
+  absl::MutexLock lock(&mu_);
+  std::optional<absl::Time> due;
+  for (const Link& link : links_) {
+    if (link.outage || link.peers.empty()) continue;
+    int64_t latest = 0;
+    for (int peer : link.peers) latest = std::max(latest, last_heard_ns_[peer].load(std::memory_order_relaxed));
+    if (latest == 0) continue;
+    const absl::Time heard = absl::FromUnixNanos(latest);
+    if (now - heard >= detect_after_ / 2 && (!due || heard + detect_after_ > *due)) due = heard + detect_after_;
+  }
+  return due;
+}
+
 std::optional<Outage> LinkMonitor::Since(absl::Time from) const {
   if (std::optional<Outage> current = Current()) return current;
   absl::MutexLock lock(&mu_);

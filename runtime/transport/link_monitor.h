@@ -51,6 +51,10 @@ class LinkMonitor {
 
   // The outage in effect (the longest one if several links are down).
   std::optional<Outage> Current() const;
+  // When a link that has been silent for half of `detect_after`, but is not
+  // yet declared down, will be if it stays silent: a wait ending before then
+  // should wait for the verdict rather than report a plain timeout.
+  std::optional<absl::Time> VerdictDue(absl::Time now) const;
   // The most recent outage that overlapped [from, now], ongoing or ended.
   std::optional<Outage> Since(absl::Time from) const;
   absl::Duration tolerance() const { return tolerance_; }

@@ -182,7 +182,11 @@ void TcpTransport::Monitor(int peer, const std::string& link) {
 
 absl::Time TcpTransport::StretchDeadline(absl::Time started, absl::Time deadline) const {
   std::optional<Outage> outage = monitor_->Since(started);
-  if (!outage) return deadline;
+  if (!outage) {
+    // A link going quiet may be an outage about to be declared: wait for the verdict (checked every few ms).
+    std::optional<absl::Time> due = monitor_->VerdictDue(absl::Now());
+    return due ? std::max(deadline, *due + options_.heartbeat) : deadline;
+  }
   const absl::Duration tolerance = monitor_->tolerance();
   if (outage->ongoing()) return std::max(deadline, outage->since + tolerance);
   return deadline + std::min(outage->length(absl::Now()), tolerance);
