@@ -79,6 +79,47 @@ def loop(ranks=8, iters=200, size=4 << 20, cut=None, env=(), timeout=600):
     return run
 
 
+def train(ranks=8, steps=40, policy="sync", cut=None, env=(), timeout=600):
+    """Runs silk-train under `vcluster run`; with cut=(after_s, for_s), cuts the
+    WAN `after_s` seconds after launch for `for_s` seconds. The Run's
+    `seconds` is the training's wall time and `losses` the loss of every step."""
+    run = Run()
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False, dir="/tmp") as f:
+        path = f.name
+    argv = [VCLUSTER, "run", "--timeout", str(timeout), "--", "-np", str(ranks)]
+    for item in env:
+        argv += ["-x", item]
+    argv += [os.path.join(build_dir(), "examples", "train", "silk-train"), "--policy", policy, "--steps", str(steps),
+             "--quiet", "--json", path]
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    reader = threading.Thread(target=_reader, args=(process.stdout, run), daemon=True)
+    reader.start()
+    try:
+        if cut:
+            after, length = cut
+            time.sleep(after)
+            subprocess.run([VCLUSTER, "cut", "xinjiang", "chongqing"], check=True, capture_output=True)
+            run.cut_at = time.time()
+            time.sleep(length)
+            subprocess.run([VCLUSTER, "heal", "xinjiang", "chongqing"], check=True, capture_output=True)
+            run.healed_at = time.time()
+        run.returncode = process.wait(timeout=timeout)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        if cut and run.cut_at and not run.healed_at:
+            subprocess.run([VCLUSTER, "heal", "xinjiang", "chongqing"], capture_output=True)
+        reader.join(timeout=5)
+        try:
+            with open(path) as f:
+                result = json.load(f)
+            run.seconds, run.losses = result["wall_s"], result["global_losses"]
+        except (OSError, ValueError, KeyError):
+            run.losses = None
+        os.unlink(path)
+    return run
+
+
 def _wait_for_first_iteration(path, process, timeout):
     deadline = time.time() + timeout
     while time.time() < deadline and process.poll() is None:
