@@ -77,20 +77,13 @@ void Acceptor::OnEvents(uint32_t) {
   while (!closed_) {
     ScopedFd fd(::accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
     if (!fd.valid()) return;  // EAGAIN, or an error the next readiness reports again
-    size_t live = 0;
-    for (auto& pending : pending_) live += pending->done ? 0 : 1;
-    if (live >= static_cast<size_t>(options_.max_pending)) {
-      for (auto& pending : pending_) {
-        if (pending->done) continue;
-        Finish(*pending, absl::ResourceExhaustedError(absl::StrFormat(
-                             "dropped: %d connections were in their handshake, this was the oldest",
-                             options_.max_pending)));
-        break;
-      }
-    }
+    std::string from = PeerAddress(fd.get());
+    std::string source = from.substr(0, from.rfind(':'));
+    MakeRoom(source);
     auto pending = std::make_unique<Pending>();
     pending->owner = this;
-    pending->from = PeerAddress(fd.get());
+    pending->from = std::move(from);
+    pending->source = std::move(source);
     pending->fd = std::move(fd);
     pending->deadline = absl::Now() + options_.handshake_timeout;
     if (absl::Status watched = loop_->Watch(pending->fd.get(), EPOLLIN | EPOLLRDHUP, pending.get()); !watched.ok()) {
@@ -102,6 +95,30 @@ void Acceptor::OnEvents(uint32_t) {
     pending_.push_back(std::move(pending));
     if (params_) Challenge(added);
     ArmTimer();
+  }
+}
+
+void Acceptor::MakeRoom(const std::string& source) {
+  int live = 0, from_source = 0;
+  for (auto& pending : pending_) {
+    if (pending->done) continue;
+    live++;
+    from_source += pending->source == source ? 1 : 0;
+  }
+  for (auto& pending : pending_) {  // oldest first
+    if (pending->done) continue;
+    if (from_source >= options_.max_pending_per_source && pending->source == source) {
+      Finish(*pending, absl::ResourceExhaustedError(absl::StrFormat(
+                           "dropped: %d connections from %s were in their handshake, this was the oldest",
+                           options_.max_pending_per_source, source)));
+      return;
+    }
+    if (from_source < options_.max_pending_per_source && live >= options_.max_pending) {
+      Finish(*pending, absl::ResourceExhaustedError(absl::StrFormat(
+                           "dropped: %d connections were in their handshake, this was the oldest",
+                           options_.max_pending)));
+      return;
+    }
   }
 }
 

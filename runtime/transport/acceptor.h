@@ -27,6 +27,9 @@ class Acceptor final : public EventLoop::Handler {
     std::string what;  // "tcp", "shared memory": for logs
     absl::Duration handshake_timeout = absl::Seconds(10);
     int max_pending = 256;
+    // From any one source address: its oldest pending connection goes first,
+    // so one host cannot take every slot from the others.
+    int max_pending_per_source = 32;
   };
   // Takes a connection that passed the handshake, on the loop thread. An
   // error is logged and counted as a rejection (the connection is closed).
@@ -53,7 +56,8 @@ class Acceptor final : public EventLoop::Handler {
   struct Pending final : EventLoop::Handler {
     Acceptor* owner = nullptr;
     ScopedFd fd;
-    std::string from;
+    std::string from;    // "1.2.3.4:5678", "pid 12"
+    std::string source;  // `from` without the port: what the per-source limit counts
     absl::Time deadline;
     std::optional<HandshakeResponder> responder;  // made once the parameters are known
     bool done = false;                           // to be erased by the tick
@@ -63,6 +67,9 @@ class Acceptor final : public EventLoop::Handler {
   void Challenge(Pending& pending);
   void Advance(Pending& pending, uint32_t events);
   void Finish(Pending& pending, const absl::Status& why);
+  // Makes room for one more connection from `source`: drops the oldest pending
+  // one from it past the per-source limit, and the oldest of all past the total.
+  void MakeRoom(const std::string& source);
   void Expire();
   void ArmTimer();
   // Erases finished connections after the current round of events, when no

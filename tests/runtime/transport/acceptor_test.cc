@@ -2,6 +2,8 @@
 // descriptor until their deadline, never a thread, and never keep peers out.
 #include "runtime/transport/acceptor.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <atomic>
@@ -68,6 +70,39 @@ TEST_F(AcceptorTest, IdleStrangersBeyondTheLimitDropTheOldestNotThePeer) {
   absl::Status joined = ClientHandshake(peer.get(), Params(3), 0, 0, Soon());
   EXPECT_TRUE(joined.ok()) << joined;
   WaitFor([&] { return accepted_.load() == 1; });
+}
+
+// A connection from `source` (any address of 127/8 is this machine).
+ScopedFd DialFrom(const char* source, uint16_t port) {
+  ScopedFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in local{};
+  local.sin_family = AF_INET;
+  inet_pton(AF_INET, source, &local.sin_addr);
+  EXPECT_EQ(::bind(fd.get(), reinterpret_cast<sockaddr*>(&local), sizeof(local)), 0);
+  sockaddr_in remote{};
+  remote.sin_family = AF_INET;
+  remote.sin_port = htons(port);
+  inet_pton(AF_INET, "127.0.0.1", &remote.sin_addr);
+  EXPECT_EQ(::connect(fd.get(), reinterpret_cast<sockaddr*>(&remote), sizeof(remote)), 0);
+  return fd;
+}
+
+TEST_F(AcceptorTest, OneSourceCannotTakeEverySlot) {
+  Acceptor::Options options{"test", absl::Seconds(30), /*max_pending=*/64};
+  options.max_pending_per_source = 4;
+  StartAcceptor(options);
+  acceptor_->SetParams(Params(0));
+  std::vector<ScopedFd> others, flood;
+  for (int i = 0; i < 3; ++i) others.push_back(DialFrom("127.0.0.2", port_));
+  for (int i = 0; i < 10; ++i) flood.push_back(DialFrom("127.0.0.3", port_));
+  WaitFor([&] { return acceptor_->rejected() >= 6; });
+  absl::SleepFor(absl::Milliseconds(100));
+  EXPECT_EQ(acceptor_->rejected(), 6) << "only the flooding source loses connections";
+  // The other source's connections are all still there: each completes its handshake.
+  for (auto& fd : others) {
+    ASSERT_TRUE(SetNonBlocking(fd.get(), true).ok());
+    EXPECT_TRUE(ClientHandshake(fd.get(), Params(1), 0, 0, Soon()).ok());
+  }
 }
 
 TEST_F(AcceptorTest, ConnectionsBeforeTheParametersWaitForThem) {
