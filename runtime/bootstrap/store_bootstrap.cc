@@ -53,6 +53,10 @@ std::vector<std::string> StoreBootstrap::Keys(int64_t session, int64_t generatio
   return keys;
 }
 
+std::string StoreBootstrap::ClosedKey(int64_t session) const {
+  return absl::StrFormat("%s/s%d/closed", prefix_, session);
+}
+
 int64_t StoreBootstrap::session() const {
   absl::MutexLock lock(&mu_);
   return session_;
@@ -92,15 +96,16 @@ absl::Status StoreBootstrap::JoinSessionLocked(absl::Duration timeout) {
                                          latest_key, *latest));
   }
   while (true) {
-    // This rank's first record already in the session: it took part in it, so
-    // that session is a previous group's; wait for rank 0 to open the next.
-    absl::StatusOr<std::vector<bool>> mine = store_->Check({Keys(session, 0, "data")[rank_]});
-    if (!mine.ok()) return failed(mine.status(), "looking up the rendezvous session");
-    if (!(*mine)[0]) break;
+    // This rank's first record already in the session (it took part in it),
+    // or rank 0 closed it (it finished or gave up): the session is a previous
+    // group's; wait for rank 0 to open the next.
+    absl::StatusOr<std::vector<bool>> seen = store_->Check({Keys(session, 0, "data")[rank_], ClosedKey(session)});
+    if (!seen.ok()) return failed(seen.status(), "looking up the rendezvous session");
+    if (!(*seen)[0] && !(*seen)[1]) break;
     absl::Status next = store_->Get(opened_key(session + 1), deadline - absl::Now()).status();
     if (!next.ok()) {
-      return failed(next, absl::StrFormat("this rank already took part in rendezvous session %d, a previous "
-                                          "group's; waiting for rank 0 to open the next one (%s)",
+      return failed(next, absl::StrFormat("rendezvous session %d is a previous group's (this rank took part in "
+                                          "it, or rank 0 closed it); waiting for rank 0 to open the next one (%s)",
                                           session, absl::IsUnavailable(next) ? "the store closed meanwhile: it "
                                           "was the previous group's" : "rank 0 has not re-initialised"));
     }
@@ -119,6 +124,17 @@ absl::StatusOr<std::vector<std::string>> StoreBootstrap::AllGather(const std::st
   const absl::Time deadline = absl::Now() + timeout;
   SILK_RETURN_IF_ERROR(JoinSessionLocked(timeout));
   const int64_t generation = generation_++;
+  absl::StatusOr<std::vector<std::string>> values = AllGatherLocked(mine, generation, deadline, timeout);
+  // Once rank 0's first exchange has ended, every rank that will ever join
+  // this session has (rank 0 waited for all acknowledgements) or never will
+  // (rank 0 gave up): a latecomer must wait for the next session instead.
+  if (rank_ == 0 && generation == 0) store_->Set(ClosedKey(session_), "").IgnoreError();
+  return values;
+}
+
+absl::StatusOr<std::vector<std::string>> StoreBootstrap::AllGatherLocked(const std::string& mine, int64_t generation,
+                                                                         absl::Time deadline,
+                                                                         absl::Duration timeout) {
   const std::string operation = absl::StrFormat("bootstrap allgather #%d", generation);
   const std::vector<std::string> data_keys = Keys(session_, generation, "data");
 

@@ -8,7 +8,9 @@
 // a rank may even reach the previous group's store before rank 0 replaces it.
 // So rank 0 opens a new session for each bootstrap (a counter in the store);
 // another rank joins the latest session unless it already took part in it
-// (its own first record is there), in which case it waits for the next one.
+// (its own first record is there) or rank 0 closed it (rank 0 closes a
+// session when its first exchange ends, done or given up), in which case it
+// waits for the next one.
 #pragma once
 
 #include <cstdint>
@@ -48,6 +50,10 @@ class StoreBootstrap : public Bootstrap {
 
  private:
   std::vector<std::string> Keys(int64_t session, int64_t generation, const char* kind) const;
+  std::string ClosedKey(int64_t session) const;
+  absl::StatusOr<std::vector<std::string>> AllGatherLocked(const std::string& mine, int64_t generation,
+                                                           absl::Time deadline, absl::Duration timeout)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status JoinSessionLocked(absl::Duration timeout) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Waits at most `wait` for all `keys` (one per rank); on timeout names the
   // ranks missing, e.g. "... timed out after <timeout> waiting for

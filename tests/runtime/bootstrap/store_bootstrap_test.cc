@@ -181,6 +181,30 @@ TEST(StoreBootstrapSessionTest, ARankAheadOfRankZeroWaitsForTheNewSession) {
   rank_one.join();
 }
 
+// Rank 0 gave up on a session (rank 1 was too late, as when a job restarts
+// after a crash): a late rank 1 must not join that dead session and read
+// rank 0's old record, but wait for rank 0's next one.
+TEST(StoreBootstrapSessionTest, ALatecomerAfterRankZeroGaveUpJoinsTheNextSession) {
+  auto server = StartLoopbackServer();
+  {
+    StoreBootstrap zero(ConnectClient(*server), 0, 2, kPrefix);
+    EXPECT_TRUE(absl::IsDeadlineExceeded(zero.AllGather("dead 0", absl::Milliseconds(100)).status()));
+  }
+  absl::StatusOr<std::vector<std::string>> one_got;
+  std::thread one([&] {
+    StoreBootstrap bootstrap(ConnectClient(*server), 1, 2, kPrefix);
+    one_got = bootstrap.AllGather("new 1", absl::Seconds(20));
+  });
+  absl::SleepFor(absl::Milliseconds(200));
+  StoreBootstrap zero(ConnectClient(*server), 0, 2, kPrefix);
+  auto zero_got = zero.AllGather("new 0", absl::Seconds(20));
+  one.join();
+  ASSERT_TRUE(zero_got.ok()) << zero_got.status();
+  ASSERT_TRUE(one_got.ok()) << one_got.status();
+  EXPECT_THAT(*one_got, ::testing::ElementsAre("new 0", "new 1"));
+  EXPECT_EQ(zero.session(), 2);
+}
+
 TEST(StoreBootstrapSessionTest, WithoutRankZeroTheTimeoutSaysRankZeroIsAbsent) {
   auto server = StartLoopbackServer();
   StoreBootstrap bootstrap(ConnectClient(*server), 1, 2, kPrefix);
