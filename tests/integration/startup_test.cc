@@ -3,6 +3,7 @@
 // within a few seconds with that rank's reason, instead of waiting out a
 // timeout; a rank that never comes is named at SILK_STARTUP_TIMEOUT; and
 // ten initialisations in a row on one MASTER_PORT each join their own group.
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,9 @@ struct Fault {
   std::vector<std::string> faulty_args;  // rank 1 only
   const char* reason;                    // what every rank's error must say
 };
+
+// CTest shows the fault's name, not its bytes.
+void PrintTo(const Fault& fault, std::ostream* os) { *os << fault.name; }
 
 class StartupFaultTest : public ::testing::TestWithParam<Fault> {};
 
