@@ -77,6 +77,7 @@ transport::tcp::TcpOptions TcpOptionsFrom(const Config& config) {
   options.socket.buffer_bytes = config.EffectiveSocketBuffer();
   options.socket.congestion = config.congestion;
   options.port = config.port;
+  options.outage_tolerance = config.wan_outage_tolerance;
   return options;
 }
 
@@ -291,6 +292,7 @@ absl::Status Communicator::ConnectPeers(LocalStart& local, const std::vector<Ran
       WanSettings wan = WanSettingsFor(config_, link);
       endpoints[r].lanes = wan.lanes;
       endpoints[r].socket = wan.socket;
+      endpoints[r].link = absl::StrFormat("WAN %s<->%s", region(), infos[r].region());  // monitored for outages
     }
   }
   absl::Status connected = local.transport->Connect(endpoints, job_id_, token, deadline);
