@@ -141,8 +141,12 @@ TEST_F(AcceptorTest, SilentConnectionIsDroppedAtItsDeadline) {
 
 TEST_F(AcceptorTest, CloseDropsTheHandshakesInProgress) {
   StartAcceptor(Acceptor::Options{"test", absl::Seconds(30)});
+  acceptor_->SetParams(Params(0));
   ScopedFd a = Dial(), b = Dial();
-  absl::SleepFor(absl::Milliseconds(100));  // both accepted, neither challenged
+  for (ScopedFd* fd : {&a, &b}) {  // each was accepted: its Challenge came
+    char prefix[4];
+    ASSERT_TRUE(ReadExact(fd->get(), prefix, sizeof(prefix), Soon()).ok());
+  }
   acceptor_->Close();
   EXPECT_EQ(acceptor_->rejected(), 2);
   EXPECT_EQ(accepted_.load(), 0);

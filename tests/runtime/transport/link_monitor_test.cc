@@ -96,8 +96,10 @@ TEST(LinkMonitor, HeartbeatsKeepAnIdleHealthyLinkUp) {
   absl::SleepFor(absl::Seconds(2.5));  // idle: only heartbeats cross
   for (auto& t : transports) {
     EXPECT_TRUE(t->OutageError().ok()) << t->OutageError();
-    const absl::Time d = absl::Now() + absl::Seconds(1);
-    EXPECT_EQ(t->StretchDeadline(start, d), d) << "no outage, nor a link going quiet";
+    // No outage overlapped the wait (a wait may still be stretched briefly if
+    // a loaded machine delays a heartbeat past half the detection time).
+    const absl::Time d = absl::Now() + absl::Seconds(10);
+    EXPECT_LE(t->StretchDeadline(start, d), d + absl::Seconds(2));
   }
 }
 
