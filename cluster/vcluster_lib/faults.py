@@ -32,6 +32,9 @@ class Run:
     def first_end_after(self, t):
         return next((i["end"] for i in self.iterations if i["end"] > t), None)
 
+    def last_end_before(self, t):
+        return next((i["end"] for i in reversed(self.iterations) if i["end"] < t), None)
+
     def output(self):
         return "\n".join(line for _, line in self.lines)
 

@@ -18,9 +18,11 @@ absl::Status Work::Wait(absl::Duration timeout) const {
     // Once started, the operation has its deadline; until then the ones ahead
     // of it (each bounded by its own) hold it back.
     absl::Time give_up = absl::InfiniteFuture();
-    // The transport is asked only while the operation runs: a finished one's
-    // communicator (and transport) may be gone.
-    if (started && !done_) {
+    // The transport is asked only while the operation runs: once its result
+    // is known, a callback may already have destroyed the communicator (and
+    // transport); until then the engine, running it, keeps them alive.
+    const bool running = started && !done_ && !completing_;
+    if (running) {
       const absl::Time deadline = started_ + timeout_;
       give_up = (transport_ ? transport_->StretchDeadline(started_, deadline) : deadline) + kCompletionGrace;
     }
@@ -31,8 +33,11 @@ absl::Status Work::Wait(absl::Duration timeout) const {
       if (done_ || (result_suffices && completing_)) return status_;
       continue;  // it started: now its deadline applies
     }
-    if (started && !done_ && transport_ && transport_->StretchDeadline(started_, started_ + timeout_) + kCompletionGrace > give_up) {
-      continue;  // a WAN link went down meanwhile: the operation waits longer, and so does this
+    // A WAN link went down meanwhile: the operation waits longer, and so does this.
+    const bool still_running = running && !completing_ && !done_;
+    if (still_running && transport_ &&
+        transport_->StretchDeadline(started_, started_ + timeout_) + kCompletionGrace > give_up) {
+      continue;
     }
     if (give_up <= until && !completing_) {
       return absl::DeadlineExceededError(absl::StrFormat(

@@ -54,6 +54,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         break;
       case FrameType::kAbort:
       case FrameType::kGoodbye:
+      case FrameType::kHeartbeat:
         Check(h.length <= kMaxControlPayload, "control payload bounded");
         break;
       default:
