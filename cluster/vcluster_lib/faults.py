@@ -44,63 +44,23 @@ def _reader(stream, run):
         run.lines.append((time.time(), line.rstrip("\n")))
 
 
-def loop(ranks=8, iters=200, size=4 << 20, cut=None, env=(), timeout=600):
-    """Runs allreduce_loop under `vcluster run`; with cut=(after_s, for_s), cuts
-    xinjiang<->chongqing `after_s` seconds after the first iteration ends, and
-    heals it `for_s` seconds later."""
+def _launch(program_argv, ranks, env, timeout, cut, cut_origin, read_result):
+    """Runs `program_argv` on `ranks` ranks under `vcluster run`. With
+    cut=(after_s, for_s), cuts xinjiang<->chongqing `after_s` seconds after
+    cut_origin(process) (a time, or None: no cut) and heals it `for_s` seconds
+    later. read_result(run) fills in what the program wrote."""
     run = Run()
-    with tempfile.NamedTemporaryFile(suffix=".jsonl", delete=False, dir="/tmp") as f:
-        path = f.name
     argv = [VCLUSTER, "run", "--timeout", str(timeout), "--", "-np", str(ranks)]
     for item in env:
         argv += ["-x", item]
-    argv += [os.path.join(build_dir(), "examples", "allreduce_loop"), "--iters", str(iters), "--bytes", str(size),
-             "--json", path]
-    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(argv + program_argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     reader = threading.Thread(target=_reader, args=(process.stdout, run), daemon=True)
     reader.start()
     try:
-        if cut:
+        origin = cut_origin(process) if cut else None
+        if origin is not None:
             after, length = cut
-            started = _wait_for_first_iteration(path, process, timeout)
-            if started is not None:
-                time.sleep(max(0.0, started + after - time.time()))
-                subprocess.run([VCLUSTER, "cut", "xinjiang", "chongqing"], check=True, capture_output=True)
-                run.cut_at = time.time()
-                time.sleep(length)
-                subprocess.run([VCLUSTER, "heal", "xinjiang", "chongqing"], check=True, capture_output=True)
-                run.healed_at = time.time()
-        run.returncode = process.wait(timeout=timeout)
-    finally:
-        if process.poll() is None:
-            process.kill()
-        if cut and run.cut_at and not run.healed_at:
-            subprocess.run([VCLUSTER, "heal", "xinjiang", "chongqing"], capture_output=True)
-        reader.join(timeout=5)
-        _read_iterations(path, run)
-        os.unlink(path)
-    return run
-
-
-def train(ranks=8, steps=40, policy="sync", cut=None, env=(), timeout=600):
-    """Runs silk-train under `vcluster run`; with cut=(after_s, for_s), cuts the
-    WAN `after_s` seconds after launch for `for_s` seconds. The Run's
-    `seconds` is the training's wall time and `losses` the loss of every step."""
-    run = Run()
-    with tempfile.NamedTemporaryFile(suffix=".json", delete=False, dir="/tmp") as f:
-        path = f.name
-    argv = [VCLUSTER, "run", "--timeout", str(timeout), "--", "-np", str(ranks)]
-    for item in env:
-        argv += ["-x", item]
-    argv += [os.path.join(build_dir(), "examples", "train", "silk-train"), "--policy", policy, "--steps", str(steps),
-             "--quiet", "--json", path]
-    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    reader = threading.Thread(target=_reader, args=(process.stdout, run), daemon=True)
-    reader.start()
-    try:
-        if cut:
-            after, length = cut
-            time.sleep(after)
+            time.sleep(max(0.0, origin + after - time.time()))
             subprocess.run([VCLUSTER, "cut", "xinjiang", "chongqing"], check=True, capture_output=True)
             run.cut_at = time.time()
             time.sleep(length)
@@ -110,9 +70,38 @@ def train(ranks=8, steps=40, policy="sync", cut=None, env=(), timeout=600):
     finally:
         if process.poll() is None:
             process.kill()
-        if cut and run.cut_at and not run.healed_at:
+        if run.cut_at and not run.healed_at:
             subprocess.run([VCLUSTER, "heal", "xinjiang", "chongqing"], capture_output=True)
         reader.join(timeout=5)
+        read_result(run)
+    return run
+
+
+def _scratch(suffix):
+    with tempfile.NamedTemporaryFile(suffix=suffix, delete=False, dir="/tmp") as f:
+        return f.name
+
+
+def loop(ranks=8, iters=200, size=4 << 20, cut=None, env=(), timeout=600):
+    """allreduce_loop; a cut starts `after_s` seconds after its first iteration ends."""
+    path = _scratch(".jsonl")
+    program = [os.path.join(build_dir(), "examples", "allreduce_loop"), "--iters", str(iters), "--bytes", str(size),
+               "--json", path]
+
+    def read(run):
+        _read_iterations(path, run)
+        os.unlink(path)
+    return _launch(program, ranks, env, timeout, cut, lambda p: _wait_for_first_iteration(path, p, timeout), read)
+
+
+def train(ranks=8, steps=40, policy="sync", cut=None, env=(), timeout=600):
+    """silk-train; a cut starts `after_s` seconds after launch. The Run's
+    `seconds` is the training's wall time and `losses` the loss of every step."""
+    path = _scratch(".json")
+    program = [os.path.join(build_dir(), "examples", "train", "silk-train"), "--policy", policy, "--steps",
+               str(steps), "--quiet", "--json", path]
+
+    def read(run):
         try:
             with open(path) as f:
                 result = json.load(f)
@@ -120,7 +109,7 @@ def train(ranks=8, steps=40, policy="sync", cut=None, env=(), timeout=600):
         except (OSError, ValueError, KeyError):
             run.losses = None
         os.unlink(path)
-    return run
+    return _launch(program, ranks, env, timeout, cut, lambda p: time.time(), read)
 
 
 def _wait_for_first_iteration(path, process, timeout):
