@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_format.h"
+#include "runtime/core/error.h"
 #include "runtime/core/log.h"
 
 namespace silk::transport {
@@ -42,14 +43,17 @@ void LinkMonitor::AddLink(const std::string& name, const std::vector<int>& peers
   }
 }
 
+absl::Time LinkMonitor::LastHeard(const Link& link) const {
+  int64_t latest = 0;
+  for (int peer : link.peers) latest = std::max(latest, last_heard_ns_[peer].load(std::memory_order_relaxed));
+  return latest == 0 ? absl::InfinitePast() : absl::FromUnixNanos(latest);
+}
+
 void LinkMonitor::Check(absl::Time now) {
   absl::MutexLock lock(&mu_);
   for (Link& link : links_) {
-    if (link.peers.empty()) continue;
-    int64_t latest = 0;
-    for (int peer : link.peers) latest = std::max(latest, last_heard_ns_[peer].load(std::memory_order_relaxed));
-    if (latest == 0) continue;  // still starting up: start-up has deadlines of its own
-    const absl::Time heard = absl::FromUnixNanos(latest);
+    const absl::Time heard = LastHeard(link);
+    if (heard == absl::InfinitePast()) continue;  // still starting up: start-up has deadlines of its own
     if (!link.outage && now - heard >= detect_after_) {
       link.outage = Outage{link.name, static_cast<int>(link.peers.size()), heard, now};
       Log(LogLevel::kWarning, "%s; waiting up to %s (SILK_WAN_OUTAGE_TOLERANCE) for it to come back",
@@ -77,11 +81,9 @@ std::optional<absl::Time> LinkMonitor::VerdictDue(absl::Time now) const {
   absl::MutexLock lock(&mu_);
   std::optional<absl::Time> due;
   for (const Link& link : links_) {
-    if (link.outage || link.peers.empty()) continue;
-    int64_t latest = 0;
-    for (int peer : link.peers) latest = std::max(latest, last_heard_ns_[peer].load(std::memory_order_relaxed));
-    if (latest == 0) continue;
-    const absl::Time heard = absl::FromUnixNanos(latest);
+    if (link.outage) continue;
+    const absl::Time heard = LastHeard(link);
+    if (heard == absl::InfinitePast()) continue;
     if (now - heard >= detect_after_ / 2 && (!due || heard + detect_after_ > *due)) due = heard + detect_after_;
   }
   return due;
@@ -94,6 +96,25 @@ std::optional<Outage> LinkMonitor::Since(absl::Time from) const {
     if (it->healed >= from) return *it;
   }
   return std::nullopt;
+}
+
+absl::Time LinkMonitor::StretchDeadline(absl::Time started, absl::Time deadline,
+                                        absl::Duration verdict_margin) const {
+  std::optional<Outage> outage = Since(started);
+  if (!outage) {
+    // A link going quiet may be an outage about to be declared: wait for the verdict.
+    std::optional<absl::Time> due = VerdictDue(absl::Now());
+    return due ? std::max(deadline, *due + verdict_margin) : deadline;
+  }
+  if (outage->ongoing()) return std::max(deadline, outage->since + tolerance_);
+  return deadline + std::min(outage->length(absl::Now()), tolerance_);
+}
+
+absl::Status LinkMonitor::OutageError() const {
+  std::optional<Outage> outage = Current();
+  if (!outage) return absl::OkStatus();
+  return PeerLostError(absl::StrFormat("%s, longer than SILK_WAN_OUTAGE_TOLERANCE (%s)",
+                                       outage->Describe(absl::Now()), absl::FormatDuration(tolerance_)));
 }
 
 }  // namespace silk::transport

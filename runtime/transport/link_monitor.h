@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
@@ -57,6 +58,11 @@ class LinkMonitor {
   std::optional<absl::Time> VerdictDue(absl::Time now) const;
   // The most recent outage that overlapped [from, now], ongoing or ended.
   std::optional<Outage> Since(absl::Time from) const;
+  // Transport::StretchDeadline and OutageError for the transport that owns
+  // this monitor. `verdict_margin`: how long past a pending verdict to wait
+  // for it to be reached (the checking loop's period).
+  absl::Time StretchDeadline(absl::Time started, absl::Time deadline, absl::Duration verdict_margin) const;
+  absl::Status OutageError() const;
   absl::Duration tolerance() const { return tolerance_; }
   absl::Duration detect_after() const { return detect_after_; }
 
@@ -66,6 +72,9 @@ class LinkMonitor {
     std::vector<int> peers;
     std::optional<Outage> outage;  // in effect
   };
+
+  // When a peer across `link` was last heard; InfinitePast while none ever was.
+  absl::Time LastHeard(const Link& link) const;
 
   const absl::Duration detect_after_;
   const absl::Duration tolerance_;

@@ -181,23 +181,10 @@ void TcpTransport::Monitor(int peer, const std::string& link) {
 }
 
 absl::Time TcpTransport::StretchDeadline(absl::Time started, absl::Time deadline) const {
-  std::optional<Outage> outage = monitor_->Since(started);
-  if (!outage) {
-    // A link going quiet may be an outage about to be declared: wait for the verdict (checked every few ms).
-    std::optional<absl::Time> due = monitor_->VerdictDue(absl::Now());
-    return due ? std::max(deadline, *due + options_.heartbeat) : deadline;
-  }
-  const absl::Duration tolerance = monitor_->tolerance();
-  if (outage->ongoing()) return std::max(deadline, outage->since + tolerance);
-  return deadline + std::min(outage->length(absl::Now()), tolerance);
+  return monitor_->StretchDeadline(started, deadline, options_.heartbeat);
 }
 
-absl::Status TcpTransport::OutageError() const {
-  std::optional<Outage> outage = monitor_->Current();
-  if (!outage) return absl::OkStatus();
-  return PeerLostError(absl::StrFormat("%s, longer than SILK_WAN_OUTAGE_TOLERANCE (%s)",
-                                       outage->Describe(absl::Now()), absl::FormatDuration(monitor_->tolerance())));
-}
+absl::Status TcpTransport::OutageError() const { return monitor_->OutageError(); }
 
 // ---- data path ----
 
