@@ -1,8 +1,10 @@
 
+#include "absl/strings/str_format.h"
 #include "collectives/algorithms/cost_model.h"
 #include "collectives/algorithms/halving_doubling.h"
 #include "collectives/algorithms/hierarchical.h"
 #include "collectives/algorithms/ring.h"
+#include "collectives/algorithms/wan_codec.h"
 #include "collectives/collectives.h"
 #include "collectives/launch.h"
 #include "collectives/validation.h"
@@ -12,6 +14,35 @@ namespace silk {
 
 namespace {
 
+// wan_compression: a float32 sum or average, on the hierarchical form.
+absl::Status ValidateCompression(const Communicator& comm, const AllreduceOptions& options) {
+  const int c = static_cast<int>(options.wan_compression);
+  if (c < 0 || c > static_cast<int>(Compression::kInt4)) {
+    return absl::InvalidArgumentError(absl::StrFormat("allreduce: unknown wan_compression %d", c));
+  }
+  if (options.wan_compression == Compression::kNone) {
+    if (options.error_feedback != nullptr) {
+      return absl::InvalidArgumentError("allreduce: error_feedback without wan_compression");
+    }
+    return absl::OkStatus();
+  }
+  const char* name = CompressionName(options.wan_compression);
+  if (options.type != DataType::kFloat32) {
+    return absl::InvalidArgumentError(absl::StrFormat("allreduce: wan_compression=%s needs float32, not %s", name,
+                                                      DataTypeName(options.type)));
+  }
+  if (options.op != ReduceOp::kSum && options.op != ReduceOp::kAvg) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("allreduce: wan_compression=%s needs sum or avg, not %s", name, ReduceOpName(options.op)));
+  }
+  if (!options.algorithm.empty() && options.algorithm != "hierarchical" && comm.num_regions() > 1 &&
+      !options.within_region) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "allreduce: wan_compression=%s runs on the hierarchical algorithm, not \"%s\"", name, options.algorithm));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<WorkPtr> LaunchAllreduce(Communicator& comm, const AllreduceOptions& options) {
   SILK_RETURN_IF_ERROR(ValidateType(options.type));
   SILK_RETURN_IF_ERROR(ValidateReduceOp(options.op));
@@ -19,32 +50,47 @@ absl::StatusOr<WorkPtr> LaunchAllreduce(Communicator& comm, const AllreduceOptio
   SILK_RETURN_IF_ERROR(ValidateBuffer(options.input, bytes, "allreduce input"));
   SILK_RETURN_IF_ERROR(ValidateBuffer(options.output, bytes, "allreduce output"));
   SILK_RETURN_IF_ERROR(ValidateNoPartialOverlap(options.input, bytes, options.output, bytes));
+  SILK_RETURN_IF_ERROR(ValidateCompression(comm, options));
+  const bool compressed = options.wan_compression != Compression::kNone;
   const size_t chunk_bytes = comm.config().chunk_bytes;
   Topology topology = Topology::FromPlacements(comm.placements());
-  algorithms::HierarchicalPlan plan = algorithms::PlanHierarchical(comm.tiers(), topology, bytes, chunk_bytes);
+  // The WAN carries the code, not the floats: plan and pace for its bytes.
+  const double wan_ratio = BlockQuantizer(options.wan_compression, algorithms::kWanCompressionGroup).BitsPerValue() / 32;
+  algorithms::HierarchicalPlan plan =
+      algorithms::PlanHierarchical(comm.tiers(), topology, bytes, chunk_bytes, wan_ratio);
+  plan.wan_compression = options.wan_compression;
+  plan.error_feedback = options.error_feedback;
   // Paced only when the message is larger than the link holds in flight: a
   // smaller one fits in the path's window and queue, goes faster as a burst,
   // and may sit on fewer lanes than the pace is split over.
   const TierCost wan = comm.tiers().SlowestWan();
-  if (comm.config().wan_pacing && wan.rate_declared() && bytes >= wan.bytes_per_s * wan.rtt_s) {
+  if (comm.config().wan_pacing && wan.rate_declared() && bytes * wan_ratio >= wan.bytes_per_s * wan.rtt_s) {
     plan.wan_bytes_per_s = wan.bytes_per_s;
   }
   // Regions whose link measured as fast as the LAN are better served flat; the
-  // tiers are the same on every rank, so the choice is too.
+  // tiers are the same on every rank, so the choice is too. A compressed call
+  // stays hierarchical: only that form knows which hop to compress.
   int regions = options.within_region ? 1 : comm.num_regions();
-  if (regions > 1 && comm.tiers().measured &&
+  if (regions > 1 && comm.tiers().measured && !compressed &&
       algorithms::EstimateFlatRingAllreduce(comm.tiers(), topology, bytes) <
           algorithms::EstimateHierarchicalAllreduce(comm.tiers(), topology, bytes,
                                                     (bytes + plan.pipeline_chunk_bytes - 1) / plan.pipeline_chunk_bytes)) {
     regions = 1;
   }
-  SILK_ASSIGN_OR_RETURN(
-      const algorithms::Algorithm algorithm,
-      algorithms::ChooseAlgorithm(CollectiveKind::kAllreduce, options.algorithm, comm.config().algorithm, bytes,
-                                  regions));
+  // Compressed across regions: the hierarchical form whatever SILK_ALGO says
+  // (an explicit other algorithm fails in ValidateCompression).
+  const std::string configured = compressed && regions > 1 ? "hierarchical" : comm.config().algorithm;
+  SILK_ASSIGN_OR_RETURN(const algorithms::Algorithm algorithm,
+                        algorithms::ChooseAlgorithm(CollectiveKind::kAllreduce, options.algorithm, configured, bytes,
+                                                    regions));
+  if (compressed && options.error_feedback != nullptr) {
+    SILK_RETURN_IF_ERROR(options.error_feedback->Bind(options.count, options.wan_compression, comm.rank(), comm.size()));
+  }
   LaunchOptions launch;
-  launch.descriptor = MakeDescriptor(CollectiveKind::kAllreduce, options.type, options.op, -1, options.count, algorithm,
-                                     options.within_region ? kWithinRegionFlag : 0);
+  const uint8_t flags = static_cast<uint8_t>((options.within_region ? kWithinRegionFlag : 0) |
+                                             CompressionFlags(static_cast<uint8_t>(options.wan_compression)));
+  launch.descriptor =
+      MakeDescriptor(CollectiveKind::kAllreduce, options.type, options.op, -1, options.count, algorithm, flags);
   launch.timeout = options.timeout;
   launch.may_overlap = options.may_overlap;
   const AllreduceOptions o = options;

@@ -33,6 +33,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "collectives/compression/error_feedback.h"
+#include "collectives/compression/quantizer.h"
 #include "runtime/communicator.h"
 #include "runtime/core/types.h"
 #include "runtime/engine/work.h"
@@ -53,6 +55,23 @@ struct AllreduceOptions {
   // WAN); every rank of the communicator still makes the call, in order.
   // DiLoCo-style training uses it to keep each region one replica.
   bool within_region = false;
+  // Across regions, send each region's partial sums as bf16, int8 or int4
+  // (blockwise absmax, algorithms::kWanCompressionGroup = 256 values per
+  // float32 scale) instead of float32: S/2, S/4 + S/256 or S/8 + S/256
+  // bytes per direction of the WAN instead of S. Only that hop is lossy: the
+  // phases inside regions stay exact, each rank quantises its block of its
+  // region's sum once, and every rank folds the same decoded values in the
+  // same order, so the result is still bit-identical on every rank. Needs
+  // float32 and sum or avg (else InvalidArgument); every rank passes the
+  // same setting (a mismatch fails like any other). Inside one region, or
+  // with within_region, nothing crosses the WAN and the call is exact. The
+  // codes and their edge cases (zeros, NaN, Inf): compression/quantizer.h.
+  // C API: the same values, none 0, bf16 1, int8 2, int4 3.
+  Compression wan_compression = Compression::kNone;
+  // With wan_compression: the caller's error-feedback state for this buffer
+  // (null: none). What quantisation dropped is added to the next call that
+  // passes the same state (compression/error_feedback.h).
+  ErrorFeedback* error_feedback = nullptr;
 };
 
 absl::Status Allreduce(Communicator& comm, const AllreduceOptions& options);

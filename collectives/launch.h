@@ -28,10 +28,17 @@ namespace silk {
 
 // OpDescriptor::flags: the algorithm in the low bits, kVaryingCountsFlag for
 // all-gatherv (whose count is the total over every rank), kWithinRegionFlag
-// for a region-scoped all-reduce.
-inline constexpr uint8_t kAlgorithmFlagsMask = 0x0F;
+// for a region-scoped all-reduce, the compression flags for a compressed one
+// (0x80 is OpDescriptor::kRejectedFlag).
+inline constexpr uint8_t kAlgorithmFlagsMask = 0x07;
 inline constexpr uint8_t kVaryingCountsFlag = 0x10;
 inline constexpr uint8_t kWithinRegionFlag = 0x20;  // all-reduce among each region's ranks only
+// All-reduce: the WAN compression's two bits (Compression: none 0 ... int4 3).
+inline constexpr uint8_t kCompressionLowFlag = 0x08;
+inline constexpr uint8_t kCompressionHighFlag = 0x40;
+inline constexpr uint8_t CompressionFlags(uint8_t compression) {
+  return static_cast<uint8_t>(((compression & 1) ? kCompressionLowFlag : 0) | ((compression & 2) ? kCompressionHighFlag : 0));
+}
 
 OpDescriptor MakeDescriptor(CollectiveKind kind, DataType type, ReduceOp op, int root, uint64_t count,
                             algorithms::Algorithm algorithm, uint8_t extra_flags = 0);

@@ -54,9 +54,9 @@ size_t PipelineDepthFor(const Tiers& tiers, size_t chunk_bytes, size_t chunks) {
 }
 
 double EstimateHierarchicalAllreduce(const Tiers& tiers, const Topology& topology, size_t bytes, size_t chunks,
-                                     size_t depth) {
+                                     size_t depth, double wan_ratio) {
   chunks = std::max<size_t>(chunks, 1);
-  if (depth == 0) depth = PipelineDepthFor(tiers, (bytes + chunks - 1) / chunks, chunks);
+  if (depth == 0) depth = PipelineDepthFor(tiers, static_cast<size_t>((bytes + chunks - 1) / chunks * wan_ratio), chunks);
   depth = std::clamp<size_t>(depth, 1, chunks);
   const Link lan = LanOf(tiers), wan = WanOf(tiers);
   const size_t n = LargestRegion(topology);
@@ -64,9 +64,10 @@ double EstimateHierarchicalAllreduce(const Tiers& tiers, const Topology& topolog
   const double phase = RingPhase(lan, n, chunk);  // one chunk's reduce-scatter, or its all-gather
   // Every region sends its partial of the whole buffer to each other region once.
   const double others = std::max(topology.num_regions() - 1, 0);
-  const double wan_transfer = others * bytes / wan.bytes_per_s;
+  const double wan_transfer = others * bytes * wan_ratio / wan.bytes_per_s;
   // Each exchange takes the latency plus its chunk's transfer; `depth` of them overlap.
-  const double wan_turns = static_cast<double>(chunks) / depth * (wan.latency_s + others * chunk / wan.bytes_per_s);
+  const double wan_turns =
+      static_cast<double>(chunks) / depth * (wan.latency_s + others * chunk * wan_ratio / wan.bytes_per_s);
   return wan.latency_s + std::max({2 * phase * chunks, wan_transfer, wan_turns}) + 2 * phase;
 }
 
@@ -78,21 +79,22 @@ double EstimateFlatRingAllreduce(const Tiers& tiers, const Topology& topology, s
 }
 
 HierarchicalPlan PlanHierarchical(const Tiers& tiers, const Topology& topology, size_t bytes,
-                                  size_t ring_chunk_bytes) {
+                                  size_t ring_chunk_bytes, double wan_ratio) {
   if (!tiers.measured) return PlanFor(bytes, ring_chunk_bytes);
   HierarchicalPlan plan;
   plan.ring_chunk_bytes = ring_chunk_bytes;
   size_t best_chunks = 1;
-  double best = EstimateHierarchicalAllreduce(tiers, topology, bytes, 1);
+  double best = EstimateHierarchicalAllreduce(tiers, topology, bytes, 1, 0, wan_ratio);
   for (size_t chunks = 2; chunks <= kMaxPipelineChunks && bytes / chunks >= kMinPipelineChunk; chunks *= 2) {
-    const double estimate = EstimateHierarchicalAllreduce(tiers, topology, bytes, chunks);
+    const double estimate = EstimateHierarchicalAllreduce(tiers, topology, bytes, chunks, 0, wan_ratio);
     if (estimate < best * 0.99) {  // finer only for a real gain: each chunk costs more than the model sees
       best = estimate;
       best_chunks = chunks;
     }
   }
   plan.pipeline_chunk_bytes = std::max<size_t>((bytes + best_chunks - 1) / best_chunks, 1);
-  plan.pipeline_depth = PipelineDepthFor(tiers, plan.pipeline_chunk_bytes, best_chunks);
+  plan.pipeline_depth =
+      PipelineDepthFor(tiers, static_cast<size_t>(plan.pipeline_chunk_bytes * wan_ratio), best_chunks);
   return plan;
 }
 

@@ -31,8 +31,9 @@ size_t PipelineDepthFor(const Tiers& tiers, size_t chunk_bytes, size_t chunks);
 // With `depth` chunks' exchanges in flight (0: PipelineDepthFor's), each of
 // which waits the latency, the WAN also cannot finish before (chunks / depth)
 // latencies.
+// `wan_ratio`: the WAN's bytes per byte of the buffer (below 1 with wan_compression).
 double EstimateHierarchicalAllreduce(const Tiers& tiers, const Topology& topology, size_t bytes, size_t chunks,
-                                     size_t depth = 0);
+                                     size_t depth = 0, double wan_ratio = 1);
 
 // Seconds for a flat ring all-reduce over every rank: 2(n-1) steps, each as
 // slow as the slowest link the ring crosses.
@@ -42,6 +43,6 @@ double EstimateFlatRingAllreduce(const Tiers& tiers, const Topology& topology, s
 // of at least 1 MiB, and PipelineDepthFor's depth. Without
 // measured tiers: PlanFor's fixed rule.
 HierarchicalPlan PlanHierarchical(const Tiers& tiers, const Topology& topology, size_t bytes,
-                                  size_t ring_chunk_bytes);
+                                  size_t ring_chunk_bytes, double wan_ratio = 1);
 
 }  // namespace silk::algorithms

@@ -25,6 +25,8 @@
 
 #include "absl/status/status.h"
 #include "collectives/algorithms/workspace.h"
+#include "collectives/compression/error_feedback.h"
+#include "collectives/compression/quantizer.h"
 #include "runtime/core/types.h"
 #include "runtime/engine/engine.h"
 #include "runtime/topology.h"
@@ -43,6 +45,11 @@ struct HierarchicalPlan {
   // queue at every start and loses packets to it (32 MiB on the virtual cluster:
   // 330-340 ms paced against 385-550 ms).
   double wan_bytes_per_s = 0;
+  // All-reduce of float32 sum/avg: how the partial sums cross regions (the
+  // region phases stay exact; see wan_codec.h), and the caller's carried
+  // error for this buffer (may be null).
+  Compression wan_compression = Compression::kNone;
+  ErrorFeedback* error_feedback = nullptr;
 };
 
 // About eight pipeline chunks per message, 1-8 MiB each: enough chunks that the

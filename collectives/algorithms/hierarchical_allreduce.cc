@@ -1,12 +1,15 @@
 #include "collectives/algorithms/hierarchical.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "absl/strings/str_format.h"
 #include "collectives/algorithms/partition.h"
 #include "collectives/algorithms/ring.h"
+#include "collectives/algorithms/wan_codec.h"
 #include "collectives/kernels/reduce.h"
 #include "runtime/core/status_macros.h"
 
@@ -89,7 +92,30 @@ struct Exchange {
   Range block;                                   // this rank's block, chunk-relative
   std::vector<char*> partials;                   // per region (own region: the block itself)
   std::vector<transport::RequestPtr> requests;
+  // Compressed: this rank's code, and what each sender's span decodes into.
+  struct Coded {
+    char* span;
+    int region;
+    Range sender, overlap;
+  };
+  char* code = nullptr;
+  std::vector<Coded> coded;
 };
+
+// Quantises a block (left decoded in place) into `code`. Buffers need no
+// alignment, the quantiser's float loops do: an odd address goes through scratch.
+void EncodeBlock(const WanCodec& codec, Workspace& workspace, char* block, float* residual, size_t n, char* code) {
+  auto* out = reinterpret_cast<uint8_t*>(code);
+  if (reinterpret_cast<uintptr_t>(block) % alignof(float) == 0) {
+    codec.Encode(reinterpret_cast<float*>(block), residual, n, out);
+    return;
+  }
+  char* aligned = workspace.Allocate(n * sizeof(float));
+  std::memcpy(aligned, block, n * sizeof(float));
+  codec.Encode(reinterpret_cast<float*>(aligned), residual, n, out);
+  std::memcpy(block, aligned, n * sizeof(float));
+  workspace.Release(aligned);
+}
 
 // Paces this rank's sends to its exchange partners for one operation (see
 // HierarchicalPlan::wan_bytes_per_s) and lifts the cap when it ends.
@@ -136,6 +162,17 @@ absl::Status HierarchicalAllreduce(OpContext& ctx, Workspace& workspace, const T
   std::vector<RegionShape> shapes;
   for (int r = 0; r < regions; ++r) shapes.push_back(ShapeOf(topology, r));
   auto blocks_of = [&](size_t k, int region) { return MemberBlocks(shapes[region], chunk_range(k).count); };
+
+  // The compressed WAN hop (float32 sum/avg across regions only): this rank's
+  // carried error is its blocks of every chunk, back to back.
+  std::optional<WanCodec> codec;
+  float* residual = nullptr;
+  std::vector<size_t> owned_before(chunks + 1, 0);
+  if (plan.wan_compression != Compression::kNone && regions > 1 && type == DataType::kFloat32) {
+    codec.emplace(plan.wan_compression, plan.error_feedback);
+    for (size_t k = 0; k < chunks; ++k) owned_before[k + 1] = owned_before[k] + blocks_of(k, my_region)[local_rank].count;
+    if (plan.error_feedback != nullptr) residual = plan.error_feedback->Share(owned_before[chunks]);
+  }
 
   // The two stages' groups: this rank's node, and the ranks with its index on
   // every node of the region. No pair of ranks is in both, so both stages of a
@@ -191,6 +228,11 @@ absl::Status HierarchicalAllreduce(OpContext& ctx, Workspace& workspace, const T
     x.block = blocks_of(k, my_region)[local_rank];
     char* base = data + chunk_range(k).begin * elem;
     x.partials.assign(regions, nullptr);
+    if (codec && x.block.count > 0) {
+      x.code = workspace.Allocate(codec->EncodedBytes(x.block.count));
+      EncodeBlock(*codec, workspace, base + x.block.begin * elem, residual ? residual + owned_before[k] : nullptr,
+                  x.block.count, x.code);
+    }
     for (int r = 0; r < regions; ++r) {
       if (r == my_region) {
         x.partials[r] = base + x.block.begin * elem;
@@ -203,6 +245,13 @@ absl::Status HierarchicalAllreduce(OpContext& ctx, Workspace& workspace, const T
         Range overlap = Intersect(x.block, theirs[j]);
         if (overlap.count == 0) continue;
         int peer = topology.region_members(r)[j];
+        if (codec) {
+          const WanCodec::Span in = codec->Covering(theirs[j], overlap), out = codec->Covering(x.block, overlap);
+          x.coded.push_back(Exchange::Coded{workspace.Allocate(in.bytes), r, theirs[j], overlap});
+          x.requests.push_back(ctx.Recv(peer, ExchangeSeq(k), x.coded.back().span, in.bytes));
+          x.requests.push_back(ctx.Send(peer, ExchangeSeq(k), x.code + out.offset, out.bytes));
+          continue;
+        }
         const size_t offset = (overlap.begin - x.block.begin) * elem;
         x.requests.push_back(ctx.Recv(peer, ExchangeSeq(k), x.partials[r] + offset, overlap.count * elem));
         x.requests.push_back(ctx.Send(peer, ExchangeSeq(k), base + overlap.begin * elem, overlap.count * elem));
@@ -214,6 +263,12 @@ absl::Status HierarchicalAllreduce(OpContext& ctx, Workspace& workspace, const T
   auto finish_exchange = [&](Exchange& x) -> absl::Status {
     SILK_RETURN_IF_ERROR(ctx.WaitAll(x.requests));
     if (x.block.count == 0) return absl::OkStatus();
+    for (const Exchange::Coded& c : x.coded) {
+      char* into = x.partials[c.region] + (c.overlap.begin - x.block.begin) * elem;
+      codec->DecodeOverlap(reinterpret_cast<const uint8_t*>(c.span), c.sender, c.overlap, reinterpret_cast<float*>(into));
+      workspace.Release(c.span);
+    }
+    if (x.code != nullptr) workspace.Release(x.code);
     char* block = x.partials[my_region];
     const size_t n = x.block.count;
     if (regions == 1) {

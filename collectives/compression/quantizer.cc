@@ -1,0 +1,208 @@
+#include "collectives/compression/quantizer.h"
+
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+
+#include "absl/strings/str_format.h"
+#include "collectives/kernels/float16.h"
+
+namespace silk {
+namespace {
+
+// Adding and subtracting 1.5 * 2^23 rounds a float of magnitude below 2^22 to
+// an integer, ties to even (the default rounding mode), in plain SSE2 where
+// std::nearbyint would be a call per value.
+constexpr float kRoundMagic = 12582912.0f;
+
+// A programming error, as in the reduction kernels: abort with the reason.
+void Require(bool ok, const char* what, size_t value) {
+  if (ok) return;
+  std::fprintf(stderr, "silk::BlockQuantizer: %s (%zu)\n", what, value);
+  std::abort();
+}
+
+}  // namespace
+
+absl::StatusOr<Compression> ParseCompression(absl::string_view name) {
+  if (name == "none") return Compression::kNone;
+  if (name == "bf16") return Compression::kBf16;
+  if (name == "int8") return Compression::kInt8;
+  if (name == "int4") return Compression::kInt4;
+  return absl::InvalidArgumentError(absl::StrFormat("unknown compression '%s' (none, bf16, int8, int4)", name));
+}
+
+const char* CompressionName(Compression compression) {
+  switch (compression) {
+    case Compression::kNone: return "none";
+    case Compression::kBf16: return "bf16";
+    case Compression::kInt8: return "int8";
+    case Compression::kInt4: return "int4";
+  }
+  return "?";
+}
+
+BlockQuantizer::BlockQuantizer(Compression compression, size_t group)
+    : compression_(compression), group_(group), qmax_(compression == Compression::kInt8 ? 127 : 7) {
+  Require(group >= 2 && group <= kMaxGroup && group % 2 == 0, "group must be even, 2..4096", group);
+}
+
+size_t BlockQuantizer::RecordBytes(size_t n) const {
+  switch (compression_) {
+    case Compression::kNone: return n * sizeof(float);
+    case Compression::kBf16: return n * 2;
+    case Compression::kInt8: return sizeof(float) + n;
+    case Compression::kInt4: return sizeof(float) + (n + 1) / 2;  // a short last group may pad a nibble
+  }
+  return 0;
+}
+
+size_t BlockQuantizer::EncodedBytes(size_t count) const {
+  return (count / group_) * RecordBytes(group_) + (count % group_ > 0 ? RecordBytes(count % group_) : 0);
+}
+
+double BlockQuantizer::BitsPerValue() const {
+  switch (compression_) {
+    case Compression::kNone: return 32;
+    case Compression::kBf16: return 16;
+    case Compression::kInt8: return 8.0 + 32.0 / group_;
+    case Compression::kInt4: return 4.0 + 32.0 / group_;
+  }
+  return 0;
+}
+
+void BlockQuantizer::QuantizeGroup(float* x, float* residual, size_t n, uint8_t* out) const {
+  if (residual != nullptr) {
+    for (size_t i = 0; i < n; ++i) x[i] += residual[i];
+  }
+  if (compression_ == Compression::kNone) {
+    std::memcpy(out, x, n * sizeof(float));
+    if (residual != nullptr) std::fill(residual, residual + n, 0.0f);
+    return;
+  }
+  if (compression_ == Compression::kBf16) {
+    for (size_t i = 0; i < n; ++i) {
+      const uint16_t bits = FloatToBFloat16Bits(x[i]);
+      std::memcpy(out + 2 * i, &bits, 2);
+      const float decoded = BFloat16BitsToFloat(bits);
+      // Nothing is carried from a value that is or became infinite.
+      if (residual != nullptr) residual[i] = std::isfinite(x[i] - decoded) ? x[i] - decoded : 0.0f;
+      x[i] = decoded;
+    }
+    return;
+  }
+  float absmax = 0.0f;
+  bool finite = true;
+  for (size_t i = 0; i < n; ++i) {
+    const float a = std::fabs(x[i]);
+    finite &= a <= FLT_MAX;  // false for NaN as for Inf
+    absmax = std::max(absmax, a);
+  }
+  const float scale = finite ? absmax / static_cast<float>(qmax_) : std::numeric_limits<float>::quiet_NaN();
+  std::memcpy(out, &scale, sizeof(scale));
+  out += sizeof(scale);
+  int8_t codes[kMaxGroup];
+  if (!finite || scale == 0.0f) {
+    std::fill(codes, codes + n, int8_t{0});
+    for (size_t i = 0; i < n; ++i) {
+      const float decoded = 0.0f * scale;  // NaN for a group that was not finite
+      if (residual != nullptr) residual[i] = finite ? x[i] : 0.0f;
+      x[i] = decoded;
+    }
+  } else {
+    const float qmax = static_cast<float>(qmax_);
+    for (size_t i = 0; i < n; ++i) {
+      const float v = std::clamp(x[i] / scale, -qmax, qmax);
+      const float q = (v + kRoundMagic) - kRoundMagic;
+      codes[i] = static_cast<int8_t>(q);
+      const float decoded = static_cast<float>(codes[i]) * scale;
+      if (residual != nullptr) residual[i] = x[i] - decoded;
+      x[i] = decoded;
+    }
+  }
+  if (compression_ == Compression::kInt8) {
+    std::memcpy(out, codes, n);
+    return;
+  }
+  for (size_t i = 0; i + 1 < n; i += 2) {
+    out[i / 2] = static_cast<uint8_t>((codes[i] & 0x0f) | ((codes[i + 1] & 0x0f) << 4));
+  }
+  if (n % 2 == 1) out[n / 2] = static_cast<uint8_t>(codes[n - 1] & 0x0f);
+}
+
+void BlockQuantizer::DecodeGroup(const uint8_t* in, size_t n, float* y) const {
+  switch (compression_) {
+    case Compression::kNone: std::memcpy(y, in, n * sizeof(float)); return;
+    case Compression::kBf16:
+      for (size_t i = 0; i < n; ++i) {
+        uint16_t bits;
+        std::memcpy(&bits, in + 2 * i, 2);
+        y[i] = BFloat16BitsToFloat(bits);
+      }
+      return;
+    default: break;
+  }
+  float scale;
+  std::memcpy(&scale, in, sizeof(scale));
+  in += sizeof(scale);
+  if (compression_ == Compression::kInt8) {
+    for (size_t i = 0; i < n; ++i) y[i] = static_cast<float>(static_cast<int8_t>(in[i])) * scale;
+    return;
+  }
+  for (size_t i = 0; i + 1 < n; i += 2) {
+    const uint8_t byte = in[i / 2];
+    y[i] = static_cast<float>(static_cast<int8_t>(static_cast<uint8_t>(byte << 4)) >> 4) * scale;  // low nibble
+    y[i + 1] = static_cast<float>(static_cast<int8_t>(byte) >> 4) * scale;
+  }
+  if (n % 2 == 1) y[n - 1] = static_cast<float>(static_cast<int8_t>(static_cast<uint8_t>(in[n / 2] << 4)) >> 4) * scale;
+}
+
+void BlockQuantizer::Quantize(float* values, float* residual, size_t count, uint8_t* out) const {
+  for (size_t begin = 0; begin < count; begin += group_) {
+    const size_t n = std::min(group_, count - begin);
+    QuantizeGroup(values + begin, residual != nullptr ? residual + begin : nullptr, n, out);
+    out += RecordBytes(n);
+  }
+}
+
+void BlockQuantizer::Encode(const float* values, size_t count, uint8_t* out) const {
+  float copy[kMaxGroup];
+  for (size_t begin = 0; begin < count; begin += group_) {
+    const size_t n = std::min(group_, count - begin);
+    std::memcpy(copy, values + begin, n * sizeof(float));
+    QuantizeGroup(copy, nullptr, n, out);
+    out += RecordBytes(n);
+  }
+}
+
+void BlockQuantizer::Decode(const uint8_t* in, size_t count, float* out) const {
+  for (size_t begin = 0; begin < count; begin += group_) {
+    const size_t n = std::min(group_, count - begin);
+    DecodeGroup(in, n, out + begin);
+    in += RecordBytes(n);
+  }
+}
+
+void BlockQuantizer::DecodeRange(const uint8_t* in, size_t count, size_t skip, size_t take, float* out) const {
+  Require(skip + take <= count, "DecodeRange past the end of the code", skip + take);
+  float group[kMaxGroup];
+  const size_t first = skip / group_;
+  in += GroupOffset(first);
+  for (size_t begin = first * group_; begin < skip + take; begin += group_) {
+    const size_t n = std::min(group_, count - begin);
+    const size_t from = std::max(begin, skip), to = std::min(begin + n, skip + take);
+    if (from == begin && to == begin + n) {
+      DecodeGroup(in, n, out + (begin - skip));  // a whole group: straight into place
+    } else {
+      DecodeGroup(in, n, group);
+      std::memcpy(out + (from - skip), group + (from - begin), (to - from) * sizeof(float));
+    }
+    in += RecordBytes(n);
+  }
+}
+
+}  // namespace silk

@@ -1,0 +1,158 @@
+// The WAN codes (collectives/compression/quantizer.h): error bounds per group,
+// the edge cases the header defines (zeros, subnormals, Inf and NaN), decoding
+// any run of groups, and error feedback's telescoping sum in one process.
+#include "collectives/compression/quantizer.h"
+
+#include <gtest/gtest.h>
+
+#include <cfloat>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+namespace silk {
+namespace {
+
+std::vector<float> Values(size_t n, int seed = 0) {
+  std::vector<float> x(n);
+  for (size_t i = 0; i < n; ++i) x[i] = std::sin(0.7f * i + seed) * std::exp2(static_cast<float>((i + seed) % 9) - 4.0f);
+  return x;
+}
+
+struct Case {
+  Compression compression;
+  size_t group;
+};
+
+class QuantizerTest : public ::testing::TestWithParam<Case> {
+ protected:
+  BlockQuantizer q() const { return BlockQuantizer(GetParam().compression, GetParam().group); }
+  int qmax() const { return GetParam().compression == Compression::kInt8 ? 127 : 7; }
+  bool blockwise() const { return GetParam().compression == Compression::kInt8 || GetParam().compression == Compression::kInt4; }
+  // The largest error the header promises for x[i] in a code of x.
+  float Bound(const std::vector<float>& x, size_t i) const {
+    if (GetParam().compression == Compression::kBf16) return std::fabs(x[i]) * std::exp2(-8.0f);
+    const size_t g = GetParam().group, begin = i / g * g, end = std::min(x.size(), begin + g);
+    float absmax = 0;
+    for (size_t j = begin; j < end; ++j) absmax = std::max(absmax, std::fabs(x[j]));
+    return 0.5f * absmax / qmax() * 1.0001f + 8 * std::numeric_limits<float>::denorm_min();
+  }
+};
+
+TEST_P(QuantizerTest, RoundTripIsWithinHalfAStepOfEachGroup) {
+  for (size_t n : {size_t{1}, size_t{2}, size_t{255}, size_t{256}, size_t{1001}}) {
+    const std::vector<float> x = Values(n);
+    std::vector<uint8_t> code(q().EncodedBytes(n) + 8, 0xAB);
+    q().Encode(x.data(), n, code.data());
+    for (size_t i = q().EncodedBytes(n); i < code.size(); ++i) ASSERT_EQ(code[i], 0xAB) << "wrote past the end";
+    std::vector<float> y(n);
+    q().Decode(code.data(), n, y.data());
+    for (size_t i = 0; i < n; ++i) ASSERT_LE(std::fabs(y[i] - x[i]), Bound(x, i)) << "n " << n << " element " << i;
+  }
+}
+
+TEST_P(QuantizerTest, QuantizeLeavesWhatDecodeGivesAndAnyRunOfGroupsDecodesAlone) {
+  const size_t n = 5 * GetParam().group + 37;
+  std::vector<float> x = Values(n, 3), residual(n, 0.0f);
+  std::vector<uint8_t> code(q().EncodedBytes(n));
+  q().Quantize(x.data(), residual.data(), n, code.data());
+  std::vector<float> y(n);
+  q().Decode(code.data(), n, y.data());
+  ASSERT_EQ(std::memcmp(x.data(), y.data(), n * sizeof(float)), 0);
+  // Groups [2, 6) as a code of their own, values 10..(end-5) of them.
+  const size_t g = GetParam().group, first = 2 * g, count = n - first;
+  std::vector<float> part(count - 15);
+  q().DecodeRange(code.data() + q().GroupOffset(2), count, 10, part.size(), part.data());
+  ASSERT_EQ(std::memcmp(part.data(), y.data() + first + 10, part.size() * sizeof(float)), 0);
+}
+
+TEST_P(QuantizerTest, ZerosSubnormalsInfinitiesAndNaN) {
+  const size_t g = GetParam().group, n = 4 * g;
+  std::vector<float> x(n, 0.0f);
+  for (size_t i = g; i < 2 * g; ++i) x[i] = std::numeric_limits<float>::denorm_min() * static_cast<float>(i % 50);
+  for (size_t i = 2 * g; i < 4 * g; ++i) x[i] = 0.25f * std::sin(0.1f * i);
+  x[2 * g + 5] = std::numeric_limits<float>::infinity();
+  x[3 * g + 7] = std::numeric_limits<float>::quiet_NaN();
+  std::vector<float> y = x, residual(n, 1e-30f);
+  std::fill(residual.begin() + g, residual.end(), 0.0f);
+  std::vector<uint8_t> code(q().EncodedBytes(n));
+  q().Quantize(y.data(), residual.data(), n, code.data());
+  for (size_t i = 0; i < g; ++i) {
+    ASSERT_LE(std::fabs(y[i]), 1e-29f) << "zeros (plus a tiny carry) stay near zero";
+  }
+  for (size_t i = g; i < 2 * g; ++i) {
+    // bf16 keeps 7 bits of a subnormal's mantissa too: its grid is 2^-133.
+    ASSERT_LE(std::fabs(y[i] - x[i]), blockwise() ? std::fabs(x[i]) / 2 + 64 * FLT_TRUE_MIN : std::exp2(-134.0f))
+        << "subnormal " << i;
+    ASSERT_EQ(y[i] + residual[i], x[i]) << "what was lost is carried, element " << i;
+  }
+  for (size_t i = 2 * g; i < 4 * g; ++i) {
+    if (blockwise() || !std::isfinite(x[i])) {
+      ASSERT_EQ(residual[i], 0.0f) << "nothing carried from a non-finite group or value, element " << i;
+    }
+    if (blockwise()) {
+      ASSERT_TRUE(std::isnan(y[i])) << "a group with Inf or NaN decodes to NaN, element " << i;
+    } else if (i == 2 * g + 5) {
+      ASSERT_EQ(y[i], std::numeric_limits<float>::infinity());
+    } else if (i == 3 * g + 7) {
+      ASSERT_TRUE(std::isnan(y[i]));
+    }
+  }
+}
+
+// Error feedback in one process: over T rounds of the same values, the sum of
+// the decoded values misses the exact sum by exactly the carried error (up to
+// float rounding), at most one round's error, where without it the miss grows.
+TEST_P(QuantizerTest, ErrorFeedbackTelescopes) {
+  const size_t n = 3 * GetParam().group + 11;
+  const int rounds = 50;
+  const std::vector<float> x = Values(n, 1);
+  std::vector<float> residual(n, 0.0f);
+  std::vector<double> with(n, 0.0), without(n, 0.0);
+  std::vector<uint8_t> code(q().EncodedBytes(n));
+  for (int t = 0; t < rounds; ++t) {
+    std::vector<float> a = x, b = x;
+    q().Quantize(a.data(), residual.data(), n, code.data());
+    q().Quantize(b.data(), nullptr, n, code.data());
+    for (size_t i = 0; i < n; ++i) {
+      with[i] += a[i];
+      without[i] += b[i];
+    }
+  }
+  double worst_without = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const double exact = static_cast<double>(x[i]) * rounds;
+    ASSERT_NEAR(with[i] + residual[i], exact, 1e-5 * rounds * std::fabs(x[i]) + 1e-12) << "element " << i;
+    ASSERT_LE(std::fabs(with[i] - exact), 2 * Bound(x, i) + 1e-5 * rounds * std::fabs(x[i])) << "element " << i;
+    worst_without = std::max(worst_without, std::fabs(without[i] - exact) / (Bound(x, i) + 1e-30));
+  }
+  EXPECT_GT(worst_without, 5.0) << "without feedback the error should accumulate (else this test proves nothing)";
+}
+
+INSTANTIATE_TEST_SUITE_P(Codes, QuantizerTest,
+                         ::testing::Values(Case{Compression::kBf16, 128}, Case{Compression::kInt8, 128},
+                                           Case{Compression::kInt4, 128}, Case{Compression::kInt8, 256},
+                                           Case{Compression::kInt4, 256}),
+                         [](const auto& info) {
+                           return std::string(CompressionName(info.param.compression)) + "_group" +
+                                  std::to_string(info.param.group);
+                         });
+
+TEST(Quantizer, SizesAndNames) {
+  EXPECT_EQ(BlockQuantizer(Compression::kInt4, 256).EncodedBytes(512), 2u * (4 + 128));
+  EXPECT_EQ(BlockQuantizer(Compression::kInt4, 256).EncodedBytes(257), 4u + 128 + 4 + 1);
+  EXPECT_EQ(BlockQuantizer(Compression::kInt8, 256).EncodedBytes(300), 4u + 256 + 4 + 44);
+  EXPECT_EQ(BlockQuantizer(Compression::kBf16, 256).EncodedBytes(300), 600u);
+  EXPECT_EQ(BlockQuantizer(Compression::kNone, 256).EncodedBytes(300), 1200u);
+  EXPECT_DOUBLE_EQ(BlockQuantizer(Compression::kInt4, 256).BitsPerValue(), 4.125);
+  for (Compression c : {Compression::kNone, Compression::kBf16, Compression::kInt8, Compression::kInt4}) {
+    auto parsed = ParseCompression(CompressionName(c));
+    ASSERT_TRUE(parsed.ok());
+    EXPECT_EQ(*parsed, c);
+  }
+  EXPECT_FALSE(ParseCompression("fp8").ok());
+}
+
+}  // namespace
+}  // namespace silk
