@@ -27,6 +27,10 @@
 // ranks, is unchanged; completions may come out of order.
 #pragma once
 
+#if defined(__cplusplus) && __cplusplus < 202002L
+#error "Silk's C++ API needs C++20 (-std=c++20; CMake's Silk::silk asks for it). C code uses <silk/silk.h>."
+#endif
+
 #include <cstddef>
 #include <string>
 #include <vector>

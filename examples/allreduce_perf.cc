@@ -1,43 +1,6 @@
 // allreduce_perf: Silk's counterpart of nccl-tests. Same flags, same table,
-// same bandwidth formulas, so its numbers read like NCCL's:
-//
-//   mpirun -np 4 allreduce_perf -b 8 -e 128M -f 2 [-n 20] [-w 5] [-c 1]
-//          [-d float] [-o sum] [-r 0] [--op allreduce] [--algo ring]
-//          [--lanes 2] [--impl silk|mpi|silk,mpi] [--json results.jsonl]
-//
-// Flags (sizes take K, M, G suffixes, powers of 1024):
-//   -b/--minbytes, -e/--maxbytes   message sizes, as nccl-tests counts them
-//                                  (for reduce_scatter, allgather and alltoall:
-//                                  the whole buffer, size() blocks)
-//   -f/--stepfactor                multiply the size by this each row (>= 2)
-//   -n/--iters, -w/--warmup_iters  timed and untimed calls per row and placement
-//   --min-seconds S                time at least about S seconds per row and placement:
-//                                  more calls than -n where the warm-up shows they are
-//                                  short (0, the default: exactly -n, as nccl-tests).
-//                                  Across a WAN, back-to-back small calls fall into step
-//                                  half a round trip apart between the regions: on each
-//                                  side calls then take a round trip and nothing by turns
-//                                  (R/2 on average), so few calls misread the latency
-//   -c/--check 0|1                 check every row's result (#wrong: wrong elements over all ranks)
-//   -d/--datatype                  float double half bfloat16 int8 uint8 int32 int64
-//   -o/--redop                     sum prod min max avg
-//   -r/--root                      root of broadcast and reduce
-//   --op                           allreduce reduce_scatter allgather broadcast reduce alltoall
-//   --algo NAME                    Silk's algorithm for every call (ring, rhd, tree, pairwise)
-//   --lanes N                      TCP connections per pair of ranks (SILK_LANES)
-//   --impl LIST                    silk (default), mpi (OpenMPI's own collectives on the
-//                                  same buffers), or silk,mpi for both: rows then alternate
-//                                  and end with the implementation's name
-//   --json FILE                    also write JSON Lines, one object per row and placement:
-//                                  {"impl","op","bytes","count","type","redop","time_us",
-//                                   "algbw","busbw","wrong","in_place"} (wrong: null unchecked)
-//
-// Launch with mpirun (Silk then bootstraps through MPI, and this tool uses MPI
-// for its timing barriers) or torchrun-style (MASTER_ADDR, MASTER_PORT, RANK,
-// WORLD_SIZE; then --impl mpi is an error). The time of a row is the mean
-// time per call of the slowest rank. MPI has no 16-bit floating-point types
-// and no average: such reductions are skipped for --impl mpi, with a note
-// (broadcast, allgather and alltoall move 16-bit values as MPI_UINT16_T).
+// same bandwidth formulas, so its numbers read like NCCL's. The flags are
+// kUsage below (what --help prints).
 #define OMPI_SKIP_MPICXX 1
 #define MPICH_SKIP_MPICXX 1
 #include <mpi.h>
@@ -70,6 +33,45 @@
 #endif
 
 namespace {
+
+constexpr char kUsage[] = R"(usage:
+  mpirun -np 4 allreduce_perf -b 8 -e 128M -f 2 [-n 20] [-w 5] [-c 1]
+         [-d float] [-o sum] [-r 0] [--op allreduce] [--algo ring]
+         [--lanes 2] [--impl silk|mpi|silk,mpi] [--json results.jsonl]
+
+Flags (sizes take K, M, G suffixes, powers of 1024):
+  -b/--minbytes, -e/--maxbytes   message sizes, as nccl-tests counts them
+                                 (for reduce_scatter, allgather and alltoall:
+                                 the whole buffer, size() blocks)
+  -f/--stepfactor                multiply the size by this each row (>= 2)
+  -n/--iters, -w/--warmup_iters  timed and untimed calls per row and placement
+  --min-seconds S                time at least about S seconds per row and placement:
+                                 more calls than -n where the warm-up shows they are
+                                 short (0, the default: exactly -n, as nccl-tests).
+                                 Across a WAN, back-to-back small calls fall into step
+                                 half a round trip apart between the regions: on each
+                                 side calls then take a round trip and nothing by turns
+                                 (R/2 on average), so few calls misread the latency
+  -c/--check 0|1                 check every row's result (#wrong: wrong elements over all ranks)
+  -d/--datatype                  float double half bfloat16 int8 uint8 int32 int64
+  -o/--redop                     sum prod min max avg
+  -r/--root                      root of broadcast and reduce
+  --op                           allreduce reduce_scatter allgather broadcast reduce alltoall
+  --algo NAME                    Silk's algorithm for every call (ring, rhd, tree, pairwise)
+  --lanes N                      TCP connections per pair of ranks (SILK_LANES)
+  --impl LIST                    silk (default), mpi (OpenMPI's own collectives on the
+                                 same buffers), or silk,mpi for both: rows then alternate
+                                 and end with the implementation's name
+  --json FILE                    also write JSON Lines, one object per row and placement:
+                                 {"impl","op","bytes","count","type","redop","time_us",
+                                  "algbw","busbw","wrong","in_place"} (wrong: null unchecked)
+
+Launch with mpirun (Silk then bootstraps through MPI, and this tool uses MPI
+for its timing barriers) or torchrun-style (MASTER_ADDR, MASTER_PORT, RANK,
+WORLD_SIZE; then --impl mpi is an error). The time of a row is the mean
+time per call of the slowest rank. MPI has no 16-bit floating-point types
+and no average: such reductions are skipped for --impl mpi, with a note
+(broadcast, allgather and alltoall move 16-bit values as MPI_UINT16_T).)";
 
 using silk::DataType;
 using silk::ReduceOp;
@@ -173,7 +175,7 @@ bool ParseSize(const std::string& text, size_t* out) {
 absl::Status ParseFlags(int argc, char** argv, Flags* flags) {
   auto bad = [](const std::string& flag, const std::string& value) {
     return absl::InvalidArgumentError(
-        absl::StrFormat("bad value \"%s\" for %s (see the top of allreduce_perf.cc)", value, flag));
+        absl::StrFormat("bad value \"%s\" for %s (see --help)", value, flag));
   };
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
@@ -232,7 +234,7 @@ absl::Status ParseFlags(int argc, char** argv, Flags* flags) {
     } else if (flag == "--spec") {
       flags->spec = value;
     } else {
-      return absl::InvalidArgumentError(absl::StrFormat("unknown flag %s (see the top of allreduce_perf.cc)", flag));
+      return absl::InvalidArgumentError(absl::StrFormat("unknown flag %s (see --help)", flag));
     }
   }
   if (flags->min_bytes > flags->max_bytes) return absl::InvalidArgumentError("-b is larger than -e");
@@ -877,7 +879,7 @@ int main(int argc, char** argv) {
   Flags flags;
   if (absl::Status s = ParseFlags(argc, argv, &flags); !s.ok()) {
     if (absl::IsCancelled(s)) {
-      std::printf("usage: see the top of allreduce_perf.cc (flags as in nccl-tests)\n");
+      std::fputs(kUsage, stdout);
       return 0;
     }
     std::fprintf(stderr, "allreduce_perf: %s\n", std::string(s.message()).c_str());

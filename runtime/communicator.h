@@ -3,6 +3,10 @@
 // its collectives in order. Collectives themselves live in collectives/.
 #pragma once
 
+#if defined(__cplusplus) && __cplusplus < 202002L
+#error "Silk's C++ API needs C++20 (-std=c++20; CMake's Silk::silk asks for it). C code uses <silk/silk.h>."
+#endif
+
 #include <cstdint>
 #include <memory>
 #include <string>

@@ -63,14 +63,41 @@ struct Flags {
   bool quiet = false;
 };
 
-void Usage() {
-  std::fprintf(stderr,
-               "usage: silk-train [--policy sync|delayed|diloco|mpi] [--steps N] [--hidden N] [--layers N]\n"
-               "                  [--features N] [--classes N] [--batch N (per rank)] [--bucket-mb MB]\n"
-               "                  [--first-bucket-mb MB] [--H N] [--fragments N] [--noise X] [--lr X] [--momentum X]\n"
-               "                  [--outer-lr X] [--outer-momentum X] [--compression none|int8|int4] [--seed N]\n"
-               "                  [--compute-cpus LIST] [--json FILE] [--trace FILE] [--quiet]\n");
-}
+constexpr char kUsage[] = R"(usage: mpirun -np N silk-train [flags]
+
+Trains an MLP on a synthetic classification task, data-parallel across the
+ranks; rank 0 prints one line per step and a summary.
+
+  --policy P             gradient exchange (training/gradient_sync.h):   [sync]
+                         sync     all-reduce per bucket, overlapped with backward
+                         delayed  step t's exchange overlaps step t+1
+                         diloco   H local steps per region, then the regions'
+                                  pseudo-gradients cross the WAN, compressed
+                         mpi      a blocking MPI_Allreduce after backward
+  --steps N              training steps                                  [60]
+  --hidden N, --layers N width and number of hidden layers               [1024, 2]
+  --features N           input features of the synthetic task            [256]
+  --classes N            classes of the synthetic task                   [16]
+  --batch N              examples per rank and step                      [64]
+  --noise X              label noise of the synthetic task               [2.5]
+  --bucket-mb MB         gradient bucket size                            [25]
+  --first-bucket-mb MB   size of the first bucket (starts the exchange early) [1]
+  --H N                  diloco: local steps between outer steps         [8]
+  --fragments N          diloco: exchange the model in N fragments, staggered
+                         across steps (0: all at once)                   [0]
+  --lr X, --momentum X   inner optimizer (SGD with momentum)             [0.05, 0.9]
+  --outer-lr X           diloco: outer learning rate                     [0.7]
+  --outer-momentum X     diloco: outer Nesterov momentum                 [0.5]
+  --compression C        diloco: pseudo-gradients as none, int8 or int4  [int4]
+  --seed N               model and data seed                             [1]
+  --compute-cpus LIST    pin the training thread and its loader (e.g. 0-3,8)
+  --json FILE            rank 0 writes the per-step figures and summary as JSON
+  --trace FILE           rank 0 writes a Chrome/Perfetto trace (chrome://tracing)
+  --quiet                no per-step lines
+  -h, --help             this text
+
+Silk itself reads SILK_* environment variables (README.md, Configuration).
+)";
 
 bool ParseFlags(int argc, char** argv, Flags* f) {
   std::string compute_cpus;  // the --compute-cpus text, parsed below
@@ -116,8 +143,11 @@ bool ParseFlags(int argc, char** argv, Flags* f) {
       f->quiet = true;
       continue;
     }
-    if (a == "-h" || a == "--help") return false;
-    std::fprintf(stderr, "silk-train: unknown flag %s\n", a.c_str());
+    if (a == "-h" || a == "--help") {
+      std::fputs(kUsage, stdout);
+      std::exit(0);
+    }
+    std::fprintf(stderr, "silk-train: unknown flag %s (see --help)\n", a.c_str());
     return false;
   }
   if (f->steps < 1 || f->hidden < 1 || f->layers < 0 || f->batch < 1 || f->features < 1 || f->classes < 2 || f->H < 1) {
@@ -166,10 +196,7 @@ void NameOtherThreads(const char* name) {
 int main(int argc, char** argv) {
   silk::examples::RestartWithBetterBlasCoreIfNeeded(argv);  // before MPI, before anything else
   Flags flags;
-  if (!ParseFlags(argc, argv, &flags)) {
-    Usage();
-    return 2;
-  }
+  if (!ParseFlags(argc, argv, &flags)) return 2;
   int provided = 0;
   MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
   // Name the threads so that the CPU report tells compute, MPI and Silk apart:

@@ -1,7 +1,9 @@
-// Uses the installed headers and library: one rank, one all-reduce.
+// Uses the installed headers and library: one rank, one all-reduce, and the
+// training runtime's headers (GradientSync is exported by the library).
 #include <cstdio>
 
 #include "collectives/collectives.h"
+#include "training/gradient_sync.h"
 
 int main() {
   auto comm = silk::Communicator::CreateDefault();
@@ -9,6 +11,8 @@ int main() {
     std::fprintf(stderr, "%s\n", std::string(comm.status().message()).c_str());
     return 1;
   }
+  silk::training::GradientSyncOptions sync_options;
+  (void)sync_options;
   float value = 21.0f, result = 0.0f;
   silk::AllreduceOptions options;
   options.input = &value;
