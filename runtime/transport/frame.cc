@@ -19,6 +19,13 @@ absl::Status ValidateHeader(const FrameHeader& h) {
                                                    h.offset, h.length, h.total));
       }
       return absl::OkStatus();
+    case FrameType::kAck:
+    case FrameType::kResume:
+      if (h.length != (h.type == FrameType::kAck ? sizeof(uint64_t) : 0)) {
+        return absl::DataLossError(absl::StrFormat("%s frame with a payload of %d bytes",
+                                                   h.type == FrameType::kAck ? "ack" : "resume", h.length));
+      }
+      return absl::OkStatus();
     case FrameType::kAbort:
     case FrameType::kGoodbye:
     case FrameType::kHeartbeat:

@@ -25,6 +25,9 @@ enum class FrameType : uint8_t {
   kAbort = 2,    // payload: the reason (UTF-8); `seq` carries the absl::StatusCode
   kGoodbye = 3,  // orderly shutdown: no more frames follow on this lane
   kHeartbeat = 4,  // no payload: "still here", sent on an idle lane across a monitored link
+  // Lanes across a monitored link only (tcp/resend_buffer.h):
+  kAck = 5,     // payload: 8 bytes, how many bytes of this lane's stream the sender has received
+  kResume = 6,  // first frame on a replacement connection, outside the stream: `offset` = bytes received
 };
 
 struct FrameHeader {

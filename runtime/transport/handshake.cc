@@ -22,10 +22,11 @@ constexpr uint32_t kMaxHandshakeMessage = 4096;
 
 uint32_t Version(const HandshakeParams& p) { return p.protocol_version ? p.protocol_version : kProtocolVersion; }
 
+// `resume` is in the transcript (when set), so a proof for a new lane cannot be replayed as a resumption.
 std::string Transcript(const char* label, uint32_t version, uint64_t job_id, int server_rank, int client_rank,
-                       int lane, absl::string_view server_nonce, absl::string_view client_nonce) {
-  return absl::StrCat(label, "|", version, "|", job_id, "|", server_rank, "|", client_rank, "|", lane, "|",
-                      server_nonce, "|", client_nonce);
+                       int lane, bool resume, absl::string_view server_nonce, absl::string_view client_nonce) {
+  return absl::StrCat(label, "|", version, "|", job_id, "|", server_rank, "|", client_rank, "|", lane,
+                      resume ? "|resume|" : "|", server_nonce, "|", client_nonce);
 }
 
 bool ConstantTimeEqual(const std::string& a, const std::string& b) {
@@ -117,7 +118,7 @@ absl::StatusOr<CheckedHello> CheckHello(absl::string_view bytes, const Handshake
   Hello hello;
   SILK_RETURN_IF_ERROR(ParseMessage(bytes, &hello, "Hello"));
   CheckedHello checked;
-  checked.from = AcceptedConnection{hello.client_rank(), hello.lane()};
+  checked.from = AcceptedConnection{hello.client_rank(), hello.lane(), hello.resume()};
   checked.client_nonce = hello.client_nonce();
   if (hello.protocol_version() != Version(params)) {
     checked.refusal = absl::FailedPreconditionError(
@@ -131,7 +132,7 @@ absl::StatusOr<CheckedHello> CheckHello(absl::string_view bytes, const Handshake
   } else {
     std::string expected = HmacSha256(params.token, Transcript("silk-client", Version(params), params.job_id,
                                                                params.rank, hello.client_rank(), hello.lane(),
-                                                               server_nonce, hello.client_nonce()));
+                                                               hello.resume(), server_nonce, hello.client_nonce()));
     if (!ConstantTimeEqual(hello.client_mac(), expected)) {
       checked.refusal = absl::PermissionDeniedError(absl::StrFormat(
           "rank %d's proof of the job token is wrong (different SILK_JOB_TOKEN?)", hello.client_rank()));
@@ -141,14 +142,14 @@ absl::StatusOr<CheckedHello> CheckHello(absl::string_view bytes, const Handshake
 }
 
 absl::Status CheckWelcome(absl::string_view bytes, const HandshakeParams& params, int server_rank, int lane,
-                          absl::string_view server_nonce, absl::string_view client_nonce) {
+                          bool resume, absl::string_view server_nonce, absl::string_view client_nonce) {
   Welcome welcome;
   SILK_RETURN_IF_ERROR(ParseMessage(bytes, &welcome, "Welcome"));
   if (!welcome.accepted()) {
     return absl::PermissionDeniedError(absl::StrFormat("rank %d refused the connection: %s", server_rank, welcome.reason()));
   }
   std::string expected = HmacSha256(params.token, Transcript("silk-server", Version(params), params.job_id, server_rank,
-                                                             params.rank, lane, server_nonce, client_nonce));
+                                                             params.rank, lane, resume, server_nonce, client_nonce));
   if (!ConstantTimeEqual(welcome.server_mac(), expected)) {
     return absl::PermissionDeniedError(
         absl::StrFormat("rank %d could not prove it holds the job token (impostor or different SILK_JOB_TOKEN)", server_rank));
@@ -156,7 +157,8 @@ absl::Status CheckWelcome(absl::string_view bytes, const HandshakeParams& params
   return absl::OkStatus();
 }
 
-absl::Status ClientHandshake(int fd, const HandshakeParams& params, int server_rank, int lane, absl::Time deadline) {
+absl::Status ClientHandshake(int fd, const HandshakeParams& params, int server_rank, int lane, absl::Time deadline,
+                             bool resume) {
   SILK_ASSIGN_OR_RETURN(std::string challenge_bytes, ReadMessageFrame(fd, deadline));
   SILK_ASSIGN_OR_RETURN(std::string server_nonce, CheckChallenge(challenge_bytes, params, server_rank));
   Hello hello;
@@ -164,13 +166,15 @@ absl::Status ClientHandshake(int fd, const HandshakeParams& params, int server_r
   hello.set_job_id(params.job_id);
   hello.set_client_rank(params.rank);
   hello.set_lane(lane);
+  hello.set_resume(resume);
   hello.set_client_nonce(RandomBytes(kNonceBytes));
   hello.set_client_mac(HmacSha256(params.token, Transcript("silk-client", Version(params), params.job_id, server_rank,
-                                                           params.rank, lane, server_nonce, hello.client_nonce())));
+                                                           params.rank, lane, resume, server_nonce,
+                                                           hello.client_nonce())));
   SILK_RETURN_IF_ERROR(SendMessage(fd, hello, deadline));
 
   SILK_ASSIGN_OR_RETURN(std::string welcome_bytes, ReadMessageFrame(fd, deadline));
-  return CheckWelcome(welcome_bytes, params, server_rank, lane, server_nonce, hello.client_nonce());
+  return CheckWelcome(welcome_bytes, params, server_rank, lane, resume, server_nonce, hello.client_nonce());
 }
 
 HandshakeResponder::HandshakeResponder(const HandshakeParams& params)
@@ -202,7 +206,7 @@ HandshakeResponder::Outcome HandshakeResponder::Answer(const HandshakeClaim& cla
   absl::StatusOr<CheckedHello> hello = CheckHello(absl::string_view(hello_).substr(4), params_, server_nonce_);
   if (!hello.ok()) return Outcome{hello.status(), ""};  // not a Hello at all: no answer
   absl::Status refusal = hello->refusal;
-  if (refusal.ok()) refusal = claim(hello->from.rank, hello->from.lane);
+  if (refusal.ok()) refusal = claim(hello->from);
   Welcome welcome;
   if (!refusal.ok()) {
     welcome.set_accepted(false);
@@ -212,7 +216,7 @@ HandshakeResponder::Outcome HandshakeResponder::Answer(const HandshakeClaim& cla
   welcome.set_accepted(true);
   welcome.set_server_mac(HmacSha256(params_.token, Transcript("silk-server", Version(params_), params_.job_id,
                                                               params_.rank, hello->from.rank, hello->from.lane,
-                                                              server_nonce_, hello->client_nonce)));
+                                                              hello->from.resume, server_nonce_, hello->client_nonce)));
   return Outcome{hello->from, Framed(welcome.SerializeAsString())};
 }
 

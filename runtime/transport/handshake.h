@@ -33,17 +33,19 @@ struct HandshakeParams {
 
 // Connector side: proves itself to `server_rank` for `lane` and checks the
 // acceptor's proof. The error says why the acceptor refused, when it said.
+// `resume`: the connection replaces the lane's current one (after a cut).
 absl::Status ClientHandshake(int fd, const HandshakeParams& params, int server_rank, int lane,
-                             absl::Time deadline);
+                             absl::Time deadline, bool resume = false);
 
 struct AcceptedConnection {
   int rank = -1;
   int lane = -1;
+  bool resume = false;  // replaces the lane's connection rather than making it
 };
 
-// Asked whether (rank, lane) may connect now (e.g. not already connected);
-// its error becomes the rejection reason.
-using HandshakeClaim = std::function<absl::Status(int rank, int lane)>;
+// Asked whether the connection may join now (e.g. its lane is not already
+// connected); its error becomes the rejection reason.
+using HandshakeClaim = std::function<absl::Status(const AcceptedConnection& from)>;
 
 // The acceptor's side as a machine over bytes, apart from any socket, so that
 // an event loop runs many handshakes without a thread each (acceptor.h).
@@ -105,7 +107,7 @@ absl::StatusOr<CheckedHello> CheckHello(absl::string_view bytes, const Handshake
 
 // Connector: checks the acceptor's Welcome against the transcript so far.
 absl::Status CheckWelcome(absl::string_view bytes, const HandshakeParams& params, int server_rank, int lane,
-                          absl::string_view server_nonce, absl::string_view client_nonce);
+                          bool resume, absl::string_view server_nonce, absl::string_view client_nonce);
 
 // Helpers shared with tests and bootstrap.
 std::string RandomBytes(size_t count);

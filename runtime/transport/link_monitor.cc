@@ -77,6 +77,15 @@ std::optional<Outage> LinkMonitor::Current() const {
   return longest;
 }
 
+std::vector<int> LinkMonitor::SilentPeers() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<int> peers;
+  for (const Link& link : links_) {
+    if (link.outage) peers.insert(peers.end(), link.peers.begin(), link.peers.end());
+  }
+  return peers;
+}
+
 std::optional<absl::Time> LinkMonitor::VerdictDue(absl::Time now) const {
   absl::MutexLock lock(&mu_);
   std::optional<absl::Time> due;

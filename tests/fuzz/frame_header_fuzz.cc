@@ -57,6 +57,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       case FrameType::kHeartbeat:
         Check(h.length <= kMaxControlPayload, "control payload bounded");
         break;
+      case FrameType::kAck:
+        Check(h.length == sizeof(uint64_t), "an ack carries one count");
+        break;
+      case FrameType::kResume:
+        Check(h.length == 0, "a resume frame has no payload");
+        break;
       default:
         Check(false, "only known frame types pass validation");
     }

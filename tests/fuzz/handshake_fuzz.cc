@@ -69,7 +69,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       return 0;
     }
     if (!NextMessage(&stream, &message)) return 0;
-    absl::Status welcome = CheckWelcome(message, params, fixture::kServerRank, fixture::kLane, *server_nonce,
+    absl::Status welcome = CheckWelcome(message, params, fixture::kServerRank, fixture::kLane,
+                                             /*resume=*/false, *server_nonce,
                                              fixture::ClientNonce());
     Check(welcome.ok() || !welcome.message().empty(), "a refused Welcome says why");
   } else {

@@ -120,7 +120,7 @@ void HandshakeSeeds() {
   welcome.set_accepted(true);
   welcome.set_server_mac(HmacSha256(fixture::kToken, Transcript("silk-server")));
   Require(CheckWelcome(welcome.SerializeAsString(), fixture::ConnectorParams(), fixture::kServerRank,
-                            fixture::kLane, fixture::ServerNonce(), fixture::ClientNonce())
+                            fixture::kLane, /*resume=*/false, fixture::ServerNonce(), fixture::ClientNonce())
               .ok(),
           "the valid Welcome is refused: has the transcript changed?");
   const std::string connector(1, '\0');

@@ -77,7 +77,9 @@ absl::Status ShmTransport::Listen(uint64_t job_id, const HandshakeParams& params
   SILK_ASSIGN_OR_RETURN(ScopedFd listener, ListenLocal(SocketName(job_id, rank_)));
   acceptor_ = std::make_unique<Acceptor>(
       &loop_, std::move(listener), Acceptor::Options{"shared memory", options_.handshake_timeout},
-      [this](int rank, int) { return Claim(rank); },
+      [this](const AcceptedConnection& from) {
+        return from.resume ? absl::InvalidArgumentError("shared-memory links are not resumed") : Claim(from.rank);
+      },
       // The segment follows the handshake at once; taking it blocks the loop
       // briefly, during set-up only, when the loop has no other work.
       [this, deadline](ScopedFd socket, AcceptedConnection from) {

@@ -17,6 +17,7 @@
 #include "runtime/transport/mailbox.h"
 #include "runtime/transport/frame.h"
 #include "runtime/transport/socket.h"
+#include "runtime/transport/tcp/resend_buffer.h"
 #include "runtime/transport/transport.h"
 
 namespace silk::transport::tcp {
@@ -67,6 +68,29 @@ struct Lane final : EventLoop::Handler {
   // still to be written: no more reading; the lane closes once the answer is out.
   bool peer_ended = false;  // written by the progress thread under peer->send_mu
   bool closed = false;
+
+  // Lanes to monitored peers carry a byte stream that outlives its TCP
+  // connection: after a cut the connection is replaced (ProgressThread::
+  // Resume) and each side resends what the other has not received. Progress
+  // thread only, but for `ack_due` (under peer->send_mu).
+  ResendBuffer resend;
+  uint64_t received = 0;        // stream bytes read
+  uint64_t received_acked = 0;  // `received` as the last ack told the peer
+  bool ack_due = false;
+  // On a replacement connection each side first sends a resume frame with its
+  // `received` (outside the stream), and writes nothing of the stream before
+  // it has read the peer's.
+  std::string resume_out;  // this side's resume frame, while not all written
+  size_t resume_out_done = 0;
+  bool awaiting_resume = false;
+  FrameHeader resume_in;
+  size_t resume_in_got = 0;
+  // Connections replaced but not closed yet: closing one before the peer has
+  // moved to the new connection would read there as a crash (EOF).
+  std::vector<ScopedFd> replaced;
+  std::atomic<bool> reconnecting{false};  // a thread of the transport is dialling a replacement
+  std::atomic<int64_t> redialed_ns{0};    // when it last handed one over (unix ns)
+  std::atomic<int> resumed{0};            // replacements completed (logs, tests)
 };
 
 struct Peer {
@@ -81,6 +105,7 @@ struct Peer {
 
   absl::Mutex pacing_mu;
   int pacing_holders ABSL_GUARDED_BY(pacing_mu) = 0;  // BeginPacing calls not yet ended
+  uint64_t pacing_per_lane ABSL_GUARDED_BY(pacing_mu) = 0;  // for replacement connections
 
   std::atomic<uint64_t> bytes_sent{0};
   std::atomic<uint64_t> bytes_received{0};

@@ -117,7 +117,10 @@ int ProgressThread::Tick() {
   const absl::Time now = absl::Now();
   if (now >= next_liveness_check_ && !transport_->failed()) {
     next_liveness_check_ = now + transport_->options_.heartbeat / 4;
-    if (index_ == 0) transport_->monitor_->Check(now);
+      if (index_ == 0) {
+      transport_->monitor_->Check(now);
+      transport_->RedialSilentPeers();
+    }
     QueueHeartbeats(now);
   }
   // Failures and shutdown wake the loop; the bound is a safety net, shorter
@@ -136,6 +139,7 @@ void ProgressThread::QueueHeartbeats(absl::Time now) {
   const int64_t quiet_since = absl::ToUnixNanos(now - transport_->options_.heartbeat);
   for (Lane* lane : lanes) {
     Peer* peer = lane->peer;
+    if (peer->monitored && lane->received > lane->received_acked) QueueAck(lane);
     if (!peer->monitored || lane->index != 0 || peer->last_sent_ns.load(std::memory_order_relaxed) > quiet_since) {
       continue;
     }
@@ -155,6 +159,7 @@ bool ProgressThread::StartPiece(Lane* lane) {
     SetWriteInterest(lane, false);
     return false;
   }
+  if (peer->monitored && StartAck(lane)) return true;
   if (!peer->queue.empty()) {
     std::shared_ptr<SendOp> op = peer->queue.front();
     uint64_t total = op->header.total;
@@ -197,6 +202,7 @@ void ProgressThread::HandleWritable(Lane* lane) {
   // stripes fairly even when a socket could swallow the whole message.
   int pieces_started = 0;
   while (!lane->closed) {
+    if (lane->peer->monitored && !WriteResumption(lane)) return;
     bool active = lane->op != nullptr || !lane->out_control.empty();
     if (!active && pieces_started++ == kPiecesPerWakeup) return;
     if (!active && !StartPiece(lane)) return;
@@ -236,7 +242,10 @@ void ProgressThread::HandleWritable(Lane* lane) {
       return;
     }
     lane->out_done += static_cast<uint64_t>(n);
-    if (lane->peer->monitored) lane->peer->last_sent_ns.store(absl::GetCurrentTimeNanos(), std::memory_order_relaxed);
+    if (lane->peer->monitored) {
+      RecordSent(lane, iov, count, static_cast<size_t>(n));
+      lane->peer->last_sent_ns.store(absl::GetCurrentTimeNanos(), std::memory_order_relaxed);
+    }
     if (lane->out_done == frame_bytes) FinishPiece(lane);
   }
 }
@@ -270,7 +279,10 @@ void ProgressThread::FinishPiece(Lane* lane) {
 
 void ProgressThread::HandleReadable(Lane* lane) {
   if (lane->peer_ended) return;  // nothing more comes; the goodbye's write closes the lane
-  if (lane->peer->monitored) transport_->monitor_->Heard(lane->peer->rank);
+  if (lane->peer->monitored) {
+    transport_->monitor_->Heard(lane->peer->rank);
+    if (lane->awaiting_resume && !ReadResumption(lane)) return;
+  }
   while (!lane->closed) {
     if (!lane->in_payload) {
       if (!ReadHeader(lane)) return;
@@ -281,6 +293,7 @@ void ProgressThread::HandleReadable(Lane* lane) {
       ssize_t n = ::recv(lane->fd.get(), lane->in_dest + lane->in_payload_got, length - lane->in_payload_got, 0);
       if (n > 0) {
         lane->in_payload_got += static_cast<uint64_t>(n);
+        if (lane->peer->monitored) NoteReceived(lane, static_cast<size_t>(n));
         continue;
       }
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
@@ -304,6 +317,7 @@ bool ProgressThread::ReadHeader(Lane* lane) {
     ssize_t n = ::recv(lane->fd.get(), header + lane->in_header_got, sizeof(FrameHeader) - lane->in_header_got, 0);
     if (n > 0) {
       lane->in_header_got += static_cast<uint64_t>(n);
+      if (lane->peer->monitored) NoteReceived(lane, static_cast<size_t>(n));
       continue;
     }
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return false;
@@ -381,6 +395,17 @@ void ProgressThread::HandleControl(Lane* lane) {
     return;
   }
   if (h.type == FrameType::kHeartbeat) return;  // being read at all was its news (HandleReadable)
+  if (h.type == FrameType::kAck && lane->peer->monitored) {
+    TakeAck(lane);
+    return;
+  }
+  if (h.type != FrameType::kGoodbye) {
+    LaneError(lane, WithKind(absl::DataLossError(absl::StrFormat(
+                                 "from rank %d (lane %d, %s): a frame of type %d where it has no place",
+                                 lane->peer->rank, lane->index, lane->address, static_cast<int>(h.type))),
+                             ErrorKind::kProtocol));
+    return;
+  }
   // Goodbye: the peer sends nothing more on this lane; answer in kind.
   lane->goodbye_received = true;
   Peer* peer = lane->peer;
@@ -420,7 +445,8 @@ void ProgressThread::ReleaseAfterFailure(Lane* lane) {
     transport_->mailbox_.Abandon(peer->rank, std::move(landing));
   }
   if (lane->closed) return;
-  if (!mid_frame && !lane->goodbye_sent) {
+  // On a lane being resumed the peer reads elsewhere in the stream than this side writes.
+  if (!mid_frame && !lane->goodbye_sent && InStep(lane)) {
     // Tell the peer why, so it fails with this rank's reason instead of a bare EOF.
     std::string abort = EncodeAbort(transport_->status());
     WriteAll(lane->fd.get(), abort.data(), abort.size(), absl::Now() + absl::Milliseconds(200)).IgnoreError();

@@ -1,6 +1,8 @@
 // One event loop that owns a subset of the lanes and does all their I/O.
 #pragma once
 
+#include <sys/uio.h>
+
 #include <atomic>
 #include <string>
 #include <thread>
@@ -35,6 +37,9 @@ class ProgressThread {
   EventLoop& loop() { return loop_; }
   // A lane's events (Lane::OnEvents).
   void HandleEvents(Lane* lane, uint32_t events);
+  // Loop thread (post it): `fd`, connected and authenticated as a resumption
+  // of `lane`, replaces its connection (lane_resume.cc).
+  void Resume(Lane* lane, ScopedFd fd);
 
  private:
   int Tick();
@@ -50,6 +55,19 @@ class ProgressThread {
   void ReleaseAfterFailure(Lane* lane);
   void CloseLane(Lane* lane);
   void LaneError(Lane* lane, absl::Status status);
+
+  // Resumable lanes (lane_resume.cc). Write/ReadResumption: true once the
+  // stream itself may be written / read on the lane's current connection.
+  bool WriteResumption(Lane* lane);
+  bool ReadResumption(Lane* lane);
+  void RecordSent(Lane* lane, const iovec* iov, int count, size_t bytes);
+  void NoteReceived(Lane* lane, size_t bytes);
+  void QueueAck(Lane* lane);
+  bool StartAck(Lane* lane);  // under send_mu
+  void TakeAck(Lane* lane);
+  // The peer reads this lane's next frame where this side writes it: no
+  // resumption under way (an abort frame may go out).
+  static bool InStep(const Lane* lane);
 
   TcpTransport* const transport_;
   const int index_;

@@ -41,8 +41,11 @@ absl::StatusOr<std::unique_ptr<TcpTransport>> TcpTransport::Listen(int rank, int
   TcpTransport* t = transport.get();
   t->acceptor_ = std::make_unique<Acceptor>(
       &t->threads_[0]->loop(), std::move(listener), Acceptor::Options{"tcp", options.handshake_timeout},
-      [t](int rank, int lane) { return t->Claim(rank, lane); },
-      [t](ScopedFd fd, AcceptedConnection from) { return t->InstallLane(from.rank, from.lane, std::move(fd)); });
+      [t](const AcceptedConnection& from) { return t->Claim(from); },
+      [t](ScopedFd fd, AcceptedConnection from) {
+        return from.resume ? t->ResumeLane(from.rank, from.lane, std::move(fd))
+                           : t->InstallLane(from.rank, from.lane, std::move(fd));
+      });
   SILK_RETURN_IF_ERROR(t->acceptor_->Start());
   return transport;
 }
@@ -50,7 +53,13 @@ absl::StatusOr<std::unique_ptr<TcpTransport>> TcpTransport::Listen(int rank, int
 TcpTransport::~TcpTransport() { Shutdown(); }
 
 void TcpTransport::Shutdown() {
+  stopping_ = true;
   if (acceptor_) acceptor_->Close();
+  {
+    absl::MutexLock lock(&redial_mu_);
+    for (Redialer& r : redialers_) r.thread.join();  // each attempt is bounded
+    redialers_.clear();
+  }
   absl::Time deadline = absl::Now() + absl::Seconds(2);
   for (auto& thread : threads_) {
     if (failed()) thread->Wake();
@@ -67,7 +76,8 @@ int TcpTransport::rejected_connections() const { return acceptor_ ? acceptor_->r
 
 // ---- connection set-up ----
 
-absl::Status TcpTransport::Claim(int rank, int lane) {
+absl::Status TcpTransport::Claim(const AcceptedConnection& from) {
+  const int rank = from.rank, lane = from.lane;
   if (rank <= rank_) {
     return absl::InvalidArgumentError(absl::StrFormat("rank %d must be connected to by rank %d, not connect", rank, rank_));
   }
@@ -76,7 +86,20 @@ absl::Status TcpTransport::Claim(int rank, int lane) {
     return absl::InvalidArgumentError(
         absl::StrFormat("rank %d has %d lanes to this rank, not %d", rank, peers_[rank]->lanes.size(), lane + 1));
   }
-  if (peers_[rank]->lanes[lane]->fd.valid()) {
+  // `thread` is set once, when the lane is installed (the descriptor itself
+  // changes when a lane is resumed).
+  const bool installed = peers_[rank]->lanes[lane]->thread != nullptr;
+  if (from.resume) {
+    if (!peers_[rank]->monitored) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("rank %d lane %d is not across a monitored link: it is not resumed", rank, lane));
+    }
+    if (!installed) {
+      return absl::FailedPreconditionError(absl::StrFormat("rank %d lane %d was never connected", rank, lane));
+    }
+    return absl::OkStatus();
+  }
+  if (installed) {
     return absl::AlreadyExistsError(absl::StrFormat("rank %d lane %d is already connected", rank, lane));
   }
   return absl::OkStatus();
@@ -87,7 +110,7 @@ absl::Status TcpTransport::InstallLane(int peer, int lane_index, ScopedFd fd) {
   {
     absl::MutexLock lock(&state_mu_);
     lane = peers_[peer]->lanes[lane_index].get();
-    if (lane->fd.valid()) {
+    if (lane->thread != nullptr) {
       return absl::AlreadyExistsError(absl::StrFormat("rank %d lane %d is already connected", peer, lane_index));
     }
     SILK_RETURN_IF_ERROR(SetNonBlocking(fd.get(), true));
@@ -128,6 +151,7 @@ absl::Status TcpTransport::Connect(const std::vector<PeerEndpoint>& endpoints, u
       lanes_expected_ += lanes;
       most_lanes = std::max(most_lanes, lanes);
     }
+    endpoints_ = endpoints;
     handshake_.job_id = job_id;
     handshake_.token = token;
     handshake_.rank = rank_;
@@ -164,6 +188,91 @@ absl::Status TcpTransport::Connect(const std::vector<PeerEndpoint>& endpoints, u
                                                        absl::StrJoin(missing, ", ")));
   }
   return absl::OkStatus();
+}
+
+absl::Status TcpTransport::ResumeLane(int peer, int lane_index, ScopedFd fd) {
+  Lane* lane = peers_[peer]->lanes[lane_index].get();  // installed: Claim checked
+  SILK_RETURN_IF_ERROR(SetNonBlocking(fd.get(), true));
+  SILK_RETURN_IF_ERROR(ApplySocketOptions(fd.get(), peer_socket_[peer]));
+  auto replacement = std::make_shared<ScopedFd>(std::move(fd));
+  ProgressThread* thread = lane->thread;
+  thread->loop().Post([thread, lane, replacement] { thread->Resume(lane, std::move(*replacement)); });
+  return absl::OkStatus();
+}
+
+void TcpTransport::RedialSilentPeers() {
+  std::vector<int> silent = monitor_->SilentPeers();
+  if (silent.empty() || stopping_) return;
+  const absl::Time recent = absl::Now() - options_.outage_after;
+  absl::MutexLock lock(&redial_mu_);
+  for (auto it = redialers_.begin(); it != redialers_.end();) {  // reap the finished
+    if (it->done->load()) {
+      it->thread.join();
+      it = redialers_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (int peer : silent) {
+    if (peer < rank_) StartRedial(peer, recent);  // the higher rank dials, as at start-up
+  }
+}
+
+void TcpTransport::StartRedial(int peer, absl::Time recent) {
+  for (auto& lane : peers_[peer]->lanes) {
+    // A replacement just handed over needs a round trip to be heard.
+    if (lane->thread == nullptr || lane->redialed_ns.load() > absl::ToUnixNanos(recent)) continue;
+    if (lane->reconnecting.exchange(true)) continue;
+    auto done = std::make_shared<std::atomic<bool>>(false);
+    redialers_.push_back(Redialer{std::thread([this, l = lane.get(), done] {
+                                    Redial(l);
+                                    done->store(true);
+                                  }),
+                                  done});
+  }
+}
+
+void TcpTransport::ReplaceConnections(int peer) {
+  if (peer < 0 || peer >= rank_ || !peers_[peer]->monitored || stopping_) return;
+  absl::MutexLock lock(&redial_mu_);
+  StartRedial(peer, absl::InfiniteFuture());
+}
+
+int TcpTransport::resumed_lanes(int peer) const {
+  int resumed = 0;
+  if (peer < 0 || peer >= size_) return resumed;
+  for (const auto& lane : peers_[peer]->lanes) resumed += lane->resumed.load();
+  return resumed;
+}
+
+void TcpTransport::Redial(Lane* lane) {
+  // Short attempts: a SYN lost in the cut is not retried by TCP for a second;
+  // a fresh one goes out with the next attempt.
+  constexpr absl::Duration kRedialAttempt = absl::Milliseconds(200);
+  constexpr absl::Duration kResumeHandshake = absl::Seconds(3);
+  const int peer = lane->peer->rank;
+  const PeerEndpoint& to = endpoints_[peer];
+  while (!stopping_ && !failed()) {
+    const absl::Time attempt = absl::Now();
+    absl::StatusOr<ScopedFd> fd = ConnectTcp(to.host, to.port, peer_socket_[peer], attempt + kRedialAttempt);
+    absl::Status status = fd.status();
+    if (status.ok()) {
+      status = ClientHandshake(fd->get(), handshake_, peer, lane->index, absl::Now() + kResumeHandshake,
+                               /*resume=*/true);
+    }
+    if (status.ok()) status = SetNonBlocking(fd->get(), true);
+    if (status.ok()) {
+      auto replacement = std::make_shared<ScopedFd>(std::move(*fd));
+      ProgressThread* thread = lane->thread;
+      thread->loop().Post([thread, lane, replacement] { thread->Resume(lane, std::move(*replacement)); });
+      lane->redialed_ns = absl::GetCurrentTimeNanos();
+      break;
+    }
+    Log(LogLevel::kDebug, "redialling rank %d (lane %d) at %s:%d: %s", peer, lane->index, to.host, to.port,
+        status.message());
+    absl::SleepFor(attempt + kRedialAttempt - absl::Now());
+  }
+  lane->reconnecting = false;
 }
 
 void TcpTransport::Monitor(int peer, const std::string& link) {
@@ -224,6 +333,7 @@ void TcpTransport::BeginPacing(int peer, uint64_t bytes_per_s) {
   absl::MutexLock lock(&p.pacing_mu);
   p.pacing_holders++;
   const uint64_t per_lane = std::max<uint64_t>(bytes_per_s / p.lanes.size(), 1);
+  p.pacing_per_lane = per_lane;
   // Descriptors stay open until the transport goes (see CloseLane), so this
   // cannot touch a reused number; a failed call only leaves the lane unpaced.
   for (const auto& lane : p.lanes) {
@@ -236,6 +346,7 @@ void TcpTransport::EndPacing(int peer) {
   Peer& p = *peers_[peer];
   absl::MutexLock lock(&p.pacing_mu);
   if (p.pacing_holders == 0 || --p.pacing_holders > 0) return;
+  p.pacing_per_lane = 0;
   for (const auto& lane : p.lanes) {
     if (lane->fd.valid()) SetMaxPacingRate(lane->fd.get(), 0).IgnoreError();
   }
@@ -244,6 +355,7 @@ void TcpTransport::EndPacing(int peer) {
 std::vector<uint64_t> TcpTransport::LanePacingRates(int peer) const {
   std::vector<uint64_t> rates;
   if (peer < 0 || peer >= size_) return rates;
+  absl::MutexLock lock(&peers_[peer]->pacing_mu);  // a resumed lane's descriptor changes under it
   for (const auto& lane : peers_[peer]->lanes) {
     unsigned long rate = 0;
     socklen_t length = sizeof(rate);

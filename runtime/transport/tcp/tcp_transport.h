@@ -87,6 +87,12 @@ class TcpTransport : public MessageTransport {
   std::vector<uint64_t> LaneBytesSent(int peer) const;
   // Each lane's SO_MAX_PACING_RATE as the kernel reports it (for tests).
   std::vector<uint64_t> LanePacingRates(int peer) const;
+  // Dials a replacement for every lane to `peer` now, as while a link is
+  // down (tests: the streams must go on exactly). Only for a monitored peer
+  // this rank dials (peer < rank).
+  void ReplaceConnections(int peer);
+  // How many times lanes to `peer` have moved to a replacement connection.
+  int resumed_lanes(int peer) const;
   // Connections rejected by the handshake so far (for tests and logs).
   int rejected_connections() const;
   const TcpOptions& options() const { return options_; }
@@ -95,10 +101,21 @@ class TcpTransport : public MessageTransport {
   friend class ProgressThread;
   TcpTransport(int rank, int size, const TcpOptions& options);
 
-  absl::Status Claim(int rank, int lane);  // may (rank, lane) connect now?
+  absl::Status Claim(const AcceptedConnection& from);  // may it connect now?
   // Connect, before any lane: `peer` is across the long link `link`.
   void Monitor(int peer, const std::string& link);
   absl::Status InstallLane(int peer, int lane, ScopedFd fd);
+  // Lanes to monitored peers outlive their connections (peer.h): while a link
+  // is down, this rank dials a replacement for each lane it dialled at first
+  // (RedialSilentPeers, from the checking progress thread), every
+  // kRedialAttempt, until one connects and passes the handshake as a
+  // resumption; the accepting side takes it in ResumeLane.
+  void RedialSilentPeers();
+  // Starts a redialling thread for each lane to `peer` that has none and has
+  // handed no replacement over since `recent`.
+  void StartRedial(int peer, absl::Time recent) ABSL_EXCLUSIVE_LOCKS_REQUIRED(redial_mu_);
+  void Redial(Lane* lane);
+  absl::Status ResumeLane(int peer, int lane, ScopedFd fd);
   void Enqueue(int peer, const FrameHeader& header, const char* data, RequestPtr request) override;
   // Fails the sends no lane is touching; the progress threads, woken, release
   // the rest and tell the peers why before they close the lanes.
@@ -120,6 +137,15 @@ class TcpTransport : public MessageTransport {
   std::vector<SocketOptions> peer_socket_;  // fixed once Connect starts
   std::unique_ptr<Acceptor> acceptor_;  // on the first progress thread's loop
   std::unique_ptr<LinkMonitor> monitor_;  // links added by Connect, checked by the first progress thread
+  std::vector<PeerEndpoint> endpoints_;   // fixed once Connect starts
+
+  struct Redialer {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+  std::atomic<bool> stopping_{false};
+  absl::Mutex redial_mu_;
+  std::vector<Redialer> redialers_ ABSL_GUARDED_BY(redial_mu_);
 };
 
 }  // namespace silk::transport::tcp

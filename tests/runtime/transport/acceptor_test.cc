@@ -29,7 +29,7 @@ class AcceptorTest : public ::testing::Test {
     ASSERT_TRUE(listener.ok()) << listener.status();
     port_ = LocalPort(listener->get());
     acceptor_ = std::make_unique<Acceptor>(
-        &loop_, std::move(*listener), options, [](int, int) { return absl::OkStatus(); },
+        &loop_, std::move(*listener), options, [](const AcceptedConnection&) { return absl::OkStatus(); },
         [this](ScopedFd fd, AcceptedConnection from) {
           accepted_ranks_.push_back(from.rank);  // loop thread only
           accepted_++;

@@ -46,7 +46,7 @@ absl::Status RunHandshake(const HandshakeParams& server, const HandshakeParams& 
   SocketPair pair;
   absl::Time deadline = absl::Now() + absl::Seconds(1);
   std::thread server_thread([&] {
-    *accepted = ServerHandshake(pair.a.get(), server, deadline, [](int, int) { return absl::OkStatus(); });
+    *accepted = ServerHandshake(pair.a.get(), server, deadline, [](const AcceptedConnection&) { return absl::OkStatus(); });
   });
   absl::Status client_status = ClientHandshake(pair.b.get(), client, server.rank, lane, deadline);
   server_thread.join();
@@ -90,7 +90,7 @@ TEST(Handshake, RejectsAnotherJobAndOutOfRangeLane) {
 TEST(Handshake, ServerTimesOutOnASilentClient) {
   SocketPair pair;
   auto accepted = ServerHandshake(pair.a.get(), Params(0, "secret"), absl::Now() + absl::Milliseconds(200),
-                                  [](int, int) { return absl::OkStatus(); });
+                                  [](const AcceptedConnection&) { return absl::OkStatus(); });
   EXPECT_TRUE(absl::IsDeadlineExceeded(accepted.status())) << accepted.status();
 }
 
@@ -143,12 +143,12 @@ TEST(HandshakeChecks, RefusingWelcomeCarriesTheAcceptorsReason) {
   Welcome welcome;
   welcome.set_accepted(false);
   welcome.set_reason("already connected");
-  absl::Status status = CheckWelcome(welcome.SerializeAsString(), Params(3, "secret"), 0, 1, "server", "client");
+  absl::Status status = CheckWelcome(welcome.SerializeAsString(), Params(3, "secret"), 0, 1, /*resume=*/false, "server", "client");
   EXPECT_TRUE(absl::IsPermissionDenied(status)) << status;
   EXPECT_NE(status.message().find("already connected"), std::string::npos) << status;
   welcome.set_accepted(true);
   welcome.set_server_mac("forged");
-  status = CheckWelcome(welcome.SerializeAsString(), Params(3, "secret"), 0, 1, "server", "client");
+  status = CheckWelcome(welcome.SerializeAsString(), Params(3, "secret"), 0, 1, /*resume=*/false, "server", "client");
   EXPECT_NE(status.message().find("could not prove"), std::string::npos) << status;
 }
 

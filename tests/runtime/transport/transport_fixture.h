@@ -11,8 +11,10 @@
 
 namespace silk::transport::tcp {
 
+// `link`: every peer is across this monitored link (heartbeats, resumable lanes).
 inline std::vector<std::unique_ptr<TcpTransport>> ConnectTransports(int n, TcpOptions options,
-                                                                    const std::string& token = "token") {
+                                                                    const std::string& token = "token",
+                                                                    const std::string& link = "") {
   std::vector<std::unique_ptr<TcpTransport>> transports;
   std::vector<PeerEndpoint> endpoints;
   for (int r = 0; r < n; ++r) {
@@ -22,6 +24,7 @@ inline std::vector<std::unique_ptr<TcpTransport>> ConnectTransports(int n, TcpOp
     PeerEndpoint endpoint;
     endpoint.host = "127.0.0.1";
     endpoint.port = (*t)->port();
+    endpoint.link = link;
     endpoints.push_back(endpoint);
     transports.push_back(std::move(*t));
   }

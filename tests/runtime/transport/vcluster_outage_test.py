@@ -4,9 +4,10 @@ a partition is detected and named, a short cut costs about its length and
 changes no result, and a cut longer than SILK_WAN_OUTAGE_TOLERANCE fails
 every rank with the partition named.
 
-The recovery bound here (the cut + 6 s) guards against regressions; it is
-not the goal (the cut + 1 s, see docs/reliability.md): after a heal TCP
-itself takes 0.5 to 3 s to carry an all-reduce again on this machine.
+While the link is down the ranks dial replacement connections; the first
+that gets through after the heal resumes its lane where the peer's count
+says, so the loop goes on within about half a second of the heal (without
+that, TCP's own retransmission took 0.5 to 3 s).
 
 Usage (as root): vcluster_outage_test.py REPO CASE   CASE: short_cut | past_tolerance
 Exits 77 (skipped) without root.
@@ -46,12 +47,12 @@ def short_cut():
     after = run.first_end_after(run.healed_at) if run.healed_at else None
     if before is not None and after is not None:
         stall, cut = after - before, run.healed_at - run.cut_at
-        check(stall <= cut + 6.0, f"the loop stalled {stall:.2f} s around a {cut:.2f} s cut (bound: the cut + 6 s); "
+        check(stall <= cut + 2.0, f"the loop stalled {stall:.2f} s around a {cut:.2f} s cut (bound: the cut + 2 s); "
               f"the whole run took {run.seconds - base.seconds:.2f} s longer than uncut")
     else:
         check(False, "iterations ended before the cut and after the heal")
     first = run.first_end_after(run.healed_at) if run.healed_at else None
-    check(first is not None and first - run.healed_at < 6.0,
+    check(first is not None and first - run.healed_at < 2.0,
           f"first all-reduce {None if first is None else round(first - run.healed_at, 2)} s after heal")
 
 
