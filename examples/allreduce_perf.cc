@@ -62,9 +62,23 @@ Flags (sizes take K, M, G suffixes, powers of 1024):
   --impl LIST                    silk (default), mpi (OpenMPI's own collectives on the
                                  same buffers), or silk,mpi for both: rows then alternate
                                  and end with the implementation's name
+  --wan-compression LIST         Silk's all-reduce across regions with its WAN hop
+                                 compressed: none, bf16, int8, int4, or a list (none,int8,int4)
+                                 timed side by side in one run, rows named silk-int8 etc.
+                                 Inputs are then real values (not small integers) and, with
+                                 -c 1, each row reports after its columns the error of the
+                                 result against a float64 reference, maxrel = max |err| /
+                                 max |ref| and rmsrel = sqrt(sum err^2 / sum ref^2), and
+                                 same = 1 when every rank holds the same bits; t/bnd is the
+                                 time over the uncompressed bound S/B + R/2
+  --within-region 0|1            Silk's all-reduce among each region's ranks only (nothing
+                                 crosses the WAN): the floor the regions' own exact phases
+                                 set under any compression; needs -c 0
   --json FILE                    also write JSON Lines, one object per row and placement:
                                  {"impl","op","bytes","count","type","redop","time_us",
-                                  "algbw","busbw","wrong","in_place"} (wrong: null unchecked)
+                                  "algbw","busbw","wrong","in_place","wan_bytes","bound_us",
+                                  "iters","wan_compression","max_rel_err","rms_rel_err",
+                                  "identical"} (wrong: null unchecked)
 
 Launch with mpirun (Silk then bootstraps through MPI, and this tool uses MPI
 for its timing barriers) or torchrun-style (MASTER_ADDR, MASTER_PORT, RANK,
@@ -150,6 +164,12 @@ struct Flags {
   std::vector<std::string> impls = {"silk"};
   std::string json;
   std::string spec;  // cluster spec for the WAN bound (default: SILK_CLUSTER_SPEC's)
+  std::vector<silk::Compression> wan_compression = {silk::Compression::kNone};
+  bool within_region = false;
+  // Real-valued inputs (with --wan-compression): the error is then measured.
+  bool real_inputs() const {
+    return wan_compression.size() > 1 || wan_compression[0] != silk::Compression::kNone;
+  }
 };
 
 bool ParseSize(const std::string& text, size_t* out) {
@@ -233,11 +253,28 @@ absl::Status ParseFlags(int argc, char** argv, Flags* flags) {
       flags->json = value;
     } else if (flag == "--spec") {
       flags->spec = value;
+    } else if (flag == "--within-region") {
+      if (!absl::SimpleAtoi(value, &number)) return bad(flag, value);
+      flags->within_region = number != 0;
+    } else if (flag == "--wan-compression") {
+      flags->wan_compression.clear();
+      for (absl::string_view name : absl::StrSplit(value, ',')) {
+        absl::StatusOr<silk::Compression> c = silk::ParseCompression(name);
+        if (!c.ok()) return bad(flag, value);
+        flags->wan_compression.push_back(*c);
+      }
     } else {
       return absl::InvalidArgumentError(absl::StrFormat("unknown flag %s (see --help)", flag));
     }
   }
   if (flags->min_bytes > flags->max_bytes) return absl::InvalidArgumentError("-b is larger than -e");
+  if (flags->within_region && (flags->check || flags->collective != Collective::kAllreduce)) {
+    return absl::InvalidArgumentError("--within-region 1 needs --op allreduce and -c 0");
+  }
+  if (flags->real_inputs() && (flags->collective != Collective::kAllreduce || flags->type != DataType::kFloat32 ||
+                               (flags->redop != ReduceOp::kSum && flags->redop != ReduceOp::kAvg))) {
+    return absl::InvalidArgumentError("--wan-compression needs --op allreduce, -d float and -o sum or avg");
+  }
   return absl::OkStatus();
 }
 
@@ -380,15 +417,27 @@ class Impl {
 
 class SilkImpl : public Impl {
  public:
-  SilkImpl(silk::Communicator* comm, std::string algorithm) : comm_(comm), algorithm_(std::move(algorithm)) {}
-  const char* name() const override { return "silk"; }
+  SilkImpl(silk::Communicator* comm, std::string algorithm, silk::Compression compression = silk::Compression::kNone,
+           bool within_region = false)
+      : comm_(comm),
+        algorithm_(std::move(algorithm)),
+        compression_(compression),
+        within_region_(within_region),
+        name_(compression == silk::Compression::kNone ? "silk"
+                                                      : std::string("silk-") + silk::CompressionName(compression)) {}
+  const char* name() const override { return name_.c_str(); }
+  silk::Compression compression() const { return compression_; }
 
   absl::Status Start(const Call& c) override {
     absl::StatusOr<silk::WorkPtr> work;
     switch (c.collective) {
-      case Collective::kAllreduce:
-        work = silk::AllreduceAsync(*comm_, {c.input, c.output, c.count, c.type, c.redop, {}, algorithm_});
+      case Collective::kAllreduce: {
+        silk::AllreduceOptions o{c.input, c.output, c.count, c.type, c.redop, {}, algorithm_};
+        o.wan_compression = compression_;
+        o.within_region = within_region_;
+        work = silk::AllreduceAsync(*comm_, o);
         break;
+      }
       case Collective::kReduceScatter:
         work = silk::ReduceScatterAsync(*comm_, {c.input, c.output, c.count, c.type, c.redop, {}, algorithm_});
         break;
@@ -420,6 +469,9 @@ class SilkImpl : public Impl {
  private:
   silk::Communicator* comm_;
   std::string algorithm_;
+  silk::Compression compression_;
+  bool within_region_;
+  std::string name_;
   std::vector<silk::WorkPtr> pending_;
 };
 
@@ -578,8 +630,47 @@ bool Close(DataType t, double got, double want) {
   return std::fabs(got - want) <= eps * std::max(1.0, std::fabs(want)) * 16;
 }
 
+// Element j of rank q's input under --wan-compression: values in (-4, 4) of
+// every magnitude a gradient mixes, cheap to recompute for the reference.
+float RealValue(int q, size_t j) {
+  uint64_t h = (static_cast<uint64_t>(j) * 0x9E3779B97F4A7C15ull) ^ (static_cast<uint64_t>(q + 1) * 0xC2B2AE3D27D4EB4Full);
+  h ^= h >> 29;
+  const float unit = static_cast<float>(static_cast<int64_t>(h & 0xFFFF) - 32768) / 32768.0f;
+  return unit * static_cast<float>(1 << ((h >> 16) & 1)) * (((h >> 17) & 7) == 0 ? 2.0f : 1.0f);
+}
+
+double RealExpected(const Flags& f, int n, size_t j) {
+  double sum = 0;
+  for (int q = 0; q < n; ++q) sum += RealValue(q, j);
+  return f.redop == ReduceOp::kAvg ? sum / n : sum;
+}
+
 void FillInput(const Flags& f, int n, int rank, const Layout& l, void* input) {
+  if (f.real_inputs()) {
+    for (size_t j = 0; j < l.send; ++j) Store(f.type, input, j, RealValue(rank, j));
+    return;
+  }
   for (size_t j = 0; j < l.send; ++j) Store(f.type, input, j, InputValue(f.redop, n, rank, j));
+}
+
+// The all-reduce's error against the float64 reference, on this rank.
+struct ErrorStats {
+  double max_err = 0, max_ref = 0, sum_err2 = 0, sum_ref2 = 0;
+  uint64_t hash = 14695981039346656037ull;  // FNV-1a of the result's bytes
+};
+
+ErrorStats MeasureError(const Flags& f, int n, const Layout& l, const void* output) {
+  ErrorStats e;
+  for (size_t i = 0; i < l.count; ++i) {
+    const double got = Load(f.type, output, i), want = RealExpected(f, n, i), err = got - want;
+    e.max_err = std::max(e.max_err, std::isnan(err) ? INFINITY : std::fabs(err));
+    e.max_ref = std::max(e.max_ref, std::fabs(want));
+    e.sum_err2 += err * err;
+    e.sum_ref2 += want * want;
+  }
+  const auto* bytes = static_cast<const unsigned char*>(output);
+  for (size_t i = 0; i < l.count * silk::DataTypeSize(f.type); ++i) e.hash = (e.hash ^ bytes[i]) * 1099511628211ull;
+  return e;
 }
 
 // Wrong elements in this rank's output.
@@ -589,7 +680,7 @@ int64_t CountWrong(const Flags& f, int n, int rank, const Layout& l, const void*
   auto check = [&](size_t i, double want) { wrong += Close(t, Load(t, output, i), want) ? 0 : 1; };
   switch (f.collective) {
     case Collective::kAllreduce:
-      for (size_t i = 0; i < l.count; ++i) check(i, Expected(t, f.redop, n, i));
+      for (size_t i = 0; i < l.count; ++i) check(i, f.real_inputs() ? RealExpected(f, n, i) : Expected(t, f.redop, n, i));
       break;
     case Collective::kReduce:
       if (rank != f.root) break;
@@ -623,6 +714,9 @@ struct Result {
   int64_t wan_bytes = -1;    // per call, the larger direction across regions; -1: not counted
   double bound_us = 0;       // S/B + R/2 for all-reduce across two regions; 0: no WAN
   int iters = 0;             // timed calls (-n, or more under --min-seconds)
+  // --wan-compression with -c 1: the error against float64 (-1: not measured), bit-identity across ranks.
+  double max_rel_err = -1, rms_rel_err = -1;
+  bool identical = true;
 };
 
 // The cross-region link that bounds an all-reduce (S/B + R/2), from the cluster spec.
@@ -747,7 +841,7 @@ void PrintHeader(const Flags& f, Job& job) {
     }
     std::printf("#\n");
   }
-  const char* impl_column = f.impls.size() > 1 ? "   impl" : "";
+  const char* impl_column = f.impls.size() > 1 || f.wan_compression.size() > 1 ? "       impl" : "";
   std::printf("# %58s  %-30s  %-30s\n", "", "out-of-place", "in-place");
   if (job.comm() && job.comm()->num_regions() > 1) {
     std::printf("# across regions, after the columns: wan/S = bytes per direction over the WAN / S (Silk's counters),\n"
@@ -768,31 +862,60 @@ std::string Row(const Flags& f, size_t bytes, const Layout& l, const Result r[2]
     absl::StrAppendFormat(&row, "  %s  %6.2f  %6.2f  %5s", TimeText(r[p].time_us), r[p].algbw, r[p].busbw,
                           r[p].wrong < 0 ? "N/A" : std::to_string(r[p].wrong));
   }
-  if (impl_column) absl::StrAppendFormat(&row, "  %5s", impl);
+  if (impl_column) absl::StrAppendFormat(&row, "  %9s", impl);
   // Across regions: WAN bytes per direction over S, and the bound's share of the time.
   if (r[0].bound_us > 0 || r[0].wan_bytes >= 0) {
     absl::StrAppendFormat(&row, "  %6s  %5.2f",
                           r[0].wan_bytes < 0 ? "N/A" : absl::StrFormat("%6.3f", bytes ? 1.0 * r[0].wan_bytes / bytes : 0.0),
                           r[0].bound_us > 0 ? r[0].bound_us / r[0].time_us : 0.0);
   }
+  if (f.real_inputs()) {
+    absl::StrAppendFormat(&row, "  t/bnd %5.3f", r[0].bound_us > 0 ? r[0].time_us / r[0].bound_us : 0.0);
+    if (r[0].max_rel_err >= 0) {
+      absl::StrAppendFormat(&row, "  maxrel %.2e  rmsrel %.2e  same %d", r[0].max_rel_err, r[0].rms_rel_err,
+                            r[0].identical && r[1].identical ? 1 : 0);
+    }
+  }
   return row;
 }
 
-std::string JsonLine(const Flags& f, const char* impl, size_t bytes, const Layout& l, const Result& r, bool in_place) {
+std::string JsonLine(const Flags& f, const char* impl, size_t bytes, const Layout& l, const Result& r, bool in_place,
+                     silk::Compression compression) {
   return absl::StrFormat(
       "{\"impl\":\"%s\",\"op\":\"%s\",\"bytes\":%zu,\"count\":%zu,\"type\":\"%s\",\"redop\":\"%s\",\"time_us\":%.3f,"
-      "\"algbw\":%.6f,\"busbw\":%.6f,\"wrong\":%s,\"in_place\":%s,\"wan_bytes\":%s,\"bound_us\":%s,\"iters\":%d}",
+      "\"algbw\":%.6f,\"busbw\":%.6f,\"wrong\":%s,\"in_place\":%s,\"wan_bytes\":%s,\"bound_us\":%s,\"iters\":%d,"
+      "\"wan_compression\":\"%s\",\"max_rel_err\":%s,\"rms_rel_err\":%s,\"identical\":%s}",
       impl, CollectiveName(f.collective), bytes, l.count, TypeName(f.type),
       Reduces(f.collective) ? silk::ReduceOpName(f.redop) : "none", r.time_us, r.algbw, r.busbw,
       r.wrong < 0 ? "null" : std::to_string(r.wrong), in_place ? "true" : "false",
       r.wan_bytes < 0 ? "null" : std::to_string(r.wan_bytes),
-      r.bound_us > 0 ? absl::StrFormat("%.3f", r.bound_us) : "null", r.iters);
+      r.bound_us > 0 ? absl::StrFormat("%.3f", r.bound_us) : "null", r.iters, silk::CompressionName(compression),
+      r.max_rel_err < 0 ? "null" : absl::StrFormat("%.6g", r.max_rel_err),
+      r.rms_rel_err < 0 ? "null" : absl::StrFormat("%.6g", r.rms_rel_err), r.identical ? "true" : "false");
 }
 
 // Buffers for the largest row, each a few bytes larger so misuse shows in the check.
 struct Buffers {
   std::vector<char> send, recv, in_place;
 };
+
+// The worst rank's error, and whether every rank holds the same bits (the
+// hash's low 52 bits travel exactly as a double: equal max and min).
+absl::StatusOr<Result> WithError(const Flags& f, Job& job, const Layout& l, const void* output, Result r) {
+  const ErrorStats e = MeasureError(f, job.size(), l, output);
+  const double hash = static_cast<double>(e.hash & ((uint64_t{1} << 52) - 1));
+  absl::StatusOr<double> max_rel = job.Max(e.max_ref > 0 ? e.max_err / e.max_ref : 0);
+  absl::StatusOr<double> rms_rel = job.Max(e.sum_ref2 > 0 ? std::sqrt(e.sum_err2 / e.sum_ref2) : 0);
+  absl::StatusOr<double> high = job.Max(hash), low = job.Max(-hash);
+  for (const auto* s : {&max_rel, &rms_rel, &high, &low}) {
+    if (!s->ok()) return s->status();
+  }
+  r.max_rel_err = *max_rel;
+  r.rms_rel_err = *rms_rel;
+  r.identical = *high == -*low;
+  r.wrong = r.identical ? 0 : 1;  // a result that differs between ranks is wrong, whatever its error
+  return r;
+}
 
 // Times one placement of one row on one implementation.
 absl::StatusOr<Result> Measure(const Flags& f, Job& job, Impl& impl, const Layout& l, bool in_place, Buffers& b) {
@@ -847,7 +970,7 @@ absl::StatusOr<Result> Measure(const Flags& f, Job& job, Impl& impl, const Layou
   r.time_us = *slowest * 1e6;
   r.algbw = *slowest > 0 ? bytes / 1e9 / *slowest : 0;
   r.busbw = r.algbw * BusFactor(f.collective, n);
-  if (std::string(impl.name()) == "silk" && job.comm() != nullptr && job.comm()->num_regions() > 1) {
+  if (dynamic_cast<const SilkImpl*>(&impl) != nullptr && job.comm() != nullptr && job.comm()->num_regions() > 1) {
     // Per direction: the bytes each region's ranks sent out, summed; report the larger.
     const auto& placements = job.comm()->placements();
     std::vector<std::string> regions;
@@ -866,6 +989,7 @@ absl::StatusOr<Result> Measure(const Flags& f, Job& job, Impl& impl, const Layou
   if (f.check) {
     fill();
     if (auto s = run(1); !s.ok()) return s;
+    if (f.real_inputs()) return WithError(f, job, l, call.output, r);
     auto wrong = job.Sum(CountWrong(f, n, rank, l, call.output));
     if (!wrong.ok()) return wrong.status();
     r.wrong = *wrong;
@@ -874,6 +998,11 @@ absl::StatusOr<Result> Measure(const Flags& f, Job& job, Impl& impl, const Layou
 }
 
 }  // namespace
+
+silk::Compression CompressionOf(const Impl& impl) {
+  const auto* silk_impl = dynamic_cast<const SilkImpl*>(&impl);
+  return silk_impl != nullptr ? silk_impl->compression() : silk::Compression::kNone;
+}
 
 int main(int argc, char** argv) {
   Flags flags;
@@ -900,7 +1029,14 @@ int main(int argc, char** argv) {
   std::string notes;
   for (const std::string& name : flags.impls) {
     std::unique_ptr<Impl> impl;
-    if (name == "silk") impl = std::make_unique<SilkImpl>(job.comm(), flags.algorithm);
+    if (name == "silk") {
+      // One Silk implementation per --wan-compression setting, side by side.
+      for (size_t c = 0; c + 1 < flags.wan_compression.size(); ++c) {
+        impls.push_back(
+            std::make_unique<SilkImpl>(job.comm(), flags.algorithm, flags.wan_compression[c], flags.within_region));
+      }
+      impl = std::make_unique<SilkImpl>(job.comm(), flags.algorithm, flags.wan_compression.back(), flags.within_region);
+    }
     if (name == "mpi") {
       if (!job.mpi()) {
         job.Die(absl::InvalidArgumentError("--impl mpi needs a launch by mpirun (this job used the environment)"));
@@ -956,7 +1092,8 @@ int main(int argc, char** argv) {
         busbw_sum[k] += r->busbw;
         wrong_total += std::max<int64_t>(r->wrong, 0);
         if (json)
-          std::fprintf(json, "%s\n", JsonLine(flags, impls[k]->name(), row_bytes, layout, *r, in_place).c_str());
+          std::fprintf(json, "%s\n", JsonLine(flags, impls[k]->name(), row_bytes, layout, *r, in_place,
+                                             CompressionOf(*impls[k])).c_str());
       }
       if (rank == 0) {
         std::printf("%s\n", Row(flags, row_bytes, layout, results.data(), impls[k]->name(), impls.size() > 1).c_str());

@@ -115,8 +115,12 @@ void BlockQuantizer::QuantizeGroup(float* x, float* residual, size_t n, uint8_t*
     }
   } else {
     const float qmax = static_cast<float>(qmax_);
+    // Only the owner encodes, so a reciprocal (one rounding more, clamped) is
+    // as deterministic as needed; a subnormal scale divides, for accuracy.
+    const bool normal = scale >= FLT_MIN;
+    const float inverse = normal ? 1.0f / scale : 0.0f;
     for (size_t i = 0; i < n; ++i) {
-      const float v = std::clamp(x[i] / scale, -qmax, qmax);
+      const float v = std::clamp(normal ? x[i] * inverse : x[i] / scale, -qmax, qmax);
       const float q = (v + kRoundMagic) - kRoundMagic;
       codes[i] = static_cast<int8_t>(q);
       const float decoded = static_cast<float>(codes[i]) * scale;
