@@ -35,6 +35,11 @@ class Run:
     def last_end_before(self, t):
         return next((i["end"] for i in reversed(self.iterations) if i["end"] < t), None)
 
+    def median_iteration(self):
+        """The median time between consecutive iterations' ends (0 with fewer than two)."""
+        gaps = sorted(b["end"] - a["end"] for a, b in zip(self.iterations, self.iterations[1:]))
+        return gaps[len(gaps) // 2] if gaps else 0.0
+
     def output(self):
         return "\n".join(line for _, line in self.lines)
 
