@@ -39,6 +39,10 @@ absl::StatusOr<std::unique_ptr<GradientSync>> GradientSync::Create(Communicator&
     return absl::InvalidArgumentError(absl::StrFormat("GradientSync: diloco needs H >= 1, got %d", options.inner_steps));
   }
   if (options.fragments < 0) return absl::InvalidArgumentError("GradientSync: fragments must be >= 0");
+  if (options.policy == SyncPolicy::kDiloco && options.wan_compression != Compression::kNone) {
+    return absl::InvalidArgumentError(
+        "GradientSync: wan_compression is for sync and delayed; diloco's pseudo-gradients use diloco_compression");
+  }
   if (options.policy == SyncPolicy::kDiloco && options.diloco_compression != Compression::kNone &&
       !options.diloco_region_replicas) {
     return absl::InvalidArgumentError(
@@ -63,6 +67,10 @@ GradientSync::GradientSync(Communicator& comm, BucketLayout layout, const Gradie
   ready_in_bucket_.assign(nb, 0);
   launched_.assign(nb, 0);
   pending_.resize(nb);
+  if (options_.wan_compression != Compression::kNone && options_.wan_error_feedback &&
+      options_.policy != SyncPolicy::kDiloco) {
+    bucket_feedback_.resize(nb);
+  }
   if (options_.policy == SyncPolicy::kDelayed) {
     delayed_local_.assign(layout_.total, 0.0f);
     delayed_sum_.assign(layout_.total, 0.0f);
@@ -134,8 +142,14 @@ bool GradientSync::BucketsEveryStep() const {
   return options_.policy != SyncPolicy::kDiloco || options_.diloco_region_replicas;
 }
 
+absl::Status GradientSync::LaunchBucket(int b, const float* input, float* output) {
+  ErrorFeedback* feedback = bucket_feedback_.empty() ? nullptr : &bucket_feedback_[b];
+  return Launch(input, output, layout_.buckets[b].count, absl::StrFormat("bucket %d", b), &pending_[b],
+                /*within_region=*/options_.policy == SyncPolicy::kDiloco, feedback);
+}
+
 absl::Status GradientSync::Launch(const float* input, float* output, size_t count, const std::string& label,
-                                  Pending* pending, bool within_region) {
+                                  Pending* pending, bool within_region, ErrorFeedback* feedback) {
   AllreduceOptions o;
   o.input = input;
   o.output = output;
@@ -145,6 +159,10 @@ absl::Status GradientSync::Launch(const float* input, float* output, size_t coun
   o.timeout = options_.timeout;
   o.may_overlap = true;  // buckets and fragments are disjoint: their WAN latencies overlap
   o.within_region = within_region;
+  if (!within_region) {
+    o.wan_compression = options_.wan_compression;
+    o.error_feedback = options_.wan_compression != Compression::kNone ? feedback : nullptr;
+  }
   absl::StatusOr<WorkPtr> work = AllreduceAsync(comm_, o);
   if (!work.ok()) return work.status();
   pending->work = *work;
@@ -189,8 +207,7 @@ absl::Status GradientSync::MarkReady(int i) {
   launched_[b] = 1;
   if (options_.policy == SyncPolicy::kDelayed) return CorrectAndLaunchDelayed(b);
   float* g = grads_.data() + bucket.offset;
-  return Launch(g, g, bucket.count, absl::StrFormat("bucket %d", b), &pending_[b],
-                /*within_region=*/options_.policy == SyncPolicy::kDiloco);
+  return LaunchBucket(b, g, g);
 }
 
 // grads = local_t + (avg_{t-1} - local_{t-1}), then local_t goes out. The
@@ -213,7 +230,7 @@ absl::Status GradientSync::CorrectAndLaunchDelayed(int b) {
       local[k] = now;
     }
   }
-  return Launch(local, sum, bucket.count, absl::StrFormat("bucket %d", b), &pending_[b]);
+  return LaunchBucket(b, local, sum);
 }
 
 absl::Status GradientSync::Finish() { return Finish(nullptr); }

@@ -35,6 +35,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "collectives/compression/error_feedback.h"
 #include "runtime/communicator.h"
 #include "runtime/engine/work.h"
 #include "training/buckets.h"
@@ -64,6 +65,12 @@ struct GradientSyncOptions {
   // pseudo-gradient once (RegionAllgather) and keep the rounding error for its
   // next sync (error feedback). See compression.h.
   Compression diloco_compression = Compression::kNone;
+  // sync and delayed: how each bucket's all-reduce crosses regions
+  // (AllreduceOptions::wan_compression; the regions' own phases stay exact).
+  // With wan_error_feedback, each bucket keeps its quantisation error and adds
+  // it to its next exchange (one ErrorFeedback per bucket).
+  Compression wan_compression = Compression::kNone;
+  bool wan_error_feedback = true;
   // Bound on every wait; zero: the communicator's timeout plus 30 s.
   absl::Duration timeout = absl::ZeroDuration();
   TraceRecorder* trace = nullptr;  // when set, exchange and wait spans are recorded
@@ -129,8 +136,11 @@ class GradientSync {
   GradientSync(Communicator& comm, BucketLayout layout, const GradientSyncOptions& options);
 
   // All-reduces (sums) `count` floats from `input` into `output` (may be the same).
+  // `feedback`: the bucket's error feedback when its exchange is compressed.
   absl::Status Launch(const float* input, float* output, size_t count, const std::string& label, Pending* pending,
-                      bool within_region = false);
+                      bool within_region = false, ErrorFeedback* feedback = nullptr);
+  // The bucket's exchange across regions: compressed per wan_compression.
+  absl::Status LaunchBucket(int b, const float* input, float* output);
   // delayed: the bucket's gradient to apply, from this step's local gradient and
   // the previous step's exchange; then launches this step's exchange.
   absl::Status CorrectAndLaunchDelayed(int b);
@@ -161,6 +171,7 @@ class GradientSync {
   // delayed: the exchange's input, this rank's local gradient of the step last
   // launched (local_{t-1} until the bucket's correction), and its output, the sum.
   std::vector<float> delayed_local_, delayed_sum_;
+  std::vector<ErrorFeedback> bucket_feedback_;  // per bucket, with wan_compression and wan_error_feedback
 
   // diloco
   struct Fragment {
