@@ -57,6 +57,7 @@ struct Flags {
   float outer_lr = 0.7f;
   float outer_momentum = 0.5f;  // with only steps/H outer steps in a short run, 0.9 overshoots
   std::string compression = "int4";  // diloco's pseudo-gradients over the WAN
+  std::string wan_compression = "none";  // sync and delayed: each bucket's WAN hop
   uint64_t seed = 1;
   std::string json, trace;
   std::vector<int> compute_cpus;  // where the training thread and its data loader run (empty: anywhere)
@@ -89,6 +90,9 @@ ranks; rank 0 prints one line per step and a summary.
   --outer-lr X           diloco: outer learning rate                     [0.7]
   --outer-momentum X     diloco: outer Nesterov momentum                 [0.5]
   --compression C        diloco: pseudo-gradients as none, int8 or int4  [int4]
+  --wan-compression C    sync, delayed: each bucket's all-reduce sends its WAN
+                         hop as none, bf16, int8 or int4, with error feedback
+                         per bucket                                      [none]
   --seed N               model and data seed                             [1]
   --compute-cpus LIST    pin the training thread and its loader (e.g. 0-3,8)
   --json FILE            rank 0 writes the per-step figures and summary as JSON
@@ -134,6 +138,7 @@ bool ParseFlags(int argc, char** argv, Flags* f) {
     SILK_FLAG("--outer-lr", f->outer_lr = static_cast<float>(std::atof(v)));
     SILK_FLAG("--outer-momentum", f->outer_momentum = static_cast<float>(std::atof(v)));
     SILK_FLAG("--compression", f->compression = v);
+    SILK_FLAG("--wan-compression", f->wan_compression = v);
     SILK_FLAG("--seed", f->seed = std::strtoull(v, nullptr, 10));
     SILK_FLAG("--json", f->json = v);
     SILK_FLAG("--trace", f->trace = v);
@@ -168,6 +173,11 @@ bool ParseFlags(int argc, char** argv, Flags* f) {
   }
   if (!silk::training::ParseCompression(f->compression).ok()) {
     std::fprintf(stderr, "silk-train: unknown --compression %s (none, int8, int4)\n", f->compression.c_str());
+    return false;
+  }
+  if (!silk::ParseCompression(f->wan_compression).ok()) {
+    std::fprintf(stderr, "silk-train: unknown --wan-compression %s (none, bf16, int8, int4)\n",
+                 f->wan_compression.c_str());
     return false;
   }
   return true;
@@ -257,6 +267,7 @@ int main(int argc, char** argv) {
   options.outer_lr = flags.outer_lr;
   options.outer_momentum = flags.outer_momentum;
   options.diloco_compression = *silk::training::ParseCompression(flags.compression);  // checked with the flags
+  options.wan_compression = *silk::ParseCompression(flags.wan_compression);
   options.trace = trace.get();
   const std::vector<size_t> counts = model.ParamCounts();
   auto made = silk::training::GradientSync::Create(*comm, counts, options);
@@ -280,6 +291,9 @@ int main(int argc, char** argv) {
     if (flags.policy == "diloco") {
       std::printf(", H %d, pseudo-gradients %s (%.2f bits each)", flags.H, flags.compression.c_str(),
                   silk::training::BlockQuantizer(options.diloco_compression).BitsPerValue());
+    }
+    if (options.wan_compression != silk::Compression::kNone) {
+      std::printf(", WAN hop %s with error feedback", flags.wan_compression.c_str());
     }
     std::printf("\n");
     std::fflush(stdout);
@@ -459,6 +473,7 @@ int main(int argc, char** argv) {
     if (f == nullptr) return Fail(rank, "json", absl::UnavailableError("cannot write " + flags.json));
     std::fprintf(f, "{\"policy\":\"%s\",\"ranks\":%d,\"regions\":%zu,\"steps\":%d,\"parameters\":%zu,\"blas_core\":\"%s\",",
                  flags.policy.c_str(), size, regions.size(), flags.steps, total, blas_core.c_str());
+    std::fprintf(f, "\"wan_compression\":\"%s\",", flags.wan_compression.c_str());
     std::fprintf(f, "\"step_time_s\":%.6f,\"hidden\":%.4f,\"wan_bytes_per_step\":%s,", step_mean,
                  use_mpi ? 0.0 : hidden_sum / counted, use_mpi ? "null" : absl::StrFormat("%.0f", wan_per_step).c_str());
     std::fprintf(f, "\"final_train_loss\":%.6f,\"final_loss\":%.6f,\"eval_loss\":%s,\"eval_accuracy\":%.4f,\"wall_s\":%.3f,",
