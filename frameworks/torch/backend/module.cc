@@ -4,6 +4,7 @@
 #include <pybind11/pybind11.h>
 #include <torch/csrc/utils/pybind.h>  // c10::intrusive_ptr as a holder type
 
+#include "frameworks/torch/backend/compressed_allreduce.h"
 #include "frameworks/torch/backend/process_group.h"
 
 namespace py = pybind11;
@@ -63,6 +64,7 @@ PYBIND11_MODULE(_C, m) {
       "Waits for every silk group's operations in flight (aborting those still running after the grace "
       "period), then closes its communicator with a goodbye to every peer. Registered with atexit: no future "
       "callback may need the GIL once the interpreter finalizes, and the peers must see an orderly end.");
+  silk::pytorch::DefineCompressedAllreduce(m);
   m.attr("torch_version") = TORCH_VERSION;
   m.attr("backend_is_process_group") = silk::pytorch::kBackendIsProcessGroup;
 }

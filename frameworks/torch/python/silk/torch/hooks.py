@@ -14,6 +14,16 @@ runtime's ``delayed`` policy does)::
     ...
     state.drain()   # before destroy_process_group: wait for the last all-reduce
 
+``compressed`` -- a DDP communication hook whose all-reduce sends its
+cross-region hop as bf16, int8 or int4 (blockwise scales) with error feedback
+kept per bucket; inside each region it stays exact, and every rank still gets
+the same bits. Needs the silk backend and float32 gradients::
+
+    state = silk.torch.hooks.CompressedState("int8")
+    ddp.register_comm_hook(state, silk.torch.hooks.compressed)
+
+It composes with ``delayed``: ``DelayedState(compression="int8")``.
+
 ``PeriodicAverager`` -- DiLoCo-style: every rank trains its own replica (no
 DDP) and every ``period`` steps the replicas' parameter changes are averaged
 and applied with an outer Nesterov-momentum step::
@@ -26,7 +36,9 @@ and applied with an outer Nesterov-momentum step::
 import torch
 import torch.distributed as dist
 
-__all__ = ["DelayedState", "delayed", "PeriodicAverager"]
+__all__ = ["CompressedState", "compressed", "DelayedState", "delayed", "PeriodicAverager"]
+
+COMPRESSIONS = ("none", "bf16", "int8", "int4")
 
 
 def _completed_future(tensor):
@@ -78,11 +90,17 @@ class DelayedState:
 
     MODES = ("corrected", "average")
 
-    def __init__(self, process_group=None, mode="corrected"):
+    def __init__(self, process_group=None, mode="corrected", compression=None, error_feedback=True):
         if mode not in self.MODES:
             raise ValueError(f"mode must be one of {self.MODES} (got {mode!r})")
+        if compression is not None and compression not in COMPRESSIONS:
+            raise ValueError(f"compression must be None or one of {COMPRESSIONS} (got {compression!r})")
         self.process_group = process_group
         self.mode = mode
+        # With compression: the all-reduce's WAN hop compressed, as in CompressedState.
+        self.compression = compression
+        self.error_feedback = error_feedback
+        self._feedback = {}
         self.steps = 0  # completed steps (counted at each step's last bucket)
         self._previous = {}  # parameter key -> _Pending from the step before
         self._current = {}  # parameter key -> _Pending launched this step
@@ -171,7 +189,10 @@ def delayed(state, bucket):
     # which for buckets of megabytes costs as much as the arithmetic.)
     averaged = torch.div(buffer, world, out=_spare(state, buffer)) if corrected else buffer.div(world)
     local = _spare(state, buffer).copy_(buffer) if corrected else None
-    work = dist.all_reduce(averaged, group=group, async_op=True)
+    if state.compression is not None:
+        work = _allreduce_compressed(state, bucket.index(), averaged, average=False)
+    else:
+        work = dist.all_reduce(averaged, group=group, async_op=True)
     pending = _Pending(work, averaged, local, {key: (offset, numel) for key, offset, numel in layout})
     for key, _, _ in layout:
         state._current[key] = pending
@@ -189,6 +210,77 @@ def delayed(state, bucket):
         state._previous, state._current = state._current, {}
         state.steps += 1
     return _completed_future(result)
+
+
+class CompressedState:
+    """State of the ``compressed`` hook.
+
+    ``compression`` is how each bucket's all-reduce crosses regions: "bf16",
+    "int8" or "int4" (or "none", exact). With ``error_feedback`` (default),
+    what quantisation dropped from a bucket is added to that bucket's next
+    all-reduce (one Silk ErrorFeedback per bucket index; when DDP rebuilds
+    its buckets after the first step, a bucket whose size changed starts
+    afresh). ``process_group`` must be a silk group (default: the default
+    group); gradients must be float32 on the CPU.
+    """
+
+    def __init__(self, compression="int8", process_group=None, error_feedback=True):
+        if compression not in COMPRESSIONS:
+            raise ValueError(f"compression must be one of {COMPRESSIONS} (got {compression!r})")
+        self.compression = compression
+        self.process_group = process_group
+        self.error_feedback = error_feedback
+        self._feedback = {}  # bucket index -> (numel, ErrorFeedback)
+        self._waiting = []  # this step's (work, future, tensor), completed at its last bucket
+
+
+def _silk_group(process_group):
+    from silk.torch import _C
+
+    group = process_group if process_group is not None else dist.distributed_c10d._get_default_group()
+    if isinstance(group, _C.ProcessGroupSilk):
+        return group
+    if hasattr(group, "_get_backend"):  # PyTorch 2.x: the backend behind the group
+        backend = group._get_backend(torch.device("cpu"))
+        if isinstance(backend, _C.ProcessGroupSilk):
+            return backend
+    raise ValueError("a compressed all-reduce needs a process group of backend \"silk\"")
+
+
+def _allreduce_compressed(holder, index, tensor, average):
+    """Starts Silk's compressed all-reduce of `tensor` in place; the holder keeps the bucket's feedback."""
+    from silk.torch import _C
+
+    feedback = None
+    if holder.error_feedback and holder.compression != "none":
+        numel, feedback = holder._feedback.get(index, (None, None))
+        if numel != tensor.numel():
+            feedback = _C.ErrorFeedback()
+            holder._feedback[index] = (tensor.numel(), feedback)
+    return _C.allreduce_compressed(_silk_group(holder.process_group), tensor, holder.compression, feedback, average)
+
+
+def compressed(state, bucket):
+    """DDP hook: the bucket's average over ranks by Silk's all-reduce with its
+    WAN hop compressed (see CompressedState). Buckets overlap backward as with
+    DDP's own hook: each starts at once, and the last bucket's hook waits for
+    them all (DDP waits for every bucket only after the last one started).
+    """
+    buffer = bucket.buffer()
+    work = _allreduce_compressed(state, bucket.index(), buffer, average=True)
+    future = torch.futures.Future()
+    state._waiting.append((work, future, buffer))
+    if bucket.is_last():
+        waiting, state._waiting = state._waiting, []
+        for i, (w, f, t) in enumerate(waiting):
+            try:
+                w.wait()
+            except Exception as e:  # never leave DDP waiting on a future nobody completes
+                for _, other, _ in waiting[i:]:
+                    other.set_exception(e)
+                raise
+            f.set_result(t)
+    return future
 
 
 class PeriodicAverager:
