@@ -49,6 +49,27 @@ TEST(CostModel, PipelinesLargeMessagesAndNotSmallOnes) {
   EXPECT_EQ(PlanHierarchical(tiers, topology, 8 << 10, 1 << 20).pipeline_chunk_bytes, size_t{8} << 10);
 }
 
+// A compressed WAN hop (wan_ratio: its bytes per byte of the buffer) lowers
+// the estimate to the code's own bound, never below it, and never below the
+// regions' own phases; its chunks' code, not their floats, fills the pipeline.
+TEST(CostModel, CompressionPlansForTheCodesBytes) {
+  const Topology topology = TwoRegionsOfFour();
+  const Tiers tiers = Measured(0.040, 125e6);
+  const size_t big = size_t{256} << 20;
+  const double ratio = 8.125 / 32;  // int8 in groups of 256
+  const double plain = EstimateHierarchicalAllreduce(tiers, topology, big, 64);
+  const double coded = EstimateHierarchicalAllreduce(tiers, topology, big, 64, 0, ratio);
+  EXPECT_LT(coded, 0.5 * plain);
+  EXPECT_GE(coded, (big * ratio / 125e6 + 0.020) * 0.999);
+  const HierarchicalPlan plan = PlanHierarchical(tiers, topology, big, 1 << 20, ratio);
+  const size_t chunks = (big + plan.pipeline_chunk_bytes - 1) / plan.pipeline_chunk_bytes;
+  EXPECT_EQ(plan.pipeline_depth, PipelineDepthFor(tiers, static_cast<size_t>(plan.pipeline_chunk_bytes * ratio), chunks));
+  // Slow regions: their phases, not the WAN, bound the compressed call.
+  Tiers slow_lan = tiers;
+  slow_lan.region = TierCost{true, 2, 200e-6, 0.1e9, 0.1e9};
+  EXPECT_GT(EstimateHierarchicalAllreduce(slow_lan, topology, big, 64, 0, ratio), 2 * coded);
+}
+
 // The plan keeps 16 round trips of the WAN's rate in flight (80 MB on 1 Gbit/s
 // and 40 ms), or every chunk of a smaller message: a chunk held up by the
 // link's queue or a retransmission must not stop the others.
