@@ -250,6 +250,8 @@ absl::StatusOr<std::unique_ptr<Communicator>> Communicator::Create(std::unique_p
     Log(LogLevel::kInfo, "network tiers: %s", comm->tiers_.ToString());
   }
   comm->engine_ = std::make_unique<Engine>(comm->transport_.get(), comm->rank_, comm->config_.engine_streams);
+  comm->root_transport_ = comm->transport_;
+  for (int r = 0; r < comm->size(); ++r) comm->root_ranks_.push_back(r);
   return comm;
 }
 
@@ -364,6 +366,19 @@ void Communicator::Abort(const absl::Status& reason) { engine_->Abort(reason); }
 WorkPtr Communicator::Submit(const OpDescriptor& descriptor, absl::Duration timeout, OpBody body, bool may_overlap) {
   if (timeout <= absl::ZeroDuration()) timeout = config_.timeout;
   return engine_->Submit(descriptor, timeout, std::move(body), may_overlap);
+}
+
+uint32_t Communicator::NextMessageNumber(int peer, int32_t tag, bool send) {
+  const uint64_t key = (static_cast<uint64_t>(peer) << 33) | (static_cast<uint64_t>(static_cast<uint32_t>(tag)) << 1) |
+                       (send ? 1 : 0);
+  absl::MutexLock lock(&numbers_mu_);
+  return message_numbers_[key]++;
+}
+
+WorkPtr Communicator::Track(uint64_t op_id, const OpDescriptor& descriptor, absl::Duration timeout,
+                            std::vector<transport::RequestPtr> requests) {
+  if (timeout <= absl::ZeroDuration()) timeout = config_.timeout;
+  return engine_->Track(op_id, descriptor, timeout, std::move(requests));
 }
 
 }  // namespace silk

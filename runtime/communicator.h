@@ -12,7 +12,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "runtime/bootstrap/bootstrap.h"
 #include "runtime/core/config.h"
 #include "runtime/engine/engine.h"
@@ -75,6 +77,28 @@ class Communicator {
   WorkPtr Submit(const OpDescriptor& descriptor, absl::Duration timeout, OpBody body, bool may_overlap = false);
   transport::Transport& transport() { return *transport_; }
 
+  // Point-to-point (collectives/point_to_point.h). The number of this rank's
+  // next send to (or receive from) `peer` with `tag`: the n-th send from a to
+  // b with a tag matches b's n-th receive from a with it (MPI's order).
+  uint32_t NextMessageNumber(int peer, int32_t tag, bool send);
+  // Waits for requests the caller posted (Engine::Track); `timeout` zero means config().timeout.
+  WorkPtr Track(uint64_t op_id, const OpDescriptor& descriptor, absl::Duration timeout,
+                std::vector<transport::RequestPtr> requests);
+
+  // Split communicators (runtime/split.cc; the collective form is Split in
+  // collectives/split.h). A communicator of `members` (ranks of this one, in
+  // the new order, this rank among them) over this one's connections: nothing
+  // is connected or exchanged, and ranks keep their node and region. `id`
+  // must be the same on every member and larger than any this rank used
+  // before (next_child_id(); Split agrees on it). `timeout` zero keeps this
+  // one's. The child keeps the connections alive; a failure in either fails
+  // both (they share the connections).
+  absl::StatusOr<std::unique_ptr<Communicator>> CreateChild(const std::vector<int>& members, uint32_t id,
+                                                            absl::Duration timeout = absl::ZeroDuration()) const;
+  // The smallest id this rank has not used, shared by every communicator split
+  // from the same root.
+  uint32_t next_child_id() const;
+
  private:
   Communicator() = default;
   // Joins the exchange only to hand the other ranks `reason`; returns it.
@@ -92,8 +116,20 @@ class Communicator {
   std::unique_ptr<cluster::ClusterSpec> spec_;
   Tiers tiers_;
   std::unique_ptr<bootstrap::Bootstrap> bootstrap_;
-  std::unique_ptr<transport::Transport> transport_;
+  std::shared_ptr<transport::Transport> transport_;  // shared with split communicators (as their root's)
   std::unique_ptr<Engine> engine_;
+  // Splitting: the root communicator's transport, each rank's rank there, and
+  // the ids of split communicators (runtime/split.cc).
+  std::shared_ptr<transport::Transport> root_transport_;
+  std::vector<int> root_ranks_;
+  struct ChildIds {
+    absl::Mutex mu;
+    uint32_t next ABSL_GUARDED_BY(mu) = 1;
+  };
+  std::shared_ptr<ChildIds> child_ids_ = std::make_shared<ChildIds>();
+  absl::Mutex numbers_mu_;
+  // By (peer, tag, send): the next message number.
+  absl::flat_hash_map<uint64_t, uint32_t> message_numbers_ ABSL_GUARDED_BY(numbers_mu_);
 };
 
 }  // namespace silk

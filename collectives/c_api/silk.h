@@ -5,11 +5,13 @@
  * silk_finalize; every silk_work_t from an *_async call is released with
  * silk_work_free (after it completed, or the communicator was finalized).
  * Buffers passed to an async call must stay valid until the work completes.
+ * Buffers are host memory; counts are elements; count 0 is allowed.
  *
  * Threading: a communicator may be used from several threads, but every rank
  * must issue the same collectives in the same order (like NCCL). Collectives
  * run on the communicator's own engine and progress threads; the calling
- * thread only waits.
+ * thread only waits. Point-to-point calls (silk_send, silk_recv) involve two
+ * ranks only and run beside the collectives, never queued behind them.
  *
  * Errors: functions return SILK_SUCCESS or a silk_result_t error code;
  * silk_last_error() returns the message of the last failure on the calling
@@ -28,6 +30,9 @@ extern "C" {
 
 #define SILK_VERSION_MAJOR 0
 #define SILK_VERSION_MINOR 1
+#define SILK_VERSION_PATCH 0
+/* As NCCL_VERSION_CODE: major * 10000 + minor * 100 + patch. */
+#define SILK_VERSION_CODE (SILK_VERSION_MAJOR * 10000 + SILK_VERSION_MINOR * 100 + SILK_VERSION_PATCH)
 
 typedef struct silk_comm silk_comm_t;
 typedef struct silk_work silk_work_t;
@@ -58,6 +63,33 @@ typedef enum {
 
 typedef enum { SILK_SUM = 0, SILK_PROD = 1, SILK_MIN = 2, SILK_MAX = 3, SILK_AVG = 4 } silk_redop_t;
 
+/* The library's SILK_VERSION_CODE (which may differ from the header's). */
+silk_result_t silk_get_version(int* version);
+
+/* ncclGetUniqueId / ncclCommInitRank: one process makes an id, hands it to
+ * every rank out of band (MPI_Bcast, a file, the framework's store), and each
+ * rank joins with it. The id names a rendezvous store that the process which
+ * made it hosts (on every interface; SILK_SOCKET_IFNAME picks the address
+ * written into the id): keep that process's communicator alive until every
+ * rank has joined. One id per communicator. */
+#define SILK_UNIQUE_ID_BYTES 128
+typedef struct {
+  char internal[SILK_UNIQUE_ID_BYTES];
+} silk_unique_id_t;
+silk_result_t silk_get_unique_id(silk_unique_id_t* id);
+/* Joins as `rank` of `nranks`; blocks until every rank has joined or the
+ * start-up timeout (SILK_STARTUP_TIMEOUT, else SILK_TIMEOUT) passes. */
+silk_result_t silk_comm_init_rank(silk_comm_t** comm, int nranks, silk_unique_id_t id, int rank);
+
+/* ncclCommSplit: every rank of comm calls it (in its order of collectives);
+ * ranks with one color form *newcomm, ordered by key (ties: rank in comm).
+ * SILK_SPLIT_NOCOLOR (any negative color) gives *newcomm = NULL. The new
+ * communicator reuses comm's connections (no handshake) and keeps each rank's
+ * node and region; finalize it with silk_finalize, before or after comm. It
+ * shares comm's connections and so its fate: a failure in one fails both. */
+#define SILK_SPLIT_NOCOLOR (-1)
+silk_result_t silk_comm_split(silk_comm_t* comm, int color, int key, silk_comm_t** newcomm);
+
 /* Joins the job: through MPI under mpirun, from MASTER_ADDR/MASTER_PORT/RANK/
  * WORLD_SIZE otherwise (silk_init), or explicitly. Settings come from SILK_*
  * environment variables. */
@@ -72,14 +104,85 @@ int silk_comm_size(const silk_comm_t* comm);
 int silk_comm_local_rank(const silk_comm_t* comm);
 /* SILK_SUCCESS while healthy, else the sticky error (message in silk_last_error()). */
 silk_result_t silk_comm_status(const silk_comm_t* comm);
-/* Fails the job on every rank with `reason`. */
+/* Fails the job on every rank with `reason`; the communicator is still finalized. */
 void silk_comm_abort(silk_comm_t* comm, const char* reason);
+/* ncclCommAbort: frees this rank's communicator at once, failing its queued
+ * and running operations (SILK_ERROR_ABORTED) instead of finishing them. The
+ * peers are told, so their calls that need this rank fail instead of timing out. */
+void silk_comm_abort_local(silk_comm_t* comm);
+/* ncclCommGetAsyncError: *async_error is SILK_SUCCESS while healthy, else the
+ * sticky error (message in silk_last_error()). Never blocks. */
+silk_result_t silk_comm_get_async_error(const silk_comm_t* comm, silk_result_t* async_error);
 
-/* recvbuf may equal sendbuf (in place). */
+/* Collectives, with NCCL's arguments and buffer layouts (collectives/README.md).
+ * Each blocks until done; its _async form returns at once with *work. */
+
+/* Every rank gets the reduction of every rank's `count` elements. In place: recvbuf == sendbuf. */
 silk_result_t silk_allreduce(silk_comm_t* comm, const void* sendbuf, void* recvbuf, size_t count,
                              silk_datatype_t type, silk_redop_t op);
 silk_result_t silk_allreduce_async(silk_comm_t* comm, const void* sendbuf, void* recvbuf, size_t count,
                                    silk_datatype_t type, silk_redop_t op, silk_work_t** work);
+
+/* Every rank's recvbuf gets the root's sendbuf (read on the root only). In place: recvbuf == sendbuf. */
+silk_result_t silk_broadcast(silk_comm_t* comm, const void* sendbuf, void* recvbuf, size_t count,
+                             silk_datatype_t type, int root);
+silk_result_t silk_broadcast_async(silk_comm_t* comm, const void* sendbuf, void* recvbuf, size_t count,
+                                   silk_datatype_t type, int root, silk_work_t** work);
+
+/* The root's recvbuf (written on the root only) gets the reduction. In place: recvbuf == sendbuf. */
+silk_result_t silk_reduce(silk_comm_t* comm, const void* sendbuf, void* recvbuf, size_t count,
+                          silk_datatype_t type, silk_redop_t op, int root);
+silk_result_t silk_reduce_async(silk_comm_t* comm, const void* sendbuf, void* recvbuf, size_t count,
+                                silk_datatype_t type, silk_redop_t op, int root, silk_work_t** work);
+
+/* recvbuf (size * sendcount) gets every rank's sendcount elements in rank order.
+ * In place: sendbuf == recvbuf + rank * sendcount. */
+silk_result_t silk_allgather(silk_comm_t* comm, const void* sendbuf, void* recvbuf, size_t sendcount,
+                             silk_datatype_t type);
+silk_result_t silk_allgather_async(silk_comm_t* comm, const void* sendbuf, void* recvbuf, size_t sendcount,
+                                   silk_datatype_t type, silk_work_t** work);
+
+/* sendbuf holds size blocks of recvcount; rank r's recvbuf gets block r of the
+ * reduction. In place: recvbuf == sendbuf + rank * recvcount. */
+silk_result_t silk_reduce_scatter(silk_comm_t* comm, const void* sendbuf, void* recvbuf, size_t recvcount,
+                                  silk_datatype_t type, silk_redop_t op);
+silk_result_t silk_reduce_scatter_async(silk_comm_t* comm, const void* sendbuf, void* recvbuf, size_t recvcount,
+                                        silk_datatype_t type, silk_redop_t op, silk_work_t** work);
+
+/* Block j (count elements) of rank r's sendbuf becomes block r of rank j's recvbuf. In place allowed. */
+silk_result_t silk_alltoall(silk_comm_t* comm, const void* sendbuf, void* recvbuf, size_t count,
+                            silk_datatype_t type);
+silk_result_t silk_alltoall_async(silk_comm_t* comm, const void* sendbuf, void* recvbuf, size_t count,
+                                  silk_datatype_t type, silk_work_t** work);
+
+/* Returns once every rank has entered the barrier. */
+silk_result_t silk_barrier(silk_comm_t* comm);
+silk_result_t silk_barrier_async(silk_comm_t* comm, silk_work_t** work);
+
+/* Point-to-point (ncclSend/ncclRecv, with MPI's tag): the n-th send from a to b
+ * with a tag matches b's n-th receive from a with that tag; count and type
+ * must agree (else both fail, SILK_ERROR_MISMATCH). 0 <= tag <= SILK_TAG_UB. A send completes
+ * once its bytes are on the network, a receive once they are in buf. Bad
+ * arguments fail on the calling rank only (its peer's call then times out). */
+#define SILK_TAG_UB 16777215 /* the largest tag (MPI_TAG_UB) */
+silk_result_t silk_send(silk_comm_t* comm, const void* sendbuf, size_t count, silk_datatype_t type, int peer,
+                        int tag);
+silk_result_t silk_send_async(silk_comm_t* comm, const void* sendbuf, size_t count, silk_datatype_t type, int peer,
+                              int tag, silk_work_t** work);
+silk_result_t silk_recv(silk_comm_t* comm, void* recvbuf, size_t count, silk_datatype_t type, int peer, int tag);
+silk_result_t silk_recv_async(silk_comm_t* comm, void* recvbuf, size_t count, silk_datatype_t type, int peer,
+                              int tag, silk_work_t** work);
+
+/* ncclGroupStart / ncclGroupEnd, per thread, nestable: calls between them are
+ * issued at once and may overlap one another, so they must not depend on each
+ * other's buffers (nor on earlier calls still running). A blocking call inside
+ * a group returns at once (SILK_SUCCESS unless refused); silk_group_end waits
+ * for all of them and returns the first error. _async calls in a group return
+ * their work as usual. Every rank must still issue the same collectives in
+ * the same order; a send and its receive may sit in one group (an exchange
+ * with both neighbours cannot deadlock). */
+silk_result_t silk_group_start(void);
+silk_result_t silk_group_end(void);
 
 /* Waits at most timeout_seconds (negative: until the operation itself completes
  * or times out). SILK_ERROR_TIMEOUT from a bounded wait leaves the work running. */

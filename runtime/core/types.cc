@@ -59,6 +59,9 @@ const char* CollectiveKindName(CollectiveKind kind) {
     case CollectiveKind::kSendRecv: return "sendrecv";
     case CollectiveKind::kProbe: return "probe";
     case CollectiveKind::kRegionAllgather: return "region_allgather";
+    case CollectiveKind::kGather: return "gather";
+    case CollectiveKind::kScatter: return "scatter";
+    case CollectiveKind::kAlltoallv: return "alltoallv";
   }
   return "unknown-collective";
 }

@@ -43,6 +43,9 @@ enum class CollectiveKind : uint8_t {
   kSendRecv = 8,
   kProbe = 9,  // start-up measurements
   kRegionAllgather = 10,
+  kGather = 11,
+  kScatter = 12,
+  kAlltoallv = 13,
 };
 
 // Returns the size in bytes of one element, or 0 for an unknown value.

@@ -75,6 +75,12 @@ Engine::~Engine() {
     stopping_ = true;
   }
   for (std::thread& thread : threads_) thread.join();
+  std::vector<std::thread> waiters;
+  {
+    absl::MutexLock lock(&mu_);  // no waiter starts once stopping_ is set
+    waiters.swap(waiters_);
+  }
+  for (std::thread& thread : waiters) thread.join();
   // Every operation has completed; their callbacks (and any operation those
   // submit, which fails at once now) run before the executor stops.
   callbacks_.reset();
@@ -91,6 +97,58 @@ WorkPtr Engine::Submit(const OpDescriptor& descriptor, absl::Duration timeout, O
     queue_.push_back(Pending{work, timeout, std::move(body), may_overlap});
   }
   return work;
+}
+
+WorkPtr Engine::Track(uint64_t op_id, const OpDescriptor& descriptor, absl::Duration timeout,
+                      std::vector<transport::RequestPtr> requests) {
+  auto work = std::make_shared<Work>(op_id, descriptor, timeout, callbacks_.get(), transport_);
+  work->MarkStarted();
+  absl::MutexLock lock(&mu_);
+  if (stopping_) {
+    // The transport outlives the engine: its requests end with it.
+    work->Complete(absl::CancelledError("the communicator is being destroyed"));
+    return work;
+  }
+  const absl::Time now = absl::Now();
+  tracked_.push_back(Tracked{work, now, now + timeout, std::move(requests)});
+  if (idle_waiters_ == 0) {
+    waiters_.emplace_back([this] { WaiterLoop(); });
+  } else {
+    idle_waiters_--;  // claimed: the next Track before it wakes starts another
+  }
+  return work;
+}
+
+void Engine::WaiterLoop() {
+  pthread_setname_np(pthread_self(), "silk-p2p");
+  while (true) {
+    Tracked op;
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return !tracked_.empty() || stopping_; };
+      mu_.Await(absl::Condition(&ready));
+      if (tracked_.empty()) return;
+      op = std::move(tracked_.front());
+      tracked_.pop_front();
+    }
+    Finish(op);
+    absl::MutexLock lock(&mu_);
+    idle_waiters_++;
+  }
+}
+
+void Engine::Finish(Tracked& op) {
+  absl::Status result = transport::AwaitAll(*transport_, op.requests, op.started, op.deadline);
+  if (result.ok()) {
+    op.work->Complete(absl::OkStatus());
+    return;
+  }
+  absl::Status failed = Prefixed(result, absl::StrFormat("%s on rank %d failed: ", op.work->descriptor().ToString(), rank_));
+  Log(LogLevel::kWarning, "%s", failed.message());
+  SetError(failed);
+  // As in Run: no request may still touch the caller's buffers when Wait() returns.
+  transport::WaitAll(op.requests, absl::Now() + absl::Seconds(10)).IgnoreError();
+  op.work->Complete(failed);
 }
 
 absl::Status Engine::status() const {

@@ -110,6 +110,16 @@ class Engine {
   // has ended, or, with `may_overlap`, once they have all started.
   WorkPtr Submit(const OpDescriptor& descriptor, absl::Duration timeout, OpBody body, bool may_overlap = false);
 
+  // Point-to-point: waits for `requests`, which the caller has already posted
+  // (so their order is the caller's), on a waiter thread of its own, outside
+  // the issue order and numbering of collectives: only two ranks take part,
+  // and a receive whose send comes later must neither wait for the collectives
+  // queued before it nor hold up those after it. The wait has the deadline
+  // `timeout` (stretched by WAN outages); a failure or timeout is sticky, as a
+  // collective's. `op_id` only names the operation in messages.
+  WorkPtr Track(uint64_t op_id, const OpDescriptor& descriptor, absl::Duration timeout,
+                std::vector<transport::RequestPtr> requests);
+
   // The sticky error; OK while healthy.
   absl::Status status() const;
   // Puts the engine (and the transport, so the peers hear of it) into `reason`.
@@ -122,8 +132,16 @@ class Engine {
     OpBody body;
     bool may_overlap = false;
   };
+  struct Tracked {
+    WorkPtr work;
+    absl::Time started;
+    absl::Time deadline;
+    std::vector<transport::RequestPtr> requests;
+  };
   void Loop(int stream);
   void Run(Pending& op);
+  void WaiterLoop();
+  void Finish(Tracked& op);
   void SetError(const absl::Status& status);
 
   transport::Transport* const transport_;
@@ -134,6 +152,11 @@ class Engine {
   absl::Status error_ ABSL_GUARDED_BY(mu_);
   int running_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // Point-to-point waits (Track): one waiter thread per operation in flight,
+  // kept idle afterwards for the next.
+  std::deque<Tracked> tracked_ ABSL_GUARDED_BY(mu_);
+  int idle_waiters_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<std::thread> waiters_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<CallbackExecutor> callbacks_;  // outlives the threads, which complete works
   std::vector<std::thread> threads_;
 };
