@@ -1,14 +1,18 @@
 #include "frameworks/torch/backend/process_group.h"
 
+#include <algorithm>
 #include <atomic>
 #include <functional>
 #include <stdexcept>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "collectives/collectives.h"
+#include "frameworks/torch/backend/arguments.h"
 #include "frameworks/torch/backend/torch_store.h"
 #include "frameworks/torch/backend/types.h"
 #include "runtime/bootstrap/store_bootstrap.h"
@@ -33,40 +37,52 @@ Registry& GetRegistry() {
   return *registry;
 }
 
-// A call refused for its arguments: raised at once, like c10d's own checks
-// (RuntimeError); Refusable (below) also tells the peers.
-class RefusedCall : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
-[[noreturn]] void Fail(absl::string_view operation, absl::string_view message) {
-  throw RefusedCall(absl::StrCat("silk ", operation, ": ", message));
+// The live group new_group may split: the largest (the earliest of those),
+// so that every member of a new group finds the same one.
+std::shared_ptr<Communicator> SplitCandidate() {
+  std::shared_ptr<Communicator> best;
+  Registry& registry = GetRegistry();
+  absl::MutexLock lock(&registry.mu);
+  for (const auto& weak : registry.groups) {
+    c10::intrusive_ptr<ProcessGroupSilk> group = weak.lock();
+    if (group == nullptr) continue;
+    std::shared_ptr<Communicator> comm = group->CommOrNull();
+    if (comm != nullptr && comm->status().ok() && (best == nullptr || comm->size() > best->size())) best = comm;
+  }
+  return best;
 }
 
-void Check(bool condition, const char* operation, absl::string_view message) {
-  if (!condition) Fail(operation, message);
-}
-
-template <typename T>
-T ValueOrFail(absl::StatusOr<T> value, const char* operation) {
-  if (!value.ok()) Fail(operation, value.status().message());
-  return *std::move(value);
-}
-
-TensorBuffer Buffer(std::vector<at::Tensor> tensors, Access access, const char* operation, const char* what) {
-  return ValueOrFail(TensorBuffer::Make(std::move(tensors), access, what), operation);
-}
-
-// c10d's "unset" (-1) and "none" (0) timeouts both mean the group's timeout,
-// which Silk calls zero.
-absl::Duration OpTimeout(std::chrono::milliseconds timeout) {
-  return timeout.count() <= 0 ? absl::ZeroDuration() : absl::Milliseconds(timeout.count());
-}
-
-void CheckSingleTensor(const std::vector<at::Tensor>& tensors, const char* operation) {
-  Check(tensors.size() == 1, operation,
-        absl::StrCat("takes exactly one tensor per process (got ", tensors.size(), ")"));
+// new_group without new connections: the members tell each other which live
+// group they would split (its job id) and their rank there, over the group's
+// store. If all name the same one, the new group is split from it (no
+// handshake); else (the first silk group of a job, or members that share no
+// live group) the caller connects afresh. Every member decides alike.
+absl::StatusOr<std::unique_ptr<Communicator>> SplitFromLiveGroup(bootstrap::Store& store, const std::string& prefix,
+                                                                 int rank, int size, absl::Duration timeout) {
+  std::shared_ptr<Communicator> parent = SplitCandidate();
+  const std::string mine = parent == nullptr ? "none"
+                                             : absl::StrCat(parent->job_id(), " ", parent->rank(), " ",
+                                                            parent->next_child_id());
+  if (absl::Status s = store.Set(absl::StrCat(prefix, rank), mine); !s.ok()) return s;
+  std::vector<std::string> keys;
+  for (int r = 0; r < size; ++r) keys.push_back(absl::StrCat(prefix, r));
+  absl::StatusOr<std::vector<std::string>> all = store.MultiGet(keys, timeout);
+  if (!all.ok()) return all.status();
+  std::vector<int> members;
+  uint32_t id = 0;
+  for (const std::string& record : *all) {
+    std::vector<std::string> fields = absl::StrSplit(record, ' ');
+    uint64_t job = 0;
+    int member = -1;
+    uint32_t next = 0;
+    if (parent == nullptr || fields.size() != 3 || !absl::SimpleAtoi(fields[0], &job) || job != parent->job_id() ||
+        !absl::SimpleAtoi(fields[1], &member) || !absl::SimpleAtoi(fields[2], &next)) {
+      return std::unique_ptr<Communicator>();
+    }
+    members.push_back(member);
+    id = std::max(id, next);
+  }
+  return parent->CreateChild(members, id, timeout);
 }
 
 struct Reduction {
@@ -76,12 +92,6 @@ struct Reduction {
 
 Reduction ReductionFor(const ::c10d::ReduceOp& op, at::ScalarType type, const char* operation) {
   return Reduction{ValueOrFail(ReductionType(type), operation), ValueOrFail(ToSilkReduceOp(op, type), operation)};
-}
-
-void CheckSameType(const at::Tensor& a, const at::Tensor& b, const char* operation) {
-  Check(a.scalar_type() == b.scalar_type(), operation,
-        absl::StrCat("input is torch.", TorchTypeName(b.scalar_type()), " but output is torch.",
-                     TorchTypeName(a.scalar_type())));
 }
 
 }  // namespace
@@ -100,10 +110,13 @@ c10::intrusive_ptr<ProcessGroupSilk> ProcessGroupSilk::Create(const c10::intrusi
   // hand. Every rank creates its groups in the same order, so counts agree.
   absl::StatusOr<int64_t> instance = torch_store->Add(absl::StrCat("silk/instances/", rank), 1);
   if (!instance.ok()) Fail(operation, instance.status().message());
-  auto bootstrap =
-      std::make_unique<bootstrap::StoreBootstrap>(torch_store, rank, size, absl::StrCat("silk/", *instance));
-
-  absl::StatusOr<std::unique_ptr<Communicator>> comm = Communicator::Create(std::move(bootstrap), *config);
+  absl::StatusOr<std::unique_ptr<Communicator>> comm = SplitFromLiveGroup(
+      *torch_store, absl::StrCat("silk/", *instance, "/split/"), rank, size, config->StartupTimeout());
+  if (comm.ok() && *comm == nullptr) {
+    auto bootstrap =
+        std::make_unique<bootstrap::StoreBootstrap>(torch_store, rank, size, absl::StrCat("silk/", *instance));
+    comm = Communicator::Create(std::move(bootstrap), *config);
+  }
   if (!comm.ok()) {
     Fail(operation, absl::StrCat("rank ", rank, " of ", size, " could not join: ",
                                  absl::StatusCodeToString(comm.status().code()), ": ", comm.status().message()));
@@ -122,6 +135,11 @@ std::shared_ptr<Communicator> ProcessGroupSilk::Comm(const char* operation) cons
     throw std::runtime_error(
         absl::StrCat("silk ", operation, ": the process group was shut down (the process is exiting)"));
   }
+  return comm_;
+}
+
+std::shared_ptr<Communicator> ProcessGroupSilk::CommOrNull() const {
+  absl::MutexLock lock(&comm_mu_);
   return comm_;
 }
 
@@ -421,79 +439,6 @@ c10::intrusive_ptr<::c10d::Work> ProcessGroupSilk::_reduce_scatter_base(at::Tens
     buffers.push_back(std::move(in));
     buffers.push_back(std::move(out));
     return Issue(::c10d::OpType::_REDUCE_SCATTER_BASE, "silk:_reduce_scatter_base", {output}, std::move(buffers),
-                 std::move(operation));
-  });
-}
-
-c10::intrusive_ptr<::c10d::Work> ProcessGroupSilk::alltoall_base(at::Tensor& output, at::Tensor& input,
-                                                                 std::vector<int64_t>& output_split_sizes,
-                                                                 std::vector<int64_t>& input_split_sizes,
-                                                                 const ::c10d::AllToAllOptions& opts) {
-  return Refusable(CollectiveKind::kAlltoall, [&]() -> c10::intrusive_ptr<::c10d::Work> {
-    const char* op = "alltoall_base";
-    Check(input.defined() && output.defined() && input.numel() == output.numel(), op,
-          "input and output must have the same number of elements");
-    CheckSameType(output, input, op);
-    Check(input.dim() >= 1 && input.size(0) % size_ == 0, op,
-          absl::StrCat("the input's first dimension (", input.dim() >= 1 ? input.size(0) : 0,
-                       ") must split evenly across ", size_, " ranks"));
-    const int64_t rows = input.size(0) / size_;
-    for (const std::vector<int64_t>* splits : {&input_split_sizes, &output_split_sizes}) {
-      if (splits->empty()) continue;
-      bool equal = static_cast<int>(splits->size()) == size_;
-      for (int64_t s : *splits) equal = equal && s == rows;
-      Check(equal, op,
-            absl::StrCat("supports equal splits only (", rows, " rows to each of ", size_, " ranks); got ",
-                         splits == &input_split_sizes ? "input" : "output", "_split_sizes=[",
-                         absl::StrJoin(*splits, ", "), "]"));
-    }
-    TensorBuffer in = Buffer({input}, Access::kRead, op, "input tensor");
-    TensorBuffer out = Buffer({output}, Access::kWrite, op, "output tensor");
-    const MovedElements moved = MovementType(in.scalar_type(), in.numel() / size_);
-    AlltoallOptions options;
-    options.input = in.data();
-    options.output = out.data();
-    options.count = moved.count;
-    options.type = moved.type;
-    options.timeout = OpTimeout(opts.timeout);
-    absl::StatusOr<WorkPtr> operation = AlltoallAsync(*Comm(op), options);
-    std::vector<TensorBuffer> buffers;
-    buffers.push_back(std::move(in));
-    buffers.push_back(std::move(out));
-    return Issue(::c10d::OpType::ALLTOALL_BASE, "silk:alltoall_base", {output}, std::move(buffers),
-                 std::move(operation));
-  });
-}
-
-c10::intrusive_ptr<::c10d::Work> ProcessGroupSilk::alltoall(std::vector<at::Tensor>& output_tensors,
-                                                            std::vector<at::Tensor>& input_tensors,
-                                                            const ::c10d::AllToAllOptions& opts) {
-  return Refusable(CollectiveKind::kAlltoall, [&]() -> c10::intrusive_ptr<::c10d::Work> {
-    const char* op = "alltoall";
-    Check(static_cast<int>(input_tensors.size()) == size_ && static_cast<int>(output_tensors.size()) == size_, op,
-          absl::StrCat("needs ", size_, " input and output tensors (got ", input_tensors.size(), " and ",
-                       output_tensors.size(), ")"));
-    const int64_t block = input_tensors[0].defined() ? input_tensors[0].numel() : 0;
-    for (int r = 0; r < size_; ++r) {
-      Check(input_tensors[r].defined() && output_tensors[r].defined() && input_tensors[r].numel() == block &&
-                output_tensors[r].numel() == block,
-            op, "supports equal splits only: every input and output tensor must have one number of elements");
-      CheckSameType(output_tensors[r], input_tensors[0], op);
-    }
-    TensorBuffer in = Buffer(input_tensors, Access::kRead, op, "input tensor");
-    TensorBuffer out = Buffer(output_tensors, Access::kWrite, op, "output tensor");
-    const MovedElements moved = MovementType(in.scalar_type(), static_cast<size_t>(block));
-    AlltoallOptions options;
-    options.input = in.data();
-    options.output = out.data();
-    options.count = moved.count;
-    options.type = moved.type;
-    options.timeout = OpTimeout(opts.timeout);
-    absl::StatusOr<WorkPtr> operation = AlltoallAsync(*Comm(op), options);
-    std::vector<TensorBuffer> buffers;
-    buffers.push_back(std::move(in));
-    buffers.push_back(std::move(out));
-    return Issue(::c10d::OpType::ALLTOALL, "silk:alltoall", output_tensors, std::move(buffers),
                  std::move(operation));
   });
 }

@@ -53,6 +53,8 @@ class ProcessGroupSilk : public BackendBase {
   const std::string getBackendName() const override { return "silk"; }
   // Raises (as `operation`) once the group was shut down.
   std::shared_ptr<Communicator> Comm(const char* operation) const;
+  // Null once the group was shut down.
+  std::shared_ptr<Communicator> CommOrNull() const;
   Communicator& communicator() { return *Comm("communicator"); }
 
   // Waits up to `grace` for every operation issued so far to complete, future
@@ -87,16 +89,30 @@ class ProcessGroupSilk : public BackendBase {
                                                   const ::c10d::ReduceScatterOptions& opts = {}) override;
   c10::intrusive_ptr<::c10d::Work> _reduce_scatter_base(at::Tensor& output, at::Tensor& input,
                                                         const ::c10d::ReduceScatterOptions& opts = {}) override;
-  // Equal splits only (empty split lists, or every split the same); unequal
-  // splits raise.
+  // Splits as torch.distributed documents them (rows of dim 0; empty: equal),
+  // equal or not (unequal ones run as Silk's Alltoallv). process_group_p2p.cc.
   c10::intrusive_ptr<::c10d::Work> alltoall_base(at::Tensor& output, at::Tensor& input,
                                                  std::vector<int64_t>& output_split_sizes,
                                                  std::vector<int64_t>& input_split_sizes,
                                                  const ::c10d::AllToAllOptions& opts = {}) override;
-  // Lists of size() tensors that all have one number of elements.
+  // Lists of size() tensors; their sizes may differ (tensor j goes to rank j).
   c10::intrusive_ptr<::c10d::Work> alltoall(std::vector<at::Tensor>& output_tensors,
                                             std::vector<at::Tensor>& input_tensors,
                                             const ::c10d::AllToAllOptions& opts = {}) override;
+  c10::intrusive_ptr<::c10d::Work> gather(std::vector<std::vector<at::Tensor>>& output_tensors,
+                                          std::vector<at::Tensor>& input_tensors,
+                                          const ::c10d::GatherOptions& opts = {}) override;
+  c10::intrusive_ptr<::c10d::Work> scatter(std::vector<at::Tensor>& output_tensors,
+                                           std::vector<std::vector<at::Tensor>>& input_tensors,
+                                           const ::c10d::ScatterOptions& opts = {}) override;
+  // Point-to-point (collectives/point_to_point.h): not queued behind the
+  // group's collectives; the n-th send to a rank with a tag matches that
+  // rank's n-th recv from this one with the tag. A bad argument raises on
+  // this rank only. batch_isend_irecv works through these.
+  c10::intrusive_ptr<::c10d::Work> send(std::vector<at::Tensor>& tensors, int dst_rank, int tag) override;
+  c10::intrusive_ptr<::c10d::Work> recv(std::vector<at::Tensor>& tensors, int src_rank, int tag) override;
+  // Raises: Silk matches a message by its sender, so a receive names it.
+  c10::intrusive_ptr<::c10d::Work> recvAnysource(std::vector<at::Tensor>& tensors, int tag) override;
   c10::intrusive_ptr<::c10d::Work> barrier(const ::c10d::BarrierOptions& opts = {}) override;
 
  private:

@@ -235,13 +235,15 @@ def worker():
     dist.all_to_all(outputs, inputs, group=silk_group)
     expected = [make(torch.float32, (world * 2, 3), 600, of_rank=j).chunk(world)[rank] for j in range(world)]
     check("all_to_all (lists)", all(torch.equal(a, b) for a, b in zip(outputs, expected)), f"{outputs}")
-    try:
-        t = torch.zeros(6)
-        dist.all_to_all_single(torch.empty(6), t, output_split_sizes=[1, 2, 3], input_split_sizes=[1, 2, 3],
-                               group=silk_group)
-        check("all_to_all_single unequal splits raises", False, "no error")
-    except RuntimeError as e:
-        check("all_to_all_single unequal splits raises", "equal splits" in str(e), str(e))
+    # Unequal splits (rank i sends i + j + 1 rows to rank j): Silk's Alltoallv.
+    send = [rank + j + 1 for j in range(world)]
+    t = make(torch.float32, (sum(send), 3), 610)
+    out = torch.empty((sum(j + rank + 1 for j in range(world)), 3))
+    dist.all_to_all_single(out, t, output_split_sizes=[j + rank + 1 for j in range(world)], input_split_sizes=send,
+                           group=silk_group)
+    expected = torch.cat([make(torch.float32, (sum(j + k + 1 for k in range(world)), 3), 610, of_rank=j)[
+        sum(j + k + 1 for k in range(rank)):][:j + rank + 1] for j in range(world)])
+    check("all_to_all_single unequal splits", torch.equal(out, expected), f"{out}\nvs\n{expected}")
 
     # ---- reduce to rank 2.
     for seed, dtype in enumerate([torch.float32, torch.int64, torch.bfloat16]):
