@@ -5,7 +5,7 @@ import json
 import os
 import sys
 
-from . import mpi, network, probe, topology, wanem
+from . import mpi, network, probe, profiles, topology, wanem
 from .common import DEFAULT_SPEC, Lock, VclusterError, ensure_commands, log, read_state, require_root
 
 USAGE = """vcluster COMMAND [options]
@@ -17,7 +17,11 @@ USAGE = """vcluster COMMAND [options]
   cut REGION REGION          drop every packet between two regions (connections stay open)
   heal REGION REGION         let packets pass again
   link REGION REGION [--rtt 80ms] [--rate 300mbit|unlimited] [--loss 0.1%%] [--jitter 1ms] [--queue BYTES]
-                             change a WAN link while the cluster runs
+                     [--policer BURST_BYTES] [--one-way]
+                             change a WAN link while the cluster runs (--one-way: REGION -> REGION only;
+                             --policer: drop above the rate instead of queueing, 0: queue again)
+  link REGION REGION --profile NAME
+                             reset the link to its spec, then apply a named profile (--profile list: the names)
 """
 
 
@@ -126,14 +130,27 @@ def cmd_heal(args):
 
 
 def cmd_link(args):
-    checked_pair(args)
+    if args.profile == "list":
+        for name in profiles.NAMES:
+            print(f"{name:<12} {profiles.describe(name)}")
+        return 0
+    spec = checked_pair(args)
+    if args.profile:
+        try:
+            what = profiles.apply(spec, args.profile, args.region_a, args.region_b)
+        except ValueError as error:
+            raise VclusterError(str(error))
+        print(f"link {args.region_a} <-> {args.region_b}: profile {args.profile} ({what})")
+        return 0
     settings = [f"{key}={value}" for key, value in
                 (("rtt", args.rtt), ("rate", args.rate), ("loss", args.loss), ("jitter", args.jitter),
-                 ("queue", args.queue)) if value is not None]
+                 ("queue", args.queue), ("policer", args.policer)) if value is not None]
     if not settings:
-        raise VclusterError("vcluster link needs at least one of --rtt, --rate, --loss, --jitter, --queue")
-    wanem.command(f"set {args.region_a} {args.region_b} {' '.join(settings)}")
-    print(f"link {args.region_a} <-> {args.region_b}: {' '.join(settings)}")
+        raise VclusterError("vcluster link needs at least one of --rtt, --rate, --loss, --jitter, --queue, --policer, "
+                            "--profile")
+    pair = f"{args.region_a}>{args.region_b}" if args.one_way else f"{args.region_a} {args.region_b}"
+    wanem.command(f"set {pair} {' '.join(settings)}")
+    print(f"link {args.region_a} {'->' if args.one_way else '<->'} {args.region_b}: {' '.join(settings)}")
     return 0
 
 
@@ -157,8 +174,9 @@ def parser():
         command.add_argument("region_a")
         command.add_argument("region_b")
         if name == "link":
-            for option in ("--rtt", "--rate", "--loss", "--jitter", "--queue"):
+            for option in ("--rtt", "--rate", "--loss", "--jitter", "--queue", "--policer", "--profile"):
                 command.add_argument(option)
+            command.add_argument("--one-way", action="store_true")
         command.set_defaults(handler=handler)
     return root
 

@@ -5,6 +5,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
@@ -55,9 +56,13 @@ absl::Status ApplySetting(absl::string_view setting, ControlCommand& command) {
     uint64_t bytes;
     if (!absl::SimpleAtoi(value, &bytes)) return BadValue(key, value, "a byte count (0 for one BDP)");
     command.queue_bytes = bytes;
+  } else if (key == "policer") {
+    uint64_t bytes;
+    if (!absl::SimpleAtoi(value, &bytes)) return BadValue(key, value, "a burst in bytes (0: shape, not police)");
+    command.policer_burst_bytes = bytes;
   } else {
     return absl::InvalidArgumentError(absl::StrFormat(
-        "control command: unknown setting \"%s\" (known: rtt, rate, loss, jitter, queue)", setting));
+        "control command: unknown setting \"%s\" (known: rtt, rate, loss, jitter, queue, policer)", setting));
   }
   return absl::OkStatus();
 }
@@ -86,21 +91,33 @@ absl::StatusOr<ControlCommand> ParseControlCommand(absl::string_view line) {
     return absl::InvalidArgumentError(
         absl::StrFormat("control command: unknown verb \"%s\" (known: ping, stats, set, cut, heal)", verb));
   }
-  if (words.size() < 3) {
+  size_t settings = 3;  // index of the first setting
+  if (command.kind == ControlCommand::Kind::kSet && words.size() >= 2 && absl::StrContains(words[1], '>')) {
+    std::pair<absl::string_view, absl::string_view> ends = absl::StrSplit(words[1], absl::MaxSplits('>', 1));
+    if (ends.first.empty() || ends.second.empty()) {
+      return absl::InvalidArgumentError(absl::StrFormat("control command: \"%s\" is not FROM>TO", words[1]));
+    }
+    command.region_a = std::string(ends.first);
+    command.region_b = std::string(ends.second);
+    command.one_way = true;
+    settings = 2;
+  } else if (words.size() < 3) {
     return absl::InvalidArgumentError(absl::StrFormat("control command \"%s\" needs two region names", verb));
+  } else {
+    command.region_a = std::string(words[1]);
+    command.region_b = std::string(words[2]);
   }
-  command.region_a = std::string(words[1]);
-  command.region_b = std::string(words[2]);
   if (command.kind != ControlCommand::Kind::kSet) {
     if (words.size() != 3) {
       return absl::InvalidArgumentError(absl::StrFormat("control command \"%s\" takes only two region names", verb));
     }
     return command;
   }
-  if (words.size() == 3) {
-    return absl::InvalidArgumentError("control command \"set\" needs at least one of rtt=, rate=, loss=, jitter=, queue=");
+  if (words.size() == settings) {
+    return absl::InvalidArgumentError(
+        "control command \"set\" needs at least one of rtt=, rate=, loss=, jitter=, queue=, policer=");
   }
-  for (size_t i = 3; i < words.size(); ++i) {
+  for (size_t i = settings; i < words.size(); ++i) {
     absl::Status applied = ApplySetting(words[i], command);
     if (!applied.ok()) return applied;
   }

@@ -4,11 +4,15 @@
 //   ping
 //   stats
 //   set xinjiang chongqing rtt=80ms rate=300mbit loss=0.1% jitter=1ms queue=4000000
+//   set xinjiang chongqing rate=1gbit policer=500000
+//   set xinjiang>chongqing rate=500mbit
 //   cut xinjiang chongqing
 //   heal xinjiang chongqing
 //
-// set/cut/heal act on both directions of the link between the two regions.
-// rate=unlimited (or 0) removes the rate limit; queue=0 means one BDP.
+// set/cut/heal act on both directions of the link between the two regions;
+// "set A>B" on the direction from A to B only. rate=unlimited (or 0) removes
+// the rate limit; queue=0 means one BDP; policer=BYTES polices the rate with
+// that burst instead of queueing (0: a shaper again).
 #pragma once
 
 #include <cstdint>
@@ -31,6 +35,8 @@ struct ControlCommand {
   std::optional<double> loss;
   std::optional<double> jitter_ms;
   std::optional<uint64_t> queue_bytes;
+  std::optional<uint64_t> policer_burst_bytes;
+  bool one_way = false;  // kSet: only the direction from region_a to region_b
 };
 
 absl::StatusOr<ControlCommand> ParseControlCommand(absl::string_view line);

@@ -155,7 +155,11 @@ absl::Status Emulator::UpdateOffloads() {
   for (size_t p = 0; p < ports_.size(); ++p) {
     bool lossless = true;
     for (const Direction& direction : directions_) {
-      if (direction.from == static_cast<int>(p) && direction.model.params().loss > 0) lossless = false;
+      // Loss and policing drop single packets, which a GSO buffer standing for many would blur.
+      const LinkParams& params = direction.model.params();
+      if (direction.from == static_cast<int>(p) && (params.loss > 0 || params.policer_burst_bytes > 0)) {
+        lossless = false;
+      }
     }
     if (lossless == ports_[p].offload) continue;
     SILK_RETURN_IF_ERROR(SetTunOffload(ports_[p].tun_fd, lossless));

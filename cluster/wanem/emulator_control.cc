@@ -28,6 +28,7 @@ std::string Emulator::HandleCommand(absl::string_view line) {
     return absl::StrFormat("error: no link between regions \"%s\" and \"%s\"", command->region_a, command->region_b);
   }
   for (Direction* direction : both) {
+    if (command->one_way && direction == both[1]) continue;
     LinkParams params = direction->model.params();
     if (command->kind == ControlCommand::Kind::kSet) {
       if (command->rtt_ms) params.rtt_ms = *command->rtt_ms;
@@ -35,6 +36,7 @@ std::string Emulator::HandleCommand(absl::string_view line) {
       if (command->loss) params.loss = *command->loss;
       if (command->jitter_ms) params.jitter_ms = *command->jitter_ms;
       if (command->queue_bytes) params.queue_bytes = *command->queue_bytes;
+      if (command->policer_burst_bytes) params.policer_burst_bytes = *command->policer_burst_bytes;
     } else if (command->kind == ControlCommand::Kind::kCut) {
       params.cut = true;
       // Packets already on the wire are lost with it.
@@ -60,15 +62,17 @@ std::string Emulator::StatsJson(int64_t now_ns) const {
     absl::StrAppendFormat(
         &json,
         "%s{\"from\": \"%s\", \"to\": \"%s\", \"rate_bps\": %.0f, \"rtt_ms\": %g, \"jitter_ms\": %g, "
-        "\"loss\": %g, \"mtu\": %d, \"queue_limit_bytes\": %d, \"cut\": %s, \"backlog_bytes\": %d, "
+        "\"loss\": %g, \"mtu\": %d, \"queue_limit_bytes\": %d, \"policer_burst_bytes\": %d, \"cut\": %s, "
+        "\"backlog_bytes\": %d, "
         "\"in_flight_packets\": %d, \"offered_packets\": %d, \"offered_bytes\": %d, \"delivered_packets\": %d, "
         "\"delivered_bytes\": %d, \"dropped_cut\": %d, \"dropped_loss\": %d, \"dropped_queue\": %d, "
-        "\"dropped_overflow\": %d, \"write_errors\": %d, \"max_late_us\": %.1f, \"mean_late_us\": %.1f}",
+        "\"dropped_policed\": %d, \"dropped_overflow\": %d, \"write_errors\": %d, \"max_late_us\": %.1f, \"mean_late_us\": %.1f}",
         i == 0 ? "" : ", ", ports_[direction.from].region, ports_[direction.to].region, params.rate_bps,
         params.rtt_ms, params.jitter_ms, params.loss, params.mtu, params.QueueLimitBytes(),
-        params.cut ? "true" : "false", direction.model.BacklogBytes(now_ns), direction.line.packets(),
+        params.policer_burst_bytes, params.cut ? "true" : "false", direction.model.BacklogBytes(now_ns), direction.line.packets(),
         counters.offered_packets, counters.offered_bytes, counters.delivered_packets, counters.delivered_bytes,
-        counters.dropped_cut, counters.dropped_loss, counters.dropped_queue, counters.dropped_overflow,
+        counters.dropped_cut, counters.dropped_loss, counters.dropped_queue, counters.dropped_policed,
+        counters.dropped_overflow,
         counters.write_errors, counters.max_late_ns / 1e3,
         counters.delivered_packets + counters.write_errors == 0
             ? 0.0

@@ -33,7 +33,12 @@ LinkDirection::Admission LinkDirection::Admit(int64_t now_ns, uint32_t bytes, ui
     return {};
   }
   int64_t sent_ns = now_ns;
-  if (params_.rate_bps > 0) {
+  if (params_.rate_bps > 0 && params_.policer_burst_bytes > 0) {
+    if (!Police(now_ns, bytes)) {
+      counters_.dropped_policed += segments;
+      return {};
+    }
+  } else if (params_.rate_bps > 0) {
     if (BacklogBytes(now_ns) + bytes > params_.QueueLimitBytes()) {
       counters_.dropped_queue += segments;
       return {};
@@ -54,6 +59,19 @@ LinkDirection::Admission LinkDirection::Admit(int64_t now_ns, uint32_t bytes, ui
   deliver_ns = std::max(deliver_ns, last_deliver_ns_);
   last_deliver_ns_ = deliver_ns;
   return {true, deliver_ns};
+}
+
+bool LinkDirection::Police(int64_t now_ns, uint32_t bytes) {
+  const double burst = static_cast<double>(params_.policer_burst_bytes);
+  if (tokens_ < 0) {
+    tokens_ = burst;
+  } else if (now_ns > tokens_at_ns_) {
+    tokens_ = std::min(burst, tokens_ + static_cast<double>(now_ns - tokens_at_ns_) * params_.rate_bps / 8e9);
+  }
+  tokens_at_ns_ = std::max(tokens_at_ns_, now_ns);
+  if (tokens_ < bytes) return false;
+  tokens_ -= bytes;
+  return true;
 }
 
 void LinkDirection::Flush(int64_t now_ns) {

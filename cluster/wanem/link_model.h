@@ -7,6 +7,10 @@
 // occupies it for bytes*8/rate, then travels rtt/2 +- jitter. If the bytes
 // still waiting for the bottleneck would exceed the queue limit, it is dropped
 // (tail drop, like a router).
+//
+// A policer instead (policer_burst_bytes > 0) queues nothing: a token bucket
+// of that depth fills at the rate, a packet that finds enough tokens passes at
+// once and one that does not is dropped, as a provider's rate limit does.
 #pragma once
 
 #include <cstdint>
@@ -19,6 +23,7 @@ struct LinkParams {
   double jitter_ms = 0;      // uniform extra one-way delay in [-jitter, +jitter]
   double loss = 0;           // fraction of packets lost at random, [0, 1)
   uint64_t queue_bytes = 0;  // queue bound; 0: one BDP, at least kMinQueuePackets * mtu
+  uint64_t policer_burst_bytes = 0;  // > 0: police the rate with this burst instead of queueing
   uint32_t mtu = 1500;
   bool cut = false;          // drop everything
 
@@ -34,6 +39,7 @@ struct LinkCounters {
   uint64_t dropped_cut = 0;
   uint64_t dropped_loss = 0;
   uint64_t dropped_queue = 0;     // queue bound exceeded: the link is overfull
+  uint64_t dropped_policed = 0;   // over the policer's rate and burst
   uint64_t dropped_overflow = 0;  // the emulator ran out of delay-line memory
   uint64_t write_errors = 0;
   // How late the emulator delivered packets compared to their due time (its own
@@ -85,7 +91,11 @@ class LinkDirection {
   LinkParams params_;
   Random random_;
   LinkCounters counters_;
+  bool Police(int64_t now_ns, uint32_t bytes);  // takes the tokens, or false: drop
+
   int64_t busy_until_ns_ = 0;    // the bottleneck serializes until then
+  double tokens_ = -1;           // the policer's bucket (bytes); < 0: full, not yet used
+  int64_t tokens_at_ns_ = 0;
   int64_t last_deliver_ns_ = 0;  // deliveries never go back in time: no reordering
 };
 

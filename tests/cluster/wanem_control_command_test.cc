@@ -31,6 +31,19 @@ TEST(ControlCommandTest, SetChangesOnlyWhatItNames) {
   EXPECT_DOUBLE_EQ(*unlimited->rtt_ms, 500);
 }
 
+TEST(ControlCommandTest, ParsesAPolicerAndOneDirection) {
+  auto policed = ParseControlCommand("set a b rate=1gbit policer=500000");
+  ASSERT_TRUE(policed.ok()) << policed.status();
+  EXPECT_EQ(*policed->policer_burst_bytes, 500000u);
+  EXPECT_FALSE(policed->one_way);
+  auto one_way = ParseControlCommand("set xinjiang>chongqing rate=500mbit");
+  ASSERT_TRUE(one_way.ok()) << one_way.status();
+  EXPECT_TRUE(one_way->one_way);
+  EXPECT_EQ(one_way->region_a, "xinjiang");
+  EXPECT_EQ(one_way->region_b, "chongqing");
+  EXPECT_DOUBLE_EQ(*one_way->rate_bps, 500e6);
+}
+
 TEST(ControlCommandTest, ParsesSimpleVerbs) {
   EXPECT_EQ(ParseControlCommand("ping")->kind, ControlCommand::Kind::kPing);
   EXPECT_EQ(ParseControlCommand(" stats ")->kind, ControlCommand::Kind::kStats);
@@ -59,6 +72,9 @@ TEST(ControlCommandTest, RejectsBadInputWithAClearMessage) {
       {"set a b queue=-1", "queue=\"-1\" is invalid"},
       {"set a b color=red", "unknown setting \"color=red\""},
       {"set a b rtt", "rtt=\"\" is invalid"},
+      {"set a b policer=big", "policer=\"big\" is invalid"},
+      {"set a> rate=1gbit", "is not FROM>TO"},
+      {"set a>b", "needs at least one of"},
       {"\xff\xfe\x01 garbage", "unknown verb"},
   };
   for (const Case& c : cases) {

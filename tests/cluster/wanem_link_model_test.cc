@@ -176,6 +176,28 @@ TEST(LinkModelTest, SuperPacketIsLostWhenAnyOfItsSegmentsWouldBe) {
   EXPECT_EQ(link.counters().dropped_loss, 5u * lost);
 }
 
+// A policer queues nothing: within its burst packets pass at once (no
+// serialization delay); past it, only what the rate refills gets through.
+TEST(LinkModelTest, PolicerPassesTheBurstAtOnceThenOnlyTheRate) {
+  LinkParams params = Shaped(8e6, 40);  // 1 byte per microsecond
+  params.policer_burst_bytes = 10000;
+  LinkDirection link(params, 1);
+  for (int i = 0; i < 10; ++i) {
+    auto admitted = link.Admit(0, 1000);
+    ASSERT_TRUE(admitted.accepted) << i;
+    EXPECT_EQ(admitted.deliver_at_ns, 20 * kMs);  // propagation only
+  }
+  EXPECT_FALSE(link.Admit(0, 1000).accepted);  // the bucket is empty
+  EXPECT_FALSE(link.Admit(kMs / 2, 1000).accepted);  // half refilled
+  EXPECT_TRUE(link.Admit(kMs, 1000).accepted);  // a packet's worth refilled
+  EXPECT_EQ(link.counters().dropped_policed, 2u);
+  EXPECT_EQ(link.BacklogBytes(0), 0u);
+  // Over a long run the policer delivers the rate, not more.
+  uint64_t delivered = 0;
+  for (int64_t t = 2 * kMs; t < 1002 * kMs; t += kMs / 4) delivered += link.Admit(t, 1000).accepted ? 1000 : 0;
+  EXPECT_NEAR(static_cast<double>(delivered), 1e6, 11000);  // 1 s at 1 MB/s, plus at most the burst
+}
+
 TEST(RandomTest, UniformIsInRangeAndSeedDependent) {
   Random a(1), b(1), c(2);
   for (int i = 0; i < 1000; ++i) {
