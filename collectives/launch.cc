@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <memory>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
+#include "runtime/core/log.h"
 #include "runtime/core/status_macros.h"
 
 namespace silk {
@@ -71,6 +74,28 @@ absl::Status Run(OpContext& ctx, OpState& state) {
   return ctx.WaitAll(sends);
 }
 
+// The plan of a call: its algorithm and variants, for SILK_TRACE and SILK_LOG.
+std::string Plan(const OpDescriptor& d) {
+  const uint8_t algorithm = d.flags & kAlgorithmFlagsMask;
+  std::string plan = algorithm == 0 ? "direct" : AlgorithmName(static_cast<algorithms::Algorithm>(algorithm));
+  if (d.flags & kWithinRegionFlag) plan += ", within each region";
+  if (d.flags & kVaryingCountsFlag) plan += ", counts per rank";
+  return plan;
+}
+
+// SILK_LOG=1: the plan of each new (operation, count, type, variant) once per process.
+void LogPlanOnce(const Communicator& comm, const OpDescriptor& d, const std::string& plan) {
+  if (!LogEnabled(LogLevel::kInfo)) return;
+  static absl::Mutex mu(absl::kConstInit);
+  static auto* seen = new absl::flat_hash_set<std::string>();
+  const std::string call = d.ToString();
+  {
+    absl::MutexLock lock(&mu);
+    if (seen->size() > 10000 || !seen->insert(call).second) return;  // a bound for endless shapes
+  }
+  Log(LogLevel::kInfo, "plan: %s runs %s on %d ranks in %d regions", call, plan, comm.size(), comm.num_regions());
+}
+
 }  // namespace
 
 OpDescriptor MakeDescriptor(CollectiveKind kind, DataType type, ReduceOp op, int root, uint64_t count,
@@ -93,7 +118,10 @@ WorkPtr Launch(Communicator& comm, LaunchOptions options, AlgorithmBody body) {
   const OpDescriptor descriptor = state->options.descriptor;
   const absl::Duration timeout = state->options.timeout;
   const bool may_overlap = state->options.may_overlap;
-  auto run = [state](OpContext& ctx) {
+  std::string plan = Plan(descriptor);
+  LogPlanOnce(comm, descriptor, plan);
+  auto run = [state, plan = std::move(plan)](OpContext& ctx) {
+    ctx.Annotate(plan);
     absl::Status status = Run(ctx, *state);
     // Scratch buffers go back to the pool only when nothing can touch them.
     const auto& requests = ctx.requests();

@@ -1,6 +1,7 @@
 #include "runtime/communicator.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 
@@ -250,6 +251,13 @@ absl::StatusOr<std::unique_ptr<Communicator>> Communicator::Create(std::unique_p
     Log(LogLevel::kInfo, "network tiers: %s", comm->tiers_.ToString());
   }
   comm->engine_ = std::make_unique<Engine>(comm->transport_.get(), comm->rank_, comm->config_.engine_streams);
+  if (!config.trace_path.empty()) {
+    // The n-th communicator of a process (n > 1) gets its own file: "<path>.comm<n>".
+    static std::atomic<int> created{0};
+    const int n = ++created;
+    const std::string path = n == 1 ? config.trace_path : absl::StrFormat("%s.comm%d", config.trace_path, n);
+    comm->engine_->EnableTrace(path, comm->rank_);
+  }
   comm->root_transport_ = comm->transport_;
   for (int r = 0; r < comm->size(); ++r) comm->root_ranks_.push_back(r);
   return comm;
@@ -366,6 +374,25 @@ void Communicator::Abort(const absl::Status& reason) { engine_->Abort(reason); }
 WorkPtr Communicator::Submit(const OpDescriptor& descriptor, absl::Duration timeout, OpBody body, bool may_overlap) {
   if (timeout <= absl::ZeroDuration()) timeout = config_.timeout;
   return engine_->Submit(descriptor, timeout, std::move(body), may_overlap);
+}
+
+CommStats Communicator::Stats() const {
+  CommStats stats;
+  for (int peer = 0; peer < size(); ++peer) {
+    if (peer == rank_) continue;
+    const RankPlacement& p = placements_[peer];
+    CommStats::Tier& tier = p.region != region() ? stats.wan : p.node != node() ? stats.region : stats.node;
+    const transport::PeerCounters counters = transport_->counters(peer);
+    tier.bytes_sent += counters.bytes_sent;
+    tier.bytes_received += counters.bytes_received;
+  }
+  const Engine::Stats engine = engine_->stats();
+  stats.collectives = engine.collectives;
+  stats.point_to_point = engine.point_to_point;
+  stats.failed = engine.failed;
+  stats.collective_time = engine.collective_time;
+  stats.point_to_point_time = engine.point_to_point_time;
+  return stats;
 }
 
 uint32_t Communicator::NextMessageNumber(int peer, int32_t tag, bool send) {

@@ -35,6 +35,23 @@ struct RankPlacement {
   int local_rank = 0;  // index among the ranks on the same node
 };
 
+// What a communicator has done (Communicator::Stats).
+struct CommStats {
+  // Payload bytes this rank sent to and received from peers, by where the
+  // peer is: the same node, another node of this region, another region (the
+  // WAN). Counted per connection: communicators split from one root share them.
+  struct Tier {
+    uint64_t bytes_sent = 0;
+    uint64_t bytes_received = 0;
+  };
+  Tier node, region, wan;
+  uint64_t collectives = 0;     // operations completed, successfully or not
+  uint64_t point_to_point = 0;  // sends, receives and batches completed
+  uint64_t failed = 0;
+  absl::Duration collective_time;      // summed running time of the collectives
+  absl::Duration point_to_point_time;  // summed waits of the point-to-point calls
+};
+
 class Communicator {
  public:
   // Joins the job described by `bootstrap` (which is kept for the communicator's life).
@@ -70,6 +87,8 @@ class Communicator {
 
   // OK while healthy; after any failure, the sticky error every call reports.
   absl::Status status() const;
+  // Counters since creation; cheap enough to read every step.
+  CommStats Stats() const;
   // Fails the communicator on every rank with `reason`.
   void Abort(const absl::Status& reason);
 

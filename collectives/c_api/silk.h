@@ -23,6 +23,7 @@
 #define SILK_SILK_H_
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -113,6 +114,21 @@ void silk_comm_abort_local(silk_comm_t* comm);
 /* ncclCommGetAsyncError: *async_error is SILK_SUCCESS while healthy, else the
  * sticky error (message in silk_last_error()). Never blocks. */
 silk_result_t silk_comm_get_async_error(const silk_comm_t* comm, silk_result_t* async_error);
+
+/* Counters since the communicator was made. Bytes are payload to and from
+ * peers on this node, elsewhere in this region, and in other regions (the
+ * WAN), per connection (communicators split from one another share them). */
+typedef struct {
+  uint64_t node_bytes_sent, node_bytes_received;
+  uint64_t region_bytes_sent, region_bytes_received;
+  uint64_t wan_bytes_sent, wan_bytes_received;
+  uint64_t collectives;    /* completed, successfully or not */
+  uint64_t point_to_point; /* sends, receives completed */
+  uint64_t failed;
+  double collective_seconds;     /* summed running time of the collectives */
+  double point_to_point_seconds; /* summed waits of the point-to-point calls */
+} silk_stats_t;
+silk_result_t silk_comm_stats(const silk_comm_t* comm, silk_stats_t* stats);
 
 /* Collectives, with NCCL's arguments and buffer layouts (collectives/README.md).
  * Each blocks until done; its _async form returns at once with *work. */

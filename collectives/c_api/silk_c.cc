@@ -137,6 +137,16 @@ silk_result_t silk_comm_get_async_error(const silk_comm_t* comm, silk_result_t* 
   return SILK_SUCCESS;
 }
 
+silk_result_t silk_comm_stats(const silk_comm_t* comm, silk_stats_t* stats) {
+  if (comm == nullptr || stats == nullptr) return NullArgument("silk_comm_stats: comm or stats");
+  const silk::CommStats s = comm->comm->Stats();
+  *stats = silk_stats_t{s.node.bytes_sent,   s.node.bytes_received, s.region.bytes_sent, s.region.bytes_received,
+                        s.wan.bytes_sent,    s.wan.bytes_received,  s.collectives,       s.point_to_point,
+                        s.failed,            absl::ToDoubleSeconds(s.collective_time),
+                        absl::ToDoubleSeconds(s.point_to_point_time)};
+  return SILK_SUCCESS;
+}
+
 silk_result_t silk_get_version(int* version) {
   if (version == nullptr) return NullArgument("silk_get_version: version");
   *version = SILK_VERSION_CODE;

@@ -137,6 +137,7 @@ absl::StatusOr<Config> Config::FromEnvironment() {
     config.wan_congestion = cc;
   }
   if (const char* v = Env("SILK_CLUSTER_SPEC")) config.cluster_spec = v;
+  if (const char* v = Env("SILK_TRACE")) config.trace_path = v;
   if (const char* v = Env("SILK_LINK_RATE")) {
     auto r = ParseRate(v);
     if (!r.ok()) return Invalid("SILK_LINK_RATE", v, "a rate such as 1gbit");

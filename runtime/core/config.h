@@ -93,6 +93,11 @@ struct Config {
   bool mutex_deadlock_checks = false;
   // Log level: 0 errors and warnings, 1 info, 2 debug (SILK_LOG).
   int log_level = 0;
+  // SILK_TRACE: each rank writes a Chrome/Perfetto trace of its operations to
+  // this path ("%r" becomes the rank, else ".rank<r>.json" is appended) when its
+  // communicator closes (runtime/engine/op_trace.h); a process's later
+  // communicators add ".comm<n>", split ones ".split<id>". Empty: none.
+  std::string trace_path;
 
   // torchrun-style launch (MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE, LOCAL_RANK);
   // -1 / empty when unset.

@@ -1,5 +1,5 @@
 // Minimal leveled logging to stderr (Debian's Abseil has no absl/log).
-// Lines look like: "silk[rank 3] W transport: rejected connection from ...".
+// Lines look like: "silk[rank 3] 2026-12-06T22:09:27.123456Z W transport: rejected ...".
 #pragma once
 
 #include <string>

@@ -23,7 +23,9 @@ OpContext::OpContext(OpContext&& other) noexcept
       seq_base_(other.seq_base_),
       own_requests_(std::move(other.own_requests_)),
       // A root context owns its list; a group view keeps pointing at its root's.
-      requests_(other.requests_ == &other.own_requests_ ? &own_requests_ : other.requests_) {}
+      requests_(other.requests_ == &other.own_requests_ ? &own_requests_ : other.requests_),
+      own_note_(std::move(other.own_note_)),
+      note_(other.note_ == &other.own_note_ ? &own_note_ : other.note_) {}
 
 absl::StatusOr<OpContext> OpContext::Group(std::vector<int> members, uint32_t seq_base) {
   const int self = global_rank(rank());
@@ -37,6 +39,7 @@ absl::StatusOr<OpContext> OpContext::Group(std::vector<int> members, uint32_t se
   group.members_ = std::move(members);
   group.seq_base_ = seq_base_ + seq_base;
   group.requests_ = requests_;
+  group.note_ = note_;
   return group;
 }
 
@@ -81,6 +84,9 @@ Engine::~Engine() {
     waiters.swap(waiters_);
   }
   for (std::thread& thread : waiters) thread.join();
+  if (trace_ != nullptr) {
+    if (absl::Status written = trace_->Write(); !written.ok()) Log(LogLevel::kWarning, "%s", written.message());
+  }
   // Every operation has completed; their callbacks (and any operation those
   // submit, which fails at once now) run before the executor stops.
   callbacks_.reset();
@@ -139,6 +145,7 @@ void Engine::WaiterLoop() {
 
 void Engine::Finish(Tracked& op) {
   absl::Status result = transport::AwaitAll(*transport_, op.requests, op.started, op.deadline);
+  Account(*op.work, true, -1, op.started, "", op.requests, result);
   if (result.ok()) {
     op.work->Complete(absl::OkStatus());
     return;
@@ -149,6 +156,39 @@ void Engine::Finish(Tracked& op) {
   // As in Run: no request may still touch the caller's buffers when Wait() returns.
   transport::WaitAll(op.requests, absl::Now() + absl::Seconds(10)).IgnoreError();
   op.work->Complete(failed);
+}
+
+Engine::Stats Engine::stats() const {
+  absl::MutexLock lock(&mu_);
+  return stats_;
+}
+
+void Engine::EnableTrace(const std::string& path, int rank) { trace_ = std::make_unique<OpTrace>(path, rank); }
+
+void Engine::Account(const Work& work, bool point_to_point, int track, absl::Time start, const std::string& note,
+                     const std::vector<transport::RequestPtr>& requests, const absl::Status& result) {
+  const absl::Time end = absl::Now();
+  {
+    absl::MutexLock lock(&mu_);
+    (point_to_point ? stats_.point_to_point : stats_.collectives)++;
+    (point_to_point ? stats_.point_to_point_time : stats_.collective_time) += end - start;
+    stats_.failed += result.ok() ? 0 : 1;
+  }
+  if (trace_ == nullptr) return;
+  TraceEvent event;
+  event.name = CollectiveKindName(work.descriptor().kind);
+  event.category = point_to_point ? "point-to-point" : "collective";
+  event.call = work.descriptor().ToString();
+  event.note = note;
+  event.op_id = work.op_id();
+  event.track = point_to_point ? 1000 : track;
+  event.start = start;
+  event.end = end;
+  for (const transport::RequestPtr& r : requests) {
+    (r->kind() == transport::Request::Kind::kSend ? event.bytes_sent : event.bytes_received) += r->bytes();
+  }
+  event.result = result.ok() ? "ok" : std::string(result.message());
+  trace_->Record(std::move(event));
 }
 
 absl::Status Engine::status() const {
@@ -187,13 +227,13 @@ void Engine::Loop(int stream) {
       queue_.pop_front();
       running_++;
     }
-    Run(op);
+    Run(op, stream);
     absl::MutexLock lock(&mu_);
     running_--;
   }
 }
 
-void Engine::Run(Pending& op) {
+void Engine::Run(Pending& op, int stream) {
   absl::Status sticky = status();
   if (!sticky.ok()) {
     op.work->Complete(sticky);
@@ -212,8 +252,10 @@ void Engine::Run(Pending& op) {
     return;
   }
   op.work->MarkStarted();
-  OpContext context(transport_, op.work->op_id(), d, absl::Now() + op.timeout);
+  const absl::Time start = absl::Now();
+  OpContext context(transport_, op.work->op_id(), d, start + op.timeout);
   absl::Status result = op.body(context);
+  Account(*op.work, false, stream, start, context.note(), context.requests(), result);
   if (result.ok()) {
     op.work->Complete(absl::OkStatus());
     return;

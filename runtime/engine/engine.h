@@ -38,6 +38,7 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "runtime/engine/callback_executor.h"
+#include "runtime/engine/op_trace.h"
 #include "runtime/engine/work.h"
 #include "runtime/transport/transport.h"
 
@@ -53,7 +54,8 @@ class OpContext {
         descriptor_(descriptor),
         started_(absl::Now()),
         deadline_(deadline),
-        requests_(&own_requests_) {}
+        requests_(&own_requests_),
+        note_(&own_note_) {}
   OpContext(const OpContext&) = delete;
   OpContext& operator=(const OpContext&) = delete;
   OpContext(OpContext&& other) noexcept;
@@ -85,6 +87,11 @@ class OpContext {
   const std::vector<transport::RequestPtr>& requests() const { return *requests_; }
   transport::Transport& transport() const { return *transport_; }
 
+  // What the collective layer chose for this operation ("ring", "hierarchical
+  // ..."): the SILK_TRACE event and SILK_LOG's plan line show it.
+  void Annotate(std::string note) { *note_ = std::move(note); }
+  const std::string& note() const { return *note_; }
+
  private:
   transport::Transport* transport_;
   uint64_t op_id_;
@@ -96,6 +103,8 @@ class OpContext {
   uint32_t seq_base_ = 0;
   std::vector<transport::RequestPtr> own_requests_;
   std::vector<transport::RequestPtr>* requests_;  // the root context's list
+  std::string own_note_;
+  std::string* note_;  // the root context's
 };
 
 using OpBody = std::function<absl::Status(OpContext&)>;
@@ -120,6 +129,19 @@ class Engine {
   WorkPtr Track(uint64_t op_id, const OpDescriptor& descriptor, absl::Duration timeout,
                 std::vector<transport::RequestPtr> requests);
 
+  // What this engine has run (Communicator::Stats adds the bytes).
+  struct Stats {
+    uint64_t collectives = 0;     // completed, successfully or not
+    uint64_t point_to_point = 0;  // Track calls completed
+    uint64_t failed = 0;
+    absl::Duration collective_time;      // sum of the collectives' running times
+    absl::Duration point_to_point_time;  // sum of the point-to-point waits
+  };
+  Stats stats() const;
+  // SILK_TRACE (op_trace.h): record every operation from now on, and write the
+  // trace when the engine is destroyed.
+  void EnableTrace(const std::string& path, int rank);
+
   // The sticky error; OK while healthy.
   absl::Status status() const;
   // Puts the engine (and the transport, so the peers hear of it) into `reason`.
@@ -139,9 +161,12 @@ class Engine {
     std::vector<transport::RequestPtr> requests;
   };
   void Loop(int stream);
-  void Run(Pending& op);
+  void Run(Pending& op, int stream);
   void WaiterLoop();
   void Finish(Tracked& op);
+  // Counts a finished operation and, with SILK_TRACE, records it.
+  void Account(const Work& work, bool point_to_point, int track, absl::Time start, const std::string& note,
+               const std::vector<transport::RequestPtr>& requests, const absl::Status& result);
   void SetError(const absl::Status& status);
 
   transport::Transport* const transport_;
@@ -157,6 +182,8 @@ class Engine {
   std::deque<Tracked> tracked_ ABSL_GUARDED_BY(mu_);
   int idle_waiters_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::thread> waiters_ ABSL_GUARDED_BY(mu_);
+  Stats stats_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<OpTrace> trace_;  // set before any operation runs (EnableTrace)
   std::unique_ptr<CallbackExecutor> callbacks_;  // outlives the threads, which complete works
   std::vector<std::thread> threads_;
 };

@@ -78,6 +78,17 @@ TEST_P(SplitTest, MembersOrderRegionsAndTrafficBesideTheParent) {
     if (!b.ok()) return b.status();
     if (absl::Status s = (*b)->Wait(); !s.ok()) return s;
     if (in != 100 + expected[1 - h.rank()]) return absl::InternalError("wrong message in the half");
+    // Stats: the odd half's peer is in the other region, the even half's in this one (same node here).
+    const CommStats stats = h.Stats();
+    const CommStats::Tier& used = me % 2 == 1 ? stats.wan : stats.node;
+    const CommStats::Tier& unused = me % 2 == 1 ? stats.node : stats.wan;
+    if (used.bytes_sent < 4 || used.bytes_received < 4 || unused.bytes_sent != 0 || stats.collectives < 1 ||
+        stats.point_to_point != 1) {
+      return absl::InternalError(absl::StrFormat("rank %d: stats %d/%d bytes on the used tier, %d on the other, "
+                                                 "%d collectives, %d point-to-point", me, used.bytes_sent,
+                                                 used.bytes_received, unused.bytes_sent, stats.collectives,
+                                                 stats.point_to_point));
+    }
     auto single = Split(h, h.rank(), 0);
     if (!single.ok()) return single.status();
     float one = 7;

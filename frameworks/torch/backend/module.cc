@@ -52,7 +52,24 @@ PYBIND11_MODULE(_C, m) {
             absl::Status status = pg.communicator().status();
             return status.ok() ? std::string("OK") : std::string(status.ToString());
           },
-          "\"OK\", or the communicator's sticky error.");
+          "\"OK\", or the communicator's sticky error.")
+      .def(
+          "stats",
+          [](ProcessGroupSilk& pg) {
+            const silk::CommStats s = pg.communicator().Stats();
+            py::dict d;
+            for (auto [name, tier] : {std::pair{"node", s.node}, {"region", s.region}, {"wan", s.wan}}) {
+              d[py::str(std::string(name) + "_bytes_sent")] = tier.bytes_sent;
+              d[py::str(std::string(name) + "_bytes_received")] = tier.bytes_received;
+            }
+            d["collectives"] = s.collectives;
+            d["point_to_point"] = s.point_to_point;
+            d["failed"] = s.failed;
+            d["collective_seconds"] = absl::ToDoubleSeconds(s.collective_time);
+            d["point_to_point_seconds"] = absl::ToDoubleSeconds(s.point_to_point_time);
+            return d;
+          },
+          "Counters since the group was made (silk.torch.stats).");
 
   m.def("create_process_group", &silk::pytorch::CreateProcessGroup, py::arg("store"), py::arg("rank"),
         py::arg("size"), py::arg("timeout"), py::call_guard<py::gil_scoped_release>(),

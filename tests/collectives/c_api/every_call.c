@@ -292,6 +292,14 @@ int main(int argc, char** argv) {
   EXPECT(silk_send(comm, x, 1, SILK_FLOAT32, size, 0) == SILK_ERROR_INVALID_ARGUMENT, "send to rank %d", size);
   EXPECT(silk_recv(comm, x, 1, SILK_FLOAT32, 0, -1) == SILK_ERROR_INVALID_ARGUMENT, "negative tag");
   CHECK(silk_allreduce(comm, x, x, 3, SILK_FLOAT32, SILK_SUM));
+  silk_stats_t stats;
+  CHECK(silk_comm_stats(comm, &stats));
+  EXPECT(stats.collectives > 500 && stats.point_to_point > 100 && stats.failed == 0, "stats: %llu %llu %llu",
+         (unsigned long long)stats.collectives, (unsigned long long)stats.point_to_point,
+         (unsigned long long)stats.failed);
+  EXPECT(size == 1 || (stats.node_bytes_sent > 0 && stats.node_bytes_received > 0 && stats.wan_bytes_sent == 0),
+         "stats: node bytes %llu/%llu, WAN %llu", (unsigned long long)stats.node_bytes_sent,
+         (unsigned long long)stats.node_bytes_received, (unsigned long long)stats.wan_bytes_sent);
   silk_result_t healthy = SILK_ERROR_INTERNAL;
   CHECK(silk_comm_get_async_error(comm, &healthy));
   EXPECT(healthy == SILK_SUCCESS, "async error on a healthy communicator");

@@ -18,15 +18,42 @@ import launch  # noqa: E402
 RANKS = 3
 
 
+def check_traces(prefix):
+    """SILK_TRACE: every rank's file parses and holds the operations it ran."""
+    import json
+    for rank in range(RANKS):
+        with open(f"{prefix}.rank{rank}.json") as f:
+            trace = json.load(f)
+        events = [e for e in trace["traceEvents"] if e.get("ph") == "X"]
+        names = {e["name"] for e in events}
+        for name in ("allreduce", "alltoall", "alltoallv", "gather", "scatter", "sendrecv"):
+            if name not in names:
+                return f"rank {rank}'s trace has no {name} event (has {sorted(names)})"
+        allreduce = next(e for e in events if e["name"] == "allreduce")
+        if not allreduce["args"]["plan"] or allreduce["args"]["bytes_sent"] <= 0 or allreduce["dur"] < 0:
+            return f"rank {rank}'s all-reduce event lacks its plan or bytes: {allreduce}"
+        if not any(e["cat"] == "point-to-point" for e in events):
+            return f"rank {rank}'s trace has no point-to-point event"
+    return None
+
+
 def driver():
-    code, output = launch.mpirun(RANKS, [os.path.abspath(__file__), "--rank"], timeout=180)
-    print(output)
-    if code != 0:
-        print(f"FAILED: mpirun exited with {code}")
-        return 1
-    if output.count("p2p OK") != RANKS:
-        print("FAILED: not every rank reported success")
-        return 1
+    import tempfile
+    with tempfile.TemporaryDirectory() as scratch:
+        prefix = os.path.join(scratch, "trace")
+        code, output = launch.mpirun(RANKS, [os.path.abspath(__file__), "--rank"], timeout=180,
+                                     extra_env={"SILK_TRACE": prefix})
+        print(output)
+        if code != 0:
+            print(f"FAILED: mpirun exited with {code}")
+            return 1
+        if output.count("p2p OK") != RANKS:
+            print("FAILED: not every rank reported success")
+            return 1
+        problem = check_traces(prefix)
+        if problem:
+            print(f"FAILED: {problem}")
+            return 1
     print("PASSED")
     return 0
 
@@ -211,6 +238,15 @@ def worker():
     t = torch.ones(2)
     dist.all_reduce(t, group=silk_group)
     check("healthy after refusals", torch.equal(t, torch.full((2,), float(world))), f"{t}")
+    counters = silk.torch.stats(silk_group)
+    check("stats", counters["collectives"] > 20 and counters["point_to_point"] > 20 and
+          counters["node_bytes_sent"] > 0 and counters["wan_bytes_sent"] == 0 and counters["failed"] == 0,
+          f"{counters}")
+    try:
+        silk.torch.stats()  # the default group is gloo's
+        check("stats of a gloo group raises", False, "no error")
+    except TypeError:
+        pass
 
     # ---- new_group through split: [0, 2] from silk_group's connections, used beside it.
     timings = {}
@@ -243,6 +279,9 @@ def worker():
     print(f"rank {rank}: {checks[0]} checks, {len(failures)} failures; gloo lacks: "
           f"{', '.join(sorted(gloo_lacks)) or 'nothing'}", flush=True)
     dist.destroy_process_group(silk_group)
+    silk_group = None  # the last reference: the communicator closes and writes its SILK_TRACE file
+    import gc
+    gc.collect()
     dist.barrier()
     if not failures:
         print(f"rank {rank}: p2p OK", flush=True)

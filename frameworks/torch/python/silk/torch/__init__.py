@@ -21,7 +21,7 @@ import torch.distributed as dist
 
 from silk.torch import _C
 
-__all__ = ["BACKEND", "ProcessGroupSilk", "hooks"]
+__all__ = ["BACKEND", "ProcessGroupSilk", "hooks", "stats"]
 
 BACKEND = "silk"
 ProcessGroupSilk = _C.ProcessGroupSilk
@@ -37,6 +37,19 @@ def _register():
 
 
 _register()
+
+
+def stats(group=None):
+    """Counters of a silk group (the default group when None) since it was made:
+    payload bytes sent and received per tier (``node_*``, ``region_*``,
+    ``wan_*``: peers on this node, elsewhere in this region, in other regions;
+    per connection, so groups split from one another share them), operations
+    completed (``collectives``, ``point_to_point``, ``failed``) and their summed
+    running times in seconds."""
+    pg = group if group is not None else dist.distributed_c10d._get_default_group()
+    if not isinstance(pg, ProcessGroupSilk):
+        raise TypeError(f"silk.torch.stats needs a silk process group, not {type(pg).__name__}")
+    return pg.stats()
 # Operations still in flight at exit would complete during interpreter
 # finalization, when their future callbacks can no longer take the GIL; and a
 # group that is never destroyed (DDP holds it) would end without a goodbye.

@@ -1,0 +1,68 @@
+#include "runtime/engine/op_trace.h"
+
+#include <cstdio>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
+
+namespace silk {
+namespace {
+
+std::string Quoted(const std::string& text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      absl::StrAppendFormat(&out, "\\u%04x", static_cast<int>(c));
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+OpTrace::OpTrace(std::string path, int rank)
+    : path_(path.find("%r") != std::string::npos ? absl::StrReplaceAll(path, {{"%r", absl::StrCat(rank)}})
+                                                   : absl::StrCat(path, ".rank", rank, ".json")),
+      rank_(rank),
+      origin_(absl::Now()) {}
+
+void OpTrace::Record(TraceEvent event) {
+  absl::MutexLock lock(&mu_);
+  if (events_.size() >= kMaxEvents) {
+    dropped_++;
+    return;
+  }
+  events_.push_back(std::move(event));
+}
+
+absl::Status OpTrace::Write() const {
+  FILE* f = std::fopen(path_.c_str(), "w");
+  if (f == nullptr) return absl::UnavailableError(absl::StrCat("SILK_TRACE: cannot write ", path_));
+  absl::MutexLock lock(&mu_);
+  std::fprintf(f, "{\"displayTimeUnit\": \"ms\", \"otherData\": {\"rank\": %d, \"dropped_events\": %llu},\n", rank_,
+               static_cast<unsigned long long>(dropped_));
+  std::fprintf(f, " \"traceEvents\": [\n  {\"name\": \"process_name\", \"ph\": \"M\", \"pid\": %d, "
+               "\"args\": {\"name\": \"silk rank %d\"}}", rank_, rank_);
+  for (const TraceEvent& e : events_) {
+    std::fprintf(f,
+                 ",\n  {\"name\": %s, \"cat\": %s, \"ph\": \"X\", \"pid\": %d, \"tid\": %d, \"ts\": %.3f, "
+                 "\"dur\": %.3f, \"args\": {\"call\": %s, \"plan\": %s, \"op\": %llu, \"bytes_sent\": %llu, "
+                 "\"bytes_received\": %llu, \"result\": %s}}",
+                 Quoted(e.name).c_str(), Quoted(e.category).c_str(), rank_, e.track,
+                 absl::ToDoubleMicroseconds(e.start - origin_), absl::ToDoubleMicroseconds(e.end - e.start),
+                 Quoted(e.call).c_str(), Quoted(e.note).c_str(), static_cast<unsigned long long>(e.op_id),
+                 static_cast<unsigned long long>(e.bytes_sent), static_cast<unsigned long long>(e.bytes_received),
+                 Quoted(e.result).c_str());
+  }
+  std::fprintf(f, "\n]}\n");
+  return std::fclose(f) == 0 ? absl::OkStatus() : absl::UnavailableError(absl::StrCat("SILK_TRACE: writing ", path_));
+}
+
+}  // namespace silk
