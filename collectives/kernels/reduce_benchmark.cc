@@ -3,7 +3,9 @@
 // Every figure is buffer-size bytes per second: a reduction of N bytes reads
 // two N-byte inputs and writes one, memcpy reads one and writes one. The
 // summary at the end prints each kernel's ratio to memcpy of the same size;
-// the target for float32 and bfloat16 sums of 64 MiB is >= 0.80.
+// the target for float32 and bfloat16 sums of 64 MiB is >= 0.80. The WAN
+// codes (compression/quantizer.h, groups of 256) beside them: quantize (with
+// error feedback, as the owner of a block does) and decode, in float32 bytes.
 //
 //   silk-reduce-bench --benchmark_min_time=0.5 [--benchmark_filter=64MiB]
 #include <benchmark/benchmark.h>
@@ -16,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "collectives/compression/quantizer.h"
 #include "collectives/kernels/float16.h"
 #include "collectives/kernels/reduce.h"
 #include "runtime/core/types.h"
@@ -95,10 +98,35 @@ void BM_Sum(benchmark::State& state, DataType type, size_t bytes, KernelPath pat
   SetKernelPathForTesting(KernelPath::kAuto);
 }
 
+// quantize: values += residual, coded, left decoded, residual updated; decode: code -> floats.
+void BM_Code(benchmark::State& state, Compression compression, size_t bytes, bool decode) {
+  const BlockQuantizer q(compression, 256);
+  const size_t count = bytes / sizeof(float);
+  std::vector<float> values(count), residual(count, 0.0f);
+  for (size_t i = 0; i < count; ++i) values[i] = static_cast<float>(static_cast<int>(i * 2654435761u % 2001) - 1000) / 500;
+  std::vector<uint8_t> code(q.EncodedBytes(count));
+  q.Quantize(values.data(), residual.data(), count, code.data());
+  for (auto _ : state) {
+    if (decode) {
+      q.Decode(code.data(), count, values.data());
+    } else {
+      q.Quantize(values.data(), residual.data(), count, code.data());
+    }
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * bytes));
+}
+
 void RegisterAll() {
   for (size_t bytes : {256 * kKiB, 64 * kMiB}) {
     const std::string size = SizeName(bytes);
     benchmark::RegisterBenchmark(("memcpy/" + size).c_str(), BM_Memcpy, bytes);
+    for (Compression c : {Compression::kBf16, Compression::kInt8, Compression::kInt4}) {
+      for (bool decode : {false, true}) {
+        const std::string name = std::string(decode ? "decode/" : "quantize/") + CompressionName(c) + "/" + size;
+        benchmark::RegisterBenchmark(name.c_str(), BM_Code, c, bytes, decode);
+      }
+    }
     for (DataType type : {DataType::kFloat32, DataType::kBFloat16, DataType::kFloat16}) {
       const std::string name = std::string(DataTypeName(type)) + "_sum";
       benchmark::RegisterBenchmark(("reduce_into/" + name + "/" + size).c_str(), BM_Sum, type, bytes,
