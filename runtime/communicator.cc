@@ -251,15 +251,15 @@ absl::StatusOr<std::unique_ptr<Communicator>> Communicator::Create(std::unique_p
     Log(LogLevel::kInfo, "network tiers: %s", comm->tiers_.ToString());
   }
   comm->engine_ = std::make_unique<Engine>(comm->transport_.get(), comm->rank_, comm->config_.engine_streams);
+  comm->root_transport_ = comm->transport_;
+  for (int r = 0; r < comm->size(); ++r) comm->root_ranks_.push_back(r);
   if (!config.trace_path.empty()) {
     // The n-th communicator of a process (n > 1) gets its own file: "<path>.comm<n>".
     static std::atomic<int> created{0};
     const int n = ++created;
     const std::string path = n == 1 ? config.trace_path : absl::StrFormat("%s.comm%d", config.trace_path, n);
-    comm->engine_->EnableTrace(path, comm->rank_);
+    comm->engine_->EnableTrace(path, comm->rank_, comm->TiersByRootRank());
   }
-  comm->root_transport_ = comm->transport_;
-  for (int r = 0; r < comm->size(); ++r) comm->root_ranks_.push_back(r);
   return comm;
 }
 
@@ -374,6 +374,18 @@ void Communicator::Abort(const absl::Status& reason) { engine_->Abort(reason); }
 WorkPtr Communicator::Submit(const OpDescriptor& descriptor, absl::Duration timeout, OpBody body, bool may_overlap) {
   if (timeout <= absl::ZeroDuration()) timeout = config_.timeout;
   return engine_->Submit(descriptor, timeout, std::move(body), may_overlap);
+}
+
+std::vector<uint8_t> Communicator::TiersByRootRank() const {
+  std::vector<uint8_t> tiers(*std::max_element(root_ranks_.begin(), root_ranks_.end()) + 1, 0);
+  for (int r = 0; r < size(); ++r) {
+    const RankPlacement& p = placements_[r];
+    tiers[root_ranks_[r]] = r == rank_                ? 0
+                            : p.region != region()    ? Engine::kTierWan
+                            : p.node != node()        ? Engine::kTierRegion
+                                                      : Engine::kTierNode;
+  }
+  return tiers;
 }
 
 CommStats Communicator::Stats() const {

@@ -120,6 +120,9 @@ class Communicator {
 
  private:
   Communicator() = default;
+  // Where each rank of the root communicator that is also in this one is, as
+  // the trace's phases name tiers (Engine::EnableTrace).
+  std::vector<uint8_t> TiersByRootRank() const;
   // Joins the exchange only to hand the other ranks `reason`; returns it.
   static absl::Status PublishFailedStart(const absl::Status& reason);
   // Start-up steps after the exchange of rank records (communicator.cc).

@@ -77,7 +77,8 @@ absl::StatusOr<std::unique_ptr<Communicator>> Communicator::CreateChild(const st
   child->transport_ = std::make_shared<ChildTransport>(root_transport_, std::move(root_members), child_rank, id);
   child->engine_ = std::make_unique<Engine>(child->transport_.get(), child_rank, child->config_.engine_streams);
   if (!config_.trace_path.empty()) {  // each split communicator its own file: "<path>.split<id>"
-    child->engine_->EnableTrace(absl::StrFormat("%s.split%d", config_.trace_path, id), rank_);
+    child->engine_->EnableTrace(absl::StrFormat("%s.split%d", config_.trace_path, id), rank_,
+                                child->TiersByRootRank());
   }
   Log(LogLevel::kInfo, "rank %d: split communicator #%d, rank %d of %d, over the existing connections", rank_, id,
       child_rank, child->size());

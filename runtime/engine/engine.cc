@@ -163,7 +163,42 @@ Engine::Stats Engine::stats() const {
   return stats_;
 }
 
-void Engine::EnableTrace(const std::string& path, int rank) { trace_ = std::make_unique<OpTrace>(path, rank); }
+void Engine::EnableTrace(const std::string& path, int rank, std::vector<uint8_t> tier_of_peer) {
+  tier_of_peer_ = std::move(tier_of_peer);
+  trace_ = std::make_unique<OpTrace>(path, rank);
+}
+
+namespace {
+
+// Per tier, the span from the first message posted to the last completed.
+std::vector<TracePhase> Phases(const std::vector<transport::RequestPtr>& requests,
+                               const std::vector<uint8_t>& tier_of_peer) {
+  static const char* const kNames[] = {"", "node", "region", "WAN"};
+  TracePhase tiers[4];
+  for (const transport::RequestPtr& r : requests) {
+    const int peer = r->peer();
+    const uint8_t tier = peer >= 0 && peer < static_cast<int>(tier_of_peer.size()) ? tier_of_peer[peer] : 0;
+    if (tier == 0 || tier > 3 || r->bytes() == 0) continue;  // 0 bytes: the agreement check
+    TracePhase& t = tiers[tier];
+    if (t.tier.empty()) {
+      t.tier = kNames[tier];
+      t.start = absl::InfiniteFuture();
+      t.end = absl::InfinitePast();
+    }
+    (r->kind() == transport::Request::Kind::kSend ? t.bytes_sent : t.bytes_received) += r->bytes();
+    t.start = std::min(t.start, r->posted());
+    if (const absl::Time done = r->completed(); done != absl::InfiniteFuture()) t.end = std::max(t.end, done);
+  }
+  std::vector<TracePhase> phases;
+  for (TracePhase& t : tiers) {
+    if (t.tier.empty()) continue;
+    t.end = std::max(t.end, t.start);
+    phases.push_back(t);
+  }
+  return phases;
+}
+
+}  // namespace
 
 void Engine::Account(const Work& work, bool point_to_point, int track, absl::Time start, const std::string& note,
                      const std::vector<transport::RequestPtr>& requests, const absl::Status& result) {
@@ -188,6 +223,7 @@ void Engine::Account(const Work& work, bool point_to_point, int track, absl::Tim
     (r->kind() == transport::Request::Kind::kSend ? event.bytes_sent : event.bytes_received) += r->bytes();
   }
   event.result = result.ok() ? "ok" : std::string(result.message());
+  event.phases = Phases(requests, tier_of_peer_);
   trace_->Record(std::move(event));
 }
 

@@ -139,8 +139,10 @@ class Engine {
   };
   Stats stats() const;
   // SILK_TRACE (op_trace.h): record every operation from now on, and write the
-  // trace when the engine is destroyed.
-  void EnableTrace(const std::string& path, int rank);
+  // trace when the engine is destroyed. `tier_of_peer[p]` says where the
+  // transport's rank p is (kTierNode, kTierRegion, kTierWan; 0 for this rank).
+  static constexpr uint8_t kTierNode = 1, kTierRegion = 2, kTierWan = 3;
+  void EnableTrace(const std::string& path, int rank, std::vector<uint8_t> tier_of_peer);
 
   // The sticky error; OK while healthy.
   absl::Status status() const;
@@ -184,6 +186,7 @@ class Engine {
   std::vector<std::thread> waiters_ ABSL_GUARDED_BY(mu_);
   Stats stats_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<OpTrace> trace_;  // set before any operation runs (EnableTrace)
+  std::vector<uint8_t> tier_of_peer_;
   std::unique_ptr<CallbackExecutor> callbacks_;  // outlives the threads, which complete works
   std::vector<std::thread> threads_;
 };

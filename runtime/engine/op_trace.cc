@@ -60,6 +60,14 @@ absl::Status OpTrace::Write() const {
                  Quoted(e.call).c_str(), Quoted(e.note).c_str(), static_cast<unsigned long long>(e.op_id),
                  static_cast<unsigned long long>(e.bytes_sent), static_cast<unsigned long long>(e.bytes_received),
                  Quoted(e.result).c_str());
+    for (const TracePhase& p : e.phases) {
+      std::fprintf(f,
+                   ",\n  {\"name\": %s, \"cat\": \"tier\", \"ph\": \"X\", \"pid\": %d, \"tid\": %d, \"ts\": %.3f, "
+                   "\"dur\": %.3f, \"args\": {\"bytes_sent\": %llu, \"bytes_received\": %llu}}",
+                   Quoted(p.tier + " traffic").c_str(), rank_, e.track, absl::ToDoubleMicroseconds(p.start - origin_),
+                   absl::ToDoubleMicroseconds(p.end - p.start), static_cast<unsigned long long>(p.bytes_sent),
+                   static_cast<unsigned long long>(p.bytes_received));
+    }
   }
   std::fprintf(f, "\n]}\n");
   return std::fclose(f) == 0 ? absl::OkStatus() : absl::UnavailableError(absl::StrCat("SILK_TRACE: writing ", path_));

@@ -2,7 +2,9 @@
 // (chrome://tracing, ui.perfetto.dev) written by each rank when its
 // communicator closes. One complete event ("ph": "X") per operation on a track
 // per engine stream (point-to-point on their own track): its call, the
-// algorithm the collective layer noted, bytes sent and received, the result.
+// algorithm the collective layer noted, bytes sent and received, the result;
+// and nested in it one event per tier its messages used (node, region, WAN):
+// from the first message posted to the last completed, with the bytes.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +18,12 @@
 
 namespace silk {
 
+struct TracePhase {
+  std::string tier;  // "node", "region", "WAN"
+  absl::Time start, end;
+  uint64_t bytes_sent = 0, bytes_received = 0;
+};
+
 struct TraceEvent {
   std::string name;      // "allreduce"
   std::string category;  // "collective" or "point-to-point"
@@ -26,6 +34,7 @@ struct TraceEvent {
   absl::Time start, end;
   uint64_t bytes_sent = 0, bytes_received = 0;
   std::string result;  // "ok" or the error
+  std::vector<TracePhase> phases;
 };
 
 class OpTrace {

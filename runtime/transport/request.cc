@@ -29,10 +29,16 @@ absl::Status Request::Wait(absl::Time deadline) const {
   return status_;
 }
 
+absl::Time Request::completed() const {
+  absl::MutexLock lock(&mu_);
+  return completed_;
+}
+
 void Request::Complete(absl::Status status) {
   absl::MutexLock lock(&mu_);
   if (done_) return;
   done_ = true;
+  completed_ = absl::Now();
   status_ = std::move(status);
 }
 

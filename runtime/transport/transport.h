@@ -22,6 +22,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "runtime/core/types.h"
@@ -43,7 +44,7 @@ class Request {
  public:
   enum class Kind { kSend, kRecv };
   Request(Kind kind, int peer, MessageTag tag, size_t bytes)
-      : kind_(kind), peer_(peer), tag_(tag), bytes_(bytes) {}
+      : kind_(kind), peer_(peer), tag_(tag), bytes_(bytes), posted_(absl::Now()) {}
 
   Kind kind() const { return kind_; }
   int peer() const { return peer_; }
@@ -59,13 +60,19 @@ class Request {
   // Called once by the transport that owns the request.
   void Complete(absl::Status status);
 
+  // When it was posted and completed (InfiniteFuture while pending): SILK_TRACE's phases per tier.
+  absl::Time posted() const { return posted_; }
+  absl::Time completed() const;
+
  private:
   const Kind kind_;
   const int peer_;
   const MessageTag tag_;
   const size_t bytes_;
+  const absl::Time posted_;
   mutable absl::Mutex mu_;
   bool done_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time completed_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   absl::Status status_ ABSL_GUARDED_BY(mu_);
 };
 

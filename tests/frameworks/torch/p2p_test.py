@@ -32,6 +32,9 @@ def check_traces(prefix):
         allreduce = next(e for e in events if e["name"] == "allreduce")
         if not allreduce["args"]["plan"] or allreduce["args"]["bytes_sent"] <= 0 or allreduce["dur"] < 0:
             return f"rank {rank}'s all-reduce event lacks its plan or bytes: {allreduce}"
+        if not any(e["cat"] == "tier" and e["name"] == "node traffic" and e["args"]["bytes_sent"] > 0
+                   for e in events):
+            return f"rank {rank}'s trace has no node-tier phase"
         if not any(e["cat"] == "point-to-point" for e in events):
             return f"rank {rank}'s trace has no point-to-point event"
     return None
