@@ -107,6 +107,59 @@ def test_loss():
         check(abs(dropped - lost) <= 2, f"the emulator's loss counter ({dropped}) accounts for the loss ({lost})")
 
 
+def test_policer():
+    """A policer carries the rate and no more, and drops rather than queues what is above it."""
+    rate = 500e6
+    with Cluster() as cluster:
+        vcluster("link", *WAN, "--rate", "500mbit", "--policer", "250000")
+        with probe.ProbeServer(cluster.node("cq1")) as server:
+            sender = subprocess.Popen(
+                ["ip", "netns", "exec", "silk-xj1", tool("silk-netprobe"), "throughput", "--to", server.endpoint(),
+                 "--flows", "4", "--seconds", "8s", "--skip", "3s", "--congestion", "bbr"],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            time.sleep(3)
+            samples = []
+            for _ in range(5):
+                stats = wanem.stats()
+                samples.append((stats["now_ns"] / 1e9, direction(stats, *WAN)["delivered_bytes"]))
+                time.sleep(1)
+            output, errors = sender.communicate(timeout=60)
+        check(sender.returncode == 0, f"the transfer finished ({errors.strip()})")
+        carried = [(b1 - b0) * 8 / (t1 - t0) for (t0, b0), (t1, b1) in zip(samples, samples[1:])]
+        check(max(carried) <= 1.05 * rate, f"the policer carried {', '.join(f'{c / 1e6:.0f}' for c in carried)} "
+              "Mbit/s in successive seconds: never above the rate")
+        link = direction(wanem.stats(), *WAN)
+        check(link["dropped_policed"] > 0 and link["backlog_bytes"] == 0,
+              f"it dropped {link['dropped_policed']} packets over the rate and queued none")
+
+
+def test_profiles():
+    """Every named link profile applies as described, and a checked all-reduce loop runs exact through it."""
+    from vcluster_lib import faults, profiles
+    with Cluster():
+        for name in profiles.NAMES:
+            vcluster("link", *WAN, "--profile", name)
+            stats = wanem.stats()
+            forward, back = direction(stats, *WAN), direction(stats, *reversed(WAN))
+            qdisc = subprocess.run(["ip", "netns", "exec", "silk-gw-xinjiang", "tc", "qdisc", "show", "dev", "wan0"],
+                                   capture_output=True, text=True).stdout
+            expected = {
+                "spec": forward["rate_bps"] == 1e9 and forward["loss"] == 0 and "tbf" not in qdisc,
+                "shallow": forward["queue_limit_bytes"] == 5000000 // 4,
+                "deep": forward["queue_limit_bytes"] == 5000000 * 4,
+                "policer": forward["policer_burst_bytes"] == 500000 and back["policer_burst_bytes"] == 500000,
+                "loss-0.01": forward["loss"] == 0.0001,
+                "loss-1": forward["loss"] == 0.01 and back["loss"] == 0.01,
+                "jitter": forward["jitter_ms"] == 2,
+                "asymmetric": forward["rate_bps"] == 1e9 and back["rate_bps"] == 5e8,
+                "kernel": forward["rate_bps"] == 0 and "tbf" in qdisc,
+            }[name]
+            check(expected, f"profile {name} in force ({profiles.describe(name)})")
+            run = faults.loop(iters=5, size=1 << 20, timeout=120)
+            check(run.returncode == 0 and run.wrong == 0, f"5 all-reduces through {name}: exact "
+                  f"(exit {run.returncode}, {run.wrong} wrong)")
+
+
 def test_cut_heal():
     """`cut` stalls WAN traffic on an open connection; `heal` lets it resume; the LAN is unaffected."""
     with Cluster() as cluster:
