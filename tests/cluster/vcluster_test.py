@@ -53,6 +53,18 @@ def test_rtt():
         check(high <= 52, f"{measured}: ceiling <= 52 ms")
 
 
+def carried_each_second(seconds=4, ramp=3):
+    """What the emulator delivered from xinjiang to chongqing (bits per second, on its own clock) in each of
+    `seconds` successive seconds, after `ramp` seconds for the flows to ramp up."""
+    time.sleep(ramp)
+    samples = []
+    for _ in range(seconds + 1):
+        stats = wanem.stats()
+        samples.append((stats["now_ns"] / 1e9, direction(stats, *WAN)["delivered_bytes"]))
+        time.sleep(1)
+    return [(b1 - b0) * 8 / (t1 - t0) for (t0, b0), (t1, b1) in zip(samples, samples[1:])]
+
+
 def test_throughput():
     """A long TCP transfer fills >= 90% of the link and never runs more than 5% above it."""
     rate = 500e6
@@ -63,13 +75,7 @@ def test_throughput():
                 ["ip", "netns", "exec", "silk-xj1", tool("silk-netprobe"), "throughput", "--to", server.endpoint(),
                  "--flows", "2", "--seconds", "8s", "--skip", "3s", "--congestion", "cubic"],
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            # What the emulator delivers (on its own clock), sampled each second once the flows ramped up.
-            time.sleep(3)
-            samples = []
-            for _ in range(5):
-                stats = wanem.stats()
-                samples.append((stats["now_ns"] / 1e9, direction(stats, *WAN)["delivered_bytes"]))
-                time.sleep(1)
+            carried = carried_each_second()
             output, errors = sender.communicate(timeout=60)
         check(sender.returncode == 0, f"the transfer finished ({errors.strip()})")
         result = json.loads(output)
@@ -79,7 +85,6 @@ def test_throughput():
         # Not asserted: after a loss, the receiver gets a whole repaired window at once, so
         # short windows at the receiver can exceed the link rate although the wire never does.
         print(f"  info: busiest 500 ms at the receiver {peak / 1e6:.1f} Mbit/s")
-        carried = [(b1 - b0) * 8 / (t1 - t0) for (t0, b0), (t1, b1) in zip(samples, samples[1:])]
         check(max(carried) <= 1.05 * rate and min(carried) >= 0.90 * rate,
               f"the emulator carried {', '.join(f'{c / 1e6:.0f}' for c in carried)} Mbit/s in successive seconds")
         # While a link streams, silk-wanem delivers in batches at most 1 ms apart
@@ -117,15 +122,9 @@ def test_policer():
                 ["ip", "netns", "exec", "silk-xj1", tool("silk-netprobe"), "throughput", "--to", server.endpoint(),
                  "--flows", "4", "--seconds", "8s", "--skip", "3s", "--congestion", "bbr"],
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            time.sleep(3)
-            samples = []
-            for _ in range(5):
-                stats = wanem.stats()
-                samples.append((stats["now_ns"] / 1e9, direction(stats, *WAN)["delivered_bytes"]))
-                time.sleep(1)
+            carried = carried_each_second()
             output, errors = sender.communicate(timeout=60)
         check(sender.returncode == 0, f"the transfer finished ({errors.strip()})")
-        carried = [(b1 - b0) * 8 / (t1 - t0) for (t0, b0), (t1, b1) in zip(samples, samples[1:])]
         check(max(carried) <= 1.05 * rate, f"the policer carried {', '.join(f'{c / 1e6:.0f}' for c in carried)} "
               "Mbit/s in successive seconds: never above the rate")
         link = direction(wanem.stats(), *WAN)

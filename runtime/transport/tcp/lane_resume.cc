@@ -51,17 +51,24 @@ void ProgressThread::Resume(Lane* lane, ScopedFd fd) {
   }
 }
 
+// Writes what the socket takes of `bytes` now: how many (0: none now), or -1 after a lane error.
+ssize_t ProgressThread::WriteOutsideFrames(Lane* lane, absl::string_view bytes, const char* what) {
+  while (true) {
+    ssize_t n = ::send(lane->fd.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (n >= 0) return n;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+    LaneError(lane, PeerLostError(absl::StrFormat("%s on lane %d to rank %d (%s) failed: %s", what, lane->index,
+                                                  lane->peer->rank, lane->address, std::strerror(errno))));
+    return -1;
+  }
+}
+
 bool ProgressThread::WriteResumption(Lane* lane) {
   while (lane->resume_out_done < lane->resume_out.size()) {
-    ssize_t n = ::send(lane->fd.get(), lane->resume_out.data() + lane->resume_out_done,
-                       lane->resume_out.size() - lane->resume_out_done, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return false;
-    if (n < 0) {
-      LaneError(lane, PeerLostError(absl::StrFormat("resuming the lane %d to rank %d (%s) failed: %s", lane->index,
-                                                    lane->peer->rank, lane->address, std::strerror(errno))));
-      return false;
-    }
+    ssize_t n = WriteOutsideFrames(lane, absl::string_view(lane->resume_out).substr(lane->resume_out_done),
+                                   "resuming");
+    if (n <= 0) return false;
     lane->resume_out_done += static_cast<size_t>(n);
   }
   if (!lane->resume_out.empty()) {
@@ -74,15 +81,8 @@ bool ProgressThread::WriteResumption(Lane* lane) {
     return false;
   }
   while (lane->resend.resending()) {
-    absl::string_view bytes = lane->resend.ToResend();
-    ssize_t n = ::send(lane->fd.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return false;
-    if (n < 0) {
-      LaneError(lane, PeerLostError(absl::StrFormat("resending on lane %d to rank %d (%s) failed: %s", lane->index,
-                                                    lane->peer->rank, lane->address, std::strerror(errno))));
-      return false;
-    }
+    ssize_t n = WriteOutsideFrames(lane, lane->resend.ToResend(), "resending");
+    if (n <= 0) return false;
     lane->resend.Resent(static_cast<size_t>(n));
   }
   return true;

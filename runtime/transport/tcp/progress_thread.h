@@ -59,6 +59,7 @@ class ProgressThread {
   // Resumable lanes (lane_resume.cc). Write/ReadResumption: true once the
   // stream itself may be written / read on the lane's current connection.
   bool WriteResumption(Lane* lane);
+  ssize_t WriteOutsideFrames(Lane* lane, absl::string_view bytes, const char* what);
   bool ReadResumption(Lane* lane);
   void RecordSent(Lane* lane, const iovec* iov, int count, size_t bytes);
   void NoteReceived(Lane* lane, size_t bytes);
