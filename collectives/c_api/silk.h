@@ -139,6 +139,34 @@ silk_result_t silk_allreduce(silk_comm_t* comm, const void* sendbuf, void* recvb
 silk_result_t silk_allreduce_async(silk_comm_t* comm, const void* sendbuf, void* recvbuf, size_t count,
                                    silk_datatype_t type, silk_redop_t op, silk_work_t** work);
 
+/* The all-reduce with its cross-region hop compressed (SILK_FLOAT32, SUM or AVG;
+ * the phases inside a region stay exact): each region's partial sums are
+ * quantised once, by their owner, in blocks of 256 values with one scale each,
+ * and every rank reduces the same decoded values in the same order, so every
+ * rank ends with the same bits. One region: the plain all-reduce. `feedback`
+ * (may be NULL) carries this rank's quantisation error into the next call on
+ * the same buffer; one per buffer (a training loop: per bucket), passed by
+ * every rank or by none, used by one call at a time. Other types, ops or a
+ * feedback reused for another buffer: SILK_ERROR_INVALID_ARGUMENT. */
+typedef enum {
+  SILK_WAN_COMPRESSION_NONE = 0,
+  SILK_WAN_COMPRESSION_BF16 = 1, /* half the WAN bytes */
+  SILK_WAN_COMPRESSION_INT8 = 2, /* a quarter, plus the scales */
+  SILK_WAN_COMPRESSION_INT4 = 3  /* an eighth, plus the scales */
+} silk_wan_compression_t;
+typedef struct silk_error_feedback silk_error_feedback_t;
+silk_result_t silk_error_feedback_create(silk_error_feedback_t** feedback);
+/* Forgets the carried error (e.g. after the buffer's values were replaced). */
+void silk_error_feedback_reset(silk_error_feedback_t* feedback);
+void silk_error_feedback_free(silk_error_feedback_t* feedback); /* NULL: no-op; not while a call uses it */
+silk_result_t silk_allreduce_compressed(silk_comm_t* comm, const void* sendbuf, void* recvbuf, size_t count,
+                                        silk_datatype_t type, silk_redop_t op, silk_wan_compression_t compression,
+                                        silk_error_feedback_t* feedback);
+silk_result_t silk_allreduce_compressed_async(silk_comm_t* comm, const void* sendbuf, void* recvbuf, size_t count,
+                                              silk_datatype_t type, silk_redop_t op,
+                                              silk_wan_compression_t compression, silk_error_feedback_t* feedback,
+                                              silk_work_t** work);
+
 /* Every rank's recvbuf gets the root's sendbuf (read on the root only). In place: recvbuf == sendbuf. */
 silk_result_t silk_broadcast(silk_comm_t* comm, const void* sendbuf, void* recvbuf, size_t count,
                              silk_datatype_t type, int root);

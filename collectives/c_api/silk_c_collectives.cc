@@ -48,6 +48,43 @@ silk_result_t silk_allreduce_async(silk_comm_t* comm, const void* sendbuf, void*
   return AllreduceImpl(comm, sendbuf, recvbuf, count, type, op, work, true);
 }
 
+struct silk_error_feedback {
+  silk::ErrorFeedback state;
+};
+
+silk_result_t silk_error_feedback_create(silk_error_feedback_t** feedback) {
+  if (feedback == nullptr) return NullArgument("silk_error_feedback_create: feedback");
+  *feedback = new silk_error_feedback_t;
+  return SILK_SUCCESS;
+}
+void silk_error_feedback_reset(silk_error_feedback_t* feedback) {
+  if (feedback != nullptr) feedback->state.Reset();
+}
+void silk_error_feedback_free(silk_error_feedback_t* feedback) { delete feedback; }
+
+static silk_result_t CompressedImpl(silk_comm_t* comm, const void* sendbuf, void* recvbuf, size_t count,
+                                    silk_datatype_t type, silk_redop_t op, silk_wan_compression_t compression,
+                                    silk_error_feedback_t* feedback, silk_work_t** work, bool async) {
+  return Call("silk_allreduce_compressed: comm or work", comm, work, async, [&](silk::Communicator& c, bool group) {
+    silk::AllreduceOptions o;
+    o.input = sendbuf, o.output = recvbuf, o.count = count, o.type = Type(type), o.op = Op(op), o.may_overlap = group;
+    o.wan_compression = static_cast<silk::Compression>(compression);
+    o.error_feedback = feedback != nullptr ? &feedback->state : nullptr;
+    return silk::AllreduceAsync(c, o);
+  });
+}
+silk_result_t silk_allreduce_compressed(silk_comm_t* comm, const void* sendbuf, void* recvbuf, size_t count,
+                                        silk_datatype_t type, silk_redop_t op, silk_wan_compression_t compression,
+                                        silk_error_feedback_t* feedback) {
+  return CompressedImpl(comm, sendbuf, recvbuf, count, type, op, compression, feedback, nullptr, false);
+}
+silk_result_t silk_allreduce_compressed_async(silk_comm_t* comm, const void* sendbuf, void* recvbuf, size_t count,
+                                              silk_datatype_t type, silk_redop_t op,
+                                              silk_wan_compression_t compression, silk_error_feedback_t* feedback,
+                                              silk_work_t** work) {
+  return CompressedImpl(comm, sendbuf, recvbuf, count, type, op, compression, feedback, work, true);
+}
+
 static silk_result_t BroadcastImpl(silk_comm_t* comm, const void* sendbuf, void* recvbuf, size_t count,
                                    silk_datatype_t type, int root, silk_work_t** work, bool async) {
   return Call("silk_broadcast: comm or work", comm, work, async, [&](silk::Communicator& c, bool group) {

@@ -255,6 +255,36 @@ static silk_result_t AsyncErrorWithin(silk_comm_t* comm, double seconds) {
   return error;
 }
 
+/* The compressed all-reduce: in one region it is the plain one (only a WAN hop is compressed),
+ * blocking and async, with and without error feedback; what it refuses, every rank refuses. */
+static void Compressed(silk_comm_t* comm) {
+  float v[300], w[300];
+  silk_error_feedback_t* feedback = NULL;
+  CHECK(silk_error_feedback_create(&feedback));
+  for (int c = SILK_WAN_COMPRESSION_NONE; c <= SILK_WAN_COMPRESSION_INT4; ++c) {
+    for (int i = 0; i < 300; ++i) v[i] = (float)(rank + i);
+    silk_error_feedback_t* f = c == SILK_WAN_COMPRESSION_NONE ? NULL : feedback;
+    CHECK(silk_allreduce_compressed(comm, v, w, 300, SILK_FLOAT32, SILK_SUM, (silk_wan_compression_t)c, f));
+    silk_work_t* work = NULL;
+    CHECK(silk_allreduce_compressed_async(comm, v, v, 300, SILK_FLOAT32, SILK_SUM, (silk_wan_compression_t)c, f,
+                                          &work));
+    CHECK(silk_work_wait(work, 30));
+    silk_work_free(work);
+    const float want = (float)(size * (size - 1) / 2) + (float)size * 7;
+    EXPECT(w[7] == want && v[7] == want, "compressed %d: %g and %g, not %g", c, w[7], v[7], want);
+    silk_error_feedback_reset(feedback);
+  }
+  int32_t n[4] = {0};
+  EXPECT(silk_allreduce_compressed(comm, n, n, 4, SILK_INT32, SILK_SUM, SILK_WAN_COMPRESSION_INT8, NULL) ==
+             SILK_ERROR_INVALID_ARGUMENT, "int8 compression of int32 accepted");
+  EXPECT(silk_allreduce_compressed(comm, v, v, 4, SILK_FLOAT32, SILK_MAX, SILK_WAN_COMPRESSION_BF16, NULL) ==
+             SILK_ERROR_INVALID_ARGUMENT, "bf16 compression of a max accepted");
+  EXPECT(silk_allreduce_compressed(comm, v, v, 4, SILK_FLOAT32, SILK_SUM, SILK_WAN_COMPRESSION_NONE, feedback) ==
+             SILK_ERROR_INVALID_ARGUMENT, "error feedback without compression accepted");
+  silk_error_feedback_free(feedback);
+  silk_error_feedback_free(NULL);
+}
+
 int main(int argc, char** argv) {
   MPI_Init(&argc, &argv);
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -281,6 +311,7 @@ int main(int argc, char** argv) {
   CHECK(silk_group_end());
   EXPECT(x[0] == size && x[2] == 3 * size && y == 0, "group: %g %g %g", x[0], x[2], y);
   Split(comm);
+  Compressed(comm);
   CHECK(silk_barrier(comm));
   silk_work_t* work = NULL;
   CHECK(silk_barrier_async(comm, &work));
