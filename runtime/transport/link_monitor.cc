@@ -77,11 +77,13 @@ std::optional<Outage> LinkMonitor::Current() const {
   return longest;
 }
 
-std::vector<int> LinkMonitor::SilentPeers() const {
+std::vector<int> LinkMonitor::SilentPeers(absl::Time now, absl::Duration silent_for) const {
   absl::MutexLock lock(&mu_);
   std::vector<int> peers;
   for (const Link& link : links_) {
-    if (link.outage) peers.insert(peers.end(), link.peers.begin(), link.peers.end());
+    if (link.outage && now - link.outage->since >= silent_for) {
+      peers.insert(peers.end(), link.peers.begin(), link.peers.end());
+    }
   }
   return peers;
 }

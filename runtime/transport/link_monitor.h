@@ -52,8 +52,8 @@ class LinkMonitor {
 
   // The outage in effect (the longest one if several links are down).
   std::optional<Outage> Current() const;
-  // The peers across the links that are down now.
-  std::vector<int> SilentPeers() const;
+  // The peers across the links that are down at `now` and have been silent for at least `silent_for`.
+  std::vector<int> SilentPeers(absl::Time now, absl::Duration silent_for) const;
   // When a link that has been silent for half of `detect_after`, but is not
   // yet declared down, will be if it stays silent: a wait ending before then
   // should wait for the verdict rather than report a plain timeout.

@@ -201,7 +201,10 @@ absl::Status TcpTransport::ResumeLane(int peer, int lane_index, ScopedFd fd) {
 }
 
 void TcpTransport::RedialSilentPeers() {
-  std::vector<int> silent = monitor_->SilentPeers();
+  // Only once the silence has lasted twice the detection time: a link declared
+  // down by a loaded machine's late heartbeats is usually heard again by then,
+  // and a connection replaced for nothing starts again from a small window.
+  std::vector<int> silent = monitor_->SilentPeers(absl::Now(), 2 * options_.outage_after);
   if (silent.empty() || stopping_) return;
   const absl::Time recent = absl::Now() - options_.outage_after;
   absl::MutexLock lock(&redial_mu_);

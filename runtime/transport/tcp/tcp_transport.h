@@ -109,7 +109,8 @@ class TcpTransport : public MessageTransport {
   // is down, this rank dials a replacement for each lane it dialled at first
   // (RedialSilentPeers, from the checking progress thread), every
   // kRedialAttempt, until one connects and passes the handshake as a
-  // resumption; the accepting side takes it in ResumeLane.
+  // resumption; the accepting side takes it in ResumeLane. Redialling starts
+  // once a link has been silent for twice `outage_after`.
   void RedialSilentPeers();
   // Starts a redialling thread for each lane to `peer` that has none and has
   // handed no replacement over since `recent`.

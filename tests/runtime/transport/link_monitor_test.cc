@@ -27,9 +27,13 @@ TEST(LinkMonitor, ALinkIsDownOnlyWhenEveryPeerAcrossItIsSilent) {
   EXPECT_EQ(outage->peers, 3);
   const std::string text = outage->Describe(start + absl::Seconds(2));
   EXPECT_NE(text.find("WAN a<->b: no traffic from any of 3 peers since"), std::string::npos) << text;
+  // Replacement connections are dialled only once the silence lasts twice the detection time.
+  EXPECT_TRUE(monitor.SilentPeers(start + absl::Milliseconds(1100), 2 * kDetect).empty());
+  EXPECT_EQ(monitor.SilentPeers(start + absl::Milliseconds(2100), 2 * kDetect), (std::vector<int>{3, 4, 5}));
   monitor.Heard(4);  // one peer is enough: the link carries traffic again
   monitor.Check(absl::Now());
   EXPECT_FALSE(monitor.Current().has_value());
+  EXPECT_TRUE(monitor.SilentPeers(absl::Now() + absl::Seconds(5), 2 * kDetect).empty());
   std::optional<Outage> ended = monitor.Since(start);
   ASSERT_TRUE(ended.has_value());
   EXPECT_FALSE(ended->ongoing());
