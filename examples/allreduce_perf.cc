@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -74,11 +75,17 @@ Flags (sizes take K, M, G suffixes, powers of 1024):
   --within-region 0|1            Silk's all-reduce among each region's ranks only (nothing
                                  crosses the WAN): the floor the regions' own exact phases
                                  set under any compression; needs -c 0
+  -l/--latency 0|1|2              after the timed calls, time as many calls again one by
+                                 one and report, as OSU does, the slowest rank's min,
+                                 median and p99 latency per call (after the columns: lat
+                                 min/med/p99): 0 never, 1 (default) rows up to 1 MiB,
+                                 2 every row
   --json FILE                    also write JSON Lines, one object per row and placement:
                                  {"impl","op","bytes","count","type","redop","time_us",
                                   "algbw","busbw","wrong","in_place","wan_bytes","bound_us",
                                   "iters","wan_compression","max_rel_err","rms_rel_err",
-                                  "identical"} (wrong: null unchecked)
+                                  "identical","lat_min_us","lat_median_us","lat_p99_us"}
+                                 (wrong: null unchecked; lat_*: null when not measured)
 
 Launch with mpirun (Silk then bootstraps through MPI, and this tool uses MPI
 for its timing barriers) or torchrun-style (MASTER_ADDR, MASTER_PORT, RANK,
@@ -166,6 +173,7 @@ struct Flags {
   std::string spec;  // cluster spec for the WAN bound (default: SILK_CLUSTER_SPEC's)
   std::vector<silk::Compression> wan_compression = {silk::Compression::kNone};
   bool within_region = false;
+  int latency = 1;  // per-call latency distribution: 0 never, 1 rows up to kLatencyMaxBytes, 2 every row
   // Real-valued inputs (with --wan-compression): the error is then measured.
   bool real_inputs() const {
     return wan_compression.size() > 1 || wan_compression[0] != silk::Compression::kNone;
@@ -253,6 +261,10 @@ absl::Status ParseFlags(int argc, char** argv, Flags* flags) {
       flags->json = value;
     } else if (flag == "--spec") {
       flags->spec = value;
+    } else if (flag == "-l" || flag == "--latency") {
+      if (!absl::SimpleAtoi(value, &flags->latency) || flags->latency < 0 || flags->latency > 2) {
+        return bad(flag, value);
+      }
     } else if (flag == "--within-region") {
       if (!absl::SimpleAtoi(value, &number)) return bad(flag, value);
       flags->within_region = number != 0;
@@ -717,6 +729,8 @@ struct Result {
   // --wan-compression with -c 1: the error against float64 (-1: not measured), bit-identity across ranks.
   double max_rel_err = -1, rms_rel_err = -1;
   bool identical = true;
+  // -l: the slowest rank's min, median and p99 of calls timed one by one (-1: not measured).
+  double lat_min_us = -1, lat_median_us = -1, lat_p99_us = -1;
 };
 
 // The cross-region link that bounds an all-reduce (S/B + R/2), from the cluster spec.
@@ -825,6 +839,10 @@ std::string TimeText(double us) {
   return absl::StrFormat("%7.2f", us);
 }
 
+// A latency for the row's tail ("12.3") and for JSON ("12.345", or null when not measured).
+std::string LatencyText(double us) { return us >= 100.0 ? absl::StrFormat("%.0f", us) : absl::StrFormat("%.1f", us); }
+std::string Microseconds(double us) { return us < 0 ? "null" : absl::StrFormat("%.3f", us); }
+
 void PrintHeader(const Flags& f, Job& job) {
   std::printf("# Silk allreduce_perf: op %s, %d ranks, impl %s%s\n", CollectiveName(f.collective), job.size(),
               absl::StrJoin(f.impls, ",").c_str(), job.mpi() ? " (launched by mpirun)" : "");
@@ -876,6 +894,10 @@ std::string Row(const Flags& f, size_t bytes, const Layout& l, const Result r[2]
                             r[0].identical && r[1].identical ? 1 : 0);
     }
   }
+  if (r[0].lat_min_us >= 0) {
+    absl::StrAppendFormat(&row, "  lat min/med/p99 %s/%s/%s us", LatencyText(r[0].lat_min_us),
+                          LatencyText(r[0].lat_median_us), LatencyText(r[0].lat_p99_us));
+  }
   return row;
 }
 
@@ -884,14 +906,16 @@ std::string JsonLine(const Flags& f, const char* impl, size_t bytes, const Layou
   return absl::StrFormat(
       "{\"impl\":\"%s\",\"op\":\"%s\",\"bytes\":%zu,\"count\":%zu,\"type\":\"%s\",\"redop\":\"%s\",\"time_us\":%.3f,"
       "\"algbw\":%.6f,\"busbw\":%.6f,\"wrong\":%s,\"in_place\":%s,\"wan_bytes\":%s,\"bound_us\":%s,\"iters\":%d,"
-      "\"wan_compression\":\"%s\",\"max_rel_err\":%s,\"rms_rel_err\":%s,\"identical\":%s}",
+      "\"wan_compression\":\"%s\",\"max_rel_err\":%s,\"rms_rel_err\":%s,\"identical\":%s,"
+      "\"lat_min_us\":%s,\"lat_median_us\":%s,\"lat_p99_us\":%s}",
       impl, CollectiveName(f.collective), bytes, l.count, TypeName(f.type),
       Reduces(f.collective) ? silk::ReduceOpName(f.redop) : "none", r.time_us, r.algbw, r.busbw,
       r.wrong < 0 ? "null" : std::to_string(r.wrong), in_place ? "true" : "false",
       r.wan_bytes < 0 ? "null" : std::to_string(r.wan_bytes),
       r.bound_us > 0 ? absl::StrFormat("%.3f", r.bound_us) : "null", r.iters, silk::CompressionName(compression),
       r.max_rel_err < 0 ? "null" : absl::StrFormat("%.6g", r.max_rel_err),
-      r.rms_rel_err < 0 ? "null" : absl::StrFormat("%.6g", r.rms_rel_err), r.identical ? "true" : "false");
+      r.rms_rel_err < 0 ? "null" : absl::StrFormat("%.6g", r.rms_rel_err), r.identical ? "true" : "false",
+      Microseconds(r.lat_min_us), Microseconds(r.lat_median_us), Microseconds(r.lat_p99_us));
 }
 
 // Buffers for the largest row, each a few bytes larger so misuse shows in the check.
@@ -915,6 +939,27 @@ absl::StatusOr<Result> WithError(const Flags& f, Job& job, const Layout& l, cons
   r.identical = *high == -*low;
   r.wrong = r.identical ? 0 : 1;  // a result that differs between ranks is wrong, whatever its error
   return r;
+}
+
+// -l: `iters` calls timed one by one; the slowest rank's min, median and p99.
+constexpr size_t kLatencyMaxBytes = size_t{1} << 20;
+absl::Status MeasureLatency(Job& job, int iters, const std::function<absl::Status(int)>& run, Result& r) {
+  if (auto s = job.Barrier(); !s.ok()) return s;
+  std::vector<double> us;
+  for (int i = 0; i < iters; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    if (auto s = run(1); !s.ok()) return s;
+    us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count());
+  }
+  std::sort(us.begin(), us.end());
+  const size_t p99 = static_cast<size_t>(std::ceil(0.99 * us.size())) - 1;
+  for (auto [local, out] : {std::pair{us.front(), &r.lat_min_us}, {us[us.size() / 2], &r.lat_median_us},
+                            {us[p99], &r.lat_p99_us}}) {
+    absl::StatusOr<double> slowest = job.Max(local);
+    if (!slowest.ok()) return slowest.status();
+    *out = *slowest;
+  }
+  return absl::OkStatus();
 }
 
 // Times one placement of one row on one implementation.
@@ -986,6 +1031,9 @@ absl::StatusOr<Result> Measure(const Flags& f, Job& job, Impl& impl, const Layou
     r.wan_bytes = largest / iters;
   }
   if (f.collective == Collective::kAllreduce) r.bound_us = WanModelFor(f, job.comm()).BoundUs(bytes);
+  if (f.latency == 2 || (f.latency == 1 && bytes <= kLatencyMaxBytes)) {
+    if (auto s = MeasureLatency(job, iters, run, r); !s.ok()) return s;
+  }
   if (f.check) {
     fill();
     if (auto s = run(1); !s.ok()) return s;
