@@ -10,6 +10,7 @@
 #include "collectives/point_to_point.h"
 #include "collectives/split.h"
 #include "gtest/gtest.h"
+#include "runtime/core/error.h"
 #include "tests/support/ranks.h"
 
 namespace silk {
@@ -105,7 +106,13 @@ TEST_P(SplitTest, SplitsShareTheParentsFate) {
   ASSERT_TRUE(comms.ok()) << comms.status();
   auto results = testing::RunOnRanks(*comms, [](Communicator& comm) -> absl::Status {
     auto all = Split(comm, 0, comm.rank());
-    if (!all.ok()) return all.status();
+    float x = 1;
+    if (!all.ok()) {
+      // A faster rank may have failed the shared connections with the mismatch
+      // below while this rank's Split was still exchanging: the same fate.
+      if (KindOf(all.status()) != ErrorKind::kMismatch) return all.status();
+      return Sum(comm, &x).ok() ? absl::InternalError("the parent is still healthy") : absl::OkStatus();
+    }
     // Mismatched counts in the split communicator: it fails, and so does the parent.
     std::vector<float> v(4, 1);
     AllreduceOptions o;
@@ -113,7 +120,6 @@ TEST_P(SplitTest, SplitsShareTheParentsFate) {
     o.count = comm.rank() == 1 ? 3 : 4;
     absl::Status split = Allreduce(**all, o);
     if (split.ok()) return absl::InternalError("mismatched split all-reduce succeeded");
-    float x = 1;
     absl::Status parent = Sum(comm, &x);
     return parent.ok() ? absl::InternalError("the parent is still healthy") : absl::OkStatus();
   });
