@@ -28,26 +28,30 @@ constexpr uint64_t kAckEveryBytes = uint64_t{1} << 20;
 void ProgressThread::Resume(Lane* lane, ScopedFd fd) {
   Peer* peer = lane->peer;
   if (transport_->failed() || saying_goodbye_) return;  // the replacement is dropped
-  absl::MutexLock pacing(&peer->pacing_mu);            // BeginPacing reads lane->fd under it
-  absl::MutexLock lock(&peer->send_mu);
-  if (lane->closed || lane->goodbye_sent || lane->goodbye_received) return;
-  if (peer->pacing_per_lane > 0) SetMaxPacingRate(fd.get(), peer->pacing_per_lane).IgnoreError();
-  loop_.Unwatch(lane->fd.get());
-  lane->replaced.push_back(std::move(lane->fd));
-  lane->fd = std::move(fd);
-  lane->address = PeerAddress(lane->fd.get());
-  FrameHeader resume;
-  resume.type = FrameType::kResume;
-  resume.offset = lane->received;
-  lane->resume_out.assign(reinterpret_cast<const char*>(&resume), sizeof(resume));
-  lane->resume_out_done = 0;
-  lane->awaiting_resume = true;
-  lane->resume_in_got = 0;
-  lane->want_write = true;
-  absl::Status watched = loop_.Watch(lane->fd.get(), kReadEvents | EPOLLOUT, lane);
+  absl::Status watched;
+  {
+    absl::MutexLock pacing(&peer->pacing_mu);  // BeginPacing reads lane->fd under it
+    absl::MutexLock lock(&peer->send_mu);
+    if (lane->closed || lane->goodbye_sent || lane->goodbye_received) return;
+    if (peer->pacing_per_lane > 0) SetMaxPacingRate(fd.get(), peer->pacing_per_lane).IgnoreError();
+    loop_.Unwatch(lane->fd.get());
+    lane->replaced.push_back(std::move(lane->fd));
+    lane->fd = std::move(fd);
+    lane->address = PeerAddress(lane->fd.get());
+    FrameHeader resume;
+    resume.type = FrameType::kResume;
+    resume.offset = lane->received;
+    lane->resume_out.assign(reinterpret_cast<const char*>(&resume), sizeof(resume));
+    lane->resume_out_done = 0;
+    lane->awaiting_resume = true;
+    lane->resume_in_got = 0;
+    lane->want_write = true;
+    watched = loop_.Watch(lane->fd.get(), kReadEvents | EPOLLOUT, lane);
+  }
+  // A lane nobody watches would stall its operations until their deadlines: fail now instead.
   if (!watched.ok()) {
-    Log(LogLevel::kWarning, "rank %d lane %d: cannot watch its replacement connection: %s", peer->rank,
-        lane->index, watched.message());
+    transport_->Fail(Prefixed(watched, absl::StrFormat("rank %d lane %d: watching its replacement connection: ",
+                                                       peer->rank, lane->index)));
   }
 }
 

@@ -117,7 +117,7 @@ int ProgressThread::Tick() {
   const absl::Time now = absl::Now();
   if (now >= next_liveness_check_ && !transport_->failed()) {
     next_liveness_check_ = now + transport_->options_.heartbeat / 4;
-      if (index_ == 0) {
+    if (index_ == 0) {
       transport_->monitor_->Check(now);
       transport_->RedialSilentPeers();
     }

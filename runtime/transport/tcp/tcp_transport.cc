@@ -13,6 +13,16 @@
 #include "runtime/transport/tcp/progress_thread.h"
 
 namespace silk::transport::tcp {
+namespace {
+
+// Gives `lane` its replacement connection, on the lane's own loop.
+void HandOver(Lane* lane, ScopedFd fd) {
+  auto replacement = std::make_shared<ScopedFd>(std::move(fd));  // Post takes a copyable function
+  ProgressThread* thread = lane->thread;
+  thread->loop().Post([thread, lane, replacement] { thread->Resume(lane, std::move(*replacement)); });
+}
+
+}  // namespace
 
 TcpTransport::TcpTransport(int rank, int size, const TcpOptions& options)
     : MessageTransport(rank, size, "tcp"), options_(options) {}
@@ -194,9 +204,7 @@ absl::Status TcpTransport::ResumeLane(int peer, int lane_index, ScopedFd fd) {
   Lane* lane = peers_[peer]->lanes[lane_index].get();  // installed: Claim checked
   SILK_RETURN_IF_ERROR(SetNonBlocking(fd.get(), true));
   SILK_RETURN_IF_ERROR(ApplySocketOptions(fd.get(), peer_socket_[peer]));
-  auto replacement = std::make_shared<ScopedFd>(std::move(fd));
-  ProgressThread* thread = lane->thread;
-  thread->loop().Post([thread, lane, replacement] { thread->Resume(lane, std::move(*replacement)); });
+  HandOver(lane, std::move(fd));
   return absl::OkStatus();
 }
 
@@ -205,7 +213,7 @@ void TcpTransport::RedialSilentPeers() {
   // down by a loaded machine's late heartbeats is usually heard again by then,
   // and a connection replaced for nothing starts again from a small window.
   std::vector<int> silent = monitor_->SilentPeers(absl::Now(), 2 * options_.outage_after);
-  if (silent.empty() || stopping_) return;
+  if (silent.empty()) return;
   const absl::Time recent = absl::Now() - options_.outage_after;
   absl::MutexLock lock(&redial_mu_);
   for (auto it = redialers_.begin(); it != redialers_.end();) {  // reap the finished
@@ -222,6 +230,8 @@ void TcpTransport::RedialSilentPeers() {
 }
 
 void TcpTransport::StartRedial(int peer, absl::Time recent) {
+  // Under redial_mu_: once Shutdown has joined the redialling threads, none starts.
+  if (stopping_) return;
   for (auto& lane : peers_[peer]->lanes) {
     // A replacement just handed over needs a round trip to be heard.
     if (lane->thread == nullptr || lane->redialed_ns.load() > absl::ToUnixNanos(recent)) continue;
@@ -236,7 +246,7 @@ void TcpTransport::StartRedial(int peer, absl::Time recent) {
 }
 
 void TcpTransport::ReplaceConnections(int peer) {
-  if (peer < 0 || peer >= rank_ || !peers_[peer]->monitored || stopping_) return;
+  if (peer < 0 || peer >= rank_ || !peers_[peer]->monitored) return;
   absl::MutexLock lock(&redial_mu_);
   StartRedial(peer, absl::InfiniteFuture());
 }
@@ -265,9 +275,7 @@ void TcpTransport::Redial(Lane* lane) {
     }
     if (status.ok()) status = SetNonBlocking(fd->get(), true);
     if (status.ok()) {
-      auto replacement = std::make_shared<ScopedFd>(std::move(*fd));
-      ProgressThread* thread = lane->thread;
-      thread->loop().Post([thread, lane, replacement] { thread->Resume(lane, std::move(*replacement)); });
+      HandOver(lane, std::move(*fd));
       lane->redialed_ns = absl::GetCurrentTimeNanos();
       break;
     }
