@@ -5,7 +5,7 @@ import json
 import os
 import sys
 
-from . import mpi, network, probe, profiles, topology, wanem
+from . import elastic, mpi, network, probe, profiles, topology, wanem
 from .common import DEFAULT_SPEC, Lock, VclusterError, ensure_commands, log, read_state, require_root
 
 USAGE = """vcluster COMMAND [options]
@@ -14,6 +14,11 @@ USAGE = """vcluster COMMAND [options]
   down                       remove it, also after a crash; safe to run twice
   status [--quick] [--json]  show links and emulator counters, and measure round trip and throughput
   run [--timeout S] -- ARGS  run `mpirun ARGS` across the virtual nodes (e.g. -- -np 8 hostname)
+  run --elastic [--restart-delay S | --no-restart] [--home-region R] [--port P] [--timeout S]
+      -- -np N [-x VAR[=value]] PROGRAM ARGS
+                             an elastic job without mpirun: silk-coordinator on the home region's first node,
+                             N ranks (SILK_ELASTIC=1, RANK = member id); a rank that dies is restarted after
+                             the delay (default 5 s) while the others keep running
   cut REGION REGION          drop every packet between two regions (connections stay open)
   heal REGION REGION         let packets pass again
   link REGION REGION [--rtt 80ms] [--rate 300mbit|unlimited] [--loss 0.1%%] [--jitter 1ms] [--queue BYTES]
@@ -102,10 +107,15 @@ def cmd_status(args):
 
 
 def cmd_run(args):
-    ensure_commands(["mpirun", "unshare"])
+    ensure_commands(["unshare"] if args.elastic else ["mpirun", "unshare"])
     user_args = args.mpirun_args
     if user_args and user_args[0] == "--":
         user_args = user_args[1:]
+    if args.elastic:
+        return elastic.run_elastic(current_topology(), user_args, args.timeout, args.restart_delay,
+                                   not args.no_restart, args.home_region, args.port)
+    if args.home_region or args.no_restart or args.restart_delay is not None or args.port is not None:
+        raise VclusterError("--restart-delay, --no-restart, --home-region and --port go with run --elastic")
     return mpi.run_mpi(current_topology(), user_args, args.timeout)
 
 
@@ -167,6 +177,11 @@ def parser():
     status.set_defaults(handler=cmd_status)
     run = commands.add_parser("run")
     run.add_argument("--timeout", type=float, default=3600, help="stop mpirun after this many seconds")
+    run.add_argument("--elastic", action="store_true", help="start ranks directly and restart those that die")
+    run.add_argument("--restart-delay", type=float, help="--elastic: seconds before a dead rank starts again (5)")
+    run.add_argument("--no-restart", action="store_true", help="--elastic: never restart a rank")
+    run.add_argument("--home-region", help="--elastic: region whose first node runs the coordinator (the first)")
+    run.add_argument("--port", type=int, help=f"--elastic: the coordinator's port ({elastic.DEFAULT_PORT})")
     run.add_argument("mpirun_args", nargs=argparse.REMAINDER)
     run.set_defaults(handler=cmd_run)
     for name, handler in (("cut", cmd_cut), ("heal", cmd_heal), ("link", cmd_link)):
