@@ -232,7 +232,8 @@ def report_lines(result):
         base = result["baseline"]
         lines.append(f"goodput: {_f(result['samples_per_s'], '')} samples/s against {_f(base['samples_per_s'], '')} "
                      f"fault-free = {_f(None if result['goodput'] is None else 100 * result['goodput'], ' %')}")
-        lines.append(f"final loss {_f(result['final_loss'], '')} against fault-free {_f(base['final_loss'], '')} "
+        loss = lambda x: "-" if x is None else f"{x:.5g}"  # noqa: E731
+        lines.append(f"final loss {loss(result['final_loss'])} against fault-free {loss(base['final_loss'])} "
                      f"({_f(None if result['final_loss_vs_baseline'] is None else 100 * result['final_loss_vs_baseline'], ' %')})")
     else:
         lines.append(f"throughput: {_f(result['samples_per_s'], '')} samples/s (no baseline)")

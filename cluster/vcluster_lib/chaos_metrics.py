@@ -140,7 +140,9 @@ def fault_metrics(events, fault, window_end):
         if t0 <= e["t"] < window_end and e["event"] == "reconfigured":
             lost |= {int(m) for m in e.get("lost", [])}
     expected = {int(m) for m in fault.get("members", [])}
-    away = lost or (expected if failure else set())
+    # who the fault took away: as the members saw it, else as injected (a kill takes its members away for sure;
+    # a cut only when someone noticed)
+    away = lost or (expected if failure or fault["kind"] in ("kill_rank", "kill_region") else set())
     progress = None
     if failure is not None:
         step = _first(events, failure["t"], window_end,

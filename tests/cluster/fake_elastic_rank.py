@@ -12,6 +12,7 @@ variables it received. Incarnation 0 of --fail-member exits 3 at --fail-step.
 import argparse
 import json
 import os
+import socket
 import sys
 import time
 
@@ -35,9 +36,16 @@ def main():
     incarnation = int(os.environ.get("SILK_ELASTIC_INCARNATION", "0"))
     size = int(os.environ["WORLD_SIZE"])
     if args.env_out:
+        reached = None
+        try:  # the coordinator answers a TCP connection from this node
+            with socket.create_connection((os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"])), timeout=5):
+                reached = True
+        except (OSError, KeyError, ValueError) as error:
+            reached = str(error)
         path = args.env_out.replace("%r", str(member)).replace("%i", str(incarnation))
         with open(path, "w") as f:
-            json.dump({k: os.environ.get(k) for k in VARIABLES} | {"hostname": os.uname().nodename}, f)
+            json.dump({k: os.environ.get(k) for k in VARIABLES} | {"hostname": os.uname().nodename,
+                                                                    "coordinator_reached": reached}, f)
     events = open(args.events.replace("%r", str(member)), "a")
 
     def emit(kind, **fields):
@@ -54,7 +62,7 @@ def main():
     with open(clock) as f:
         t0 = float(f.read())
     step = max(0, int((time.time() - t0) / args.step_seconds)) if incarnation > 0 else 0
-    epoch = incarnation  # good enough for the plumbing this checks
+    epoch = 0  # it never reconfigures: every member counts its steps under epoch 0
     if incarnation > 0:
         emit("joined", epoch=epoch, step=step)
     print(f"fake rank {member} incarnation {incarnation} on {os.uname().nodename} from step {step}", flush=True)
