@@ -361,6 +361,8 @@ def run_elastic(topology, args, timeout, restart_delay, restart, home_region, po
     ranks, env, program = parse_run_args(args)
     job = ElasticJob(topology, program, ranks, env=env, restart=restart, home_region=home_region,
                      restart_delay=5.0 if restart_delay is None else restart_delay, port=port or DEFAULT_PORT)
+    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: every rank ended on the way
+    status = 143
     try:
         job.start()
         status = job.wait(timeout)
@@ -368,5 +370,6 @@ def run_elastic(topology, args, timeout, restart_delay, restart, home_region, po
         status = 130
     finally:
         job.stop()
+        signal.signal(signal.SIGTERM, previous)
     print(f"vcluster: elastic job ended with status {status}; {job.summary()}", file=sys.stderr, flush=True)
     return status
