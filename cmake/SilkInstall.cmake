@@ -29,7 +29,7 @@ install(DIRECTORY ${PROJECT_BINARY_DIR}/runtime
 install(FILES collectives/c_api/silk.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/silk)
 
 # Programs to bin/, finding libsilk in ../lib wherever the prefix is moved.
-foreach(program allreduce_perf allreduce_loop silk-train silk-demo silk-c-example silk-spec silk-wanem silk-netprobe)
+foreach(program allreduce_perf allreduce_loop silk-coordinator silk-train silk-demo silk-c-example silk-spec silk-wanem silk-netprobe)
   if(TARGET ${program})
     set_target_properties(${program} PROPERTIES INSTALL_RPATH "$ORIGIN/../${CMAKE_INSTALL_LIBDIR}"
                                                 INSTALL_RPATH_USE_LINK_PATH TRUE)

@@ -17,6 +17,7 @@
 #include "runtime/startup.h"
 #include "runtime/transport/frame.h"
 #include "runtime/core/status_macros.h"
+#include "runtime/membership.h"
 #include "runtime/rank_info.pb.h"
 #include "runtime/transport/routed_transport.h"
 #include "runtime/transport/shm/shm_transport.h"
@@ -325,6 +326,7 @@ absl::StatusOr<std::unique_ptr<Communicator>> Communicator::CreateFromMpi(const 
 }
 
 absl::StatusOr<std::unique_ptr<Communicator>> Communicator::CreateFromEnvironment(const Config& config) {
+  if (config.elastic) return CreateElastic(config);
   SILK_ASSIGN_OR_RETURN(auto bootstrap, bootstrap::CreateEnvBootstrap(config));
   return Create(std::move(bootstrap), config);
 }
@@ -341,7 +343,7 @@ absl::StatusOr<std::unique_ptr<Communicator>> Communicator::CreateDefault() {
 // of waiting for it until their start-up timeout.
 absl::Status Communicator::PublishFailedStart(const absl::Status& reason) {
   absl::StatusOr<Config> launch = Config::LaunchFromEnvironment();
-  if (!launch.ok()) return reason;
+  if (!launch.ok() || launch->elastic) return reason;  // an elastic job's first epoch names who is missing
   absl::StatusOr<std::unique_ptr<bootstrap::Bootstrap>> bootstrap =
       bootstrap::LaunchedByMpi() ? bootstrap::CreateMpiBootstrap() : bootstrap::CreateEnvBootstrap(*launch);
   if (!bootstrap.ok()) return reason;
@@ -353,9 +355,13 @@ absl::Status Communicator::PublishFailedStart(const absl::Status& reason) {
   return reason;
 }
 
+Communicator::Communicator() = default;
+
 Communicator::~Communicator() {
   engine_.reset();     // finishes queued operations first
   transport_.reset();  // then says goodbye to the peers
+  root_transport_.reset();
+  membership_.reset();  // stops the heartbeat last: the others see this member leave after its connections
 }
 
 int Communicator::local_size() const {

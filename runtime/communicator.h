@@ -27,6 +27,8 @@ class ClusterSpec;
 }
 class RankInfo;
 struct LocalStart;
+class Membership;
+struct MembershipView;
 
 struct RankPlacement {
   int rank = 0;
@@ -118,13 +120,53 @@ class Communicator {
   // from the same root.
   uint32_t next_child_id() const;
 
+  // Elastic jobs (SILK_ELASTIC=1, runtime/elastic.cc; docs/reliability.md,
+  // "Membership"): the communicator outlives lost ranks. After an operation
+  // fails because a peer was lost, every survivor calls Reconfigure; they
+  // agree on who is still here (through the job's coordinator), and this same
+  // object goes on as a new, smaller communicator: ranks numbered densely in
+  // member order, regions and tiers recomputed, fresh connections. The same
+  // call with `admit_up_to` = an agreed JoinRequests() value also admits
+  // processes that asked to join (restarted ranks, a region back from a
+  // partition). A member the others went on without asks to join again and
+  // returns when admitted. No operation may be in flight or be started
+  // meanwhile (as NCCL's shrink); Work handles and split communicators of the
+  // previous membership fail. State held above the communicator (a model, an
+  // optimiser) is the caller's to make equal again (training/elastic_state.h).
+  struct Reconfiguration {
+    uint64_t epoch = 0;
+    std::vector<int> lost, joined;  // member ids against the previous membership
+    bool rejoined = false;          // this process had been left out and was admitted again
+    absl::Duration took;
+  };
+  absl::StatusOr<Reconfiguration> Reconfigure(int64_t admit_up_to = -1);
+  bool elastic() const;
+  // This process's member id (RANK at launch); the rank for a non-elastic communicator.
+  int member() const;
+  // The membership's number (1 for the first), and each rank's member id.
+  uint64_t epoch() const;
+  std::vector<int> members() const;
+  // Join requests made in this job so far (a counter the coordinator keeps,
+  // read in the background; it may differ between ranks for a moment, so
+  // agree on it, e.g. with an all-reduce MAX, before passing it to
+  // Reconfigure). Pending() is true while it exceeds what this membership answered.
+  int64_t JoinRequests() const;
+  int64_t AnsweredJoinRequests() const;
+
  private:
-  Communicator() = default;
+  Communicator();  // out of line: the elastic members are incomplete types here
   // Where each rank of the root communicator that is also in this one is, as
   // the trace's phases name tiers (Engine::EnableTrace).
   std::vector<uint8_t> TiersByRootRank() const;
   // Joins the exchange only to hand the other ranks `reason`; returns it.
   static absl::Status PublishFailedStart(const absl::Status& reason);
+  // An elastic job's communicator: the first membership, or admitted into a running job.
+  static absl::StatusOr<std::unique_ptr<Communicator>> CreateElastic(const Config& config);
+  // A communicator for `view`'s epoch, through the coordinator.
+  static absl::StatusOr<std::unique_ptr<Communicator>> CreateForEpoch(Membership& membership,
+                                                                      const MembershipView& view, const Config& config);
+  // Takes `fresh`'s connections, engine and placement; this one's are closed.
+  void Adopt(Communicator& fresh);
   // Start-up steps after the exchange of rank records (communicator.cc).
   void PlaceRanks(const std::vector<RankInfo>& infos);
   absl::Status ConnectPeers(LocalStart& local, const std::vector<RankInfo>& infos, const std::string& token,
@@ -149,6 +191,9 @@ class Communicator {
     uint32_t next ABSL_GUARDED_BY(mu) = 1;
   };
   std::shared_ptr<ChildIds> child_ids_ = std::make_shared<ChildIds>();
+  // Elastic jobs: the membership (null otherwise) and the current epoch's view.
+  std::unique_ptr<Membership> membership_;
+  std::unique_ptr<MembershipView> view_;
   absl::Mutex numbers_mu_;
   // By (peer, tag, send): the next message number.
   absl::flat_hash_map<uint64_t, uint32_t> message_numbers_ ABSL_GUARDED_BY(numbers_mu_);

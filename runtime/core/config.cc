@@ -53,6 +53,10 @@ absl::Status ReadLaunch(Config* config) {
   SILK_RETURN_IF_ERROR(ReadInt("LOCAL_RANK", &config->env_local_rank, 0, 1 << 24));
   if (const char* v = Env("MASTER_ADDR")) config->master_addr = v;
   SILK_RETURN_IF_ERROR(ReadInt("SILK_STORE_PORT", &config->store_port, 1, 65535));
+  int elastic = config->elastic ? 1 : 0;
+  SILK_RETURN_IF_ERROR(ReadInt("SILK_ELASTIC", &elastic, 0, 1));
+  config->elastic = elastic != 0;
+  SILK_RETURN_IF_ERROR(ReadInt("SILK_ELASTIC_INCARNATION", &config->elastic_incarnation, 0, 1 << 30));
   if (config->store_port < 0 && config->master_port > 0) {
     config->store_port = Env("TORCHELASTIC_RUN_ID") != nullptr ? config->master_port + 1 : config->master_port;
   }
@@ -101,6 +105,8 @@ absl::StatusOr<Config> Config::FromEnvironment() {
   SILK_RETURN_IF_ERROR(ReadPositiveDuration("SILK_TIMEOUT", &config.timeout));
   SILK_RETURN_IF_ERROR(ReadPositiveDuration("SILK_STARTUP_TIMEOUT", &config.startup_timeout));
   SILK_RETURN_IF_ERROR(ReadPositiveDuration("SILK_WAN_OUTAGE_TOLERANCE", &config.wan_outage_tolerance));
+  SILK_RETURN_IF_ERROR(ReadPositiveDuration("SILK_ELASTIC_DEAD_AFTER", &config.elastic_dead_after));
+  SILK_RETURN_IF_ERROR(ReadPositiveDuration("SILK_ELASTIC_REJOIN_TIMEOUT", &config.elastic_rejoin_timeout));
   SILK_RETURN_IF_ERROR(ReadInt("SILK_LANES", &config.lanes, 1, 64));
   SILK_RETURN_IF_ERROR(ReadInt("SILK_WAN_LANES", &config.wan_lanes, 0, 64));
   SILK_RETURN_IF_ERROR(ReadInt("SILK_PROGRESS_THREADS", &config.progress_threads, 1, 64));
@@ -117,6 +123,9 @@ absl::StatusOr<Config> Config::FromEnvironment() {
   int shm = config.shm ? 1 : 0;
   SILK_RETURN_IF_ERROR(ReadInt("SILK_SHM", &shm, 0, 1));
   config.shm = shm != 0;
+  int fast_path = config.fast_path ? 1 : 0;
+  SILK_RETURN_IF_ERROR(ReadInt("SILK_FAST_PATH", &fast_path, 0, 1));
+  config.fast_path = fast_path != 0;
   int deadlock_checks = config.mutex_deadlock_checks ? 1 : 0;
   SILK_RETURN_IF_ERROR(ReadInt("SILK_MUTEX_DEADLOCK_CHECKS", &deadlock_checks, 0, 1));
   config.mutex_deadlock_checks = deadlock_checks != 0;

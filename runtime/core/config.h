@@ -54,6 +54,10 @@ struct Config {
   // Ranks on the same node exchange data through shared memory instead of
   // loopback TCP (SILK_SHM=1, the default; 0 turns it off).
   bool shm = true;
+  // Small collectives among ranks that all share one node's memory run on the
+  // calling thread through shared slots (SILK_FAST_PATH=1, the default; 0 sends
+  // them through the transport like the rest; every rank must agree).
+  bool fast_path = true;
   // Measure each network tier when a communicator starts (SILK_PROBE_TIERS, 0
   // or 1; every rank must agree), timing bursts of `probe_bytes`.
   bool probe_tiers = true;
@@ -110,6 +114,19 @@ struct Config {
   // torchrun (TORCHELASTIC_RUN_ID set) the agent's store already holds
   // MASTER_PORT, so Silk defaults to MASTER_PORT + 1 there; else MASTER_PORT.
   int store_port = -1;
+  // Elastic launch (SILK_ELASTIC=1; docs/reliability.md, "Membership"): MASTER_ADDR
+  // and MASTER_PORT name a silk-coordinator that no rank hosts, RANK is this
+  // process's member id (the same across its restarts), WORLD_SIZE the first
+  // membership's size; the job survives lost ranks (Communicator::Reconfigure).
+  bool elastic = false;
+  // How many times the launcher restarted this member (SILK_ELASTIC_INCARNATION).
+  int elastic_incarnation = 0;
+  // A member whose heartbeat to the coordinator stopped this long is presumed
+  // lost when the others agree on a new membership (SILK_ELASTIC_DEAD_AFTER).
+  absl::Duration elastic_dead_after = absl::Milliseconds(1500);
+  // How long a lost or restarted member keeps asking to be admitted again
+  // (SILK_ELASTIC_REJOIN_TIMEOUT), e.g. across a long partition.
+  absl::Duration elastic_rejoin_timeout = absl::Minutes(30);
 
   // Reads every SILK_* variable; an unparsable value is an error that names it.
   static absl::StatusOr<Config> FromEnvironment();
