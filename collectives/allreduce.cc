@@ -4,6 +4,7 @@
 #include "collectives/algorithms/halving_doubling.h"
 #include "collectives/algorithms/hierarchical.h"
 #include "collectives/algorithms/ring.h"
+#include "collectives/algorithms/shared_slots.h"
 #include "collectives/algorithms/wan_codec.h"
 #include "collectives/collectives.h"
 #include "collectives/launch.h"
@@ -43,6 +44,17 @@ absl::Status ValidateCompression(const Communicator& comm, const AllreduceOption
   return absl::OkStatus();
 }
 
+// All ranks on one node, a small call: through shared memory, on the caller's thread.
+WorkPtr LaunchOnSlots(Communicator& comm, transport::SharedSlots& slots, const AllreduceOptions& o) {
+  LaunchOptions launch;
+  launch.descriptor = MakeDescriptor(CollectiveKind::kAllreduce, o.type, o.op, -1, o.count,
+                                     algorithms::Algorithm::kSharedMemory, o.within_region ? kWithinRegionFlag : 0);
+  launch.timeout = o.timeout;
+  return silk::LaunchOnSlots(comm, slots, std::move(launch), [o](OpContext& ctx, transport::SharedSlots& s) {
+    return algorithms::SlotsAllreduce(ctx, s, o.input, o.output, o.count, o.type, o.op);
+  });
+}
+
 absl::StatusOr<WorkPtr> LaunchAllreduce(Communicator& comm, const AllreduceOptions& options) {
   SILK_RETURN_IF_ERROR(ValidateType(options.type));
   SILK_RETURN_IF_ERROR(ValidateReduceOp(options.op));
@@ -52,6 +64,9 @@ absl::StatusOr<WorkPtr> LaunchAllreduce(Communicator& comm, const AllreduceOptio
   SILK_RETURN_IF_ERROR(ValidateNoPartialOverlap(options.input, bytes, options.output, bytes));
   SILK_RETURN_IF_ERROR(ValidateCompression(comm, options));
   const bool compressed = options.wan_compression != Compression::kNone;
+  if (!compressed && (comm.num_regions() == 1)) {
+    if (transport::SharedSlots* slots = SlotsFor(comm, bytes, options.algorithm)) return LaunchOnSlots(comm, *slots, options);
+  }
   const size_t chunk_bytes = comm.config().chunk_bytes;
   Topology topology = Topology::FromPlacements(comm.placements());
   // The WAN carries the code, not the floats: plan and pace for its bytes.
@@ -120,6 +135,7 @@ absl::StatusOr<WorkPtr> AllreduceAsync(Communicator& comm, const AllreduceOption
 }
 
 absl::Status Allreduce(Communicator& comm, const AllreduceOptions& options) {
+  BlockingCall blocking;
   return WaitFor(AllreduceAsync(comm, options));
 }
 

@@ -1,4 +1,5 @@
 #include "collectives/algorithms/dissemination.h"
+#include "collectives/algorithms/shared_slots.h"
 #include "collectives/collectives.h"
 #include "collectives/launch.h"
 #include "runtime/core/status_macros.h"
@@ -8,6 +9,16 @@ namespace silk {
 namespace {
 
 absl::StatusOr<WorkPtr> LaunchBarrier(Communicator& comm, const BarrierOptions& options) {
+  if (comm.num_regions() == 1) {
+    if (transport::SharedSlots* slots = SlotsFor(comm, 0, options.algorithm)) {
+      LaunchOptions launch;
+      launch.descriptor = MakeDescriptor(CollectiveKind::kBarrier, DataType::kUint8, ReduceOp::kSum, -1, 0,
+                                         algorithms::Algorithm::kSharedMemory);
+      launch.timeout = options.timeout;
+      return LaunchOnSlots(comm, *slots, std::move(launch),
+                           [](OpContext& ctx, transport::SharedSlots& s) { return algorithms::SlotsBarrier(ctx, s); });
+    }
+  }
   SILK_ASSIGN_OR_RETURN(const algorithms::Algorithm algorithm,
                         algorithms::ChooseAlgorithm(CollectiveKind::kBarrier, options.algorithm,
                                                     comm.config().algorithm, 0, comm.num_regions()));
@@ -30,6 +41,9 @@ absl::StatusOr<WorkPtr> BarrierAsync(Communicator& comm, const BarrierOptions& o
   return RejectOnError(comm, CollectiveKind::kBarrier, LaunchBarrier(comm, options));
 }
 
-absl::Status Barrier(Communicator& comm, const BarrierOptions& options) { return WaitFor(BarrierAsync(comm, options)); }
+absl::Status Barrier(Communicator& comm, const BarrierOptions& options) {
+  BlockingCall blocking;
+  return WaitFor(BarrierAsync(comm, options));
+}
 
 }  // namespace silk

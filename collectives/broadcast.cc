@@ -1,5 +1,6 @@
 #include "collectives/algorithms/chain.h"
 #include "collectives/algorithms/hierarchical.h"
+#include "collectives/algorithms/shared_slots.h"
 #include "collectives/algorithms/tree.h"
 #include "collectives/collectives.h"
 #include "collectives/launch.h"
@@ -20,6 +21,18 @@ absl::StatusOr<WorkPtr> LaunchBroadcast(Communicator& comm, const BroadcastOptio
     SILK_RETURN_IF_ERROR(ValidateNoPartialOverlap(options.input, bytes, options.output, bytes));
   }
   SILK_RETURN_IF_ERROR(ValidateBuffer(options.output, bytes, "broadcast output"));
+  if (comm.num_regions() == 1) {
+    if (transport::SharedSlots* slots = SlotsFor(comm, bytes, options.algorithm)) {
+      LaunchOptions launch;
+      launch.descriptor = MakeDescriptor(CollectiveKind::kBroadcast, options.type, ReduceOp::kSum, options.root,
+                                         options.count, algorithms::Algorithm::kSharedMemory);
+      launch.timeout = options.timeout;
+      const BroadcastOptions o = options;
+      return LaunchOnSlots(comm, *slots, std::move(launch), [o, bytes](OpContext& ctx, transport::SharedSlots& s) {
+        return algorithms::SlotsBroadcast(ctx, s, o.input, o.output, bytes, o.root);
+      });
+    }
+  }
   SILK_ASSIGN_OR_RETURN(
       const algorithms::Algorithm algorithm,
       algorithms::ChooseAlgorithm(CollectiveKind::kBroadcast, options.algorithm, comm.config().algorithm, bytes,
@@ -52,6 +65,7 @@ absl::StatusOr<WorkPtr> BroadcastAsync(Communicator& comm, const BroadcastOption
 }
 
 absl::Status Broadcast(Communicator& comm, const BroadcastOptions& options) {
+  BlockingCall blocking;
   return WaitFor(BroadcastAsync(comm, options));
 }
 

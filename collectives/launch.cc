@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <optional>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_format.h"
@@ -41,9 +42,17 @@ absl::Status Compare(OpContext& ctx, const OpState& state, int peer, const std::
   return absl::OkStatus();
 }
 
+// A peer waiting for this operation in a shared-memory slot (a mismatched
+// call) learns at once that this rank runs it through the transport.
+void AnnounceToSlots(OpContext& ctx) {
+  transport::SharedSlots* slots = ctx.transport().shared_slots();
+  if (slots != nullptr && ctx.size() == ctx.transport().size()) slots->Announce(ctx.op_id(), ctx.descriptor());
+}
+
 absl::Status Run(OpContext& ctx, OpState& state) {
   const int n = ctx.size(), rank = ctx.rank();
   if (n == 1) return state.body(ctx, state.workspace);
+  AnnounceToSlots(ctx);
   std::vector<int> from = state.options.agreement_peers, to = state.options.agreement_peers;
   if (from.empty()) {
     from = {(rank + n - 1) % n};
@@ -133,11 +142,46 @@ WorkPtr Launch(Communicator& comm, LaunchOptions options, AlgorithmBody body) {
   return comm.Submit(descriptor, timeout, std::move(run), may_overlap);
 }
 
+namespace {
+thread_local bool blocking_call = false;
+}  // namespace
+
+BlockingCall::BlockingCall() : outer_(blocking_call) { blocking_call = true; }
+BlockingCall::~BlockingCall() { blocking_call = outer_; }
+bool BlockingCall::active() { return blocking_call; }
+
+transport::SharedSlots* SlotsFor(Communicator& comm, size_t bytes, const std::string& requested_algorithm) {
+  const Config& config = comm.config();
+  if (!config.fast_path || !requested_algorithm.empty() || !config.algorithm.empty() || comm.size() < 2) {
+    return nullptr;
+  }
+  transport::SharedSlots* slots = comm.transport().shared_slots();
+  if (slots == nullptr || bytes > slots->capacity()) return nullptr;
+  return slots;
+}
+
+WorkPtr LaunchOnSlots(Communicator& comm, transport::SharedSlots& slots, LaunchOptions options, SlotsBody body) {
+  const OpDescriptor descriptor = options.descriptor;
+  LogPlanOnce(comm, descriptor, "shared-memory slots");
+  auto run = [&slots, body = std::move(body)](OpContext& ctx) {
+    ctx.Annotate("shared-memory slots");
+    return body(ctx, slots);
+  };
+  // Only a blocking call may hold its thread for its peers: an async one
+  // returns at once, whatever the others do.
+  std::optional<Engine::CallerRuns> here;
+  if (BlockingCall::active()) here.emplace();
+  // Never beside another operation: a rank's publications must follow the
+  // operations' order, which overlapping threads would not keep.
+  return comm.Submit(descriptor, options.timeout, std::move(run), /*may_overlap=*/false);
+}
+
 absl::Status Reject(Communicator& comm, CollectiveKind kind, const absl::Status& why) {
   OpDescriptor descriptor;
   descriptor.kind = kind;
   descriptor.flags = OpDescriptor::kRejectedFlag;
   comm.Submit(descriptor, absl::ZeroDuration(), [](OpContext& ctx) {
+    AnnounceToSlots(ctx);
     static char nothing;
     std::vector<transport::RequestPtr> requests;
     for (int peer = 0; peer < ctx.size(); ++peer) {

@@ -23,6 +23,7 @@
 #include "runtime/communicator.h"
 #include "runtime/core/types.h"
 #include "runtime/engine/engine.h"
+#include "runtime/transport/shared_slots.h"
 
 namespace silk {
 
@@ -58,6 +59,35 @@ struct LaunchOptions {
 };
 
 using AlgorithmBody = std::function<absl::Status(OpContext&, algorithms::Workspace&)>;
+
+// The shared-memory slots for a call of `bytes` bytes (per rank) on `comm`,
+// or null when it goes the usual way: the calling-thread path
+// (transport/shared_slots.h) serves communicators whose ranks all share one
+// node's memory, calls that fit a slot and name no algorithm, unless
+// SILK_FAST_PATH=0 or SILK_ALGO is set. The same on every rank for the same call.
+transport::SharedSlots* SlotsFor(Communicator& comm, size_t bytes, const std::string& requested_algorithm);
+
+using SlotsBody = std::function<absl::Status(OpContext&, transport::SharedSlots&)>;
+
+// Queues `body` on the engine to run on `slots` (algorithm kSharedMemory in
+// `options.descriptor`). The slots check the descriptors themselves: no
+// neighbour check. Inside a BlockingCall the caller runs it itself when the
+// engine is idle (Engine::CallerRuns).
+WorkPtr LaunchOnSlots(Communicator& comm, transport::SharedSlots& slots, LaunchOptions options, SlotsBody body);
+
+// Marks the calling thread's collective as blocking (the caller waits for
+// it at once) for the launch it makes within this scope.
+class BlockingCall {
+ public:
+  BlockingCall();
+  ~BlockingCall();
+  BlockingCall(const BlockingCall&) = delete;
+  BlockingCall& operator=(const BlockingCall&) = delete;
+  static bool active();
+
+ private:
+  bool outer_;
+};
 
 // Queues `body` on the communicator's engine with the neighbour check. With
 // agreed_values, the check completes before `body` starts, so ranks that

@@ -54,6 +54,7 @@ const char* AlgorithmName(Algorithm algorithm) {
     case Algorithm::kPairwise: return "pairwise";
     case Algorithm::kDissemination: return "dissemination";
     case Algorithm::kHierarchical: return "hierarchical";
+    case Algorithm::kSharedMemory: return "shared-memory";
   }
   return "unknown-algorithm";
 }

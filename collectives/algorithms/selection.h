@@ -20,6 +20,7 @@ enum class Algorithm : uint8_t {
   kPairwise = 4,         // every pair exchanges directly (all-to-all)
   kDissemination = 5,    // log2(n) rounds of 0-byte messages (barrier)
   kHierarchical = 6,     // region-aware: inside regions, then once across the WAN (hierarchical.h)
+  kSharedMemory = 7,     // one node's shared-memory slots, run by the caller (shared_slots.h); chosen, never named
 };
 
 const char* AlgorithmName(Algorithm algorithm);

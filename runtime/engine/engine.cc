@@ -3,6 +3,7 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <utility>
 
 #include "absl/strings/str_format.h"
 #include "runtime/core/error.h"
@@ -92,17 +93,43 @@ Engine::~Engine() {
   callbacks_.reset();
 }
 
+namespace {
+thread_local bool caller_runs = false;
+}  // namespace
+
+Engine::CallerRuns::CallerRuns() : outer_(caller_runs) { caller_runs = true; }
+Engine::CallerRuns::~CallerRuns() { caller_runs = outer_; }
+
+bool Engine::CallerRuns::Take() { return std::exchange(caller_runs, false); }
+
 WorkPtr Engine::Submit(const OpDescriptor& descriptor, absl::Duration timeout, OpBody body, bool may_overlap) {
-  absl::MutexLock lock(&mu_);
-  auto work = std::make_shared<Work>(next_op_id_++, descriptor, timeout, callbacks_.get(), transport_);
-  if (!error_.ok()) {
-    work->Complete(error_);
-  } else if (stopping_) {
-    work->Complete(absl::CancelledError("the communicator is being destroyed"));
-  } else {
-    queue_.push_back(Pending{work, timeout, std::move(body), may_overlap});
+  const bool caller_runs = CallerRuns::Take();
+  Pending op;
+  {
+    absl::MutexLock lock(&mu_);
+    op.work = std::make_shared<Work>(next_op_id_++, descriptor, timeout, callbacks_.get(), transport_);
+    if (!error_.ok()) {
+      op.work->Complete(error_);
+      return op.work;
+    }
+    if (stopping_) {
+      op.work->Complete(absl::CancelledError("the communicator is being destroyed"));
+      return op.work;
+    }
+    op.timeout = timeout;
+    op.body = std::move(body);
+    op.may_overlap = may_overlap;
+    if (!caller_runs || !queue_.empty() || running_ > 0) {
+      WorkPtr work = op.work;
+      queue_.push_back(std::move(op));
+      return work;
+    }
+    running_++;  // the engine's threads wait for it as for one of theirs
   }
-  return work;
+  Run(op, kCallerTrack);
+  absl::MutexLock lock(&mu_);
+  running_--;
+  return op.work;
 }
 
 WorkPtr Engine::Track(uint64_t op_id, const OpDescriptor& descriptor, absl::Duration timeout,

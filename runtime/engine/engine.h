@@ -16,6 +16,11 @@
 // error: the peers are told through the transport, queued operations fail
 // at once, and every later Submit returns a Work that has already failed.
 //
+// A blocking call may let its own thread run its operation (CallerRuns): when
+// nothing is queued or running, Submit runs it at once, as an engine thread
+// would (same number, deadline, errors, trace), and returns it completed. This
+// saves two thread hand-offs, most of the cost of a small collective.
+//
 // The engine's threads run operations and nothing else: completion callbacks
 // (Work::OnComplete, and through them PyTorch's future callbacks) run on the
 // engine's CallbackExecutor. A callback may thus submit an operation and wait
@@ -115,6 +120,23 @@ class Engine {
   Engine(transport::Transport* transport, int rank, int streams = 1);
   ~Engine();  // finishes (or fails) everything queued, then stops
 
+  // Within this scope, this thread's next Submit runs its operation itself
+  // when the engine is idle (nothing queued, nothing running); otherwise the
+  // operation is queued as usual. For blocking calls, which wait anyway: an
+  // async call must not block its caller on its peers.
+  class CallerRuns {
+   public:
+    CallerRuns();
+    ~CallerRuns();
+    CallerRuns(const CallerRuns&) = delete;
+    CallerRuns& operator=(const CallerRuns&) = delete;
+    // Whether this thread is in such a scope; clears it (one Submit uses it).
+    static bool Take();
+
+   private:
+    bool outer_;
+  };
+
   // Queues an operation. It starts after every operation submitted before it
   // has ended, or, with `may_overlap`, once they have all started.
   WorkPtr Submit(const OpDescriptor& descriptor, absl::Duration timeout, OpBody body, bool may_overlap = false);
@@ -142,6 +164,8 @@ class Engine {
   // trace when the engine is destroyed. `tier_of_peer[p]` says where the
   // transport's rank p is (kTierNode, kTierRegion, kTierWan; 0 for this rank).
   static constexpr uint8_t kTierNode = 1, kTierRegion = 2, kTierWan = 3;
+  // The trace's track of operations run by their caller (CallerRuns).
+  static constexpr int kCallerTrack = 100;
   void EnableTrace(const std::string& path, int rank, std::vector<uint8_t> tier_of_peer);
 
   // The sticky error; OK while healthy.

@@ -131,4 +131,11 @@ PeerCounters RoutedTransport::counters(int peer) const {
   return sum;
 }
 
+SharedSlots* RoutedTransport::shared_slots() {
+  for (int route : routes_) {
+    if (route != routes_.front()) return nullptr;
+  }
+  return transports_[routes_.front()]->shared_slots();
+}
+
 }  // namespace silk::transport

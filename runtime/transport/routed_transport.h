@@ -46,6 +46,8 @@ class RoutedTransport : public Transport {
   absl::Status OutageError() const override;
   void BeginPacing(int peer, uint64_t bytes_per_s) override { route(peer).BeginPacing(peer, bytes_per_s); }
   void EndPacing(int peer) override { route(peer).EndPacing(peer); }
+  // The slots of the transport that carries every peer, if one does.
+  SharedSlots* shared_slots() override;
 
  private:
   RoutedTransport(std::vector<std::unique_ptr<Transport>> transports, std::vector<int> routes);

@@ -85,6 +85,7 @@ RequestPtr FailedRequest(Request::Kind kind, int peer, MessageTag tag, size_t by
 absl::Status WaitAll(absl::Span<const RequestPtr> requests, absl::Time deadline);
 
 class Transport;
+class SharedSlots;
 // Request::Wait for a wait that began at `started`, past `deadline` while a
 // long link of `transport` is or was down meanwhile (Transport::StretchDeadline);
 // a wait that ends anyway during an outage names it (a peer-lost error).
@@ -142,6 +143,10 @@ class Transport {
 
   virtual void BeginPacing(int peer, uint64_t bytes_per_s) {}
   virtual void EndPacing(int peer) {}
+
+  // Memory shared with every peer, for small collectives run by the calling
+  // thread (shared_slots.h); null unless all ranks are on one node and share it.
+  virtual SharedSlots* shared_slots() { return nullptr; }
 };
 
 }  // namespace silk::transport

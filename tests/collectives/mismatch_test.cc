@@ -45,13 +45,16 @@ void ExpectEveryRankFailsOn(const Config& config, const std::function<absl::Stat
   }
 }
 
-// Over TCP and over shared memory: both transports compare descriptors.
+// Over TCP, over shared memory, and over shared memory with the
+// calling-thread path for small calls off: each compares descriptors.
 void ExpectEveryRankFails(const std::function<absl::Status(Communicator&, int rank)>& call,
                           const std::vector<std::string>& expected) {
-  for (bool shm : {false, true}) {
-    SCOPED_TRACE(shm ? "shared memory" : "tcp");
+  for (int path : {0, 1, 2}) {
+    const bool shm = path > 0, fast_path = path == 2;
+    SCOPED_TRACE(!shm ? "tcp" : fast_path ? "shared memory, fast path" : "shared memory, no fast path");
     Config config = testing::TestConfig(2, absl::Seconds(20));
     config.shm = shm;
+    config.fast_path = fast_path;
     ExpectEveryRankFailsOn(config, call, expected);
   }
 }
@@ -91,6 +94,13 @@ TEST(Mismatch, CallRejectedOnOneRankFailsOnEveryRank) {
 TEST(Mismatch, DifferentCounts) {
   ExpectEveryRankFails([](Communicator& comm, int rank) { return FloatAllreduce(comm, rank == 1 ? 200 : 100); },
                        {"mismatched", "count=200", "count=100"});
+}
+
+// One rank's call fits a shared-memory slot, another's goes through the
+// transport: the slot's waiter must hear of the other call, not time out.
+TEST(Mismatch, SmallCountAgainstLargeCount) {
+  ExpectEveryRankFails([](Communicator& comm, int rank) { return FloatAllreduce(comm, rank == 1 ? 100000 : 100); },
+                       {"mismatched", "count=100000", "count=100"});
 }
 
 TEST(Mismatch, DifferentTypesOfTheSameSize) {

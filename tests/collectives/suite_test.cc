@@ -48,13 +48,19 @@ std::vector<absl::Status> RunCasesOnEveryRank(std::vector<std::unique_ptr<Commun
   });
 }
 
-class Suite : public ::testing::TestWithParam<std::tuple<Op, int>> {};
+// How the ranks exchange: over real sockets, or through shared memory with
+// the calling-thread path for small calls (shared memory without it is
+// suite_check's, under mpirun).
+enum class Path { kTcp, kFastPath };
+
+class Suite : public ::testing::TestWithParam<std::tuple<Op, int, Path>> {};
 
 TEST_P(Suite, MatchesReferenceAndRanksAgree) {
-  const auto [op, n] = GetParam();
+  const auto [op, n, path] = GetParam();
   Config config = testing::TestConfig(2, absl::Seconds(60));
   config.chunk_bytes = 4 << 10;  // several pipeline chunks even for the suite's sizes
-  config.shm = false;            // real sockets; suite_check covers shared memory
+  config.shm = path == Path::kFastPath;
+  config.fast_path = path == Path::kFastPath;
   auto comms = testing::CreateCommunicators(n, config);
   ASSERT_TRUE(comms.ok()) << comms.status();
   const std::vector<Case> cases =
@@ -73,10 +79,12 @@ INSTANTIATE_TEST_SUITE_P(Collectives, Suite,
                          ::testing::Combine(::testing::Values(Op::kAllreduce, Op::kReduceScatter, Op::kReduce,
                                                               Op::kAllgather, Op::kAllgatherv, Op::kBroadcast,
                                                               Op::kAlltoall),
-                                            ::testing::Values(1, 2, 3, 4, 7)),
+                                            ::testing::Values(1, 2, 3, 4, 7),
+                                            ::testing::Values(Path::kTcp, Path::kFastPath)),
                          [](const auto& info) {
-                           return absl::StrFormat("%s_ranks%d", OpName(std::get<0>(info.param)),
-                                                  std::get<1>(info.param));
+                           return absl::StrFormat("%s_ranks%d%s", OpName(std::get<0>(info.param)),
+                                                  std::get<1>(info.param),
+                                                  std::get<2>(info.param) == Path::kTcp ? "" : "_fast_path");
                          });
 
 // Fewer elements than ranks leave some ring steps with nothing to send on some
@@ -106,7 +114,11 @@ TEST(Ring, FewerElementsThanRanksOverManyCalls) {
 
 TEST(Barrier, NoRankLeavesBeforeEveryRankArrived) {
   for (int n : {1, 2, 3, 4, 7}) {
-    auto comms = testing::CreateCommunicators(n, testing::TestConfig());
+   for (bool fast_path : {false, true}) {
+    SCOPED_TRACE(fast_path ? "fast path" : "no fast path");
+    Config config = testing::TestConfig();
+    config.fast_path = fast_path;
+    auto comms = testing::CreateCommunicators(n, config);
     ASSERT_TRUE(comms.ok()) << comms.status();
     std::atomic<int> arrived{0};
     auto results = testing::RunOnRanks(*comms, [&](Communicator& comm) -> absl::Status {
@@ -125,6 +137,7 @@ TEST(Barrier, NoRankLeavesBeforeEveryRankArrived) {
       return absl::OkStatus();
     });
     for (int r = 0; r < n; ++r) EXPECT_TRUE(results[r].ok()) << "ranks " << n << ", rank " << r << ": " << results[r];
+   }
   }
 }
 

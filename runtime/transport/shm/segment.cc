@@ -51,7 +51,7 @@ absl::StatusOr<Segment> Segment::Create(const std::string& name, uint64_t ring_b
   Segment segment;
   segment.fd_.reset(memfd_create(name.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING));
   if (!segment.fd_.valid()) return Errno("memfd_create");
-  segment.bytes_ = kHeaderPageBytes + 2 * ring_bytes;
+  segment.bytes_ = kHeaderPageBytes + kSlotAreaBytes + 2 * ring_bytes;
   if (ftruncate(segment.fd_.get(), static_cast<off_t>(segment.bytes_)) < 0) {
     return Errno(absl::StrFormat("sizing a shared-memory segment of %d bytes", segment.bytes_));
   }
@@ -65,6 +65,7 @@ absl::StatusOr<Segment> Segment::Create(const std::string& name, uint64_t ring_b
   madvise(base, segment.bytes_, MADV_DONTFORK);  // a forked child (a data loader) must not write into the rings
   SegmentHeader* header = new (base) SegmentHeader();
   header->ring_bytes = ring_bytes;
+  for (int lane = 0; lane < 2; ++lane) new (segment.lane(lane)) SlotLane();
   return segment;
 }
 
@@ -76,8 +77,9 @@ absl::StatusOr<Segment> Segment::Map(ScopedFd fd) {
     return absl::PermissionDeniedError("the peer's segment is not a sealed memfd");
   }
   const uint64_t bytes = static_cast<uint64_t>(st.st_size);
-  if (bytes < kHeaderPageBytes + 2 * kMinRingBytes || !ValidRingBytes((bytes - kHeaderPageBytes) / 2) ||
-      bytes != kHeaderPageBytes + 2 * ((bytes - kHeaderPageBytes) / 2)) {
+  constexpr uint64_t kFixed = kHeaderPageBytes + kSlotAreaBytes;
+  if (bytes < kFixed + 2 * kMinRingBytes || !ValidRingBytes((bytes - kFixed) / 2) ||
+      bytes != kFixed + 2 * ((bytes - kFixed) / 2)) {
     return absl::InvalidArgumentError(absl::StrFormat("the peer's segment has an impossible size of %d bytes", bytes));
   }
   Segment segment;
@@ -87,7 +89,7 @@ absl::StatusOr<Segment> Segment::Map(ScopedFd fd) {
   segment.base_ = base;
   madvise(base, bytes, MADV_DONTFORK);
   segment.fd_ = std::move(fd);
-  segment.ring_bytes_ = (bytes - kHeaderPageBytes) / 2;
+  segment.ring_bytes_ = (bytes - kFixed) / 2;
   const SegmentHeader* header = segment.header();
   if (header->magic != kSegmentMagic || header->version != kSegmentVersion ||
       header->ring_bytes != segment.ring_bytes_) {
@@ -120,7 +122,11 @@ Segment::~Segment() {
 }
 
 char* Segment::ring(int ring) const {
-  return static_cast<char*>(base_) + kHeaderPageBytes + static_cast<uint64_t>(ring) * ring_bytes_;
+  return static_cast<char*>(base_) + kHeaderPageBytes + kSlotAreaBytes + static_cast<uint64_t>(ring) * ring_bytes_;
+}
+
+SlotLane* Segment::lane(int lane) const {
+  return reinterpret_cast<SlotLane*>(static_cast<char*>(base_) + kHeaderPageBytes) + lane;
 }
 
 // ---- RingWriter ----

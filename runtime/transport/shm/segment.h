@@ -1,6 +1,7 @@
-// The memory two ranks of one node share: a header page, then one ring per
-// direction (ring 0 carries the lower rank's frames to the higher, ring 1 the
-// other way).
+// The memory two ranks of one node share: a header page, the two slot lanes
+// of the calling-thread path for small collectives (slots.h), then one ring
+// per direction (ring 0 carries the lower rank's frames to the higher, ring 1
+// the other way; lanes likewise).
 //
 // The segment is a sealed memfd: it has no name, so nothing ever appears in
 // /dev/shm, and the kernel frees it when the last of the two processes unmaps
@@ -24,6 +25,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "runtime/core/types.h"
 #include "runtime/transport/frame.h"
 #include "runtime/transport/socket.h"
 
@@ -31,11 +33,14 @@ namespace silk::transport::shm {
 
 
 inline constexpr uint64_t kSegmentMagic = 0x314d48534b4c4953;  // "SILKSHM1"
-inline constexpr uint32_t kSegmentVersion = 1;
+inline constexpr uint32_t kSegmentVersion = 2;
 inline constexpr uint64_t kFrameAlign = 64;
 inline constexpr uint64_t kHeaderPageBytes = 4096;
 inline constexpr uint64_t kMinRingBytes = 64 << 10;
 inline constexpr uint64_t kMaxRingBytes = uint64_t{1} << 30;
+// Largest payload of one slot (slots.h): small collectives up to this size
+// bypass the rings.
+inline constexpr uint64_t kSlotBytes = 64 << 10;
 
 static_assert(std::atomic<uint64_t>::is_always_lock_free && std::atomic<uint32_t>::is_always_lock_free,
               "the rings need address-free atomics");
@@ -46,6 +51,28 @@ struct RingControl {
   alignas(64) std::atomic<uint32_t> consumer_asleep{0};  // wake the consumer after publishing
   alignas(64) std::atomic<uint32_t> producer_asleep{0};  // wake the producer after releasing
 };
+
+// One direction of a pair's slots (slots.h): the writer publishes an
+// operation's descriptor and bytes in buffer op_id % 2, then its id in `seq`;
+// the reader copies them out, then sets `done` to the id. The writer reuses a
+// buffer only once `done` shows its last contents were read. Either side may
+// sleep on the futex word `epoch`, counted in `sleepers`; the other bumps
+// `epoch` after each store and wakes it when anyone sleeps.
+struct SlotLane {
+  alignas(64) std::atomic<uint64_t> seq[2] = {0, 0};  // writer: op id published in each buffer
+  OpDescriptor descriptor[2];
+  uint64_t bytes[2] = {0, 0};
+  alignas(64) std::atomic<uint64_t> done[2] = {0, 0};  // reader: op id last read from each buffer
+  alignas(64) std::atomic<uint32_t> epoch{0};
+  std::atomic<uint32_t> sleepers{0};
+  // Writer: the latest operation it runs another way (through the rings), and
+  // its descriptor's two words, so a reader waiting in a slot for that
+  // operation sees the mismatch at once. Written as a seqlock (id 0 first).
+  alignas(64) std::atomic<uint64_t> announced{0};
+  std::atomic<uint64_t> announced_descriptor[2] = {0, 0};
+  alignas(64) char data[2][kSlotBytes];
+};
+inline constexpr uint64_t kSlotAreaBytes = (2 * sizeof(SlotLane) + 4095) / 4096 * 4096;
 
 struct SegmentHeader {
   uint64_t magic = kSegmentMagic;
@@ -85,6 +112,8 @@ class Segment {
   SegmentHeader* header() const { return static_cast<SegmentHeader*>(base_); }
   RingControl* control(int ring) const { return &header()->rings[ring]; }
   char* ring(int ring) const;
+  // Lane 0 carries the lower rank's slots to the higher, lane 1 the other way.
+  SlotLane* lane(int lane) const;
 
  private:
   ScopedFd fd_;

@@ -69,6 +69,7 @@ absl::StatusOr<std::unique_ptr<ShmTransport>> ShmTransport::Create(int rank, int
     t->Install(std::move(*link));
   }
   SILK_RETURN_IF_ERROR(t->AwaitHigherRanks(deadline));
+  t->MakeSlots();
   SILK_RETURN_IF_ERROR(t->Start());
   return transport;
 }
@@ -139,6 +140,21 @@ void ShmTransport::Install(Link&& link) {
   if (link.peer > rank_) accepted_++;
 }
 
+void ShmTransport::MakeSlots() {
+  if (static_cast<int>(local_ranks_.size()) != size_) return;
+  std::vector<SlotLane*> out(size_, nullptr), in(size_, nullptr);
+  for (int r : local_ranks_) {
+    if (r == rank_) continue;
+    const int lane = rank_ < r ? 0 : 1;  // lane 0 carries the lower rank's slots
+    out[r] = peers_[r]->segment.lane(lane);
+    in[r] = peers_[r]->segment.lane(1 - lane);
+  }
+  slots_ = std::make_unique<ShmSlots>(
+      rank_, std::move(out), std::move(in),
+      // Failed only once the peers were told (as requests fail only after the sweep that follows).
+      [this] { return peers_told_.load(); }, [this] { return status(); });
+}
+
 absl::Status ShmTransport::Start() {
   absl::Status started;
   loop_.RunSync([&] {
@@ -200,6 +216,7 @@ void ShmTransport::Enqueue(int peer, const FrameHeader& header, const char* data
 void ShmTransport::FailConnections(const absl::Status& status) {
   TellPeers(status);
   peers_told_.store(true);
+  if (slots_ != nullptr) slots_->WakeAll();  // a caller asleep on a slot sees the error now
   // An op being copied right now is completed by the progress thread once the copy is done.
   FailQueuedSends(peers_, status, [](const SendOp& op) { return !op.copying; });
 }

@@ -24,6 +24,10 @@
 // a failure no request completes while the progress thread still copies into
 // or out of its buffer.
 //
+// When every rank of the world is on this node, the pairs' segments also
+// carry slots (slots.h): a calling-thread path for small collectives
+// (shared_slots()).
+//
 // Ranks on other nodes are outside its reach: Send/Recv to them fail with
 // InvalidArgument (route them elsewhere; see routed_transport.h).
 #pragma once
@@ -42,6 +46,7 @@
 #include "runtime/transport/acceptor.h"
 #include "runtime/transport/message_transport.h"
 #include "runtime/transport/event_loop.h"
+#include "runtime/transport/shm/slots.h"
 #include "runtime/transport/transport.h"
 
 namespace silk::transport::shm {
@@ -76,6 +81,8 @@ class ShmTransport : public MessageTransport {
   const std::vector<int>& local_ranks() const { return local_ranks_; }
 
   PeerCounters counters(int peer) const override;
+  // Null unless every rank of the world is on this node.
+  SharedSlots* shared_slots() override { return slots_.get(); }
 
   // Connections refused during set-up (wrong token, unknown rank, ...).
   int rejected_connections() const { return acceptor_ ? acceptor_->rejected() : 0; }
@@ -90,6 +97,7 @@ class ShmTransport : public MessageTransport {
   void Install(Link&& link);
   absl::Status AwaitHigherRanks(absl::Time deadline);
   absl::Status Start();
+  void MakeSlots();
 
   // Data path shared with user threads (shm_transport.cc).
   absl::Status CheckReach(int peer, const char* what) const override;
@@ -123,6 +131,7 @@ class ShmTransport : public MessageTransport {
   const ShmOptions options_;
   std::vector<std::unique_ptr<Peer>> peers_;
   std::vector<Peer*> links_;  // the linked peers, fixed once set-up ends
+  std::unique_ptr<ShmSlots> slots_;  // fixed once set-up ends
 
   // Set-up.
   absl::Mutex setup_mu_;

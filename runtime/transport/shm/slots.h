@@ -1,0 +1,53 @@
+// The shared-memory transport's SharedSlots (shared_slots.h): the slot lanes
+// of each pair's segment (segment.h). A rank publishes into the lane it
+// writes to each peer and reads from the lane each peer writes to it; a
+// collective among n ranks thus costs each rank n-1 small copies out and n-1
+// reads in, and no thread hand-off at all.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "runtime/transport/shared_slots.h"
+#include "runtime/transport/shm/segment.h"
+
+namespace silk::transport::shm {
+
+class ShmSlots : public SharedSlots {
+ public:
+  // `out[p]`/`in[p]`: the lanes this rank writes to and reads from peer p
+  // (null for itself). `failure()` is OK while the transport is healthy, else
+  // its sticky error; `failed()` says so cheaply.
+  ShmSlots(int rank, std::vector<SlotLane*> out, std::vector<SlotLane*> in, std::function<bool()> failed,
+           std::function<absl::Status()> failure);
+
+  size_t capacity() const override { return kSlotBytes; }
+  absl::Status Publish(uint64_t op_id, const OpDescriptor& descriptor, const void* data, size_t bytes,
+                       absl::Time deadline) override;
+  absl::StatusOr<const char*> Await(int peer, uint64_t op_id, const OpDescriptor& descriptor, size_t bytes,
+                                    absl::Time deadline) override;
+  void Announce(uint64_t op_id, const OpDescriptor& descriptor) override;
+  void Release(uint64_t op_id) override;
+
+  // Wakes every thread of this process asleep on a lane (the transport failed).
+  void WakeAll();
+
+ private:
+  // Waits until `ready()`, on `lane`'s futex once spinning is over; `what()`
+  // describes the wait for the timeout's message.
+  template <typename Ready, typename What>
+  absl::Status WaitOn(SlotLane& lane, Ready ready, absl::Time deadline, What what);
+  // Bumps `lane`'s futex word after a store, waking whoever sleeps on it.
+  static void Signal(SlotLane& lane);
+  absl::Status Check(int peer, uint64_t op_id, const OpDescriptor& mine, size_t bytes, const SlotLane& lane,
+                     int buffer) const;
+
+  const int rank_;
+  const std::vector<SlotLane*> out_;
+  const std::vector<SlotLane*> in_;
+  const std::function<bool()> failed_;
+  const std::function<absl::Status()> failure_;
+};
+
+}  // namespace silk::transport::shm
