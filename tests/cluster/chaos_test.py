@@ -9,6 +9,8 @@ vcluster_lib/chaos*.py).
                 and release, a member left down while the others finish, the timeout
     vcluster    (root) `vcluster run --elastic` on the virtual cluster with a stand-in rank: namespaces, host
                 names, a rank killed and restarted, the coordinator reachable from every node
+    rejoin      (root, needs elastic_member and silk-coordinator) run --elastic with real Silk members: one
+                SIGKILLed, the others go on, it is restarted and rejoins, one digest at the end
     plumbing    (root) cluster/chaos with stand-ins for silk-train and silk-coordinator: four faults applied
                 and undone, the report
     harness     (root, needs silk-train --elastic and silk-coordinator) cluster/chaos for 60 s with two faults
@@ -277,6 +279,34 @@ def case_vcluster():
             check(os.path.exists(f"{d}/env-5-1.json"), "the restarted incarnation ran")
     finally:
         subprocess.run([VCLUSTER, "down"], capture_output=True, timeout=300)
+
+
+def case_rejoin():
+    """`vcluster run --elastic` with real Silk members (tests/training/elastic_member): member 5 is SIGKILLed at
+    step 50, the others shrink and go on, the launcher restarts it, it rejoins, and all end with one digest."""
+    need_root()
+    member = os.path.join(build_dir(), "tests", "training", "elastic_member")
+    coordinator = os.path.join(build_dir(), "runtime", "silk-coordinator")
+    if not (os.access(member, os.X_OK) and os.access(coordinator, os.X_OK)):
+        print("skipped: elastic_member or silk-coordinator is not built")
+        sys.exit(SKIP)
+    subprocess.run([VCLUSTER, "up"], check=True, capture_output=True, timeout=300)
+    try:
+        # the member takes its incarnation as a flag: pass the launcher's
+        wrapper = ["sh", "-c", 'exec "$0" --incarnation "$SILK_ELASTIC_INCARNATION" "$@"', member]
+        result = subprocess.run([VCLUSTER, "run", "--elastic", "--restart-delay", "2", "--timeout", "150", "--",
+                                 "-np", "8", *wrapper, "--steps", "300", "--die-member", "5", "--die-at", "50"],
+                                capture_output=True, text=True, timeout=240)
+    finally:
+        subprocess.run([VCLUSTER, "down"], capture_output=True, timeout=300)
+    print(result.stdout[-3000:], result.stderr[-3000:])
+    check(result.returncode == 0, f"the elastic job exits 0 ({result.returncode})")
+    check("restart: member 5 on cq1 (chongqing) killed by SIGKILL" in result.stderr, "member 5 was restarted")
+    results = [line.split("RESULT ", 1)[1] for line in result.stdout.splitlines() if "RESULT " in line]
+    fields = [dict(item.split("=") for item in line.split()) for line in results]
+    check(sorted(int(f["member"]) for f in fields) == list(range(8)), "every member reported its result")
+    check(len({f["digest"] for f in fields}) == 1 and all(f["step"] == "300" and f["size"] == "8" for f in fields),
+          f"one digest, 300 steps and 8 members everywhere at the end ({results[:1]})")
 
 
 def case_plumbing():
