@@ -1,0 +1,115 @@
+// Faults on the calling-thread path for small collectives (shared-memory
+// slots, collectives/algorithms/shared_slots.h), each checked with the path on
+// and off (SILK_FAST_PATH): a rank that never comes makes every other rank
+// time out naming it; a rank that dies while the others wait for it makes
+// every one of them fail, naming it, long before the timeout; asynchronous
+// calls keep their order with blocking ones.
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "collectives/collectives.h"
+#include "gtest/gtest.h"
+#include "runtime/core/error.h"
+#include "tests/support/processes.h"
+#include "tests/support/ranks.h"
+
+namespace silk {
+namespace {
+
+class FastPath : public ::testing::TestWithParam<bool> {
+ protected:
+  Config MakeConfig(absl::Duration timeout) const {
+    Config config = testing::TestConfig(2, timeout);
+    config.shm = true;
+    config.fast_path = GetParam();
+    return config;
+  }
+};
+
+absl::Status SmallAllreduce(Communicator& comm, float* value) {
+  return Allreduce(comm, {value, value, 1, DataType::kFloat32, ReduceOp::kSum, {}, ""});
+}
+
+TEST_P(FastPath, ARankThatNeverComesTimesOutEveryOtherRankNamingIt) {
+  constexpr int kRanks = 4, kLate = 3;
+  auto comms = testing::CreateCommunicators(kRanks, MakeConfig(absl::Seconds(2)));
+  ASSERT_TRUE(comms.ok()) << comms.status();
+  const absl::Time start = absl::Now();
+  auto results = testing::RunOnRanks(*comms, [&](Communicator& comm) -> absl::Status {
+    float value = 1;
+    if (absl::Status s = SmallAllreduce(comm, &value); !s.ok()) return s;  // all ranks: fine
+    if (comm.rank() == kLate) {
+      // Comes only after the others gave up: its call must fail, not pair with theirs.
+      while (comm.status().ok() && absl::Now() - start < absl::Seconds(10)) absl::SleepFor(absl::Milliseconds(5));
+    }
+    return SmallAllreduce(comm, &value);
+  });
+  EXPECT_LT(absl::Now() - start, absl::Seconds(8));
+  for (int r = 0; r < kRanks; ++r) {
+    ASSERT_FALSE(results[r].ok()) << "rank " << r;
+    if (r == kLate) continue;
+    EXPECT_NE(results[r].message().find("timed out"), std::string::npos) << "rank " << r << ": " << results[r];
+    // Through the transport a rank names the peer it waited for, which may be
+    // one waiting itself; in the slots every rank waits for the late one.
+    if (!GetParam()) continue;
+    EXPECT_NE(results[r].message().find(absl::StrFormat("rank %d", kLate)), std::string::npos)
+        << "rank " << r << ": " << results[r];
+  }
+}
+
+TEST_P(FastPath, AsyncAndBlockingCallsKeepTheirOrder) {
+  constexpr int kRanks = 3, kCalls = 200;
+  auto comms = testing::CreateCommunicators(kRanks, MakeConfig(absl::Seconds(30)));
+  ASSERT_TRUE(comms.ok()) << comms.status();
+  auto results = testing::RunOnRanks(*comms, [&](Communicator& comm) -> absl::Status {
+    std::vector<float> values(kCalls);
+    std::vector<WorkPtr> works;
+    for (int i = 0; i < kCalls; ++i) {
+      values[i] = static_cast<float>(i + comm.rank());
+      AllreduceOptions o{&values[i], &values[i], 1, DataType::kFloat32, ReduceOp::kSum, {}, ""};
+      // Every third call blocks, behind whatever async calls are still queued.
+      if (i % 3 == comm.rank() % 3) {
+        if (absl::Status s = Allreduce(comm, o); !s.ok()) return s;
+      } else {
+        absl::StatusOr<WorkPtr> work = AllreduceAsync(comm, o);
+        if (!work.ok()) return work.status();
+        works.push_back(*work);
+      }
+    }
+    for (const WorkPtr& w : works) {
+      if (absl::Status s = w->Wait(); !s.ok()) return s;
+    }
+    for (int i = 0; i < kCalls; ++i) {
+      const float expected = static_cast<float>(kRanks * i + kRanks * (kRanks - 1) / 2);
+      if (values[i] != expected) return absl::InternalError(absl::StrFormat("call %d: %g, not %g", i, values[i], expected));
+    }
+    return absl::OkStatus();
+  });
+  for (int r = 0; r < kRanks; ++r) EXPECT_TRUE(results[r].ok()) << "rank " << r << ": " << results[r];
+}
+
+TEST_P(FastPath, APeerDyingWhileOthersWaitFailsEveryRankNamingIt) {
+  constexpr int kRanks = 4, kDying = 2;
+  const absl::Time start = absl::Now();
+  auto results = testing::LaunchRanks(SILK_FAST_PATH_CHECK, {"--die-rank", std::to_string(kDying)}, kRanks,
+                                      absl::Seconds(90),
+                                      {{"SILK_TIMEOUT", "30s"}, {"SILK_FAST_PATH", GetParam() ? "1" : "0"}});
+  ASSERT_EQ(results.size(), static_cast<size_t>(kRanks));
+  EXPECT_EQ(results[kDying].exit_code, 9) << results[kDying].output;
+  for (int r = 0; r < kRanks; ++r) {
+    if (r == kDying) continue;
+    EXPECT_EQ(results[r].exit_code, 3) << "rank " << r << " output:\n" << results[r].output;
+    EXPECT_NE(results[r].output.find(absl::StrFormat("rank %d", kDying)), std::string::npos)
+        << "rank " << r << ":\n" << results[r].output;
+  }
+  // Noticed by the shared-memory transport, not by the 30 s timeout.
+  EXPECT_LT(absl::Now() - start, absl::Seconds(25));
+}
+
+INSTANTIATE_TEST_SUITE_P(OnAndOff, FastPath, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "FastPath" : "NoFastPath"; });
+
+}  // namespace
+}  // namespace silk
