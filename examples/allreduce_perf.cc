@@ -75,6 +75,11 @@ Flags (sizes take K, M, G suffixes, powers of 1024):
   --within-region 0|1            Silk's all-reduce among each region's ranks only (nothing
                                  crosses the WAN): the floor the regions' own exact phases
                                  set under any compression; needs -c 0
+  --blocking 0|1                 Silk's calls: 1 (default) the blocking API, one call at
+                                 a time, as MPI_Allreduce and Gloo are timed (a blocking
+                                 call on one node runs small collectives on the caller's
+                                 thread); 0 the async API, every timed call queued, then
+                                 all waited for (nccl-tests' way)
   -l/--latency 0|1|2              after the timed calls, time as many calls again one by
                                  one and report, as OSU does, the slowest rank's min,
                                  median and p99 latency per call (after the columns: lat
@@ -173,6 +178,7 @@ struct Flags {
   std::string spec;  // cluster spec for the WAN bound (default: SILK_CLUSTER_SPEC's)
   std::vector<silk::Compression> wan_compression = {silk::Compression::kNone};
   bool within_region = false;
+  bool blocking = true;  // Silk's blocking API (--blocking)
   int latency = 1;  // per-call latency distribution: 0 never, 1 rows up to kLatencyMaxBytes, 2 every row
   // Real-valued inputs (with --wan-compression): the error is then measured.
   bool real_inputs() const {
@@ -261,6 +267,9 @@ absl::Status ParseFlags(int argc, char** argv, Flags* flags) {
       flags->json = value;
     } else if (flag == "--spec") {
       flags->spec = value;
+    } else if (flag == "--blocking") {
+      if (!absl::SimpleAtoi(value, &number) || number < 0 || number > 1) return bad(flag, value);
+      flags->blocking = number != 0;
     } else if (flag == "-l" || flag == "--latency") {
       if (!absl::SimpleAtoi(value, &flags->latency) || flags->latency < 0 || flags->latency > 2) {
         return bad(flag, value);
@@ -441,13 +450,11 @@ class SilkImpl : public Impl {
   silk::Compression compression() const { return compression_; }
 
   absl::Status Start(const Call& c) override {
+    if (blocking_) return RunBlocking(c);
     absl::StatusOr<silk::WorkPtr> work;
     switch (c.collective) {
       case Collective::kAllreduce: {
-        silk::AllreduceOptions o{c.input, c.output, c.count, c.type, c.redop, {}, algorithm_};
-        o.wan_compression = compression_;
-        o.within_region = within_region_;
-        work = silk::AllreduceAsync(*comm_, o);
+        work = silk::AllreduceAsync(*comm_, AllreduceOptionsFor(c));
         break;
       }
       case Collective::kReduceScatter:
@@ -478,7 +485,35 @@ class SilkImpl : public Impl {
     return first;
   }
 
+  // --blocking 1: the blocking calls, one at a time, as MPI's and Gloo's are timed.
+  void set_blocking(bool blocking) { blocking_ = blocking; }
+
  private:
+  silk::AllreduceOptions AllreduceOptionsFor(const Call& c) const {
+    silk::AllreduceOptions o{c.input, c.output, c.count, c.type, c.redop, {}, algorithm_};
+    o.wan_compression = compression_;
+    o.within_region = within_region_;
+    return o;
+  }
+
+  absl::Status RunBlocking(const Call& c) {
+    switch (c.collective) {
+      case Collective::kAllreduce: return silk::Allreduce(*comm_, AllreduceOptionsFor(c));
+      case Collective::kReduceScatter:
+        return silk::ReduceScatter(*comm_, {c.input, c.output, c.count, c.type, c.redop, {}, algorithm_});
+      case Collective::kAllgather:
+        return silk::Allgather(*comm_, {c.input, c.output, c.count, c.type, {}, algorithm_});
+      case Collective::kBroadcast:
+        return silk::Broadcast(*comm_, {c.input, c.output, c.count, c.type, c.root, {}, algorithm_});
+      case Collective::kReduce:
+        return silk::Reduce(*comm_, {c.input, c.output, c.count, c.type, c.redop, c.root, {}, algorithm_});
+      case Collective::kAlltoall:
+        return silk::Alltoall(*comm_, {c.input, c.output, c.count, c.type, {}, algorithm_});
+    }
+    return absl::InternalError("unknown collective");
+  }
+
+  bool blocking_ = true;
   silk::Communicator* comm_;
   std::string algorithm_;
   silk::Compression compression_;
@@ -1079,11 +1114,16 @@ int main(int argc, char** argv) {
     std::unique_ptr<Impl> impl;
     if (name == "silk") {
       // One Silk implementation per --wan-compression setting, side by side.
-      for (size_t c = 0; c + 1 < flags.wan_compression.size(); ++c) {
-        impls.push_back(
-            std::make_unique<SilkImpl>(job.comm(), flags.algorithm, flags.wan_compression[c], flags.within_region));
+      for (size_t c = 0; c < flags.wan_compression.size(); ++c) {
+        auto silk_impl =
+            std::make_unique<SilkImpl>(job.comm(), flags.algorithm, flags.wan_compression[c], flags.within_region);
+        silk_impl->set_blocking(flags.blocking);
+        if (c + 1 < flags.wan_compression.size()) {
+          impls.push_back(std::move(silk_impl));
+        } else {
+          impl = std::move(silk_impl);
+        }
       }
-      impl = std::make_unique<SilkImpl>(job.comm(), flags.algorithm, flags.wan_compression.back(), flags.within_region);
     }
     if (name == "mpi") {
       if (!job.mpi()) {
