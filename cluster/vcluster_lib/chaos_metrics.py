@@ -5,8 +5,8 @@ the faults that were injected; no processes, no root, so tests feed them
 synthetic logs. Definitions (docs/reliability.md, "Elastic launch and the
 chaos harness"):
 
-* epoch e's members come from its "reconfigured" events (epoch 0: every member
-  that reported a step under epoch 0). A member *carried on* past epoch e when
+* epoch e's members come from its "reconfigured" events (an epoch without one,
+  such as the first: every member that reported a step under it). A member *carried on* past epoch e when
   it is a member of the next epoch seen (every member of the last epoch
   carried on). A step report (member, step s, epoch e) *counts* when its member
   carried on past e: the reports of a member lost at the end of e may describe
@@ -47,13 +47,18 @@ def read_events(directory):
 
 
 def epochs(events):
-    """{epoch: set of members}: epoch 0 from step reports, later ones from "reconfigured" events."""
+    """{epoch: set of members}: from "reconfigured" events; an epoch without one (the first) from its step reports."""
     members = {}
     for e in events:
         if e["event"] == "reconfigured":
             members.setdefault(int(e["epoch"]), set()).update(int(m) for m in e.get("members", []))
-    if 0 not in members:
-        members[0] = {int(e["member"]) for e in events if e["event"] == "step" and int(e.get("epoch", 0)) == 0}
+    reported = {}
+    for e in events:
+        if e["event"] == "step":
+            reported.setdefault(int(e.get("epoch", 0)), set()).add(int(e["member"]))
+    for epoch, who in reported.items():
+        if epoch not in members:
+            members[epoch] = who
     return members
 
 

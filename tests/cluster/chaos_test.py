@@ -119,6 +119,11 @@ def case_metrics():
     acc = chaos_metrics.step_accounting(events)
     check(acc["last"] == 29 and acc["lost"] == [] and acc["repeated"] == [],
           f"a kill with the step redone under the new epoch: 0 lost, 0 repeated ({acc['lost']}, {acc['repeated']})")
+    shifted = [dict(e, epoch=e["epoch"] + 1) if "epoch" in e else e for e in synthetic(repeat=True)]
+    check(chaos_metrics.step_accounting(shifted)["repeated"] == [10] and
+          chaos_metrics.step_accounting([dict(e, epoch=e["epoch"] + 1) if "epoch" in e else e
+                                         for e in events])["repeated"] == [],
+          "the same when epochs count from 1 (the first has no reconfigured event)")
     acc = chaos_metrics.step_accounting(synthetic(repeat=True))
     check(acc["repeated"] == [10], f"a step completed by a survivor under epochs 0 and 1 is repeated: {acc['repeated']}")
     acc = chaos_metrics.step_accounting(synthetic(gap=True))
