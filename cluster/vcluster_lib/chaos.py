@@ -213,12 +213,14 @@ def _f(x, unit=" s"):
 
 def report_lines(result):
     """The per-fault table and the end figures, as printed lines."""
-    lines = ["", f"{'#':>2} {'at s':>7} {'fault':<44} {'detect':>8} {'progress':>9} {'back':>8} {'stall':>8} "
-             f"{'lost members':<14}"]
+    lines = ["", f"{'#':>2} {'at s':>7} {'fault':<40} {'detect':>8} {'progress':>9} {'back':>8} {'stall':>8} "
+             f"{'state':>14} {'lost members':<14}"]
     for i, f in enumerate(result["faults"]):
         what = f"{f['kind']} {f['target']} {f['duration_s']:.1f}s"
-        lines.append(f"{i:>2} {f['at_s'] or 0:>7.1f} {what:<44} {_f(f['detect_s']):>8} {_f(f['progress_s']):>9} "
-                     f"{_f(f['back_s']):>8} {_f(f['stall_s']):>8} {','.join(map(str, f['lost_members'])) or '-':<14}"
+        state = f"{f['state_bytes'] / 2**20:.1f}MiB/{f['state_seconds']:.2f}s" if f["state_bytes"] else "-"
+        lines.append(f"{i:>2} {f['at_s'] or 0:>7.1f} {what:<40} {_f(f['detect_s']):>8} {_f(f['progress_s']):>9} "
+                     f"{_f(f['back_s']):>8} {_f(f['stall_s']):>8} {state:>14} "
+                     f"{','.join(map(str, f['lost_members'])) or '-':<14}"
                      + (f" not back: {f['not_back']}" if f["not_back"] else ""))
     steps = result["steps"]
     lines.append("")
