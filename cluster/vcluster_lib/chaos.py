@@ -227,15 +227,16 @@ def report_lines(result):
     lines.append(f"steps: 0..{steps['last']}, {len(steps['lost'])} lost {steps['lost'][:10]}, "
                  f"{len(steps['repeated'])} repeated {steps['repeated'][:10]}")
     final = result["final"]
-    lines.append(f"final parameters identical on all ranks: "
-                 f"{'-' if final['equal'] is None else ('yes' if final['equal'] else 'NO')} "
-                 f"({len(final['digests'])} ranks reported)")
+    equal = "-" if final["equal"] is None else ("yes" if final["equal"] else
+                                                 "NO" if final["expected"] else "no (the policy lets them differ)")
+    lines.append(f"final parameters identical on all ranks: {equal} ({len(final['digests'])} ranks reported)")
     if "baseline" in result:
         base = result["baseline"]
         lines.append(f"goodput: {_f(result['samples_per_s'], '')} samples/s against {_f(base['samples_per_s'], '')} "
                      f"fault-free = {_f(None if result['goodput'] is None else 100 * result['goodput'], ' %')}")
         loss = lambda x: "-" if x is None else f"{x:.5g}"  # noqa: E731
-        lines.append(f"final loss {loss(result['final_loss'])} against fault-free {loss(base['final_loss'])} "
+        lines.append(f"final {result['final_loss_compared']}: {loss(result['final_loss'])} against fault-free "
+                     f"{loss(result['final_loss_baseline'])} "
                      f"({_f(None if result['final_loss_vs_baseline'] is None else 100 * result['final_loss_vs_baseline'], ' %')})")
     else:
         lines.append(f"throughput: {_f(result['samples_per_s'], '')} samples/s (no baseline)")

@@ -117,16 +117,32 @@ def throughput(accounting):
 
 
 def finals(events):
-    """{"digests": {member: hex}, "equal": bool|None, "loss": mean of final losses|None, "step": highest}."""
+    """{"digests": {member: hex}, "equal": bool|None, "expected": whether the policy keeps them identical,
+    "loss": mean of final losses|None, "heldout_loss": likewise, "step": highest}."""
     last = {}
     for e in events:
         if e["event"] == "final":
             last[int(e["member"])] = e  # a member's last incarnation's final wins
     digests = {m: e.get("param_digest") for m, e in last.items()}
-    losses = [float(e["loss"]) for e in last.values() if "loss" in e]
+
+    def mean(key):
+        values = [float(e[key]) for e in last.values() if key in e]
+        return statistics.fmean(values) if values else None
     return {"digests": digests, "equal": (len(set(digests.values())) == 1) if digests else None,
-            "loss": statistics.fmean(losses) if losses else None,
+            "expected": all(e.get("identical_expected", True) for e in last.values()),
+            "loss": mean("loss"), "heldout_loss": mean("heldout_loss"),
             "step": max((int(e.get("step", 0)) for e in last.values()), default=None)}
+
+
+def last_steps_loss(accounting, upto=None, n=10):
+    """Mean over the n steps before `upto` (default: after the last) of each step's mean loss: what silk-train's
+    final "loss" is, computed the same way for a run stopped before its end."""
+    losses = accounting["loss"]
+    if not losses:
+        return None
+    end = (max(losses) + 1) if upto is None else upto
+    chosen = [losses[s] for s in range(end - n, end) if s in losses]
+    return statistics.fmean(chosen) if chosen else None
 
 
 def _first(events, after, before, predicate):
@@ -150,7 +166,10 @@ def fault_metrics(events, fault, window_end):
     away = lost or (expected if failure or fault["kind"] in ("kill_rank", "kill_region") else set())
     progress = None
     if failure is not None:
-        step = _first(events, failure["t"], window_end,
+        # steps in flight may still complete under the old membership just after the failure: progress is the
+        # first survivor's step after the new membership (when one came), else after the failure
+        since = reconfig["t"] if reconfig is not None else failure["t"]
+        step = _first(events, since, window_end,
                       lambda e: e["event"] == "step" and int(e["member"]) not in away)
         progress = None if step is None else step["t"] - t0
     back, back_from = {}, {}
@@ -205,18 +224,24 @@ def summary(events, faults, baseline_events=None, baseline_final_loss=None):
         base_accounting = step_accounting(baseline_events)
         base_rate = throughput(base_accounting)
         base_final = finals(baseline_events)
-        loss = base_final["loss"] if base_final["loss"] is not None else baseline_final_loss
-        if loss is None and base_accounting["loss"] and accounting["last"] is not None:
-            step = min(accounting["last"], max(base_accounting["loss"]))
-            loss = base_accounting["loss"].get(step)
+        upto = None if accounting["last"] is None else accounting["last"] + 1
+        if upto is not None and base_accounting["last"] is not None:
+            upto = min(upto, base_accounting["last"] + 1)
         result["baseline"] = {"samples_per_s": base_rate[0] if base_rate else None,
                               "train_seconds": base_rate[1] if base_rate else None,
-                              "last_step": base_accounting["last"], "final_loss": loss}
+                              "last_step": base_accounting["last"],
+                              "final_loss": last_steps_loss(base_accounting, upto),
+                              "heldout_loss": base_final["heldout_loss"]}
         result["goodput"] = (result["samples_per_s"] / base_rate[0]
                              if rate and base_rate and rate[0] and base_rate[0] else None)
-        chaos_loss = result["final"]["loss"]
-        if chaos_loss is None and accounting["loss"]:
-            chaos_loss = accounting["loss"][max(accounting["loss"])]
-        result["final_loss"] = chaos_loss
-        result["final_loss_vs_baseline"] = (chaos_loss / loss - 1.0 if chaos_loss is not None and loss else None)
+        # the same quantity on both sides: held-out loss when both runs ended with it, else the mean loss of the
+        # last 10 steps (both from step events)
+        if result["final"]["heldout_loss"] is not None and base_final["heldout_loss"] is not None:
+            mine, theirs, what = result["final"]["heldout_loss"], base_final["heldout_loss"], "held-out loss"
+        else:
+            mine, theirs = last_steps_loss(accounting, upto), result["baseline"]["final_loss"]
+            what = "mean loss of the last 10 steps"
+        result["final_loss"], result["final_loss_compared"] = mine, what
+        result["final_loss_baseline"] = theirs
+        result["final_loss_vs_baseline"] = (mine / theirs - 1.0 if mine is not None and theirs else None)
     return result
