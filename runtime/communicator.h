@@ -152,6 +152,9 @@ class Communicator {
   // Reconfigure). Pending() is true while it exceeds what this membership answered.
   int64_t JoinRequests() const;
   int64_t AnsweredJoinRequests() const;
+  // The job is over (every rank finished its work): processes still asking to
+  // join are told so and return an Aborted error instead of waiting.
+  absl::Status MarkJobFinished();
 
  private:
   Communicator();  // out of line: the elastic members are incomplete types here

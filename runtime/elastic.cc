@@ -133,6 +133,9 @@ std::vector<int> Communicator::members() const {
 }
 
 int64_t Communicator::JoinRequests() const { return membership_ ? membership_->join_requests_seen() : 0; }
+absl::Status Communicator::MarkJobFinished() {
+  return membership_ ? membership_->MarkJobFinished() : absl::OkStatus();
+}
 int64_t Communicator::AnsweredJoinRequests() const { return view_ ? view_->answered_requests : 0; }
 
 }  // namespace silk

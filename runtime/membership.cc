@@ -25,6 +25,7 @@ namespace {
 //   e<E>/members       the decision: "<answered requests>;<ids>"
 //   hb/<m>             member m's heartbeat ("<incarnation>.<beat>")
 //   requests           counter of join requests; request/<t>: who made request t
+//   finished           the job is over: nobody will be admitted any more
 constexpr char kPrefix[] = "silk/elastic/";
 constexpr absl::Duration kBeat = absl::Milliseconds(200);
 constexpr absl::Duration kPoll = absl::Milliseconds(20);
@@ -220,10 +221,16 @@ absl::StatusOr<MembershipView> Membership::Read(uint64_t epoch, const Membership
 // A join request is a ticket; the members answer it at their next admission
 // (collectives agree on how many tickets they saw). Until then the process
 // registers for each next epoch, so the leader counts it as here.
+absl::Status Membership::MarkJobFinished() { return store_->Set(Key("finished"), absl::StrCat(member_)); }
+
 absl::StatusOr<MembershipView> Membership::Join(const MembershipView& previous, absl::Time deadline) {
   absl::Status last = absl::OkStatus();
   int64_t ticket = -1;
   while (absl::Now() < deadline) {
+    absl::StatusOr<std::vector<bool>> finished = store_->Check({Key("finished")});
+    if (finished.ok() && (*finished)[0]) {
+      return AbortedError(absl::StrFormat("member %d: the job finished before this member was admitted", member_));
+    }
     if (ticket < 0) {
       absl::StatusOr<int64_t> t = store_->Add(Key("requests"), 1);
       if (t.ok() && store_->Set(Key(absl::StrCat("request/", *t)), absl::StrCat(member_)).ok()) {

@@ -64,6 +64,9 @@ class Membership {
   // Join requests made in this job so far (a counter at the coordinator, read
   // by the heartbeat): more than an epoch answered means processes wait.
   int64_t join_requests_seen() const { return requests_seen_.load(); }
+  // Tells processes still waiting to be admitted that the job has ended (they
+  // return instead of waiting out SILK_ELASTIC_REJOIN_TIMEOUT).
+  absl::Status MarkJobFinished();
   // The coordinator, for the exchange of addresses inside an epoch.
   std::shared_ptr<bootstrap::Store> store() const { return store_; }
   // Keys under which epoch `epoch`'s ranks exchange their addresses.

@@ -92,8 +92,13 @@ absl::StatusOr<StateSyncReport> SyncState(Communicator& comm, int64_t* step, con
     }
   }
   if (!batch.sends.empty() || !batch.recvs.empty()) {
-    SILK_ASSIGN_OR_RETURN(WorkPtr work, SendRecvAsync(comm, batch));
-    SILK_RETURN_IF_ERROR(work->Wait());
+    absl::StatusOr<WorkPtr> work = SendRecvAsync(comm, batch);
+    absl::Status done = work.ok() ? (*work)->Wait() : work.status();
+    if (!done.ok()) {
+      // Half a state is none: this rank must not win a later sync with it.
+      if (source[me] >= 0) *step = -1;
+      return done;
+    }
   }
   report.step = all[winner].step;
   report.digest = all[winner].digest;
@@ -101,6 +106,7 @@ absl::StatusOr<StateSyncReport> SyncState(Communicator& comm, int64_t* step, con
     report.source = source[me];
     report.bytes_received = total;
     if (StateDigest(blocks) != report.digest) {
+      *step = -1;
       return ProtocolError(absl::StrFormat("state sync: the state received from rank %d does not match its digest",
                                            source[me]));
     }

@@ -40,7 +40,8 @@ struct StateSyncReport {
 
 // Collective over `comm`. `step` is this rank's step counter (-1: it holds no
 // state, as a process just restarted); on return every rank's step and blocks
-// are the winner's. Fails if no rank holds state or the pieces differ in size.
+// are the winner's. Fails if no rank holds state or the pieces differ in size;
+// a rank whose transfer failed is left holding nothing (`step` -1).
 absl::StatusOr<StateSyncReport> SyncState(Communicator& comm, int64_t* step, const std::vector<StateBlock>& blocks);
 
 // A 64-bit digest of the blocks' bytes (the same on every machine).

@@ -19,6 +19,8 @@ class SgdMomentum {
   // GradientSync::Finish). Mismatched or out-of-range spans abort.
   void Step(absl::Span<float> params, absl::Span<const float> grads, size_t offset = 0);
   void set_lr(float lr) { lr_ = lr; }
+  // The momentum buffer: part of the training state an elastic job hands a restarted rank.
+  absl::Span<float> velocity() { return absl::MakeSpan(velocity_); }
 
  private:
   float lr_, momentum_, weight_decay_;
