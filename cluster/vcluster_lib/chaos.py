@@ -166,13 +166,14 @@ def first_step_time(directory):
 
 
 def run_job(topology, program, ranks, events_dir, seconds=None, schedule=(), timeout=1800, restart_delay=5.0,
-            env=None, netns=True, coordinator=None, say=None, output=None):
+            env=None, netns=True, coordinator=None, say=None, output=None, home_region=None):
     """Runs one elastic job, injecting `schedule` from its first step on. With `seconds`, the job is stopped that
     long after its first step (a baseline of a set length); else it runs until it ends or `timeout`.
     Returns {"status", "events", "records", "started", "ended"}."""
     say = say or (lambda line: print(line, file=sys.stderr, flush=True))
     os.makedirs(events_dir, exist_ok=True)
     job = ElasticJob(topology, program, ranks, env=env, restart_delay=restart_delay, netns=netns, max_restarts=100,
+                     home_region=home_region,
                      coordinator=coordinator, say=lambda line: say(f"vcluster: {line}"), output=output)
     injector = Injector(job, topology, schedule, say=say)
     started, status = time.time(), None
