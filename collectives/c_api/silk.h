@@ -115,6 +115,37 @@ void silk_comm_abort_local(silk_comm_t* comm);
  * sticky error (message in silk_last_error()). Never blocks. */
 silk_result_t silk_comm_get_async_error(const silk_comm_t* comm, silk_result_t* async_error);
 
+/* Elastic jobs (SILK_ELASTIC=1, launched by `cluster/vcluster run --elastic`
+ * or another launcher with a silk-coordinator; docs/reliability.md,
+ * "Membership"): the communicator outlives lost ranks, like ncclCommShrink
+ * but agreed by the ranks themselves. After a call fails because a peer was
+ * lost (SILK_ERROR_NETWORK, SILK_ERROR_ABORTED from a peer, or a timeout),
+ * every surviving rank calls silk_comm_shrink; they agree, through the
+ * coordinator, on who is still here, and the same handle goes on as the
+ * smaller communicator: ranks renumbered densely in member order, regions
+ * recomputed, fresh connections. silk_comm_reconfigure(comm, n, ...) with an
+ * n that every rank agreed on from silk_comm_join_requests (e.g. by an
+ * allreduce with SILK_MAX) also admits processes that asked to join
+ * (restarted ranks). No call may be in flight meanwhile; work handles of
+ * the previous membership fail. The caller makes its own state equal again
+ * (the C++ training::SyncState does that). Without an elastic launch these
+ * return SILK_ERROR_INVALID_ARGUMENT. */
+typedef struct {
+  uint64_t epoch;   /* the membership's number, 1 for the first */
+  int lost;         /* members gone since the previous membership */
+  int joined;       /* members admitted */
+  int rejoined;     /* 1: this process had been left out and was admitted again */
+  double seconds;   /* how long the change took */
+} silk_membership_change_t;
+silk_result_t silk_comm_shrink(silk_comm_t* comm, silk_membership_change_t* change /* may be NULL */);
+silk_result_t silk_comm_reconfigure(silk_comm_t* comm, int64_t admit_up_to, silk_membership_change_t* change);
+/* This process's member id (RANK at launch, kept across restarts); the rank without an elastic launch. */
+int silk_comm_member(const silk_comm_t* comm);
+uint64_t silk_comm_epoch(const silk_comm_t* comm);
+/* Join requests made in the job so far, and how many the current membership answered. */
+int64_t silk_comm_join_requests(const silk_comm_t* comm);
+int64_t silk_comm_answered_join_requests(const silk_comm_t* comm);
+
 /* Counters since the communicator was made. Bytes are payload to and from
  * peers on this node, elsewhere in this region, and in other regions (the
  * WAN), per connection (communicators split from one another share them). */
