@@ -162,9 +162,9 @@ transport::SharedSlots* SlotsFor(Communicator& comm, size_t bytes, const std::st
 
 WorkPtr LaunchOnSlots(Communicator& comm, transport::SharedSlots& slots, LaunchOptions options, SlotsBody body) {
   const OpDescriptor descriptor = options.descriptor;
-  LogPlanOnce(comm, descriptor, "shared-memory slots");
+  LogPlanOnce(comm, descriptor, "shm-slots");
   auto run = [&slots, body = std::move(body)](OpContext& ctx) {
-    ctx.Annotate("shared-memory slots");
+    ctx.Annotate("shm-slots");
     return body(ctx, slots);
   };
   // Only a blocking call may hold its thread for its peers: an async one

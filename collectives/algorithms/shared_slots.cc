@@ -3,17 +3,21 @@
 #include <cstring>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "collectives/kernels/reduce.h"
 #include "runtime/core/status_macros.h"
 
 namespace silk::algorithms {
 namespace {
 
+// Each rank's bytes: in the peers' slots, and this rank's own.
+using Sources = absl::InlinedVector<const char*, 16>;
+
 // Publishes this rank's part, then waits for every peer's: `from[p]` is
 // peer p's bytes (`expected(p)` of them), valid until Release.
 template <typename Expected>
 absl::Status Exchange(OpContext& ctx, transport::SharedSlots& slots, const void* mine, size_t my_bytes,
-                      Expected expected, std::vector<const char*>* from) {
+                      Expected expected, Sources* from) {
   const int n = ctx.size(), rank = ctx.rank();
   SILK_RETURN_IF_ERROR(slots.Publish(ctx.op_id(), ctx.descriptor(), mine, my_bytes, ctx.deadline()));
   from->assign(n, nullptr);
@@ -31,7 +35,7 @@ absl::Status SlotsAllreduce(OpContext& ctx, transport::SharedSlots& slots, const
                             size_t count, DataType type, ReduceOp op) {
   const size_t bytes = count * DataTypeSize(type);
   const int n = ctx.size(), rank = ctx.rank();
-  std::vector<const char*> from;
+  Sources from;
   SILK_RETURN_IF_ERROR(Exchange(ctx, slots, input, bytes, [bytes](int) { return bytes; }, &from));
   // In place, this rank's input is overwritten before its turn: keep a copy.
   std::vector<char> own;
@@ -53,7 +57,7 @@ absl::Status SlotsAllreduce(OpContext& ctx, transport::SharedSlots& slots, const
 absl::Status SlotsBroadcast(OpContext& ctx, transport::SharedSlots& slots, const void* input, void* output,
                             size_t bytes, int root) {
   const bool is_root = ctx.rank() == root;
-  std::vector<const char*> from;
+  Sources from;
   SILK_RETURN_IF_ERROR(Exchange(ctx, slots, is_root ? input : nullptr, is_root ? bytes : 0,
                                 [&](int peer) { return peer == root ? bytes : 0; }, &from));
   const char* source = is_root ? static_cast<const char*>(input) : from[root];
@@ -63,7 +67,7 @@ absl::Status SlotsBroadcast(OpContext& ctx, transport::SharedSlots& slots, const
 }
 
 absl::Status SlotsBarrier(OpContext& ctx, transport::SharedSlots& slots) {
-  std::vector<const char*> from;
+  Sources from;
   SILK_RETURN_IF_ERROR(Exchange(ctx, slots, nullptr, 0, [](int) { return size_t{0}; }, &from));
   slots.Release(ctx.op_id());
   return absl::OkStatus();

@@ -19,11 +19,13 @@ namespace silk::transport::shm {
 namespace {
 
 // Spinning: a peer in the same collective usually publishes within a few
-// microseconds. Then yields (on an oversubscribed node the peer may need this
-// core), then sleeps. Each sleep is bounded so that the deadline and the
-// transport's state are checked now and then even if no wake-up comes.
+// microseconds, if it has a core. Then yields (on an oversubscribed node the
+// peer may need this core: there the spin is short), then sleeps. Each sleep
+// is bounded so that the deadline and the transport's state are checked now
+// and then even if no wake-up comes.
 constexpr int kSpins = 256;
-constexpr int kYields = 64;
+constexpr int kOversubscribedSpins = 8;
+constexpr absl::Duration kYieldFor = absl::Microseconds(50);
 constexpr absl::Duration kLongestSleep = absl::Milliseconds(20);
 
 inline void CpuRelax() {
@@ -32,6 +34,14 @@ inline void CpuRelax() {
 #elif defined(__aarch64__)
   asm volatile("yield");
 #endif
+}
+
+// More ranks on this node than CPUs this process may use: a spinning rank
+// takes a core from a peer that has yet to publish.
+bool Oversubscribed(int local_ranks) {
+  cpu_set_t cpus;
+  if (sched_getaffinity(0, sizeof(cpus), &cpus) != 0) return false;
+  return local_ranks > CPU_COUNT(&cpus);
 }
 
 uint32_t* FutexWord(SlotLane& lane) { return reinterpret_cast<uint32_t*>(&lane.epoch); }
@@ -66,24 +76,39 @@ void FutexWakeAll(SlotLane& lane) { syscall(SYS_futex, FutexWord(lane), FUTEX_WA
 
 ShmSlots::ShmSlots(int rank, std::vector<SlotLane*> out, std::vector<SlotLane*> in, std::function<bool()> failed,
                    std::function<absl::Status()> failure)
-    : rank_(rank), out_(std::move(out)), in_(std::move(in)), failed_(std::move(failed)), failure_(std::move(failure)) {}
+    : rank_(rank),
+      out_(std::move(out)),
+      in_(std::move(in)),
+      failed_(std::move(failed)),
+      failure_(std::move(failure)),
+      spins_(Oversubscribed(1 + static_cast<int>(std::count_if(out_.begin(), out_.end(),
+                                                               [](SlotLane* l) { return l != nullptr; })))
+                 ? kOversubscribedSpins
+                 : kSpins) {}
 
 void ShmSlots::Signal(SlotLane& lane) {
   // Dekker with the sleeper (WaitOn): its count goes up before it re-checks,
-  // our store goes out before we read the count.
+  // our store (seq_cst) goes out before we read the count. So either it sees
+  // the store and does not sleep, or we see it counted and wake it; the
+  // epoch moves only then, sparing the line a write per operation.
+  if (lane.sleepers.load(std::memory_order_seq_cst) == 0) return;
   lane.epoch.fetch_add(1, std::memory_order_seq_cst);
-  if (lane.sleepers.load(std::memory_order_seq_cst) > 0) FutexWakeAll(lane);
+  FutexWakeAll(lane);
 }
 
 template <typename Ready, typename What>
 absl::Status ShmSlots::WaitOn(SlotLane& lane, Ready ready, absl::Time deadline, What what) {
-  for (int i = 0; i < kSpins; ++i) {
+  for (int i = 0; i < spins_; ++i) {
     if (ready()) return absl::OkStatus();
     CpuRelax();
   }
-  for (int i = 0; i < kYields; ++i) {
+  // A peer descheduled by the load around us (or by its own slowness) gets
+  // the core; a thread with nothing else to run comes back at once, so this
+  // phase is bounded by time.
+  const absl::Time stop_yielding = absl::Now() + kYieldFor;
+  for (int i = 0;; ++i) {
     if (ready()) return absl::OkStatus();
-    if (failed_()) return failure_();
+    if (i % 16 == 15 && (failed_() || absl::Now() >= stop_yielding)) break;
     sched_yield();
   }
   while (true) {

@@ -48,6 +48,7 @@ class ShmSlots : public SharedSlots {
   const std::vector<SlotLane*> in_;
   const std::function<bool()> failed_;
   const std::function<absl::Status()> failure_;
+  const int spins_;  // polls before yielding: fewer where ranks outnumber CPUs
 };
 
 }  // namespace silk::transport::shm
