@@ -40,7 +40,7 @@ inline constexpr uint64_t kMinRingBytes = 64 << 10;
 inline constexpr uint64_t kMaxRingBytes = uint64_t{1} << 30;
 // Largest payload of one slot (slots.h): small collectives up to this size
 // bypass the rings.
-inline constexpr uint64_t kSlotBytes = 64 << 10;
+inline constexpr uint64_t kSlotBytes = 256 << 10;
 
 static_assert(std::atomic<uint64_t>::is_always_lock_free && std::atomic<uint32_t>::is_always_lock_free,
               "the rings need address-free atomics");
