@@ -1,10 +1,12 @@
 // silk.h's collectives and point-to-point calls: each fills the C++ options,
 // starts the operation, and finishes as its form asks (c_api::Finish).
+#include <optional>
 #include <utility>
 
 #include "collectives/c_api/silk.h"
 #include "collectives/c_api/silk_c_internal.h"
 #include "collectives/collectives.h"
+#include "collectives/launch.h"
 #include "collectives/point_to_point.h"
 
 namespace {
@@ -24,7 +26,12 @@ silk_result_t Call(const char* name, silk_comm_t* comm, silk_work_t** work, bool
     if (work == nullptr) return NullArgument(name);
     *work = nullptr;
   }
-  return Finish(start(*comm->comm, silk::c_api::InGroup()), async ? work : nullptr);
+  const bool group = silk::c_api::InGroup();
+  // A blocking call outside a group waits at once: a small one on one node
+  // may then run on this thread (collectives/launch.h).
+  std::optional<silk::BlockingCall> blocking;
+  if (!async && !group) blocking.emplace();
+  return Finish(start(*comm->comm, group), async ? work : nullptr);
 }
 
 }  // namespace
