@@ -2,6 +2,7 @@
 // registers create_process_group with torch.distributed as backend "silk".
 #include <pybind11/chrono.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 #include <torch/csrc/utils/pybind.h>  // c10::intrusive_ptr as a holder type
 
 #include "frameworks/torch/backend/compressed_allreduce.h"
@@ -81,6 +82,34 @@ PYBIND11_MODULE(_C, m) {
       "Waits for every silk group's operations in flight (aborting those still running after the grace "
       "period), then closes its communicator with a goodbye to every peer. Registered with atexit: no future "
       "callback may need the GIL once the interpreter finalizes, and the peers must see an orderly end.");
+  m.def(
+      "reconfigure",
+      [](const c10::intrusive_ptr<ProcessGroupSilk>& group, int64_t admit_up_to) {
+        silk::Communicator::Reconfiguration r;
+        c10::intrusive_ptr<ProcessGroupSilk> fresh;
+        {
+          py::gil_scoped_release release;
+          fresh = ProcessGroupSilk::Reconfigure(group, admit_up_to, &r);
+        }
+        return py::make_tuple(fresh, r.epoch, r.lost, r.joined, r.rejoined, absl::ToDoubleSeconds(r.took));
+      },
+      py::arg("group"), py::arg("admit_up_to"),
+      "Elastic jobs: agrees on the new membership; returns (new group, epoch, lost members, joined members, "
+      "rejoined, seconds). See silk.torch.reconfigure.");
+  m.def(
+      "membership",
+      [](ProcessGroupSilk& group) {
+        std::shared_ptr<silk::Communicator> comm = group.Comm("membership");
+        py::dict d;
+        d["elastic"] = comm->elastic();
+        d["member"] = comm->member();
+        d["epoch"] = comm->epoch();
+        d["members"] = comm->members();
+        d["join_requests"] = comm->JoinRequests();
+        d["answered_join_requests"] = comm->AnsweredJoinRequests();
+        return d;
+      },
+      py::arg("group"), "Elastic jobs: this process's member id, the epoch, its members and join requests.");
   silk::pytorch::DefineCompressedAllreduce(m);
   m.attr("torch_version") = TORCH_VERSION;
   m.attr("backend_is_process_group") = silk::pytorch::kBackendIsProcessGroup;

@@ -110,6 +110,13 @@ c10::intrusive_ptr<ProcessGroupSilk> ProcessGroupSilk::Create(const c10::intrusi
   // hand. Every rank creates its groups in the same order, so counts agree.
   absl::StatusOr<int64_t> instance = torch_store->Add(absl::StrCat("silk/instances/", rank), 1);
   if (!instance.ok()) Fail(operation, instance.status().message());
+  // An elastic job's first group is its membership's communicator, made
+  // through the job's coordinator rather than the group's store.
+  if (config->elastic && *instance == 1) {
+    absl::StatusOr<std::unique_ptr<Communicator>> elastic = Communicator::CreateFromEnvironment(*config);
+    if (!elastic.ok()) Fail(operation, absl::StrCat("elastic member ", rank, " could not join: ", elastic.status().message()));
+    return Register(c10::make_intrusive<ProcessGroupSilk>(std::shared_ptr<Communicator>(*std::move(elastic))));
+  }
   absl::StatusOr<std::unique_ptr<Communicator>> comm = SplitFromLiveGroup(
       *torch_store, absl::StrCat("silk/", *instance, "/split/"), rank, size, config->StartupTimeout());
   if (comm.ok() && *comm == nullptr) {
@@ -121,7 +128,10 @@ c10::intrusive_ptr<ProcessGroupSilk> ProcessGroupSilk::Create(const c10::intrusi
     Fail(operation, absl::StrCat("rank ", rank, " of ", size, " could not join: ",
                                  absl::StatusCodeToString(comm.status().code()), ": ", comm.status().message()));
   }
-  auto group = c10::make_intrusive<ProcessGroupSilk>(*std::move(comm));
+  return Register(c10::make_intrusive<ProcessGroupSilk>(std::shared_ptr<Communicator>(*std::move(comm))));
+}
+
+c10::intrusive_ptr<ProcessGroupSilk> ProcessGroupSilk::Register(c10::intrusive_ptr<ProcessGroupSilk> group) {
   Registry& registry = GetRegistry();
   absl::MutexLock lock(&registry.mu);
   std::erase_if(registry.groups, [](const auto& g) { return g.expired(); });
@@ -129,11 +139,33 @@ c10::intrusive_ptr<ProcessGroupSilk> ProcessGroupSilk::Create(const c10::intrusi
   return group;
 }
 
+c10::intrusive_ptr<ProcessGroupSilk> ProcessGroupSilk::Reconfigure(const c10::intrusive_ptr<ProcessGroupSilk>& old,
+                                                                   int64_t admit_up_to,
+                                                                   Communicator::Reconfiguration* out) {
+  std::shared_ptr<Communicator> comm = old->Comm("reconfigure");
+  if (!comm->elastic()) {
+    Fail("reconfigure", "not an elastic launch (SILK_ELASTIC=1 with a silk-coordinator; docs/reliability.md): a "
+                        "lost rank ends this job");
+  }
+  absl::StatusOr<Communicator::Reconfiguration> r = comm->Reconfigure(admit_up_to);
+  if (!r.ok()) Fail("reconfigure", r.status().message());
+  *out = *r;
+  {
+    absl::MutexLock lock(&old->comm_mu_);
+    old->comm_.reset();  // the new group holds the communicator on
+    old->closed_because_ = absl::StrCat("the group was reconfigured (membership epoch ", r->epoch,
+                                        "): use the group silk.torch.reconfigure returned");
+  }
+  return Register(c10::make_intrusive<ProcessGroupSilk>(std::move(comm)));
+}
+
 std::shared_ptr<Communicator> ProcessGroupSilk::Comm(const char* operation) const {
   absl::MutexLock lock(&comm_mu_);
   if (comm_ == nullptr) {
-    throw std::runtime_error(
-        absl::StrCat("silk ", operation, ": the process group was shut down (the process is exiting)"));
+    throw std::runtime_error(absl::StrCat("silk ", operation, ": ",
+                                          closed_because_.empty()
+                                              ? "the process group was shut down (the process is exiting)"
+                                              : closed_because_));
   }
   return comm_;
 }
@@ -192,7 +224,7 @@ void ProcessGroupSilk::ShutdownAll(absl::Duration grace) {
   for (const auto& group : groups) group->Shutdown(grace);
 }
 
-ProcessGroupSilk::ProcessGroupSilk(std::unique_ptr<Communicator> comm)
+ProcessGroupSilk::ProcessGroupSilk(std::shared_ptr<Communicator> comm)
     : BackendBase(comm->rank(), comm->size()), comm_(std::move(comm)) {
   init();
 }

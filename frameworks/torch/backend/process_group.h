@@ -37,7 +37,15 @@ class ProcessGroupSilk : public BackendBase {
   static c10::intrusive_ptr<ProcessGroupSilk> Create(const c10::intrusive_ptr<::c10d::Store>& store, int rank,
                                                      int size, std::chrono::milliseconds timeout);
 
-  explicit ProcessGroupSilk(std::unique_ptr<Communicator> comm);
+  explicit ProcessGroupSilk(std::shared_ptr<Communicator> comm);
+  // Elastic jobs (SILK_ELASTIC=1): after a collective failed because a rank
+  // was lost, every survivor calls this (silk.torch.reconfigure). The
+  // communicator agrees on the new membership in place (Communicator::
+  // Reconfigure); torch fixes a group's rank and size at construction, so the
+  // result is a new group over the same communicator, and `old` raises from
+  // then on, naming the group to use instead. Throws with Silk's message.
+  static c10::intrusive_ptr<ProcessGroupSilk> Reconfigure(const c10::intrusive_ptr<ProcessGroupSilk>& old,
+                                                          int64_t admit_up_to, Communicator::Reconfiguration* out);
   ~ProcessGroupSilk() override;
   // The last strong reference is gone: the communicator closes now, even
   // though the object lives on while weak references (the registry of live
@@ -127,11 +135,14 @@ class ProcessGroupSilk : public BackendBase {
                                          std::vector<TensorBuffer> buffers, absl::StatusOr<WorkPtr> operation,
                                          InFlight::Claim claim = {});
 
+  // Adds `group` to the registry of live groups (ShutdownAll) and returns it.
+  static c10::intrusive_ptr<ProcessGroupSilk> Register(c10::intrusive_ptr<ProcessGroupSilk> group);
   // Destroys the communicator (if not done already), without holding the GIL.
   void Close();
 
   mutable absl::Mutex comm_mu_;
   std::shared_ptr<Communicator> comm_ ABSL_GUARDED_BY(comm_mu_);  // null once closed
+  std::string closed_because_ ABSL_GUARDED_BY(comm_mu_);        // why comm_ is null, for messages
   const std::shared_ptr<InFlight> in_flight_ = std::make_shared<InFlight>();
 };
 

@@ -14,6 +14,7 @@ comes from the ``SILK_*`` environment variables (see docs/pytorch.md).
 averager for high-latency links.
 """
 import atexit
+import collections
 import inspect
 
 import torch  # noqa: F401  (loads libtorch and registers torch's pybind11 types first)
@@ -21,7 +22,7 @@ import torch.distributed as dist
 
 from silk.torch import _C
 
-__all__ = ["BACKEND", "ProcessGroupSilk", "hooks", "stats"]
+__all__ = ["BACKEND", "ProcessGroupSilk", "Reconfiguration", "hooks", "membership", "reconfigure", "stats"]
 
 BACKEND = "silk"
 ProcessGroupSilk = _C.ProcessGroupSilk
@@ -50,6 +51,55 @@ def stats(group=None):
     if not isinstance(pg, ProcessGroupSilk):
         raise TypeError(f"silk.torch.stats needs a silk process group, not {type(pg).__name__}")
     return pg.stats()
+
+
+class Reconfiguration(collections.namedtuple("Reconfiguration", "group epoch lost joined rejoined seconds")):
+    """What silk.torch.reconfigure did: the group to use from now on, the
+    membership's number, the member ids lost and admitted, whether this
+    process had been left out and was admitted again, and how long it took."""
+
+
+def _silk_group(group, what):
+    pg = group if group is not None else dist.distributed_c10d._get_default_group()
+    if not isinstance(pg, ProcessGroupSilk):
+        raise TypeError(f"silk.torch.{what} needs a silk process group, not {type(pg).__name__}")
+    return pg
+
+
+def membership(group=None):
+    """An elastic job's membership (SILK_ELASTIC=1; docs/reliability.md): this
+    process's ``member`` id, the ``epoch``, the ``members`` by rank, and the
+    ``join_requests`` made so far against those the membership
+    ``answered_join_requests``."""
+    return _C.membership(_silk_group(group, "membership"))
+
+
+def reconfigure(group=None, admit_up_to=-1):
+    """Elastic jobs: after a collective raised because a rank was lost, every
+    surviving rank calls this; they agree on who is still here and go on as a
+    smaller group (ranks renumbered densely, in member order). With
+    ``admit_up_to`` set to a count of join requests every rank agreed on (e.g.
+    the MAX all-reduce of ``membership()["join_requests"]``), restarted
+    processes are admitted too. torch fixes a group's rank and size when it is
+    made, so this returns a new group (``Reconfiguration.group``) over the same
+    communicator; the old one raises from then on. When ``group`` is the
+    default group, the new one replaces it, so ``dist.get_rank()``,
+    ``dist.get_world_size()`` and collectives without a group follow.
+    A DDP model must be wrapped again with the new group. The training state
+    is the caller's to make equal again (e.g. broadcast from a survivor)."""
+    old = _silk_group(group, "reconfigure")
+    default = dist.distributed_c10d._get_default_group()
+    new, epoch, lost, joined, rejoined, seconds = _C.reconfigure(old, admit_up_to)
+    if old is default:
+        c10d = dist.distributed_c10d
+        c10d._update_default_pg(new)
+        c10d._pg_map[new] = c10d._pg_map.pop(old)
+        c10d._pg_names[new] = c10d._pg_names.pop(old)
+        c10d._pg_group_ranks.pop(old, None)
+        c10d._pg_group_ranks[new] = {r: r for r in range(new.size())}
+    return Reconfiguration(new, epoch, list(lost), list(joined), rejoined, seconds)
+
+
 # Operations still in flight at exit would complete during interpreter
 # finalization, when their future callbacks can no longer take the GIL; and a
 # group that is never destroyed (DDP holds it) would end without a goodbye.
