@@ -127,6 +127,12 @@ GradientSync::~GradientSync() {
   }
 }
 
+std::vector<StateBlock> GradientSync::PolicyState() {
+  if (options_.policy != SyncPolicy::kDiloco) return {};
+  return {{anchor_.data(), anchor_.size() * sizeof(float)},
+          {outer_velocity_.data(), outer_velocity_.size() * sizeof(float)}};
+}
+
 absl::Status GradientSync::BroadcastParameters() {
   BroadcastOptions b;
   b.input = b.output = params_.data();

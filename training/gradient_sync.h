@@ -39,6 +39,7 @@
 #include "runtime/communicator.h"
 #include "runtime/engine/work.h"
 #include "training/buckets.h"
+#include "training/elastic_state.h"
 #include "training/compression.h"
 #include "training/trace.h"
 
@@ -128,6 +129,17 @@ class GradientSync {
 
   // The last completed step's figures (valid after EndStep()).
   const StepStats& last_step() const { return last_; }
+
+  // Elastic jobs (training/elastic_state.h): the policy's own state, which a
+  // membership change must carry over and a restarted rank must receive.
+  // diloco: the anchor and the outer momentum (the replicas' inner progress
+  // since the last outer step is whatever the winning rank's parameters
+  // hold). Empty for sync and delayed (delayed's exchange in flight is
+  // dropped at a change: one step's gradient lost, no step repeated).
+  std::vector<StateBlock> PolicyState();
+  // Where the policy's schedule stands (diloco's fragments go at fixed steps
+  // modulo H): set after a membership change to the step being resumed.
+  void set_step(int step) { step_ = step; }
 
  private:
   struct Pending {

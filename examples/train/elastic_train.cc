@@ -13,8 +13,10 @@
 //     then wins) or is run again from the state before it: the step counter
 //     never repeats or skips a completed step;
 //   - delayed: the exchange in flight when the membership changes is dropped
-//     (one step's gradient lost, no step repeated); diloco: the outer state
-//     (anchor, outer momentum) starts again from the synced parameters.
+//     (one step's gradient lost, no step repeated); diloco: the anchor and
+//     the outer momentum are carried over and handed to restarted members,
+//     and every replica takes the winning rank's parameters (the other
+//     replicas' inner steps since the last outer step are dropped).
 #include "examples/train/elastic_train.h"
 
 #include <cblas.h>
@@ -22,6 +24,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -79,7 +82,7 @@ class ElasticTrainer {
         data_(flags.features, flags.classes, flags.seed, flags.noise), world_(comm.config().env_world_size) {
     // A member of the first membership starts from the seed like every other
     // (RunEpoch draws it); a restarted one holds nothing until the state reaches it.
-    if (comm.config().elastic_incarnation == 0 && comm.epoch() == 1) step_ = 0;
+    if (comm.epoch() == 1) step_ = 0;
     announce_join_ = step_ < 0;
   }
 
@@ -138,7 +141,8 @@ class ElasticTrainer {
         training::GradientSync::Create(comm_, model_.ParamCounts(), Options());
     if (!made.ok()) return made.status();
     training::GradientSync& sync = **made;
-    if (params_.empty()) {  // the first epoch of this process
+    const bool first_epoch = comm_.epoch() == 1;  // the same on every member of it
+    if (params_.empty()) {  // this process's first membership
       param_offset_ = sync.layout().param_offset;
       params_.assign(sync.params().size(), 0.0f);
       optimiser_ = std::make_unique<training::SgdMomentum>(params_.size(), flags_.lr, flags_.momentum);
@@ -146,8 +150,24 @@ class ElasticTrainer {
     }
     std::copy(params_.begin(), params_.end(), sync.params().begin());
     absl::Span<float> velocity = optimiser_->velocity();
-    const std::vector<training::StateBlock> state = {{sync.params().data(), sync.params().size() * sizeof(float)},
-                                                      {velocity.data(), velocity.size() * sizeof(float)}};
+    std::vector<training::StateBlock> state = {{sync.params().data(), sync.params().size() * sizeof(float)},
+                                               {velocity.data(), velocity.size() * sizeof(float)}};
+    const std::vector<training::StateBlock> policy = sync.PolicyState();
+    state.insert(state.end(), policy.begin(), policy.end());
+    if (first_epoch) {
+      // Every member starts from the seed; this also sets diloco's anchor.
+      if (absl::Status s = sync.BroadcastParameters(); !s.ok()) {
+        absl::StatusOr<End> failed = Failed(s, sync);
+        carried_.clear();  // no anchor was agreed: the next membership takes the parameters as one
+        return failed;
+      }
+    } else if (carried_.empty() && !policy.empty() && step_ >= 0) {
+      std::memcpy(policy[0].data, params_.data(), std::min(policy[0].bytes, params_.size() * sizeof(float)));
+    } else {
+      for (size_t i = 0; i < carried_.size() && i < policy.size(); ++i) {
+        std::memcpy(policy[i].data, carried_[i].data(), std::min(carried_[i].size(), policy[i].bytes));
+      }
+    }
     absl::StatusOr<training::StateSyncReport> synced = training::SyncState(comm_, &step_, state);
     if (!synced.ok()) return Failed(synced.status(), sync);
     if (synced->source >= 0) {
@@ -155,14 +175,17 @@ class ElasticTrainer {
                                           comm_.members()[synced->source], synced->bytes_received,
                                           absl::ToDoubleSeconds(synced->took), synced->step));
     }
+    sync.set_step(static_cast<int>(step_));
     const std::vector<float*> params = Pointers(sync.params().data());
     std::vector<float*> grads = Pointers(sync.grads().data());
     std::vector<float> x(size_t(flags_.batch) * flags_.features);
     std::vector<int> labels(flags_.batch);
-    std::vector<float> saved_params, saved_velocity;
+    std::vector<std::vector<char>> before(state.size());
     while (step_ < flags_.steps) {
-      saved_params.assign(sync.params().begin(), sync.params().end());
-      saved_velocity.assign(velocity.begin(), velocity.end());
+      for (size_t i = 0; i < state.size(); ++i) {
+        const char* bytes = static_cast<const char*>(state[i].data);
+        before[i].assign(bytes, bytes + state[i].bytes);
+      }
       const absl::Time t0 = absl::Now();
       for (int j = 0; j < flags_.batch; ++j) {
         const uint64_t index = (uint64_t(step_) * world_ + comm_.member()) * flags_.batch + j;
@@ -179,8 +202,7 @@ class ElasticTrainer {
       }
       if (status.ok()) status = sync.EndStep();
       if (!status.ok()) {  // the step did not complete here: back to the state before it
-        std::copy(saved_params.begin(), saved_params.end(), sync.params().begin());
-        std::copy(saved_velocity.begin(), saved_velocity.end(), velocity.begin());
+        for (size_t i = 0; i < state.size(); ++i) std::memcpy(state[i].data, before[i].data(), before[i].size());
         return Failed(status, sync);
       }
       RecordStep(loss, absl::Now() - t0);
@@ -189,21 +211,32 @@ class ElasticTrainer {
         if (!admit.ok()) return Failed(admit.status(), sync);
         if (*admit) {
           if (absl::Status s = sync.Drain(); !s.ok()) return Failed(s, sync);
-          std::copy(sync.params().begin(), sync.params().end(), params_.begin());
+          Carry(sync);
           return End::kAdmit;
         }
       }
     }
     if (absl::Status s = sync.Drain(); !s.ok()) return Failed(s, sync);
-    std::copy(sync.params().begin(), sync.params().end(), params_.begin());
+    Carry(sync);
     return End::kDone;
+  }
+
+  // Keeps what the next membership starts from: parameters and the policy's state.
+  void Carry(training::GradientSync& sync) {
+    std::copy(sync.params().begin(), sync.params().end(), params_.begin());
+    const std::vector<training::StateBlock> policy = sync.PolicyState();
+    carried_.resize(policy.size());
+    for (size_t i = 0; i < policy.size(); ++i) {
+      const char* bytes = static_cast<const char*>(policy[i].data);
+      carried_[i].assign(bytes, bytes + policy[i].bytes);
+    }
   }
 
   absl::StatusOr<End> Failed(const absl::Status& status, training::GradientSync& sync) {
     log_.Write("failure", absl::StrFormat(",\"step\":%d,\"error\":%s", step_, Quoted(status.message())));
     std::fprintf(stderr, "silk-train member %d: step %lld failed (%s); reconfiguring\n", comm_.member(),
                  static_cast<long long>(step_), std::string(status.message()).c_str());
-    std::copy(sync.params().begin(), sync.params().end(), params_.begin());
+    Carry(sync);
     return End::kFailed;
   }
 
@@ -290,6 +323,7 @@ class ElasticTrainer {
   const int world_;  // the first membership's size: shards are numbered by member within it
   std::vector<size_t> param_offset_;
   std::vector<float> params_;  // between memberships (empty before the first)
+  std::vector<std::vector<char>> carried_;  // the policy's state between memberships
   std::unique_ptr<training::SgdMomentum> optimiser_;
   int64_t step_ = -1;  // -1: no state yet (a restarted member)
   int64_t admit_up_to_ = -1;
