@@ -21,7 +21,9 @@ namespace {
 // Keys at the coordinator (one job per coordinator):
 //   epoch              the newest decided epoch
 //   e<E>/reg/<m>       member m is here for epoch E
-//   e<E>/lead          counter: whoever takes 1 leads epoch E
+//   e<E>/lead          counter: whoever takes 1 leads epoch E (and names itself in e<E>/leader)
+//   e<E>/decided       counter: whoever takes 1 writes the decision (a leader, or
+//                      a member deciding in place of a leader gone silent)
 //   e<E>/members       the decision: "<answered requests>;<ids>"
 //   hb/<m>             member m's heartbeat ("<incarnation>.<beat>")
 //   requests           counter of join requests; request/<t>: who made request t
@@ -137,9 +139,24 @@ absl::StatusOr<MembershipView> Membership::Decide(uint64_t epoch, const Membersh
                                                   bool first) {
   SILK_RETURN_IF_ERROR(store_->Set(EpochKey(epoch, absl::StrCat("reg/", member_)), absl::StrCat(config_.elastic_incarnation)));
   SILK_ASSIGN_OR_RETURN(int64_t order, store_->Add(EpochKey(epoch, "lead"), 1));
-  if (order == 1) SILK_RETURN_IF_ERROR(Lead(epoch, current, admit_up_to, first));
+  if (order == 1) {
+    SILK_RETURN_IF_ERROR(store_->Set(EpochKey(epoch, "leader"), absl::StrCat(member_)));
+    SILK_RETURN_IF_ERROR(Lead(epoch, current, admit_up_to, first));
+  }
   const absl::Duration wait = (first ? config_.StartupTimeout() : config_.timeout) + absl::Seconds(10);
-  return Read(epoch, current, wait);
+  return Read(epoch, current, wait, /*may_take_over=*/!first);
+}
+
+// Whether epoch `epoch`'s leader has been silent for elastic_dead_after, as
+// seen by successive calls (`seen` keeps its last heartbeat and when it changed).
+bool Membership::LeaderSilent(uint64_t epoch, std::pair<std::string, absl::Time>* seen) {
+  absl::StatusOr<std::string> leader = store_->Get(EpochKey(epoch, "leader"), absl::ZeroDuration());
+  if (!leader.ok()) return false;  // not chosen yet, or the coordinator out of reach: keep waiting
+  absl::StatusOr<std::string> beat = store_->Get(Key(absl::StrCat("hb/", *leader)), absl::ZeroDuration());
+  const std::string value = beat.ok() ? *beat : "";
+  const absl::Time now = absl::Now();
+  if (seen->second == absl::InfinitePast() || seen->first != value) *seen = {value, now};
+  return now - seen->second >= config_.elastic_dead_after;
 }
 
 // The leader's wait: every expected member registered, or silent for
@@ -192,6 +209,10 @@ absl::Status Membership::Lead(uint64_t epoch, const MembershipView& current, int
         "elastic start-up: members %s did not reach the coordinator within %s (SILK_STARTUP_TIMEOUT)",
         bootstrap::FormatRanks(Minus(expected, here)), absl::FormatDuration(config_.StartupTimeout())));
   }
+  // One decision per epoch, even if a member took over from a leader it
+  // thought lost while that leader was only slow.
+  SILK_ASSIGN_OR_RETURN(int64_t decision, store_->Add(EpochKey(epoch, "decided"), 1));
+  if (decision != 1) return absl::OkStatus();
   SILK_RETURN_IF_ERROR(store_->Set(EpochKey(epoch, "members"), Encode(std::max(admit_up_to, current.answered_requests), here)));
   SILK_RETURN_IF_ERROR(store_->Set(Key("epoch"), absl::StrCat(epoch)));
   Log(LogLevel::kInfo, "epoch %d decided by member %d in %s: members %s%s", epoch, member_,
@@ -200,8 +221,23 @@ absl::Status Membership::Lead(uint64_t epoch, const MembershipView& current, int
   return absl::OkStatus();
 }
 
-absl::StatusOr<MembershipView> Membership::Read(uint64_t epoch, const MembershipView& previous, absl::Duration timeout) {
-  absl::StatusOr<std::string> value = store_->Get(EpochKey(epoch, "members"), timeout);
+absl::StatusOr<MembershipView> Membership::Read(uint64_t epoch, const MembershipView& previous, absl::Duration timeout,
+                                                bool may_take_over) {
+  const absl::Time deadline = absl::Now() + timeout;
+  std::pair<std::string, absl::Time> leader_seen{"", absl::InfinitePast()};
+  absl::StatusOr<std::string> value;
+  while (true) {
+    const absl::Duration slice = std::min(absl::Seconds(1), std::max(deadline - absl::Now(), absl::ZeroDuration()));
+    value = store_->Get(EpochKey(epoch, "members"), slice);
+    if (value.ok() || !absl::IsDeadlineExceeded(value.status()) || absl::Now() >= deadline) break;
+    // A leader that died deciding would leave everyone waiting: a member
+    // decides in its place (admitting no new requests).
+    if (may_take_over && LeaderSilent(epoch, &leader_seen)) {
+      Log(LogLevel::kWarning, "member %d: the leader of epoch %d went silent; deciding in its place", member_, epoch);
+      SILK_RETURN_IF_ERROR(Lead(epoch, previous, -1, false));
+      may_take_over = false;
+    }
+  }
   if (!value.ok()) {
     return Prefixed(value.status(), absl::StrFormat("member %d: waiting for epoch %d's membership: ", member_, epoch));
   }
@@ -251,7 +287,7 @@ absl::StatusOr<MembershipView> Membership::Join(const MembershipView& previous, 
       continue;
     }
     const absl::Duration wait = std::min(absl::Seconds(5), std::max(deadline - absl::Now(), absl::ZeroDuration()));
-    absl::StatusOr<MembershipView> view = Read(next, previous, wait);
+    absl::StatusOr<MembershipView> view = Read(next, previous, wait, /*may_take_over=*/false);
     if (view.ok()) return view;
     last = view.status();
   }

@@ -23,6 +23,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -80,8 +81,11 @@ class Membership {
   absl::StatusOr<MembershipView> Decide(uint64_t epoch, const MembershipView& current, int64_t admit_up_to,
                                         bool first);
   absl::Status Lead(uint64_t epoch, const MembershipView& current, int64_t admit_up_to, bool first);
-  // Waits for epoch `epoch`'s list, at most `timeout`.
-  absl::StatusOr<MembershipView> Read(uint64_t epoch, const MembershipView& previous, absl::Duration timeout);
+  // Waits for epoch `epoch`'s list, at most `timeout`; a member of the
+  // previous epoch (`may_take_over`) decides it itself if its leader goes silent.
+  absl::StatusOr<MembershipView> Read(uint64_t epoch, const MembershipView& previous, absl::Duration timeout,
+                                      bool may_take_over);
+  bool LeaderSilent(uint64_t epoch, std::pair<std::string, absl::Time>* seen);
   // Asks to be admitted and waits for an epoch that lists this process.
   absl::StatusOr<MembershipView> Join(const MembershipView& previous, absl::Time deadline);
 
