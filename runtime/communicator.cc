@@ -80,6 +80,9 @@ transport::tcp::TcpOptions TcpOptionsFrom(const Config& config) {
   options.socket.congestion = config.congestion;
   options.port = config.port;
   options.outage_tolerance = config.wan_outage_tolerance;
+  // An elastic job goes on without a region cut off past the tolerance
+  // rather than waiting out the operations' timeout.
+  options.outage_ends_waits = config.elastic;
   return options;
 }
 

@@ -24,9 +24,11 @@ std::string Outage::Describe(absl::Time now) const {
   return text;
 }
 
-LinkMonitor::LinkMonitor(int world_size, absl::Duration detect_after, absl::Duration tolerance)
+LinkMonitor::LinkMonitor(int world_size, absl::Duration detect_after, absl::Duration tolerance,
+                         bool tolerance_bounds_waits)
     : detect_after_(detect_after),
       tolerance_(tolerance),
+      tolerance_bounds_waits_(tolerance_bounds_waits),
       link_of_(world_size, -1),
       last_heard_ns_(new std::atomic<int64_t>[world_size]) {
   for (int r = 0; r < world_size; ++r) last_heard_ns_[r].store(0);  // never: not watched until first heard
@@ -117,7 +119,9 @@ absl::Time LinkMonitor::StretchDeadline(absl::Time started, absl::Time deadline,
     std::optional<absl::Time> due = VerdictDue(absl::Now());
     return due ? std::max(deadline, *due + verdict_margin) : deadline;
   }
-  if (outage->ongoing()) return std::max(deadline, outage->since + tolerance_);
+  if (outage->ongoing()) {
+    return tolerance_bounds_waits_ ? outage->since + tolerance_ : std::max(deadline, outage->since + tolerance_);
+  }
   return deadline + std::min(outage->length(absl::Now()), tolerance_);
 }
 

@@ -39,7 +39,12 @@ struct Outage {
 
 class LinkMonitor {
  public:
-  LinkMonitor(int world_size, absl::Duration detect_after, absl::Duration tolerance);
+  // `tolerance_bounds_waits`: an outage ends every wait once it has lasted
+  // `tolerance`, even one whose own deadline is later (an elastic job would
+  // rather go on without the far side than wait out the operation's timeout);
+  // otherwise an outage only ever lengthens waits.
+  LinkMonitor(int world_size, absl::Duration detect_after, absl::Duration tolerance,
+              bool tolerance_bounds_waits = false);
 
   // Before any Heard or Check: `peers` are reached across the link `name`.
   void AddLink(const std::string& name, const std::vector<int>& peers);
@@ -80,6 +85,7 @@ class LinkMonitor {
 
   const absl::Duration detect_after_;
   const absl::Duration tolerance_;
+  const bool tolerance_bounds_waits_;
   std::vector<int> link_of_;  // per rank: index into links_, -1 when not monitored
   std::unique_ptr<std::atomic<int64_t>[]> last_heard_ns_;
   mutable absl::Mutex mu_;

@@ -48,6 +48,11 @@ RequestPtr FailedRequest(Request::Kind kind, int peer, MessageTag tag, size_t by
   return request;
 }
 
+namespace {
+// How often a long wait looks again at the links (Await).
+constexpr absl::Duration kLinkRecheck = absl::Seconds(1);
+}  // namespace
+
 absl::Status WaitAll(absl::Span<const RequestPtr> requests, absl::Time deadline) {
   absl::Status first;
   for (const RequestPtr& request : requests) {
@@ -59,15 +64,13 @@ absl::Status WaitAll(absl::Span<const RequestPtr> requests, absl::Time deadline)
 }
 
 absl::Status Await(const Transport& transport, const Request& request, absl::Time started, absl::Time deadline) {
-  absl::Time until = deadline;
   while (true) {
-    absl::Status status = request.Wait(until);
+    // The links' state moves the limit (an outage lengthens it, or in an
+    // elastic job ends it at the tolerance): look again now and then.
+    const absl::Time limit = transport.StretchDeadline(started, deadline);
+    absl::Status status = request.Wait(std::min(limit, absl::Now() + kLinkRecheck));
     if (!absl::IsDeadlineExceeded(status) || request.done()) return status;
-    const absl::Time stretched = transport.StretchDeadline(started, deadline);
-    if (stretched > until) {
-      until = stretched;
-      continue;
-    }
+    if (absl::Now() < transport.StretchDeadline(started, deadline)) continue;
     absl::Status outage = transport.OutageError();
     if (outage.ok()) return status;
     return PeerLostError(absl::StrFormat("%s; %s", outage.message(), status.message()));

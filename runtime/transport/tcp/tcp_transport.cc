@@ -42,7 +42,8 @@ absl::StatusOr<std::unique_ptr<TcpTransport>> TcpTransport::Listen(int rank, int
     peer->rank = r;
     transport->peers_.push_back(std::move(peer));  // lanes are made by Connect
   }
-  transport->monitor_ = std::make_unique<LinkMonitor>(size, options.outage_after, options.outage_tolerance);
+  transport->monitor_ = std::make_unique<LinkMonitor>(size, options.outage_after, options.outage_tolerance,
+                                                     options.outage_ends_waits);
   int threads = std::min(options.progress_threads, std::max(1, size - 1));
   for (int i = 0; i < threads; ++i) {
     transport->threads_.push_back(std::make_unique<ProgressThread>(transport.get(), i));

@@ -48,6 +48,8 @@ struct TcpOptions {
   absl::Duration heartbeat = absl::Milliseconds(250);
   absl::Duration outage_after = absl::Seconds(1);
   absl::Duration outage_tolerance = absl::Minutes(3);
+  // An outage past its tolerance ends waits whose own deadline is later (elastic jobs).
+  bool outage_ends_waits = false;
 };
 
 struct PeerEndpoint {

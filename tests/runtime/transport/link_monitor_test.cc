@@ -39,6 +39,25 @@ TEST(LinkMonitor, ALinkIsDownOnlyWhenEveryPeerAcrossItIsSilent) {
   EXPECT_FALSE(ended->ongoing());
 }
 
+// An outage lengthens a wait up to the tolerance; in an elastic job it also
+// ends a wait whose own deadline is later, at the tolerance.
+TEST(LinkMonitor, AnOutageEndsWaitsAtTheToleranceOnlyWhenAskedTo) {
+  for (bool bounds : {false, true}) {
+    LinkMonitor monitor(2, kDetect, absl::Seconds(10), bounds);
+    monitor.AddLink("WAN a<->b", {1});
+    monitor.Heard(1);
+    const absl::Time start = absl::Now();
+    monitor.Check(start + absl::Milliseconds(1100));  // down since about `start`
+    ASSERT_TRUE(monitor.Current().has_value());
+    const absl::Time since = monitor.Current()->since;
+    const absl::Time short_deadline = start + absl::Seconds(2), long_deadline = start + absl::Minutes(5);
+    EXPECT_EQ(monitor.StretchDeadline(start, short_deadline, absl::ZeroDuration()), since + absl::Seconds(10));
+    EXPECT_EQ(monitor.StretchDeadline(start, long_deadline, absl::ZeroDuration()),
+              bounds ? since + absl::Seconds(10) : long_deadline)
+        << "bounds " << bounds;
+  }
+}
+
 TEST(LinkMonitor, OnePeerHeardKeepsTheLinkUp) {
   LinkMonitor monitor(3, kDetect, absl::Minutes(3));
   monitor.AddLink("WAN a<->b", {1, 2});
