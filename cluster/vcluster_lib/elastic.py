@@ -368,6 +368,8 @@ def run_elastic(topology, args, timeout, restart_delay, restart, home_region, po
         status = job.wait(timeout)
     except KeyboardInterrupt:
         status = 130
+    except SystemExit:  # SIGTERM
+        status = 143
     finally:
         job.stop()
         signal.signal(signal.SIGTERM, previous)
