@@ -13,6 +13,8 @@ vcluster_lib/chaos*.py).
                 SIGKILLed, the others go on, it is restarted and rejoins, one digest at the end
     plumbing    (root) cluster/chaos with stand-ins for silk-train and silk-coordinator: four faults applied
                 and undone, the report
+    partition   (root, needs silk-train --elastic and silk-coordinator) a 23.9 s cut with the coordinator on
+                either side: that side goes on, the other is lost and rejoins after the heal
     harness     (root, needs silk-train --elastic and silk-coordinator) cluster/chaos for 60 s with two faults
                 (seed 1: member 4 killed and back after 2.1 s, the WAN cut for 8.2 s, within the tolerance)
 """
@@ -343,6 +345,38 @@ def case_plumbing():
         stats = json.loads(subprocess.run([VCLUSTER, "status", "--quick", "--json"], capture_output=True,
                                           text=True).stdout or "null")
         check(stats is None, "the cluster is down afterwards")
+
+
+def case_partition():
+    """The split-brain rule on both sides of a cut: cluster/chaos cuts the WAN for 23.9 s (seed 24) with the
+    coordinator in Xinjiang, then in Chongqing; each time the coordinator's side goes on, the other is lost and
+    comes back after the heal, and no step is lost or repeated."""
+    need_root()
+    train = os.path.join(build_dir(), "examples", "train", "silk-train")
+    helptext = subprocess.run([train, "--help"], capture_output=True, text=True).stdout \
+        if os.access(train, os.X_OK) else ""
+    if "--elastic" not in helptext or not os.access(os.path.join(build_dir(), "runtime", "silk-coordinator"), os.X_OK):
+        print("skipped: silk-train --elastic or silk-coordinator is not built")
+        sys.exit(SKIP)
+    far = {"xinjiang": [4, 5, 6, 7], "chongqing": [0, 1, 2, 3]}
+    for home in ("xinjiang", "chongqing"):
+        with tempfile.TemporaryDirectory() as d:
+            report = os.path.join(d, "chaos.json")
+            result = subprocess.run([os.path.join(REPO, "cluster", "chaos"), "--seed", "24", "--minutes", "1",
+                                     "--fault-every", "40", "--kinds", "cut_wan", "--outage-tolerance", "5",
+                                     "--op-timeout", "5", "--home-region", home, "--no-baseline", "--steps", "1000",
+                                     "--timeout", "300", "--json", report, "--events-dir", d],
+                                    capture_output=True, text=True, timeout=420)
+            print(result.stdout[-3000:], result.stderr[-2000:])
+            r = json.load(open(report))
+            cut = r["faults"][0]
+            check(cut["kind"] == "cut_wan" and cut["duration_s"] > 20, f"home {home}: a {cut['duration_s']} s cut")
+            check(cut["lost_members"] == far[home], f"home {home}: the far side was lost ({cut['lost_members']})")
+            check(cut["progress_s"] is not None and cut["progress_s"] < 20,
+                  f"home {home}: the coordinator's side went on {cut['progress_s']} s after the cut")
+            check(cut["back_s"] is not None, f"home {home}: the far side trained again {cut['back_s']} s after the heal")
+            check(r["steps"]["lost"] == [] and r["steps"]["repeated"] == [] and r["final"]["equal"] is True
+                  and r["status"] == 0, f"home {home}: 0 steps lost or repeated, one digest, status 0")
 
 
 def case_harness():
