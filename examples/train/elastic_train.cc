@@ -121,24 +121,10 @@ class ElasticTrainer {
     return out;
   }
 
-  training::GradientSyncOptions Options() const {
-    training::GradientSyncOptions o;
-    o.policy = *training::ParseSyncPolicy(flags_.policy);
-    o.bucket_bytes = static_cast<size_t>(flags_.bucket_mb * (1 << 20));
-    o.first_bucket_bytes = static_cast<size_t>(flags_.first_bucket_mb * (1 << 20));
-    o.inner_steps = flags_.H;
-    o.fragments = flags_.fragments;
-    o.outer_lr = flags_.outer_lr;
-    o.outer_momentum = flags_.outer_momentum;
-    o.diloco_compression = *training::ParseCompression(flags_.compression);
-    o.wan_compression = *ParseCompression(flags_.wan_compression);
-    return o;
-  }
-
   // One membership's share of the run.
   absl::StatusOr<End> RunEpoch() {
     absl::StatusOr<std::unique_ptr<training::GradientSync>> made =
-        training::GradientSync::Create(comm_, model_.ParamCounts(), Options());
+        training::GradientSync::Create(comm_, model_.ParamCounts(), SyncOptions(flags_));
     if (!made.ok()) return made.status();
     training::GradientSync& sync = **made;
     const bool first_epoch = comm_.epoch() == 1;  // the same on every member of it

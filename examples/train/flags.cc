@@ -149,4 +149,18 @@ bool ParseFlags(int argc, char** argv, Flags* f) {
 }
 
 
+training::GradientSyncOptions SyncOptions(const Flags& f) {
+  training::GradientSyncOptions o;
+  o.policy = f.policy == "mpi" ? training::SyncPolicy::kSync : *training::ParseSyncPolicy(f.policy);
+  o.bucket_bytes = static_cast<size_t>(f.bucket_mb * (1 << 20));
+  o.first_bucket_bytes = static_cast<size_t>(f.first_bucket_mb * (1 << 20));
+  o.inner_steps = f.H;
+  o.fragments = f.fragments;
+  o.outer_lr = f.outer_lr;
+  o.outer_momentum = f.outer_momentum;
+  o.diloco_compression = *training::ParseCompression(f.compression);  // checked with the flags
+  o.wan_compression = *ParseCompression(f.wan_compression);
+  return o;
+}
+
 }  // namespace silk::examples

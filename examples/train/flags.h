@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "training/gradient_sync.h"
+
 namespace silk::examples {
 
 struct Flags {
@@ -37,6 +39,10 @@ struct Flags {
 };
 
 extern const char kTrainUsage[];
+
+// The training runtime's options the flags ask for (--policy mpi: sync's
+// buckets, which the MPI loop uses for its arena only).
+training::GradientSyncOptions SyncOptions(const Flags& f);
 
 // Parses argv; prints what is wrong and returns false on a bad flag; --help prints and exits.
 bool ParseFlags(int argc, char** argv, Flags* f);

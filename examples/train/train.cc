@@ -119,16 +119,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<silk::training::TraceRecorder> trace;
   if (!flags.trace.empty() && rank == 0) trace = std::make_unique<silk::training::TraceRecorder>(rank, origin);
 
-  silk::training::GradientSyncOptions options;
-  options.policy = use_mpi ? silk::training::SyncPolicy::kSync : *silk::training::ParseSyncPolicy(flags.policy);
-  options.bucket_bytes = static_cast<size_t>(flags.bucket_mb * (1 << 20));
-  options.first_bucket_bytes = static_cast<size_t>(flags.first_bucket_mb * (1 << 20));
-  options.inner_steps = flags.H;
-  options.fragments = flags.fragments;
-  options.outer_lr = flags.outer_lr;
-  options.outer_momentum = flags.outer_momentum;
-  options.diloco_compression = *silk::training::ParseCompression(flags.compression);  // checked with the flags
-  options.wan_compression = *silk::ParseCompression(flags.wan_compression);
+  silk::training::GradientSyncOptions options = silk::examples::SyncOptions(flags);
   options.trace = trace.get();
   const std::vector<size_t> counts = model.ParamCounts();
   auto made = silk::training::GradientSync::Create(*comm, counts, options);
