@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/synchronization/mutex.h"
 #include "runtime/core/cluster_spec.h"
 #include "absl/strings/str_format.h"
@@ -222,6 +223,12 @@ absl::StatusOr<std::string> JobToken(const std::vector<RankInfo>& infos, const C
 
 absl::StatusOr<std::unique_ptr<Communicator>> Communicator::Create(std::unique_ptr<bootstrap::Bootstrap> bootstrap,
                                                                    const Config& config) {
+  return Create(std::move(bootstrap), config, nullptr);
+}
+
+absl::StatusOr<std::unique_ptr<Communicator>> Communicator::Create(std::unique_ptr<bootstrap::Bootstrap> bootstrap,
+                                                                   const Config& config,
+                                                                   const TierMemory* tier_memory) {
   if (bootstrap == nullptr) return absl::InvalidArgumentError("Communicator::Create needs a bootstrap");
   std::unique_ptr<Communicator> comm(new Communicator());
   comm->config_ = config;
@@ -248,11 +255,22 @@ absl::StatusOr<std::unique_ptr<Communicator>> Communicator::Create(std::unique_p
   SILK_RETURN_IF_ERROR(comm->ConnectPeers(*local, infos, token, deadline));
   comm->bootstrap_ = std::move(bootstrap);
   if (config.probe_tiers && comm->num_regions_ > 1) {  // inside one region nothing needs the model yet
-    absl::StatusOr<Tiers> tiers =
-        ProbeTiers(*comm, config.probe_bytes, std::max(deadline - absl::Now(), absl::Seconds(1)));
+    std::string regions;
+    for (const RankPlacement& p : comm->placements_) {
+      if (!absl::StrContains(absl::StrCat(",", regions, ","), absl::StrCat(",", p.region, ","))) {
+        absl::StrAppend(&regions, regions.empty() ? "" : ",", p.region);
+      }
+    }
+    std::optional<Tiers> known;
+    if (tier_memory != nullptr && comm->rank_ == 0) known = tier_memory->find(regions);
+    absl::StatusOr<Tiers> tiers = ProbeTiers(*comm, config.probe_bytes,
+                                             std::max(deadline - absl::Now(), absl::Seconds(1)),
+                                             known ? &*known : nullptr);
     if (!tiers.ok()) return StartupWaitError(tiers.status(), "measuring the network tiers", config);
     comm->tiers_ = *std::move(tiers);
-    Log(LogLevel::kInfo, "network tiers: %s", comm->tiers_.ToString());
+    if (tier_memory != nullptr && comm->rank_ == 0 && !known) tier_memory->keep(regions, comm->tiers_);
+    Log(LogLevel::kInfo, "network tiers%s: %s", known ? " (kept from an earlier membership)" : "",
+        comm->tiers_.ToString());
   }
   comm->engine_ = std::make_unique<Engine>(comm->transport_.get(), comm->rank_, comm->config_.engine_streams);
   comm->root_transport_ = comm->transport_;

@@ -8,7 +8,9 @@
 #endif
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -163,6 +165,15 @@ class Communicator {
   std::vector<uint8_t> TiersByRootRank() const;
   // Joins the exchange only to hand the other ranks `reason`; returns it.
   static absl::Status PublishFailedStart(const absl::Status& reason);
+  // Tier tables kept between an elastic job's memberships, by region order
+  // ("xinjiang,chongqing"): a new membership over the same regions sends the
+  // kept table instead of measuring the links again.
+  struct TierMemory {
+    std::function<std::optional<Tiers>(const std::string& regions)> find;
+    std::function<void(const std::string& regions, const Tiers& tiers)> keep;
+  };
+  static absl::StatusOr<std::unique_ptr<Communicator>> Create(std::unique_ptr<bootstrap::Bootstrap> bootstrap,
+                                                              const Config& config, const TierMemory* tier_memory);
   // An elastic job's communicator: the first membership, or admitted into a running job.
   static absl::StatusOr<std::unique_ptr<Communicator>> CreateElastic(const Config& config);
   // A communicator for `view`'s epoch, through the coordinator.

@@ -32,7 +32,19 @@ absl::StatusOr<std::unique_ptr<Communicator>> Communicator::CreateForEpoch(Membe
   if (view.epoch > 1) epoch_config.startup_timeout = std::min(config.StartupTimeout(), kEpochStartup);
   auto bootstrap = std::make_unique<bootstrap::StoreBootstrap>(membership.store(), view.rank, view.size(),
                                                                Membership::BootstrapPrefix(view.epoch));
-  return Create(std::move(bootstrap), epoch_config);
+  // The links do not change with the membership: measure them once per set of regions.
+  std::shared_ptr<bootstrap::Store> store = membership.store();
+  TierMemory memory;
+  memory.find = [store](const std::string& regions) -> std::optional<Tiers> {
+    absl::StatusOr<std::string> kept = store->Get(Membership::TiersKey(regions), absl::ZeroDuration());
+    if (!kept.ok()) return std::nullopt;
+    absl::StatusOr<Tiers> tiers = DecodeTiers(*kept);
+    return tiers.ok() ? std::optional<Tiers>(*std::move(tiers)) : std::nullopt;
+  };
+  memory.keep = [store](const std::string& regions, const Tiers& tiers) {
+    store->Set(Membership::TiersKey(regions), EncodeTiers(tiers)).IgnoreError();  // a later membership measures again
+  };
+  return Create(std::move(bootstrap), epoch_config, &memory);
 }
 
 absl::StatusOr<std::unique_ptr<Communicator>> Communicator::CreateElastic(const Config& config) {

@@ -28,6 +28,7 @@ namespace {
 //   hb/<m>             member m's heartbeat ("<incarnation>.<beat>")
 //   requests           counter of join requests; request/<t>: who made request t
 //   finished           the job is over: nobody will be admitted any more
+//   tiers/<regions>    the tier table measured for that region order
 constexpr char kPrefix[] = "silk/elastic/";
 constexpr absl::Duration kBeat = absl::Milliseconds(200);
 constexpr absl::Duration kPoll = absl::Milliseconds(20);
@@ -68,6 +69,7 @@ std::vector<int> Minus(const std::vector<int>& a, const std::vector<int>& b) {
 }  // namespace
 
 std::string Membership::BootstrapPrefix(uint64_t epoch) { return EpochKey(epoch, "boot"); }
+std::string Membership::TiersKey(const std::string& regions) { return Key("tiers/" + regions); }
 
 absl::StatusOr<std::unique_ptr<Membership>> Membership::Connect(const Config& config) {
   if (!config.elastic) return InvalidArgument("membership: SILK_ELASTIC is not set");

@@ -72,6 +72,8 @@ class Membership {
   std::shared_ptr<bootstrap::Store> store() const { return store_; }
   // Keys under which epoch `epoch`'s ranks exchange their addresses.
   static std::string BootstrapPrefix(uint64_t epoch);
+  // Key of the tier table kept for `regions` (region order, comma-separated).
+  static std::string TiersKey(const std::string& regions);
 
  private:
   Membership(const Config& config, std::shared_ptr<bootstrap::Store> store,

@@ -1,5 +1,6 @@
 #include "runtime/tiers.h"
 
+#include <optional>
 #include <algorithm>
 #include <cstring>
 
@@ -17,6 +18,7 @@ namespace {
 constexpr int kPings = 4;
 constexpr uint32_t kSeqsPerTier = 64;
 constexpr uint32_t kResultSeq = 1 << 20;
+constexpr uint32_t kModeSeq = kResultSeq + 1;
 constexpr int kFieldsPerTier = 5;
 // Operation 0 is never issued by the engine (it counts from 1): the probe runs
 // before the engine's first operation, on its own number.
@@ -84,6 +86,20 @@ absl::Status Measure(OpContext& ctx, int tier, int peer, size_t burst_bytes, Tie
   return absl::OkStatus();
 }
 
+// `known` where it covers every tier the partners span (its tiers that no
+// partner spans now are marked absent); nullopt when something must be measured.
+std::optional<Tiers> Reusable(const Tiers* known, const std::vector<int>& partners) {
+  if (known == nullptr || !known->measured || known->wan.size() != partners.size() - 2) return std::nullopt;
+  Tiers reuse = *known;
+  for (size_t i = 0; i < partners.size(); ++i) {
+    TierCost& cost = i == 0 ? reuse.node : i == 1 ? reuse.region : reuse.wan[i - 2];
+    if (partners[i] >= 0 && !cost.present) return std::nullopt;
+    if (partners[i] < 0) cost = TierCost{};
+    cost.peer = partners[i];
+  }
+  return reuse;
+}
+
 std::vector<double> Encode(const Tiers& tiers) {
   std::vector<double> out;
   auto put = [&](const TierCost& t) {
@@ -145,7 +161,22 @@ std::string Tiers::ToString() const {
   return absl::StrJoin(parts, "; ");
 }
 
-absl::StatusOr<Tiers> ProbeTiers(Communicator& comm, size_t burst_bytes, absl::Duration timeout) {
+std::string EncodeTiers(const Tiers& tiers) {
+  const std::vector<double> values = Encode(tiers);
+  return std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(double));
+}
+
+absl::StatusOr<Tiers> DecodeTiers(const std::string& bytes) {
+  const size_t per_tier = kFieldsPerTier * sizeof(double);
+  if (bytes.size() < 2 * per_tier || bytes.size() % per_tier != 0) {
+    return absl::InvalidArgumentError(absl::StrFormat("a tier table of %d bytes is malformed", bytes.size()));
+  }
+  std::vector<double> values(bytes.size() / sizeof(double));
+  std::memcpy(values.data(), bytes.data(), bytes.size());
+  return Decode(values);
+}
+
+absl::StatusOr<Tiers> ProbeTiers(Communicator& comm, size_t burst_bytes, absl::Duration timeout, const Tiers* known) {
   Tiers tiers;
   if (comm.size() == 1) return tiers;
   const Topology topology = Topology::FromPlacements(comm.placements());
@@ -162,9 +193,17 @@ absl::StatusOr<Tiers> ProbeTiers(Communicator& comm, size_t burst_bytes, absl::D
     transport::WaitAll(ctx.requests(), absl::Now() + absl::Seconds(10)).IgnoreError();
     return probe;
   };
+  // Rank 0 says first whether it measures (1) or sends a known table (0).
+  uint64_t measure = 1;
   if (comm.rank() == 0) {
+    std::optional<Tiers> reuse = Reusable(known, partners);
+    measure = reuse ? 0 : 1;
+    std::vector<transport::RequestPtr> modes;
+    for (int r = 1; r < comm.size(); ++r) modes.push_back(ctx.Send(r, kModeSeq, &measure, sizeof(measure)));
+    if (absl::Status s = ctx.WaitAll(modes); !s.ok()) return failed(s);
+    if (reuse) tiers = *std::move(reuse);
     tiers.wan.resize(partners.size() - 2);
-    for (size_t i = 0; i < partners.size(); ++i) {
+    for (size_t i = 0; i < partners.size() && measure; ++i) {
       if (partners[i] < 0) continue;
       TierCost* cost = i == 0 ? &tiers.node : i == 1 ? &tiers.region : &tiers.wan[i - 2];
       absl::Status s = Measure(ctx, static_cast<int>(i), partners[i], burst_bytes, cost);
@@ -184,7 +223,8 @@ absl::StatusOr<Tiers> ProbeTiers(Communicator& comm, size_t burst_bytes, absl::D
     }
     if (absl::Status s = ctx.WaitAll(sends); !s.ok()) return failed(s);
   } else {
-    for (size_t i = 0; i < partners.size(); ++i) {
+    if (absl::Status s = ctx.Wait(ctx.Recv(0, kModeSeq, &measure, sizeof(measure))); !s.ok()) return failed(s);
+    for (size_t i = 0; i < partners.size() && measure; ++i) {
       if (partners[i] != comm.rank()) continue;
       if (absl::Status s = Echo(ctx, static_cast<int>(i), burst_bytes); !s.ok()) return failed(s);
     }

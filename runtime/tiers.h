@@ -47,6 +47,16 @@ struct Tiers {
 // Runs the probe as one operation on `comm` (every rank must call it, in the
 // same place in its sequence of operations). `burst_bytes` is the size timed
 // for bandwidth inside a node and a region; the WAN burst is the same.
-absl::StatusOr<Tiers> ProbeTiers(Communicator& comm, size_t burst_bytes, absl::Duration timeout);
+// `known` (read on rank 0 only; may be null): a table measured earlier for
+// the same regions in the same order (an elastic job's previous membership);
+// rank 0 sends it instead of measuring again when it covers every tier this
+// communicator spans, so the others skip their part as well.
+absl::StatusOr<Tiers> ProbeTiers(Communicator& comm, size_t burst_bytes, absl::Duration timeout,
+                                 const Tiers* known = nullptr);
+
+// A table as bytes and back (the same on every machine of one job), for
+// keeping it between memberships; Decode fails on bytes it did not make.
+std::string EncodeTiers(const Tiers& tiers);
+absl::StatusOr<Tiers> DecodeTiers(const std::string& bytes);
 
 }  // namespace silk

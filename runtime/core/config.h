@@ -123,7 +123,7 @@ struct Config {
   int elastic_incarnation = 0;
   // A member whose heartbeat to the coordinator stopped this long is presumed
   // lost when the others agree on a new membership (SILK_ELASTIC_DEAD_AFTER).
-  absl::Duration elastic_dead_after = absl::Milliseconds(1500);
+  absl::Duration elastic_dead_after = absl::Seconds(1);
   // How long a lost or restarted member keeps asking to be admitted again
   // (SILK_ELASTIC_REJOIN_TIMEOUT), e.g. across a long partition.
   absl::Duration elastic_rejoin_timeout = absl::Minutes(30);

@@ -57,6 +57,40 @@ TEST(Tiers, AbsentTiersAreMarkedSo) {
   EXPECT_TRUE(tiers.SlowestWan().present);
 }
 
+TEST(Tiers, ATableKeptAsBytesComesBackTheSame) {
+  Tiers tiers;
+  tiers.measured = true;
+  tiers.node = {true, 1, 1e-4, 1e9, 1e9};
+  tiers.wan = {{true, 3, 0.04, 1.25e8, 3e7}};
+  absl::StatusOr<Tiers> back = DecodeTiers(EncodeTiers(tiers));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->ToString(), tiers.ToString());
+  EXPECT_FALSE(DecodeTiers("not a table").ok());
+}
+
+// An elastic job's next membership: rank 0 sends the kept table instead of
+// measuring when it covers every tier, and measures when it does not.
+TEST(Tiers, AKeptTableIsSentInsteadOfMeasuringWhenItCoversEveryTier) {
+  for (bool covers : {true, false}) {
+    auto comms = testing::CreateCommunicators(6, [](int rank) { return Placed(rank, false); });
+    ASSERT_TRUE(comms.ok()) << comms.status();
+    Tiers kept;
+    kept.measured = true;
+    kept.node = kept.region = {true, 9, 0.5, 7e6, 7e6};  // a round trip no loopback has
+    kept.wan = {{true, 9, 0.5, 7e6, 7e6}, {covers, 9, 0.5, 7e6, 7e6}};
+    std::vector<Tiers> got(6);
+    std::vector<absl::Status> results = testing::RunOnRanks(*comms, [&](Communicator& comm) -> absl::Status {
+      absl::StatusOr<Tiers> t = ProbeTiers(comm, 1 << 20, absl::Seconds(30), comm.rank() == 0 ? &kept : nullptr);
+      if (t.ok()) got[comm.rank()] = *t;
+      return t.status();
+    });
+    for (const absl::Status& s : results) ASSERT_TRUE(s.ok()) << s;
+    for (int r = 0; r < 6; ++r) EXPECT_EQ(got[r].ToString(), got[0].ToString()) << "rank " << r;
+    EXPECT_EQ(got[0].node.rtt_s == 0.5, covers) << got[0].ToString();
+    EXPECT_EQ(got[0].wan[1].peer, 5);  // this membership's partners, whatever the kept table said
+  }
+}
+
 TEST(Tiers, OffInOneRegionAndWhenDisabled) {
   auto one_region = testing::CreateCommunicators(2, [](int rank) {
     Config c = Placed(rank, true);
