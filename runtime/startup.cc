@@ -46,6 +46,8 @@ const std::vector<Setting>& Settings() {
        [](const RankInfo& r) { return absl::StrCat(r.probe_tiers() ? 1 : 0); }},
       {"SILK_SHM", [](const RankInfo& r) { return absl::StrCat(r.shm() ? 1 : 0); },
        [](const RankInfo& r) { return absl::StrCat(r.shm() ? 1 : 0); }},
+      {"SILK_FAST_PATH", [](const RankInfo& r) { return absl::StrCat(r.fast_path() ? 1 : 0); },
+       [](const RankInfo& r) { return absl::StrCat(r.fast_path() ? 1 : 0); }},
   };
   return *settings;
 }

@@ -48,11 +48,13 @@ TEST(CheckAgreementTest, EveryDisagreementIsListed) {
   infos[1].set_token_digest("1234");
   infos[1].set_wan_lanes(6);
   infos[1].set_protocol_version(2);
+  infos[1].set_fast_path(true);
   const std::string message(CheckAgreement(infos).message());
   EXPECT_THAT(message, HasSubstr("wire protocol version"));
   EXPECT_THAT(message, HasSubstr("SILK_JOB_TOKEN: rank 0 uses none; rank 1 uses digest 1234"));
   EXPECT_THAT(message, HasSubstr("rank 0 uses none; rank 1 uses /specs/other.textproto (digest abcd)"));
   EXPECT_THAT(message, HasSubstr("SILK_WAN_LANES"));
+  EXPECT_THAT(message, HasSubstr("SILK_FAST_PATH: rank 0 uses 0; rank 1 uses 1"));
 }
 
 TEST(CheckAgreementTest, SameSpecUnderAnotherPathAgrees) {
