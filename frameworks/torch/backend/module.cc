@@ -110,6 +110,14 @@ PYBIND11_MODULE(_C, m) {
         return d;
       },
       py::arg("group"), "Elastic jobs: this process's member id, the epoch, its members and join requests.");
+  m.def(
+      "mark_job_finished",
+      [](ProcessGroupSilk& group) {
+        absl::Status s = group.Comm("mark_job_finished")->MarkJobFinished();
+        if (!s.ok()) throw std::runtime_error(std::string(s.message()));
+      },
+      py::arg("group"), py::call_guard<py::gil_scoped_release>(),
+      "Elastic jobs: the job is over; processes still waiting to rejoin are told so.");
   silk::pytorch::DefineCompressedAllreduce(m);
   m.attr("torch_version") = TORCH_VERSION;
   m.attr("backend_is_process_group") = silk::pytorch::kBackendIsProcessGroup;

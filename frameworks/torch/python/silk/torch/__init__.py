@@ -16,13 +16,14 @@ averager for high-latency links.
 import atexit
 import collections
 import inspect
+import os
 
 import torch  # noqa: F401  (loads libtorch and registers torch's pybind11 types first)
 import torch.distributed as dist
 
 from silk.torch import _C
 
-__all__ = ["BACKEND", "ProcessGroupSilk", "Reconfiguration", "hooks", "membership", "reconfigure", "stats"]
+__all__ = ["BACKEND", "ProcessGroupSilk", "Reconfiguration", "hooks", "membership", "finish_job", "reconfigure", "rejoin", "stats"]
 
 BACKEND = "silk"
 ProcessGroupSilk = _C.ProcessGroupSilk
@@ -98,6 +99,41 @@ def reconfigure(group=None, admit_up_to=-1):
         c10d._pg_group_ranks.pop(old, None)
         c10d._pg_group_ranks[new] = {r: r for r in range(new.size())}
     return Reconfiguration(new, epoch, list(lost), list(joined), rejoined, seconds)
+
+
+def finish_job(group=None):
+    """Elastic jobs: every rank has finished its work. Processes still asking
+    to be admitted (a rank restarted late) are told so, and their
+    ``rejoin()`` raises instead of waiting out SILK_ELASTIC_REJOIN_TIMEOUT.
+    Call it once all ranks agree the run is over (e.g. after a last
+    collective)."""
+    _C.mark_job_finished(_silk_group(group, "finish_job"))
+
+
+def rejoin(timeout=None):
+    """Elastic jobs: a restarted member (its launcher started it again with
+    the next SILK_ELASTIC_INCARNATION) joins the running job, instead of
+    ``init_process_group``: PyTorch's rendezvous would wait at its store
+    barrier for the whole world. Asks the coordinator to be admitted, waits
+    until the members admit it (their next agreement on join requests, see
+    ``reconfigure``), and makes the resulting group torch's default group.
+    The training state is then the caller's to receive (e.g. a broadcast from
+    a member that held it). ``timeout`` is the group's operation timeout."""
+    c10d = dist.distributed_c10d
+    if c10d.GroupMember.WORLD is not None:
+        raise RuntimeError("silk.torch.rejoin: torch.distributed is already initialised in this process")
+    store = dist.HashStore()  # the group's rendezvous is the coordinator's; torch wants a store beside it
+    group_timeout = timeout if timeout is not None else c10d.default_pg_timeout
+    pg = _C.create_process_group(store, int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1")),
+                                 group_timeout)
+    if not _C.membership(pg)["elastic"]:
+        raise RuntimeError("silk.torch.rejoin needs an elastic launch (SILK_ELASTIC=1 with a silk-coordinator)")
+    c10d._update_default_pg(pg)
+    c10d._pg_map[pg] = (BACKEND, store)
+    c10d._pg_names[pg] = "silk-rejoined"
+    c10d._pg_group_ranks[pg] = {r: r for r in range(pg.size())}
+    c10d._backend = BACKEND
+    return pg
 
 
 # Operations still in flight at exit would complete during interpreter
