@@ -99,7 +99,9 @@ absl::StatusOr<Communicator::Reconfiguration> Communicator::Reconfigure(int64_t 
   // new ones replace them (until then a failed reconfiguration leaves a
   // communicator that fails every call, not a broken object). No byte of the
   // old can reach the new: each epoch has its own job id and token.
-  engine_->Abort(AbortedError(absl::StrFormat("member %d: the membership is changing", member())));
+  // (A healthy communicator, admitting members at an agreed boundary, has
+  // nothing in flight: it is closed quietly when the new one replaces it.)
+  if (!status().ok()) engine_->Abort(AbortedError(absl::StrFormat("member %d: the membership is changing", member())));
   const MembershipView previous = *view_;
   absl::Status last;
   for (int attempt = 0; attempt < kAttempts; ++attempt) {
@@ -117,7 +119,7 @@ absl::StatusOr<Communicator::Reconfiguration> Communicator::Reconfigure(int64_t 
       for (int m : before) {
         if (std::find(view.members.begin(), view.members.end(), m) == view.members.end()) out.lost.push_back(m);
       }
-      out.rejoined = std::find(out.joined.begin(), out.joined.end(), member()) != out.joined.end();
+      out.rejoined = view.rejoined;
       out.took = absl::Now() - start;
       *view_ = std::move(view);
       Log(LogLevel::kInfo, "member %d: epoch %d, rank %d of %d (lost %s; joined %s) in %s", member(), out.epoch, rank_,

@@ -290,7 +290,10 @@ absl::StatusOr<MembershipView> Membership::Join(const MembershipView& previous, 
     }
     const absl::Duration wait = std::min(absl::Seconds(5), std::max(deadline - absl::Now(), absl::ZeroDuration()));
     absl::StatusOr<MembershipView> view = Read(next, previous, wait, /*may_take_over=*/false);
-    if (view.ok()) return view;
+    if (view.ok()) {
+      view->rejoined = true;
+      return view;
+    }
     last = view.status();
   }
   return TimeoutError(absl::StrFormat("member %d: not admitted within %s (SILK_ELASTIC_REJOIN_TIMEOUT): %s", member_,

@@ -40,6 +40,7 @@ struct MembershipView {
   int64_t answered_requests = 0;  // join requests (tickets) this epoch has answered
   int rank = -1;                 // this process's rank in the epoch
   std::vector<int> lost, joined;  // against the previous epoch this process knew
+  bool rejoined = false;          // admitted through a join request (restarted, or left out before)
   int size() const { return static_cast<int>(members.size()); }
 };
 

@@ -109,9 +109,16 @@ void RoutedTransport::Abort(const absl::Status& reason) {
 }
 
 absl::Time RoutedTransport::StretchDeadline(absl::Time started, absl::Time deadline) const {
-  absl::Time stretched = deadline;
-  for (const auto& t : transports_) stretched = std::max(stretched, t->StretchDeadline(started, deadline));
-  return stretched;
+  // A path may lengthen a wait (an outage being ridden out) or, in an elastic
+  // job, end it early (an outage past its tolerance): the earliest end wins
+  // over every lengthening, which wins over the wait's own deadline.
+  absl::Time stretched = deadline, ended = absl::InfiniteFuture();
+  for (const auto& t : transports_) {
+    const absl::Time mine = t->StretchDeadline(started, deadline);
+    if (mine < deadline) ended = std::min(ended, mine);
+    stretched = std::max(stretched, mine);
+  }
+  return ended != absl::InfiniteFuture() ? ended : stretched;
 }
 
 absl::Status RoutedTransport::OutageError() const {

@@ -135,7 +135,8 @@ class Transport {
   // Liveness of the long links (across the WAN; link_monitor.h). The
   // deadline of a wait begun at `started` that would end at `deadline`,
   // stretched by how long such a link was down meanwhile (up to the outage
-  // tolerance, SILK_WAN_OUTAGE_TOLERANCE); and, when a wait ends anyway, the
+  // tolerance, SILK_WAN_OUTAGE_TOLERANCE), or in an elastic job cut short
+  // to the tolerance while an outage lasts; and, when a wait ends anyway, the
   // outage in effect to blame (OK: none). A transport without long links
   // changes nothing.
   virtual absl::Time StretchDeadline(absl::Time started, absl::Time deadline) const { return deadline; }
