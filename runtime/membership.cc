@@ -201,7 +201,7 @@ absl::Status Membership::Lead(uint64_t epoch, const MembershipView& current, int
     if (here.size() + lost.size() == expected.size() || now >= cap) break;
     absl::SleepFor(kPoll);
   }
-  if (here.size() < expected.size() && lost.size() + here.size() < expected.size()) {
+  if (here.size() + lost.size() < expected.size()) {
     std::vector<int> slow = Minus(Minus(expected, here), lost);
     Log(LogLevel::kWarning, "epoch %d: members %s still beating but not here after %s; going on without them", epoch,
         bootstrap::FormatRanks(slow), absl::FormatDuration(absl::Now() - start));

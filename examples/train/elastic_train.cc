@@ -38,6 +38,7 @@
 #include "examples/train/mlp.h"
 #include "runtime/communicator.h"
 #include "runtime/core/error.h"
+#include "runtime/core/json.h"
 #include "training/elastic_state.h"
 #include "training/gradient_sync.h"
 #include "training/optimizer.h"
@@ -71,9 +72,6 @@ class EventLog {
 };
 
 std::string Json(const std::vector<int>& ids) { return absl::StrCat("[", absl::StrJoin(ids, ","), "]"); }
-std::string Quoted(absl::string_view text) {
-  return absl::StrCat("\"", absl::StrReplaceAll(text, {{"\\", "\\\\"}, {"\"", "\\\""}, {"\n", " "}}), "\"");
-}
 
 class ElasticTrainer {
  public:
@@ -219,7 +217,7 @@ class ElasticTrainer {
   }
 
   absl::StatusOr<End> Failed(const absl::Status& status, training::GradientSync& sync) {
-    log_.Write("failure", absl::StrFormat(",\"step\":%d,\"error\":%s", step_, Quoted(status.message())));
+    log_.Write("failure", absl::StrFormat(",\"step\":%d,\"error\":%s", step_, JsonQuoted(status.message())));
     std::fprintf(stderr, "silk-train member %d: step %lld failed (%s); reconfiguring\n", comm_.member(),
                  static_cast<long long>(step_), std::string(status.message()).c_str());
     Carry(sync);
@@ -296,7 +294,7 @@ class ElasticTrainer {
   }
 
   int Exit(const absl::Status& status) {
-    log_.Write("exit", absl::StrFormat(",\"step\":%d,\"error\":%s", step_, Quoted(status.message())));
+    log_.Write("exit", absl::StrFormat(",\"step\":%d,\"error\":%s", step_, JsonQuoted(status.message())));
     std::fprintf(stderr, "silk-train member %d: giving up: %s\n", comm_.member(), std::string(status.message()).c_str());
     return 1;
   }

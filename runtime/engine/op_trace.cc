@@ -6,26 +6,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
+#include "runtime/core/json.h"
 
 namespace silk {
-namespace {
-
-std::string Quoted(const std::string& text) {
-  std::string out = "\"";
-  for (char c : text) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      absl::StrAppendFormat(&out, "\\u%04x", static_cast<int>(c));
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
-
-}  // namespace
 
 OpTrace::OpTrace(std::string path, int rank)
     : path_(path.find("%r") != std::string::npos ? absl::StrReplaceAll(path, {{"%r", absl::StrCat(rank)}})
@@ -55,16 +38,16 @@ absl::Status OpTrace::Write() const {
                  ",\n  {\"name\": %s, \"cat\": %s, \"ph\": \"X\", \"pid\": %d, \"tid\": %d, \"ts\": %.3f, "
                  "\"dur\": %.3f, \"args\": {\"call\": %s, \"plan\": %s, \"op\": %llu, \"bytes_sent\": %llu, "
                  "\"bytes_received\": %llu, \"result\": %s}}",
-                 Quoted(e.name).c_str(), Quoted(e.category).c_str(), rank_, e.track,
+                 JsonQuoted(e.name).c_str(), JsonQuoted(e.category).c_str(), rank_, e.track,
                  absl::ToDoubleMicroseconds(e.start - origin_), absl::ToDoubleMicroseconds(e.end - e.start),
-                 Quoted(e.call).c_str(), Quoted(e.note).c_str(), static_cast<unsigned long long>(e.op_id),
+                 JsonQuoted(e.call).c_str(), JsonQuoted(e.note).c_str(), static_cast<unsigned long long>(e.op_id),
                  static_cast<unsigned long long>(e.bytes_sent), static_cast<unsigned long long>(e.bytes_received),
-                 Quoted(e.result).c_str());
+                 JsonQuoted(e.result).c_str());
     for (const TracePhase& p : e.phases) {
       std::fprintf(f,
                    ",\n  {\"name\": %s, \"cat\": \"tier\", \"ph\": \"X\", \"pid\": %d, \"tid\": %d, \"ts\": %.3f, "
                    "\"dur\": %.3f, \"args\": {\"bytes_sent\": %llu, \"bytes_received\": %llu}}",
-                   Quoted(p.tier + " traffic").c_str(), rank_, e.track, absl::ToDoubleMicroseconds(p.start - origin_),
+                   JsonQuoted(p.tier + " traffic").c_str(), rank_, e.track, absl::ToDoubleMicroseconds(p.start - origin_),
                    absl::ToDoubleMicroseconds(p.end - p.start), static_cast<unsigned long long>(p.bytes_sent),
                    static_cast<unsigned long long>(p.bytes_received));
     }
