@@ -47,26 +47,35 @@ RoutedTransport::~RoutedTransport() {
 
 void RoutedTransport::Spread(const absl::Status& error) {
   std::function<void(const absl::Status&)> listener;
+  absl::Status first;
   {
     absl::MutexLock lock(&mu_);
-    if (!error_.ok() || stopping_) return;
-    error_ = error;
+    if (spread_ || stopping_) return;
+    Latch(error);
+    first = error_;
+    spread_ = true;
     listener = std::move(listener_);
     spreading_++;
   }
   // The transport that failed ignores this (its error is sticky); the others
   // fail with the same reason and tell their peers.
-  for (const auto& t : transports_) t->Abort(error);
-  if (listener) listener(error);
+  for (const auto& t : transports_) t->Abort(first);
+  if (listener) listener(first);
   absl::MutexLock lock(&mu_);
   spreading_--;
+}
+
+void RoutedTransport::Latch(const absl::Status& error) const {
+  if (!error_.ok()) return;
+  error_ = error;
+  failed_.store(true, std::memory_order_release);
 }
 
 void RoutedTransport::OnFailure(std::function<void(const absl::Status&)> listener) {
   absl::Status error;
   {
     absl::MutexLock lock(&mu_);
-    if (error_.ok()) {
+    if (!spread_) {
       listener_ = std::move(listener);
       return;
     }
@@ -81,6 +90,7 @@ RequestPtr RoutedTransport::Send(int peer, MessageTag tag, const OpDescriptor& d
     return FailedRequest(Request::Kind::kSend, peer, tag, bytes,
                          absl::InvalidArgumentError(absl::StrFormat("send to rank %d outside world of %d", peer, size())));
   }
+  if (failed_.load(std::memory_order_acquire)) return FailedRequest(Request::Kind::kSend, peer, tag, bytes, status());
   return route(peer).Send(peer, tag, descriptor, data, bytes);
 }
 
@@ -89,6 +99,7 @@ RequestPtr RoutedTransport::Recv(int peer, MessageTag tag, const OpDescriptor& d
     return FailedRequest(Request::Kind::kRecv, peer, tag, bytes,
                          absl::InvalidArgumentError(absl::StrFormat("receive from rank %d outside world of %d", peer, size())));
   }
+  if (failed_.load(std::memory_order_acquire)) return FailedRequest(Request::Kind::kRecv, peer, tag, bytes, status());
   return route(peer).Recv(peer, tag, descriptor, data, bytes);
 }
 
@@ -97,9 +108,17 @@ absl::Status RoutedTransport::status() const {
     absl::MutexLock lock(&mu_);
     if (!error_.ok()) return error_;
   }
-  // A part that failed reaches Spread once its receives are swept: in between, its error is the answer.
+  // A part that failed reaches Spread once its receives are swept: in between,
+  // the first part error seen is latched as the answer, so this status and
+  // every later call agree even when another part then fails for its own
+  // reason (a peer's relayed abort, say). Parts are asked outside mu_: a part
+  // may hold its own lock while it calls Spread.
   for (const auto& t : transports_) {
-    if (absl::Status s = t->status(); !s.ok()) return s;
+    if (absl::Status s = t->status(); !s.ok()) {
+      absl::MutexLock lock(&mu_);
+      Latch(s);
+      return error_;
+    }
   }
   return absl::OkStatus();
 }

@@ -4,13 +4,16 @@
 //   - Send/Recv go to the transport that carries `peer`;
 //   - errors stay sticky and shared: the first failure of any of them fails the
 //     others with the same reason (Abort), so a rank waiting on one path hears
-//     of a failure on the other, and its peers on both paths are told;
+//     of a failure on the other, and its peers on both paths are told; once
+//     failed, every new call fails with that first error, whatever path it
+//     would have taken;
 //   - counters are summed per peer over all of them.
 //
 // A transport that fails on its own (a lost connection seen by its progress
 // thread) spreads its error to the others as it fails (OnFailure).
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <functional>
 #include <vector>
@@ -54,11 +57,16 @@ class RoutedTransport : public Transport {
   // Records `error` as the sticky error (the first one wins), fails every
   // transport with it, and tells this transport's own listener.
   void Spread(const absl::Status& error);
+  // Keeps `error` as the sticky error unless one is kept already.
+  void Latch(const absl::Status& error) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   std::vector<std::unique_ptr<Transport>> transports_;
   const std::vector<int> routes_;
   mutable absl::Mutex mu_;
-  absl::Status error_ ABSL_GUARDED_BY(mu_);
+  // The first error seen (by status() or Spread); every later call fails with it.
+  mutable absl::Status error_ ABSL_GUARDED_BY(mu_);
+  mutable std::atomic<bool> failed_{false};  // error_ is set: new calls fail without reaching a part
+  bool spread_ ABSL_GUARDED_BY(mu_) = false;  // the parts were aborted with error_
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   int spreading_ ABSL_GUARDED_BY(mu_) = 0;  // Spread calls still touching transports_
   std::function<void(const absl::Status&)> listener_ ABSL_GUARDED_BY(mu_);
