@@ -16,6 +16,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "cluster/netprobe/probe.h"
+#include "cluster/realtime.h"
 
 namespace silk::cluster::netprobe {
 namespace {
@@ -104,6 +105,10 @@ absl::Status MeasureRtt(const RttOptions& options) {
   auto fd = ConnectTcp(options.peer, absl::Seconds(10), options.timeout);
   if (!fd.ok()) return fd.status();
   absl::Status status = SendAll(*fd, "P", 1, what);
+  if (std::string why = RunThreadAtRealTimePriority(kProbePriority); !why.empty()) {
+    std::fprintf(stderr, "silk-netprobe: timing at normal priority (%s): a busy machine adds to the round trips\n",
+                 why.c_str());
+  }
   std::vector<double> rtts_ms;
   std::vector<std::pair<double, double>> timeline;  // (send time since start, rtt) in ms
   int64_t start = NowNs();

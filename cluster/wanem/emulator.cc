@@ -1,6 +1,5 @@
 #include "cluster/wanem/emulator.h"
 
-#include <sched.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
@@ -16,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "cluster/realtime.h"
 #include "cluster/wanem/packet.h"
 #include "cluster/wanem/tun.h"
 #include "runtime/core/log.h"
@@ -132,11 +132,9 @@ absl::Status Emulator::Setup(const ClusterSpec& spec, const EmulatorOptions& opt
   // Deliveries are due to the microsecond; the default 50 us timer slack would blur them.
   prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
   if (options.realtime) {
-    sched_param priority{};
-    priority.sched_priority = 10;
-    if (sched_setscheduler(0, SCHED_FIFO, &priority) != 0) {
+    if (std::string why = RunThreadAtRealTimePriority(kEmulatorPriority); !why.empty()) {
       Log(LogLevel::kWarning, "silk-wanem: cannot run at real-time priority (%s); delays may stretch under load",
-          std::strerror(errno));
+          why);
     }
   }
   scratch_.resize(kMaxPacketBytes);
