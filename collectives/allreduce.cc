@@ -1,4 +1,6 @@
 
+#include <algorithm>
+
 #include "absl/strings/str_format.h"
 #include "collectives/algorithms/cost_model.h"
 #include "collectives/algorithms/halving_doubling.h"
@@ -77,10 +79,24 @@ absl::StatusOr<WorkPtr> LaunchAllreduce(Communicator& comm, const AllreduceOptio
   plan.error_feedback = options.error_feedback;
   // Paced only when the message is larger than the link holds in flight: a
   // smaller one fits in the path's window and queue, goes faster as a burst,
-  // and may sit on fewer lanes than the pace is split over.
+  // and may sit on fewer lanes than the pace is split over. Such an operation
+  // also measures the WAN for the next ones: the pace is above what they
+  // measured (rate_estimator.h: a cap on bursts, not a target; the first is not
+  // paced unless the spec declares the rate), never above a declared rate. The
+  // pace is this rank's own: nothing on the wire depends on it.
   const TierCost wan = comm.tiers().SlowestWan();
-  if (comm.config().wan_pacing && wan.rate_declared() && bytes * wan_ratio >= wan.bytes_per_s * wan.rtt_s) {
-    plan.wan_bytes_per_s = wan.bytes_per_s;
+  RateEstimator& measured = *comm.wan_rate();
+  const double known = measured.Estimate() > 0 ? measured.Estimate() : wan.bytes_per_s;
+  if (wan.present && bytes * wan_ratio >= known * wan.rtt_s) {
+    double pace = 0;
+    if (comm.config().wan_pacing_measured) {
+      plan.wan_rate = comm.wan_rate();
+      plan.wan_sample_bytes = bytes * wan_ratio;
+      plan.wan_rtt_s = wan.rtt_s;
+      pace = measured.Pace();
+    }
+    if (wan.rate_declared()) pace = pace > 0 ? std::min(pace, wan.bytes_per_s) : wan.bytes_per_s;
+    if (comm.config().wan_pacing) plan.wan_bytes_per_s = pace;
   }
   // Regions whose link measured as fast as the LAN are better served flat; the
   // tiers are the same on every rank, so the choice is too. A compressed call

@@ -20,6 +20,7 @@
 #include "runtime/bootstrap/bootstrap.h"
 #include "runtime/core/config.h"
 #include "runtime/engine/engine.h"
+#include "runtime/rate_estimator.h"
 #include "runtime/tiers.h"
 #include "runtime/transport/transport.h"
 
@@ -88,6 +89,9 @@ class Communicator {
   // Round trip and bandwidth of each network tier, measured at start-up; the
   // same on every rank (see tiers.h).
   const Tiers& tiers() const { return tiers_; }
+  // The WAN's rate as this rank's large cross-region all-reduces measured it
+  // (rate_estimator.h): what paces them. Local to this rank, unlike tiers().
+  const std::shared_ptr<RateEstimator>& wan_rate() const { return wan_rate_; }
 
   // OK while healthy; after any failure, the sticky error every call reports.
   absl::Status status() const;
@@ -193,6 +197,7 @@ class Communicator {
   int num_regions_ = 1;
   std::unique_ptr<cluster::ClusterSpec> spec_;
   Tiers tiers_;
+  std::shared_ptr<RateEstimator> wan_rate_ = std::make_shared<RateEstimator>();
   std::unique_ptr<bootstrap::Bootstrap> bootstrap_;
   std::shared_ptr<transport::Transport> transport_;  // shared with split communicators (as their root's)
   std::unique_ptr<Engine> engine_;

@@ -22,6 +22,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <memory>
 
 #include "absl/status/status.h"
 #include "collectives/algorithms/workspace.h"
@@ -29,6 +30,7 @@
 #include "collectives/compression/quantizer.h"
 #include "runtime/core/types.h"
 #include "runtime/engine/engine.h"
+#include "runtime/rate_estimator.h"
 #include "runtime/topology.h"
 
 namespace silk::algorithms {
@@ -39,12 +41,19 @@ struct HierarchicalPlan {
   // All-reduce: chunks whose WAN exchange may be in flight at once. Each waits
   // a one-way latency, so enough must fly to keep the link busy meanwhile.
   size_t pipeline_depth = 2;
-  // The declared rate of the WAN (bytes/s each way), or 0. When set, every rank
+  // The WAN's pace (bytes/s each way: what earlier operations measured, no
+  // higher than a declared rate; see allreduce.cc), or 0. When set, every rank
   // paces what it sends across regions at its share of it: all of a region's
   // ranks send at once, and congestion control left alone overfills the link's
   // queue at every start and loses packets to it (32 MiB on the virtual cluster:
   // 330-340 ms paced against 385-550 ms).
   double wan_bytes_per_s = 0;
+  // All-reduce: where to report how fast this operation's WAN exchange went
+  // (null: not measured), the bytes it moves across each region pair each way,
+  // and the WAN's round trip (the last byte's half of it is not transfer time).
+  std::shared_ptr<RateEstimator> wan_rate;
+  double wan_sample_bytes = 0;
+  double wan_rtt_s = 0;
   // All-reduce of float32 sum/avg: how the partial sums cross regions (the
   // region phases stay exact; see wan_codec.h), and the caller's carried
   // error for this buffer (may be null).

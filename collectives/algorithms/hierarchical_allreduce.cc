@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
 #include "collectives/algorithms/partition.h"
 #include "collectives/algorithms/ring.h"
 #include "collectives/algorithms/wan_codec.h"
@@ -308,20 +309,32 @@ absl::Status HierarchicalAllreduce(OpContext& ctx, Workspace& workspace, const T
       }
     }
   }
+  // The WAN is busy from the first exchange to the last one's arrival.
+  absl::Time first_exchange = absl::InfiniteFuture(), last_exchange = absl::InfinitePast();
   std::vector<Exchange> in_flight;
   for (size_t k = 0; k < chunks; ++k) {
     SILK_RETURN_IF_ERROR(reduce_scatter(k));
+    if (k == 0) first_exchange = absl::Now();
     in_flight.push_back(start_exchange(k));
     // The WAN carries the newest chunks while the oldest one is finished.
     if (in_flight.size() >= std::max<size_t>(plan.pipeline_depth, 2)) {
       SILK_RETURN_IF_ERROR(finish_exchange(in_flight.front()));
+      last_exchange = absl::Now();
       SILK_RETURN_IF_ERROR(all_gather(in_flight.front().chunk));
       in_flight.erase(in_flight.begin());
     }
   }
   for (Exchange& x : in_flight) {
     SILK_RETURN_IF_ERROR(finish_exchange(x));
+    last_exchange = absl::Now();
     SILK_RETURN_IF_ERROR(all_gather(x.chunk));
+  }
+  // The exchange took at least the bytes' transfer plus the last byte's way
+  // across (half the round trip); what it took beyond that was the link's (or
+  // a late region's, or a busy CPU's: the estimator keeps the best sample).
+  if (plan.wan_rate != nullptr && regions > 1) {
+    plan.wan_rate->AddSample(last_exchange, plan.wan_sample_bytes,
+                             last_exchange - first_exchange - absl::Seconds(plan.wan_rtt_s / 2));
   }
   return absl::OkStatus();
 }

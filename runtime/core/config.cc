@@ -129,9 +129,10 @@ absl::StatusOr<Config> Config::FromEnvironment() {
   int deadlock_checks = config.mutex_deadlock_checks ? 1 : 0;
   SILK_RETURN_IF_ERROR(ReadInt("SILK_MUTEX_DEADLOCK_CHECKS", &deadlock_checks, 0, 1));
   config.mutex_deadlock_checks = deadlock_checks != 0;
-  int pacing = config.wan_pacing ? 1 : 0;
-  SILK_RETURN_IF_ERROR(ReadInt("SILK_WAN_PACING", &pacing, 0, 1));
+  int pacing = !config.wan_pacing ? 0 : config.wan_pacing_measured ? 1 : 2;
+  SILK_RETURN_IF_ERROR(ReadInt("SILK_WAN_PACING", &pacing, 0, 2));
   config.wan_pacing = pacing != 0;
+  config.wan_pacing_measured = pacing == 1;
   int probe = config.probe_tiers ? 1 : 0;
   SILK_RETURN_IF_ERROR(ReadInt("SILK_PROBE_TIERS", &probe, 0, 1));
   config.probe_tiers = probe != 0;

@@ -44,10 +44,13 @@ struct Config {
   // sit on megabytes that idle lanes could carry.
   size_t wan_notsent_lowat_bytes = 256 << 10;
   // The region-aware all-reduce of a message above the WAN's bandwidth-delay
-  // product paces each rank's cross-region sends at its share of the rate the
-  // cluster spec declares (SILK_WAN_PACING=1, the default; 0 lets congestion
-  // control probe for more).
+  // product paces each rank's cross-region sends at its share of the WAN's
+  // rate (SILK_WAN_PACING=1, the default; 0 lets congestion control probe for
+  // more): the rate measured from earlier all-reduces (runtime/rate_estimator.h),
+  // no higher than the cluster spec declares where it does. With
+  // SILK_WAN_PACING=2 only a declared rate paces, as before the estimate.
   bool wan_pacing = true;
+  bool wan_pacing_measured = true;
   // Cluster spec (SILK_CLUSTER_SPEC): maps this node to its region and gives the
   // links' rates and round trips. Empty: none.
   std::string cluster_spec;
