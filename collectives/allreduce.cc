@@ -67,7 +67,10 @@ absl::StatusOr<WorkPtr> LaunchAllreduce(Communicator& comm, const AllreduceOptio
   SILK_RETURN_IF_ERROR(ValidateCompression(comm, options));
   const bool compressed = options.wan_compression != Compression::kNone;
   if (!compressed && (comm.num_regions() == 1)) {
-    if (transport::SharedSlots* slots = SlotsFor(comm, bytes, options.algorithm)) return LaunchOnSlots(comm, *slots, options);
+    transport::SharedSlots* slots = SlotsFor(comm, 0, options.algorithm);
+    if (slots != nullptr && algorithms::SlotsAllreduceFits(*slots, options.count, options.type, comm.size())) {
+      return LaunchOnSlots(comm, *slots, options);
+    }
   }
   const size_t chunk_bytes = comm.config().chunk_bytes;
   Topology topology = Topology::FromPlacements(comm.placements());

@@ -1,5 +1,6 @@
 #include "collectives/algorithms/shared_slots.h"
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -13,28 +14,45 @@ namespace {
 // Each rank's bytes: in the peers' slots, and this rank's own.
 using Sources = absl::InlinedVector<const char*, 16>;
 
+// Waits for every peer's publication of `step`: `from[p]` is peer p's bytes
+// (`expected(p)` of them), valid until Release.
+template <typename Expected>
+absl::Status AwaitAll(OpContext& ctx, transport::SharedSlots& slots, int step, Expected expected, Sources* from) {
+  const int n = ctx.size(), rank = ctx.rank();
+  from->assign(n, nullptr);
+  for (int peer = 0; peer < n; ++peer) {
+    if (peer == rank) continue;
+    SILK_ASSIGN_OR_RETURN((*from)[peer],
+                          slots.Await(peer, ctx.op_id(), step, ctx.descriptor(), expected(peer), ctx.deadline()));
+  }
+  return absl::OkStatus();
+}
+
 // Publishes this rank's part, then waits for every peer's: `from[p]` is
 // peer p's bytes (`expected(p)` of them), valid until Release.
 template <typename Expected>
 absl::Status Exchange(OpContext& ctx, transport::SharedSlots& slots, const void* mine, size_t my_bytes,
                       Expected expected, Sources* from) {
-  const int n = ctx.size(), rank = ctx.rank();
-  SILK_RETURN_IF_ERROR(slots.Publish(ctx.op_id(), ctx.descriptor(), mine, my_bytes, ctx.deadline()));
-  from->assign(n, nullptr);
-  for (int peer = 0; peer < n; ++peer) {
-    if (peer == rank) continue;
-    SILK_ASSIGN_OR_RETURN((*from)[peer],
-                          slots.Await(peer, ctx.op_id(), ctx.descriptor(), expected(peer), ctx.deadline()));
-  }
-  return absl::OkStatus();
+  SILK_RETURN_IF_ERROR(slots.Publish(ctx.op_id(), 0, ctx.descriptor(), mine, my_bytes, ctx.deadline()));
+  return AwaitAll(ctx, slots, 0, expected, from);
 }
 
-}  // namespace
+// Combines `from[0..n)` (count values each) into `output` in rank order, 0
+// first, so every rank that does it gets the same bits. `output` may be
+// from[0] or from[1], not a later one.
+void CombineInRankOrder(const Sources& from, void* output, size_t count, DataType type, ReduceOp op) {
+  if (count == 0) return;
+  const int n = static_cast<int>(from.size());
+  kernels::Reduce(type, op, output, from[0], from[1], count);
+  for (int r = 2; r < n; ++r) kernels::ReduceInto(type, op, output, from[r], count);
+  if (op == ReduceOp::kAvg) kernels::Scale(type, output, count, n);
+}
 
-absl::Status SlotsAllreduce(OpContext& ctx, transport::SharedSlots& slots, const void* input, void* output,
-                            size_t count, DataType type, ReduceOp op) {
+// One step: every rank reads every peer's whole input and combines them all.
+absl::Status AllreduceOneStep(OpContext& ctx, transport::SharedSlots& slots, const void* input, void* output,
+                              size_t count, DataType type, ReduceOp op) {
   const size_t bytes = count * DataTypeSize(type);
-  const int n = ctx.size(), rank = ctx.rank();
+  const int rank = ctx.rank();
   Sources from;
   SILK_RETURN_IF_ERROR(Exchange(ctx, slots, input, bytes, [bytes](int) { return bytes; }, &from));
   // In place, this rank's input is overwritten before its turn: keep a copy.
@@ -45,13 +63,75 @@ absl::Status SlotsAllreduce(OpContext& ctx, transport::SharedSlots& slots, const
   } else {
     from[rank] = static_cast<const char*>(input);
   }
-  if (bytes > 0) {
-    kernels::Reduce(type, op, output, from[0], from[1], count);  // output may be from[0] or from[1] itself
-    for (int r = 2; r < n; ++r) kernels::ReduceInto(type, op, output, from[r], count);
-    if (op == ReduceOp::kAvg) kernels::Scale(type, output, count, n);
-  }
-  slots.Release(ctx.op_id());
+  CombineInRankOrder(from, output, count, type, op);
+  slots.Release(ctx.op_id(), 0);
   return absl::OkStatus();
+}
+
+// Rank r's share of `count` values: [first, first + count).
+struct Share {
+  size_t first, count;
+};
+Share ShareOf(int r, int n, size_t count) {
+  const size_t base = count / n, extra = count % n;
+  const size_t first = r * base + std::min<size_t>(r, extra);
+  return {first, base + (static_cast<size_t>(r) < extra ? 1 : 0)};
+}
+
+// Two steps, for calls too large to read whole from every peer: each rank
+// sends each peer that peer's share of its input, combines its own share from
+// every rank's (in rank order, so the bits are those of one-step), then
+// publishes the combined share to every peer and copies theirs in. Each rank
+// moves about 3S bytes instead of 2(n-1)S, and the combining is split n ways.
+absl::Status AllreduceTwoSteps(OpContext& ctx, transport::SharedSlots& slots, const void* input, void* output,
+                               size_t count, DataType type, ReduceOp op) {
+  const size_t size = DataTypeSize(type);
+  const int n = ctx.size(), rank = ctx.rank();
+  const char* in = static_cast<const char*>(input);
+  char* out = static_cast<char*>(output);
+  for (int peer = 0; peer < n; ++peer) {
+    if (peer == rank) continue;
+    const Share share = ShareOf(peer, n, count);
+    SILK_RETURN_IF_ERROR(slots.PublishTo(peer, ctx.op_id(), 0, ctx.descriptor(), in + share.first * size,
+                                         share.count * size, ctx.deadline()));
+  }
+  const Share mine = ShareOf(rank, n, count);
+  Sources from;
+  SILK_RETURN_IF_ERROR(AwaitAll(ctx, slots, 0, [&](int) { return mine.count * size; }, &from));
+  std::vector<char> own;
+  if (output == input && rank >= 2 && mine.count > 0) {
+    own.assign(in + mine.first * size, in + (mine.first + mine.count) * size);
+    from[rank] = own.data();
+  } else {
+    from[rank] = in + mine.first * size;
+  }
+  char* combined = out + mine.first * size;
+  CombineInRankOrder(from, combined, mine.count, type, op);
+  slots.Release(ctx.op_id(), 0);
+
+  SILK_RETURN_IF_ERROR(slots.Publish(ctx.op_id(), 1, ctx.descriptor(), combined, mine.count * size, ctx.deadline()));
+  SILK_RETURN_IF_ERROR(AwaitAll(ctx, slots, 1, [&](int peer) { return ShareOf(peer, n, count).count * size; }, &from));
+  for (int peer = 0; peer < n; ++peer) {
+    if (peer == rank) continue;
+    const Share share = ShareOf(peer, n, count);
+    if (share.count > 0) std::memcpy(out + share.first * size, from[peer], share.count * size);
+  }
+  slots.Release(ctx.op_id(), 1);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+bool SlotsAllreduceFits(const transport::SharedSlots& slots, size_t count, DataType type, int ranks) {
+  const size_t bytes = count * DataTypeSize(type);
+  if (bytes < kSlotsTwoStepBytes) return bytes <= slots.capacity();
+  return ShareOf(0, ranks, count).count * DataTypeSize(type) <= slots.capacity();
+}
+
+absl::Status SlotsAllreduce(OpContext& ctx, transport::SharedSlots& slots, const void* input, void* output,
+                            size_t count, DataType type, ReduceOp op) {
+  if (count * DataTypeSize(type) < kSlotsTwoStepBytes) return AllreduceOneStep(ctx, slots, input, output, count, type, op);
+  return AllreduceTwoSteps(ctx, slots, input, output, count, type, op);
 }
 
 absl::Status SlotsBroadcast(OpContext& ctx, transport::SharedSlots& slots, const void* input, void* output,
@@ -62,14 +142,14 @@ absl::Status SlotsBroadcast(OpContext& ctx, transport::SharedSlots& slots, const
                                 [&](int peer) { return peer == root ? bytes : 0; }, &from));
   const char* source = is_root ? static_cast<const char*>(input) : from[root];
   if (bytes > 0 && output != source) std::memcpy(output, source, bytes);
-  slots.Release(ctx.op_id());
+  slots.Release(ctx.op_id(), 0);
   return absl::OkStatus();
 }
 
 absl::Status SlotsBarrier(OpContext& ctx, transport::SharedSlots& slots) {
   Sources from;
   SILK_RETURN_IF_ERROR(Exchange(ctx, slots, nullptr, 0, [](int) { return size_t{0}; }, &from));
-  slots.Release(ctx.op_id());
+  slots.Release(ctx.op_id(), 0);
   return absl::OkStatus();
 }
 

@@ -1,11 +1,14 @@
-// Small collectives through shared memory, run by the thread that calls
-// (transport/shared_slots.h): one step each. Every rank publishes its
-// descriptor (and its bytes, where it has any) to every peer, then reads every
-// peer's publication and checks that it made the same call. So a mismatch
-// fails every rank at once, and each rank has entered before any leaves.
+// Small and medium collectives through shared memory, run by the thread that
+// calls (transport/shared_slots.h). Every rank publishes its descriptor (and
+// its bytes, where it has any) to every peer, then reads every peer's
+// publication and checks that it made the same call. So a mismatch fails
+// every rank at once, and each rank has entered before any leaves. Small
+// calls take that one step; a larger all-reduce takes two (see
+// kSlotsTwoStepBytes), and fits the slots up to n times their capacity.
 //
-// The all-reduce combines the inputs in rank order, 0 first, on every rank:
-// the same arithmetic on the same bytes, so the results are bit-identical.
+// The all-reduce combines the inputs in rank order, 0 first: the same
+// arithmetic on the same bytes whichever rank does it, so the results are
+// bit-identical on every rank and between the one- and two-step forms.
 #pragma once
 
 #include <cstddef>
@@ -17,7 +20,15 @@
 
 namespace silk::algorithms {
 
-// count * size(type) must fit slots.capacity(); `output` may be `input`.
+// From this size on, an all-reduce takes two steps (each rank combines its
+// share, then all gather the shares) instead of every rank reading every
+// peer's whole input: fewer bytes moved, and the combining split n ways.
+inline constexpr size_t kSlotsTwoStepBytes = 64 << 10;
+
+// Whether an all-reduce of `count` values on `ranks` ranks fits the slots.
+bool SlotsAllreduceFits(const transport::SharedSlots& slots, size_t count, DataType type, int ranks);
+
+// The call must fit (SlotsAllreduceFits); `output` may be `input`.
 absl::Status SlotsAllreduce(OpContext& ctx, transport::SharedSlots& slots, const void* input, void* output,
                             size_t count, DataType type, ReduceOp op);
 

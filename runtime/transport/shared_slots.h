@@ -6,8 +6,10 @@
 // peer's, done.
 //
 // An operation's publications are matched by its id (the communicator's
-// operation number), so successive operations never mix; a peer that published
-// another call under the same id fails the wait with a mismatch, naming both.
+// operation number) and step (an operation may publish twice: a reduce-scatter
+// then an all-gather), so successive operations never mix; a peer that
+// published another call under the same id fails the wait with a mismatch,
+// naming both.
 // Waits spin briefly, then sleep on a futex (a rank never burns a core for a
 // slow peer), and end at their deadline (a timeout naming the peer) or when the
 // transport fails (its sticky error: a peer that died, an abort).
@@ -30,25 +32,46 @@ class SharedSlots {
   // Largest payload one publication carries.
   virtual size_t capacity() const = 0;
 
-  // Publishes `bytes` (at most capacity()) of `data` under `op_id` to every
-  // peer. First waits, bounded by `deadline`, until every peer has read what
-  // this rank published two operations ago (the buffer it reuses).
-  virtual absl::Status Publish(uint64_t op_id, const OpDescriptor& descriptor, const void* data, size_t bytes,
-                               absl::Time deadline) = 0;
+  // Steps of one operation: each publishes at most once to each peer.
+  static constexpr int kSteps = 2;
 
-  // Waits until `peer` published `op_id`, checks that it made the same call
-  // (`descriptor`) with `bytes` bytes, and returns its bytes, valid until
-  // Release(op_id). Fails with the transport's error if it failed meanwhile.
-  virtual absl::StatusOr<const char*> Await(int peer, uint64_t op_id, const OpDescriptor& descriptor, size_t bytes,
-                                            absl::Time deadline) = 0;
+  // Publishes `bytes` (at most capacity()) of `data` under (`op_id`, `step`)
+  // to `peer`. First waits, bounded by `deadline`, until the peer has read
+  // what this rank published there two publications ago (the buffer it reuses).
+  virtual absl::Status PublishTo(int peer, uint64_t op_id, int step, const OpDescriptor& descriptor,
+                                 const void* data, size_t bytes, absl::Time deadline) = 0;
+
+  // PublishTo every peer, the same bytes.
+  absl::Status Publish(uint64_t op_id, int step, const OpDescriptor& descriptor, const void* data, size_t bytes,
+                       absl::Time deadline);
+
+  // Waits until `peer` published (`op_id`, `step`), checks that it made the
+  // same call (`descriptor`) with `bytes` bytes, and returns its bytes, valid
+  // until Release(op_id, step). Fails with the transport's error if it failed
+  // meanwhile.
+  virtual absl::StatusOr<const char*> Await(int peer, uint64_t op_id, int step, const OpDescriptor& descriptor,
+                                            size_t bytes, absl::Time deadline) = 0;
 
   // Tells every peer that this rank runs operation `op_id` another way (the
   // transport's messages), so that a peer waiting for it in a slot fails at
   // once with a mismatch instead of at its deadline. Never waits.
   virtual void Announce(uint64_t op_id, const OpDescriptor& descriptor) = 0;
 
-  // Tells every peer that this rank is done reading what they published under `op_id`.
-  virtual void Release(uint64_t op_id) = 0;
+  // Tells every peer that this rank is done reading what they published under (`op_id`, `step`).
+  virtual void Release(uint64_t op_id, int step) = 0;
+
+  // The ranks of this transport (publications go to every other one).
+  virtual int size() const = 0;
+  virtual int rank() const = 0;
 };
+
+inline absl::Status SharedSlots::Publish(uint64_t op_id, int step, const OpDescriptor& descriptor, const void* data,
+                                         size_t bytes, absl::Time deadline) {
+  for (int peer = 0; peer < size(); ++peer) {
+    if (peer == rank()) continue;
+    if (absl::Status s = PublishTo(peer, op_id, step, descriptor, data, bytes, deadline); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
 
 }  // namespace silk::transport

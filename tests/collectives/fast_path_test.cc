@@ -11,7 +11,9 @@
 #include "absl/time/clock.h"
 #include "collectives/collectives.h"
 #include "gtest/gtest.h"
+#include "collectives/algorithms/shared_slots.h"
 #include "runtime/core/error.h"
+#include "tests/collectives/suite_cases.h"
 #include "tests/support/processes.h"
 #include "tests/support/ranks.h"
 
@@ -106,6 +108,58 @@ TEST_P(FastPath, APeerDyingWhileOthersWaitFailsEveryRankNamingIt) {
   }
   // Noticed by the shared-memory transport, not by the 30 s timeout.
   EXPECT_LT(absl::Now() - start, absl::Seconds(25));
+}
+
+// Around the sizes where the slots switch from one step to two, and where a
+// call stops fitting them: each rank's result against a reference computed
+// without the library, and the same bits on every rank.
+TEST_P(FastPath, AllreduceAroundTheTwoStepAndCapacitySizesMatchesAndRanksAgree) {
+  constexpr size_t kTwoStepFloats = algorithms::kSlotsTwoStepBytes / sizeof(float);
+  for (int n : {2, 3, 4}) {
+    SCOPED_TRACE(absl::StrFormat("%d ranks", n));
+    auto comms = testing::CreateCommunicators(n, MakeConfig(absl::Seconds(60)));
+    ASSERT_TRUE(comms.ok()) << comms.status();
+    const size_t fits = static_cast<size_t>(n) * (256 << 10) / sizeof(float);  // every share fills a slot
+    std::vector<testing::Case> cases;
+    uint64_t seed = 7;
+    for (size_t count : std::vector<size_t>{kTwoStepFloats - 1, kTwoStepFloats, kTwoStepFloats + n + 1,
+                                            size_t{256 << 10} / 4 + 3, fits, fits + 1}) {
+      cases.push_back({testing::Op::kAllreduce, DataType::kFloat32, ReduceOp::kSum, false, count, "", 0, seed++});
+      cases.push_back({testing::Op::kAllreduce, DataType::kFloat32, ReduceOp::kAvg, true, count, "", 0, seed++});
+      cases.push_back({testing::Op::kAllreduce, DataType::kBFloat16, ReduceOp::kSum, true, count * 2, "", 0, seed++});
+      cases.push_back({testing::Op::kAllreduce, DataType::kInt32, ReduceOp::kMax, false, count, "", 0, seed++});
+    }
+    std::vector<std::vector<uint64_t>> hashes(n, std::vector<uint64_t>(cases.size()));
+    auto results = testing::RunOnRanks(*comms, [&](Communicator& comm) -> absl::Status {
+      for (size_t k = 0; k < cases.size(); ++k) {
+        if (absl::Status s = testing::RunCase(comm, cases[k], &hashes[comm.rank()][k]); !s.ok()) {
+          comm.Abort(s);
+          return s;
+        }
+      }
+      return absl::OkStatus();
+    });
+    for (int r = 0; r < n; ++r) ASSERT_TRUE(results[r].ok()) << "rank " << r << ": " << results[r];
+    for (size_t k = 0; k < cases.size(); ++k) {
+      for (int r = 1; r < n; ++r) EXPECT_EQ(hashes[r][k], hashes[0][k]) << "rank " << r << ": " << cases[k].Describe();
+    }
+  }
+}
+
+// Two-step calls that differ in size fail on every rank with the mismatch,
+// never pairing one rank's shares with another call's.
+TEST_P(FastPath, MismatchedTwoStepCallsFailEveryRank) {
+  constexpr int kRanks = 3;
+  auto comms = testing::CreateCommunicators(kRanks, MakeConfig(absl::Seconds(20)));
+  ASSERT_TRUE(comms.ok()) << comms.status();
+  auto results = testing::RunOnRanks(*comms, [&](Communicator& comm) -> absl::Status {
+    const size_t count = algorithms::kSlotsTwoStepBytes / sizeof(float) * 2 + (comm.rank() == 1 ? 3 : 0);
+    std::vector<float> values(count, 1.0f);
+    return Allreduce(comm, {values.data(), values.data(), count, DataType::kFloat32, ReduceOp::kSum, {}, ""});
+  });
+  for (int r = 0; r < kRanks; ++r) {
+    EXPECT_EQ(KindOf(results[r]), ErrorKind::kMismatch) << "rank " << r << ": " << results[r];
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(OnAndOff, FastPath, ::testing::Bool(),

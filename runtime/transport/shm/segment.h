@@ -33,7 +33,7 @@ namespace silk::transport::shm {
 
 
 inline constexpr uint64_t kSegmentMagic = 0x314d48534b4c4953;  // "SILKSHM1"
-inline constexpr uint32_t kSegmentVersion = 2;
+inline constexpr uint32_t kSegmentVersion = 3;
 inline constexpr uint64_t kFrameAlign = 64;
 inline constexpr uint64_t kHeaderPageBytes = 4096;
 inline constexpr uint64_t kMinRingBytes = 64 << 10;
@@ -53,8 +53,9 @@ struct RingControl {
 };
 
 // One direction of a pair's slots (slots.h): the writer publishes an
-// operation's descriptor and bytes in buffer op_id % 2, then its id in `seq`;
-// the reader copies them out, then sets `done` to the id. The writer reuses a
+// operation step's descriptor and bytes in one of two buffers, alternately,
+// then the publication's number in `seq`; the reader reads them in place,
+// then sets `done` to the number. The writer reuses a
 // buffer only once `done` shows its last contents were read. Either side may
 // sleep on the futex word `epoch`, counted in `sleepers`; the other bumps
 // `epoch` after each store and wakes it when anyone sleeps.

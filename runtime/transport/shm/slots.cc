@@ -70,6 +70,15 @@ std::optional<OpDescriptor> Announced(const SlotLane& lane, uint64_t op_id) {
   return d;
 }
 
+// A lane's publications are numbered op_id * kSteps + step, in the order a
+// rank makes them, and alternate between the lane's two buffers. An
+// operation's first step takes the buffer after its predecessor's last one,
+// so one-step operations alternate too.
+uint64_t Sequence(uint64_t op_id, int step) { return op_id * SharedSlots::kSteps + step; }
+uint64_t OperationOf(uint64_t sequence) { return sequence / SharedSlots::kSteps; }
+int BufferOf(uint64_t sequence) { return static_cast<int>((sequence + 1) / 2 % 2); }
+static_assert(SharedSlots::kSteps == 2, "BufferOf alternates for two steps per operation");
+
 void FutexWakeAll(SlotLane& lane) { syscall(SYS_futex, FutexWord(lane), FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0); }
 
 }  // namespace
@@ -123,30 +132,31 @@ absl::Status ShmSlots::WaitOn(SlotLane& lane, Ready ready, absl::Time deadline, 
   }
 }
 
-absl::Status ShmSlots::Publish(uint64_t op_id, const OpDescriptor& descriptor, const void* data, size_t bytes,
-                               absl::Time deadline) {
+absl::Status ShmSlots::PublishTo(int peer, uint64_t op_id, int step, const OpDescriptor& descriptor,
+                                 const void* data, size_t bytes, absl::Time deadline) {
   if (bytes > kSlotBytes) {
     return absl::InternalError(absl::StrFormat("%d bytes do not fit a shared-memory slot of %d", bytes, kSlotBytes));
   }
-  const int b = static_cast<int>(op_id % 2);
-  for (int peer = 0; peer < static_cast<int>(out_.size()); ++peer) {
-    SlotLane* lane = out_[peer];
-    if (lane == nullptr) continue;
-    // The buffer's last contents (two operations ago) must have been read.
-    const uint64_t previous = lane->seq[b].load(std::memory_order_relaxed);
-    auto read = [&] { return lane->done[b].load(std::memory_order_acquire) >= previous; };
-    absl::Status free = WaitOn(*lane, read, deadline, [&] {
-      return absl::StrFormat(
-          "rank %d timed out waiting for rank %d to read operation #%d from shared memory, to publish operation #%d",
-          rank_, peer, previous, op_id);
-    });
-    if (!free.ok()) return free;
-    if (bytes > 0) std::memcpy(lane->data[b], data, bytes);
-    lane->descriptor[b] = descriptor;
-    lane->bytes[b] = bytes;
-    lane->seq[b].store(op_id, std::memory_order_seq_cst);
-    Signal(*lane);
+  if (peer < 0 || peer >= size() || out_[peer] == nullptr) {
+    return absl::InternalError(absl::StrFormat("rank %d has no shared-memory slot to rank %d", rank_, peer));
   }
+  SlotLane* lane = out_[peer];
+  const uint64_t sequence = Sequence(op_id, step);
+  const int b = BufferOf(sequence);
+  // The buffer's last contents (two publications ago) must have been read.
+  const uint64_t previous = lane->seq[b].load(std::memory_order_relaxed);
+  auto read = [&] { return lane->done[b].load(std::memory_order_acquire) >= previous; };
+  absl::Status free = WaitOn(*lane, read, deadline, [&] {
+    return absl::StrFormat(
+        "rank %d timed out waiting for rank %d to read operation #%d from shared memory, to publish operation #%d",
+        rank_, peer, OperationOf(previous), op_id);
+  });
+  if (!free.ok()) return free;
+  if (bytes > 0) std::memcpy(lane->data[b], data, bytes);
+  lane->descriptor[b] = descriptor;
+  lane->bytes[b] = bytes;
+  lane->seq[b].store(sequence, std::memory_order_seq_cst);
+  Signal(*lane);
   return absl::OkStatus();
 }
 
@@ -167,28 +177,29 @@ absl::Status ShmSlots::Check(int peer, uint64_t op_id, const OpDescriptor& mine,
   return absl::OkStatus();
 }
 
-absl::StatusOr<const char*> ShmSlots::Await(int peer, uint64_t op_id, const OpDescriptor& descriptor, size_t bytes,
-                                            absl::Time deadline) {
+absl::StatusOr<const char*> ShmSlots::Await(int peer, uint64_t op_id, int step, const OpDescriptor& descriptor,
+                                            size_t bytes, absl::Time deadline) {
   if (peer < 0 || peer >= static_cast<int>(in_.size()) || in_[peer] == nullptr) {
     return absl::InternalError(absl::StrFormat("rank %d has no shared-memory slot from rank %d", rank_, peer));
   }
   SlotLane& lane = *in_[peer];
-  const int b = static_cast<int>(op_id % 2);
+  const uint64_t sequence = Sequence(op_id, step);
+  const int b = BufferOf(sequence);
   // A later id in the buffer means the peer went past this operation without
   // publishing it here: it ran the operation another way.
   auto ready = [&] {
-    return lane.seq[b].load(std::memory_order_acquire) >= op_id ||
+    return lane.seq[b].load(std::memory_order_acquire) >= sequence ||
            lane.announced.load(std::memory_order_relaxed) == op_id;
   };
   absl::Status arrived = WaitOn(lane, ready, deadline, [&] {
     return absl::StrFormat(
         "rank %d timed out waiting for rank %d to reach operation #%d (%s) in shared memory; its last one there is #%d",
         rank_, peer, op_id, descriptor.ToString(),
-        std::max(lane.seq[0].load(std::memory_order_relaxed), lane.seq[1].load(std::memory_order_relaxed)));
+        OperationOf(std::max(lane.seq[0].load(std::memory_order_relaxed), lane.seq[1].load(std::memory_order_relaxed))));
   });
   if (!arrived.ok()) return arrived;
   const uint64_t seq = lane.seq[b].load(std::memory_order_acquire);
-  if (seq < op_id) {
+  if (seq < sequence) {
     const std::optional<OpDescriptor> theirs = Announced(lane, op_id);
     if (theirs.has_value() && *theirs != descriptor) {
       return MismatchError(absl::StrFormat(
@@ -200,11 +211,11 @@ absl::StatusOr<const char*> ShmSlots::Await(int peer, uint64_t op_id, const OpDe
         "(SILK_FAST_PATH must be the same on every rank)",
         rank_, op_id, descriptor.ToString(), peer));
   }
-  if (seq != op_id) {
+  if (seq != sequence) {
     return MismatchError(absl::StrFormat(
         "mismatched collective calls at operation #%d: rank %d called %s in shared memory but rank %d is already at "
         "operation #%d there (SILK_FAST_PATH must be the same on every rank)",
-        op_id, rank_, descriptor.ToString(), peer, seq));
+        op_id, rank_, descriptor.ToString(), peer, OperationOf(seq)));
   }
   if (absl::Status same = Check(peer, op_id, descriptor, bytes, lane, b); !same.ok()) return same;
   return static_cast<const char*>(lane.data[b]);
@@ -222,11 +233,12 @@ void ShmSlots::Announce(uint64_t op_id, const OpDescriptor& descriptor) {
   }
 }
 
-void ShmSlots::Release(uint64_t op_id) {
-  const int b = static_cast<int>(op_id % 2);
+void ShmSlots::Release(uint64_t op_id, int step) {
+  const uint64_t sequence = Sequence(op_id, step);
+  const int b = BufferOf(sequence);
   for (SlotLane* lane : in_) {
     if (lane == nullptr) continue;
-    lane->done[b].store(op_id, std::memory_order_seq_cst);
+    lane->done[b].store(sequence, std::memory_order_seq_cst);
     Signal(*lane);
   }
 }

@@ -23,12 +23,14 @@ class ShmSlots : public SharedSlots {
            std::function<absl::Status()> failure);
 
   size_t capacity() const override { return kSlotBytes; }
-  absl::Status Publish(uint64_t op_id, const OpDescriptor& descriptor, const void* data, size_t bytes,
-                       absl::Time deadline) override;
-  absl::StatusOr<const char*> Await(int peer, uint64_t op_id, const OpDescriptor& descriptor, size_t bytes,
+  absl::Status PublishTo(int peer, uint64_t op_id, int step, const OpDescriptor& descriptor, const void* data,
+                         size_t bytes, absl::Time deadline) override;
+  absl::StatusOr<const char*> Await(int peer, uint64_t op_id, int step, const OpDescriptor& descriptor, size_t bytes,
                                     absl::Time deadline) override;
   void Announce(uint64_t op_id, const OpDescriptor& descriptor) override;
-  void Release(uint64_t op_id) override;
+  void Release(uint64_t op_id, int step) override;
+  int size() const override { return static_cast<int>(out_.size()); }
+  int rank() const override { return rank_; }
 
   // Wakes every thread of this process asleep on a lane (the transport failed).
   void WakeAll();
