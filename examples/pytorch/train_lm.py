@@ -61,8 +61,16 @@ def parse_args(argv=None):
     p.add_argument("--period", type=int, default=50, help="steps between outer steps for --policy periodic")
     p.add_argument("--outer-lr", type=float, default=0.7, help="periodic: outer learning rate")
     p.add_argument("--outer-momentum", type=float, default=0.9, help="periodic: outer Nesterov momentum")
+    p.add_argument("--inner", choices=["rank", "region"], default="rank",
+                   help="periodic: what trains one replica between outer steps: each rank alone, or the ranks "
+                   "of a region together (DDP inside the region every step; DiLoCo's workers)")
+    p.add_argument("--outer-compression", choices=["none", "bf16", "int8", "int4"], default="none",
+                   help="periodic: the outer gradient's cross-region hop (silk only; error feedback)")
     p.add_argument("--delayed-mode", choices=["corrected", "average"], default="corrected",
                    help="delayed: what a step applies while its own all-reduce runs (silk.torch.hooks.DelayedState)")
+    p.add_argument("--delayed-local", choices=["rank", "region"], default="rank",
+                   help="delayed, mode corrected: the fresh term is this rank's gradient, or its region's average "
+                   "(an all-reduce inside the region every step; only the WAN exchange is late)")
     p.add_argument("--powersgd-rank", type=int, default=4)
     p.add_argument("--layers", type=int, default=4)
     p.add_argument("--width", type=int, default=256)
@@ -108,12 +116,17 @@ def wrap(args, model):
     """(the module to call, the averager or None, the delayed state or None)."""
     if args.policy == "periodic":
         from silk.torch.hooks import PeriodicAverager
+        if args.inner == "region":
+            model = nn.parallel.DistributedDataParallel(model, process_group=region_group(),
+                                                        bucket_cap_mb=args.bucket_mb)
+        compression = None if args.outer_compression == "none" else args.outer_compression
         return model, PeriodicAverager(model, period=args.period, outer_lr=args.outer_lr,
-                                       momentum=args.outer_momentum), None
+                                       momentum=args.outer_momentum, compression=compression), None
     net = nn.parallel.DistributedDataParallel(model, bucket_cap_mb=args.bucket_mb)
     if args.policy == "delayed":
         from silk.torch.hooks import DelayedState, delayed
-        state = DelayedState(mode=args.delayed_mode)
+        local = region_group() if args.delayed_local == "region" else None
+        state = DelayedState(mode=args.delayed_mode, local_group=local)
         net.register_comm_hook(state, delayed)
         return net, None, state
     if args.policy == "powersgd":
@@ -125,6 +138,18 @@ def wrap(args, model):
                                        start_powerSGD_iter=2, random_seed=args.seed)
         net.register_comm_hook(state, powersgd.powerSGD_hook)
     return net, None, None
+
+
+def region_group():
+    """The process group of this rank's region (every rank makes every region's group, in one order)."""
+    regions = [None] * dist.get_world_size()
+    dist.all_gather_object(regions, WanCounter().local_region())
+    mine = None
+    for region in sorted(set(regions)):
+        group = dist.new_group([r for r, name in enumerate(regions) if name == region])
+        if region == regions[dist.get_rank()]:
+            mine = group
+    return mine
 
 
 def learning_rate(args, step):

@@ -6,7 +6,8 @@ whole job on its own and compares its trained parameters with the simulation:
 
 - ``delayed`` (DDP hook, plain SGD, several buckets), in both modes: step t
   applies local_t + avg_{t-1} - local_{t-1} ("corrected"), or avg_{t-1}
-  ("average"; zero at step 0);
+  ("average"; zero at step 0); and "corrected" with a local group (ranks
+  0-1, and 2), where local_t is the group's average;
 - ``PeriodicAverager``: local SGD on each replica, and every `period` steps
   the averaged parameter change applied with an outer Nesterov step.
 Everything is float64, so the only differences are summation order.
@@ -73,14 +74,19 @@ def worker():
 
     # ---- delayed, through DDP with small buckets: one bucket at step 0, then
     # DDP rebuilds them as two, in another order (the hook must re-slice).
-    for mode in DelayedState.MODES:
+    # With a local group (ranks 0-1 and the rest): the fresh term is the group's average.
+    members = [list(range(min(2, world))), list(range(2, world))]
+    groups = [dist.new_group(m) if m else None for m in members]
+    mine = 0 if rank < 2 else 1
+    for mode, local_group in [(m, None) for m in DelayedState.MODES] + [("corrected", groups[mine])]:
+        name = f"{mode}{', local group' if local_group is not None else ''}"
         model = make_model()
         first_bucket_bytes = getattr(dist, "_DEFAULT_FIRST_BUCKET_BYTES", None)
         dist._DEFAULT_FIRST_BUCKET_BYTES = 256
         ddp = nn.parallel.DistributedDataParallel(model, bucket_cap_mb=0.0005)
         if first_bucket_bytes is not None:
             dist._DEFAULT_FIRST_BUCKET_BYTES = first_bucket_bytes
-        state = DelayedState(mode=mode)
+        state = DelayedState(mode=mode, local_group=local_group)
         ddp.register_comm_hook(state, delayed)
         optimizer = torch.optim.SGD(ddp.parameters(), lr=lr)
         # Reference: every rank's replica (they differ in mode "corrected").
@@ -92,6 +98,9 @@ def worker():
             optimizer.step()
             local = [gradient(replica, step, r) for r, replica in enumerate(replicas)]
             average = [sum(g[i] for g in local) / world for i in range(len(local[0]))]
+            if local_group is not None:
+                local = [[sum(local[q][i] for q in members[0 if r < 2 else 1]) / len(members[0 if r < 2 else 1])
+                          for i in range(len(local[0]))] for r in range(world)]
             with torch.no_grad():
                 for r, replica in enumerate(replicas):
                     for i, p in enumerate(replica.parameters()):
@@ -103,9 +112,9 @@ def worker():
                         p.sub_(lr * applied)
             previous_local, previous_average = local, average
         state.drain()
-        compare(f"delayed ({mode})", model, replicas[rank])
+        compare(f"delayed ({name})", model, replicas[rank])
         if state.steps != steps:
-            failures.append(f"delayed ({mode}): the state counted {state.steps} steps, expected {steps}")
+            failures.append(f"delayed ({name}): the state counted {state.steps} steps, expected {steps}")
 
     # ---- PeriodicAverager: local SGD, outer Nesterov step every `period` steps.
     period, outer_lr, mu = 3, 0.7, 0.9

@@ -5,10 +5,13 @@
             different orders), the loss falls, and every replica ends with
             bit-identical parameters.
   policies  silk with the delayed hook, the periodic averager (period 3, ending
-            on an outer step) and torch's PowerSGD hook: each run completes
-            with finite losses; periodic and PowerSGD replicas end identical
-            (every rank applies the same averaged update), delayed ones within
-            a small bound (each replica is ahead by its own latest local step).
+            on an outer step; and with ranks 0-1 and 2 in two regions
+            (SILK_REGION), DDP inside each region and the outer gradient in
+            int4, as cluster/demo-lm runs it) and torch's PowerSGD hook: each
+            run completes with finite losses; periodic and PowerSGD replicas
+            end identical (every rank applies the same averaged update),
+            delayed ones within a small bound (each replica is ahead by its
+            own latest local step).
 
 Usage: lm_test.py PATH/TO/train_lm.py sync|policies
 """
@@ -26,9 +29,17 @@ TINY = ["--layers", "2", "--width", "32", "--heads", "2", "--context", "32", "--
         "--heldout-samples", "24", "--eval-every", "4", "--warmup", "2", "--lr", "3e-3"]
 
 
-def train(script, out_dir, name, backend, policy, steps, extra=()):
+# Runs the script with SILK_REGION set from the rank: ranks 0-1 in one region, the others in a second.
+IN_REGIONS = ("import os, runpy, sys; rank = int(os.environ['OMPI_COMM_WORLD_RANK']); "
+              "os.environ['SILK_REGION'] = 'east' if rank < 2 else 'west'; "
+              "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')")
+
+
+def train(script, out_dir, name, backend, policy, steps, extra=(), regions=False):
     path = os.path.join(out_dir, f"{name}.json")
     argv = [script, "--backend", backend, "--policy", policy, "--steps", str(steps), "--json", path] + TINY + list(extra)
+    if regions:
+        argv = ["-c", IN_REGIONS] + argv
     code, output = launch.mpirun(RANKS, argv, timeout=90)
     print(f"----- {name} (mpirun exit code {code})\n{output.strip()}")
     if code != 0 or not os.path.exists(path):
@@ -63,9 +74,11 @@ def check_sync(script, out_dir, failures):
 
 def check_policies(script, out_dir, failures):
     steps = 6
-    cases = {"delayed": [], "periodic": ["--period", "3"], "powersgd": ["--powersgd-rank", "2"]}
-    for policy, extra in cases.items():
-        run = train(script, out_dir, policy, "silk", policy, steps, extra)
+    cases = {"delayed": [], "periodic": ["--period", "3"], "powersgd": ["--powersgd-rank", "2"],
+             "periodic-regions": ["--period", "3", "--inner", "region", "--outer-compression", "int4"]}
+    for name, extra in cases.items():
+        policy = name.split("-")[0]
+        run = train(script, out_dir, name, "silk", policy, steps, extra, regions=name.endswith("regions"))
         if run is None:
             failures.append(f"the {policy} run failed")
             continue
@@ -77,7 +90,9 @@ def check_policies(script, out_dir, failures):
             failures.append(f"{policy}: replicas differ at the end ({run['replica_spread']}): {run['param_digests']}")
         if policy == "delayed" and not 0 <= run["replica_spread"] < 0.05:
             failures.append(f"delayed: replicas {run['replica_spread']} apart, expected a small bound")
-        print(f"{policy}: replicas {'identical' if run['params_identical'] else run['replica_spread']}")
+        if name.endswith("regions") and run["regions"] != ["east", "west"]:
+            failures.append(f"{name}: ran in regions {run['regions']}")
+        print(f"{name}: replicas {'identical' if run['params_identical'] else run['replica_spread']}")
 
 
 def main():

@@ -82,6 +82,16 @@ class DelayedState:
       (as plain DDP keeps them) whatever the optimizer, at the price of a
       gradient one step stale -- which high momentum amplifies.
 
+    ``local_group`` (mode "corrected"): a group of ranks joined by fast links,
+    typically this rank's region. The fresh term is then the group's average
+    gradient instead of this rank's own: ``local_t`` and ``local_{t-1}``
+    above become the group's averages (one all-reduce inside the group per
+    bucket, waited for at the step's last bucket). Only the exchange across
+    groups is one step late; replicas in a group stay identical, and the
+    correction is far less noisy than one rank's gradient, which matters for
+    Adam-like optimizers (their second moment sees the noise of
+    ``local_t - local_{t-1}``).
+
     ``process_group`` defaults to the default group. Parameters are tracked
     by their storage, so the hook keeps working when DDP rebuilds its buckets
     after the first step (the previous step's tensors are re-sliced for the
@@ -90,7 +100,8 @@ class DelayedState:
 
     MODES = ("corrected", "average")
 
-    def __init__(self, process_group=None, mode="corrected", compression=None, error_feedback=True):
+    def __init__(self, process_group=None, mode="corrected", compression=None, error_feedback=True,
+                 local_group=None):
         if mode not in self.MODES:
             raise ValueError(f"mode must be one of {self.MODES} (got {mode!r})")
         if compression is not None and compression not in COMPRESSIONS:
@@ -101,6 +112,9 @@ class DelayedState:
         self.compression = compression
         self.error_feedback = error_feedback
         self._feedback = {}
+        # Mode "corrected": ranks whose average is the fresh term (see above).
+        self.local_group = local_group
+        self._waiting = []  # (finish, future) of this step's buckets, with local_group
         self.steps = 0  # completed steps (counted at each step's last bucket)
         self._previous = {}  # parameter key -> _Pending from the step before
         self._current = {}  # parameter key -> _Pending launched this step
@@ -189,6 +203,10 @@ def delayed(state, bucket):
     # which for buckets of megabytes costs as much as the arithmetic.)
     averaged = torch.div(buffer, world, out=_spare(state, buffer)) if corrected else buffer.div(world)
     local = _spare(state, buffer).copy_(buffer) if corrected else None
+    local_work = None
+    if corrected and state.local_group is not None:  # the fresh term: the local group's average
+        local.div_(dist.get_world_size(state.local_group))
+        local_work = dist.all_reduce(local, group=state.local_group, async_op=True)
     if state.compression is not None:
         work = _allreduce_compressed(state, bucket.index(), averaged, average=False)
     else:
@@ -198,18 +216,42 @@ def delayed(state, bucket):
         state._current[key] = pending
 
     average = _gather_previous(state, layout, buffer, lambda p: p.result())
-    if corrected:
+    if local_work is not None:
+        # Wait for the group's average at the step's last bucket (as DDP waits
+        # for its own all-reduces), so that the buckets' exchanges overlap backward.
+        before = _gather_previous(state, layout, buffer, lambda p: p.local) if average is not None else None
+
+        def finish():
+            local_work.wait()
+            result = buffer.copy_(local)
+            if average is not None:
+                result.add_(average).sub_(before)
+                _recycle(state, layout)
+            return result
+
+        future = torch.futures.Future()
+        state._waiting.append((finish, future))
+    elif corrected:
         result = buffer  # in place, as DDP's own all-reduce hook returns it
         if average is not None:
             result.add_(average).sub_(_gather_previous(state, layout, buffer, lambda p: p.local))
             _recycle(state, layout)
+        future = _completed_future(result)
     else:
-        result = average if average is not None else torch.zeros_like(buffer)
+        future = _completed_future(average if average is not None else torch.zeros_like(buffer))
 
     if bucket.is_last():
+        waiting, state._waiting = state._waiting, []
+        for i, (finish, f) in enumerate(waiting):
+            try:
+                f.set_result(finish())
+            except Exception as e:  # never leave DDP waiting on a future nobody completes
+                for _, other in waiting[i:]:
+                    other.set_exception(e)
+                raise
         state._previous, state._current = state._current, {}
         state.steps += 1
-    return _completed_future(result)
+    return future
 
 
 class CompressedState:
@@ -294,13 +336,25 @@ class PeriodicAverager:
     learning rate ``outer_lr``; every replica then restarts from the anchor.
     ``outer_lr=1, momentum=0`` is plain periodic model averaging (local SGD).
 
+    ``compression`` ("bf16", "int8", "int4"; None: exact) sends the outer
+    gradient's cross-region hop compressed, with error feedback (what
+    quantisation dropped joins the next outer gradient), as the
+    ``compressed`` hook does: a shorter period for the same WAN bytes. Needs
+    the silk backend and float32 parameters.
+
     The constructor broadcasts rank 0's parameters so every replica starts
     from the same point. Buffers (e.g. BatchNorm statistics) are not averaged.
     """
 
-    def __init__(self, module, period, outer_lr=0.7, momentum=0.9, nesterov=True, process_group=None):
+    def __init__(self, module, period, outer_lr=0.7, momentum=0.9, nesterov=True, process_group=None,
+                 compression=None, error_feedback=True):
         if period < 1:
             raise ValueError(f"period must be >= 1 (got {period})")
+        if compression is not None and compression not in COMPRESSIONS:
+            raise ValueError(f"compression must be None or one of {COMPRESSIONS} (got {compression!r})")
+        self.compression = compression
+        self.error_feedback = error_feedback
+        self._feedback = {}  # dtype group index -> (numel, ErrorFeedback)
         params = module.parameters() if isinstance(module, torch.nn.Module) else module
         self.params = [p for p in params if p.requires_grad]
         self.period = period
@@ -346,12 +400,15 @@ class PeriodicAverager:
         world = dist.get_world_size(self.process_group)
         index = {id(p): i for i, p in enumerate(self.params)}
         with torch.no_grad():
-            for group in self._by_dtype(self.params):
+            for number, group in enumerate(self._by_dtype(self.params)):
                 ids = [index[id(p)] for p in group]
                 # Outer gradient: how far each replica moved from the anchor, averaged.
                 delta = torch.cat([(self.anchor[i] - self.params[i].detach()).reshape(-1) for i in ids])
-                dist.all_reduce(delta, group=self.process_group)
-                delta.div_(world)
+                if self.compression is not None:
+                    _allreduce_compressed(self, number, delta, average=True).wait()
+                else:
+                    dist.all_reduce(delta, group=self.process_group)
+                    delta.div_(world)
                 offset = 0
                 for i in ids:
                     n = self.params[i].numel()
