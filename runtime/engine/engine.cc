@@ -186,7 +186,7 @@ void Engine::Finish(Tracked& op) {
 }
 
 Engine::Stats Engine::stats() const {
-  absl::MutexLock lock(&mu_);
+  absl::MutexLock lock(&stats_mu_);
   return stats_;
 }
 
@@ -231,7 +231,7 @@ void Engine::Account(const Work& work, bool point_to_point, int track, absl::Tim
                      const std::vector<transport::RequestPtr>& requests, const absl::Status& result) {
   const absl::Time end = absl::Now();
   {
-    absl::MutexLock lock(&mu_);
+    absl::MutexLock lock(&stats_mu_);
     (point_to_point ? stats_.point_to_point : stats_.collectives)++;
     (point_to_point ? stats_.point_to_point_time : stats_.collective_time) += end - start;
     stats_.failed += result.ok() ? 0 : 1;
@@ -255,6 +255,7 @@ void Engine::Account(const Work& work, bool point_to_point, int track, absl::Tim
 }
 
 absl::Status Engine::status() const {
+  if (!failed_.load(std::memory_order_acquire)) return absl::OkStatus();
   absl::MutexLock lock(&mu_);
   return error_;
 }
@@ -268,6 +269,7 @@ void Engine::SetError(const absl::Status& status) {
     absl::MutexLock lock(&mu_);
     if (!error_.ok()) return;
     error_ = status;
+    failed_.store(true, std::memory_order_release);
   }
   transport_->Abort(status);
 }

@@ -29,6 +29,7 @@
 // end, every Work::Wait is bounded.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -201,6 +202,9 @@ class Engine {
   std::deque<Pending> queue_ ABSL_GUARDED_BY(mu_);
   uint64_t next_op_id_ ABSL_GUARDED_BY(mu_) = 1;
   absl::Status error_ ABSL_GUARDED_BY(mu_);
+  // error_ is set: read without mu_, so a healthy engine's operations do not
+  // take the queue's lock (and wake its waiters' conditions) to learn it.
+  std::atomic<bool> failed_{false};
   int running_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   // Point-to-point waits (Track): one waiter thread per operation in flight,
@@ -208,7 +212,9 @@ class Engine {
   std::deque<Tracked> tracked_ ABSL_GUARDED_BY(mu_);
   int idle_waiters_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::thread> waiters_ ABSL_GUARDED_BY(mu_);
-  Stats stats_ ABSL_GUARDED_BY(mu_);
+  // Apart from mu_: accounting an operation must not contend with the queue.
+  mutable absl::Mutex stats_mu_;
+  Stats stats_ ABSL_GUARDED_BY(stats_mu_);
   std::unique_ptr<OpTrace> trace_;  // set before any operation runs (EnableTrace)
   std::vector<uint8_t> tier_of_peer_;
   std::unique_ptr<CallbackExecutor> callbacks_;  // outlives the threads, which complete works

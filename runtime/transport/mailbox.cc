@@ -118,6 +118,7 @@ bool Mailbox::RecordFailure(const absl::Status& status) {
 }
 
 absl::Status Mailbox::status() const {
+  if (!failed()) return absl::OkStatus();
   absl::MutexLock lock(&error_mu_);
   return error_;
 }

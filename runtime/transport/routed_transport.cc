@@ -104,9 +104,9 @@ RequestPtr RoutedTransport::Recv(int peer, MessageTag tag, const OpDescriptor& d
 }
 
 absl::Status RoutedTransport::status() const {
-  {
+  if (failed_.load(std::memory_order_acquire)) {
     absl::MutexLock lock(&mu_);
-    if (!error_.ok()) return error_;
+    return error_;
   }
   // A part that failed reaches Spread once its receives are swept: in between,
   // the first part error seen is latched as the answer, so this status and
