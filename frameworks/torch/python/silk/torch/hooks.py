@@ -86,7 +86,8 @@ class DelayedState:
     typically this rank's region. The fresh term is then the group's average
     gradient instead of this rank's own: ``local_t`` and ``local_{t-1}``
     above become the group's averages (one all-reduce inside the group per
-    bucket, waited for at the step's last bucket). Only the exchange across
+    bucket, waited for at the step's last bucket; the exchange across groups
+    starts after them, so it never delays them). Only the exchange across
     groups is one step late; replicas in a group stay identical, and the
     correction is far less noisy than one rank's gradient, which matters for
     Adam-like optimizers (their second moment sees the noise of
@@ -207,10 +208,16 @@ def delayed(state, bucket):
     if corrected and state.local_group is not None:  # the fresh term: the local group's average
         local.div_(dist.get_world_size(state.local_group))
         local_work = dist.all_reduce(local, group=state.local_group, async_op=True)
-    if state.compression is not None:
-        work = _allreduce_compressed(state, bucket.index(), averaged, average=False)
-    else:
-        work = dist.all_reduce(averaged, group=group, async_op=True)
+
+    def start():
+        if state.compression is not None:
+            return _allreduce_compressed(state, bucket.index(), averaged, average=False)
+        return dist.all_reduce(averaged, group=group, async_op=True)
+
+    # With a local group, the exchange across groups starts once the group's
+    # own all-reduces are done (at the last bucket), so that they never queue
+    # behind it; it still has the whole next step to arrive.
+    work = start() if local_work is None else None
     pending = _Pending(work, averaged, local, {key: (offset, numel) for key, offset, numel in layout})
     for key, _, _ in layout:
         state._current[key] = pending
@@ -221,8 +228,10 @@ def delayed(state, bucket):
         # for its own all-reduces), so that the buckets' exchanges overlap backward.
         before = _gather_previous(state, layout, buffer, lambda p: p.local) if average is not None else None
 
+        def launch():
+            pending.work = start()
+
         def finish():
-            local_work.wait()
             result = buffer.copy_(local)
             if average is not None:
                 result.add_(average).sub_(before)
@@ -230,7 +239,7 @@ def delayed(state, bucket):
             return result
 
         future = torch.futures.Future()
-        state._waiting.append((finish, future))
+        state._waiting.append((local_work, launch, finish, future))
     elif corrected:
         result = buffer  # in place, as DDP's own all-reduce hook returns it
         if average is not None:
@@ -242,13 +251,17 @@ def delayed(state, bucket):
 
     if bucket.is_last():
         waiting, state._waiting = state._waiting, []
-        for i, (finish, f) in enumerate(waiting):
-            try:
-                f.set_result(finish())
-            except Exception as e:  # never leave DDP waiting on a future nobody completes
-                for _, other in waiting[i:]:
-                    other.set_exception(e)
-                raise
+        try:
+            for local_work, _, _, _ in waiting:  # the groups' all-reduces first, then the exchanges across
+                local_work.wait()
+            for _, launch, _, _ in waiting:
+                launch()
+        except Exception as e:  # never leave DDP waiting on a future nobody completes
+            for _, _, _, other in waiting:
+                other.set_exception(e)
+            raise
+        for _, _, finish, f in waiting:
+            f.set_result(finish())
         state._previous, state._current = state._current, {}
         state.steps += 1
     return future
