@@ -64,6 +64,8 @@ def parse_args(argv=None):
     p.add_argument("--inner", choices=["rank", "region"], default="rank",
                    help="periodic: what trains one replica between outer steps: each rank alone, or the ranks "
                    "of a region together (DDP inside the region every step; DiLoCo's workers)")
+    p.add_argument("--outer-overlap", action="store_true",
+                   help="periodic: the outer all-reduce overlaps the next inner step (applied one step late)")
     p.add_argument("--outer-compression", choices=["none", "bf16", "int8", "int4"], default="none",
                    help="periodic: the outer gradient's cross-region hop (silk only; error feedback)")
     p.add_argument("--delayed-mode", choices=["corrected", "average"], default="corrected",
@@ -121,7 +123,8 @@ def wrap(args, model):
                                                         bucket_cap_mb=args.bucket_mb)
         compression = None if args.outer_compression == "none" else args.outer_compression
         return model, PeriodicAverager(model, period=args.period, outer_lr=args.outer_lr,
-                                       momentum=args.outer_momentum, compression=compression), None
+                                       momentum=args.outer_momentum, compression=compression,
+                                       overlap=args.outer_overlap), None
     net = nn.parallel.DistributedDataParallel(model, bucket_cap_mb=args.bucket_mb)
     if args.policy == "delayed":
         from silk.torch.hooks import DelayedState, delayed
@@ -202,6 +205,8 @@ def train(args, corpus, model, net, averager, rank):
         nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         optimizer.step()
         synced = averager.step() if averager is not None else False
+        if averager is not None and step + 1 == args.steps:
+            averager.flush()  # --outer-overlap: the last outer step lands now
         elapsed = time.perf_counter() - start
         clock += elapsed
         sent = wan.sent()

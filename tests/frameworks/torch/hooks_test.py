@@ -118,13 +118,26 @@ def worker():
 
     # ---- PeriodicAverager: local SGD, outer Nesterov step every `period` steps.
     period, outer_lr, mu = 3, 0.7, 0.9
-    for total in (6, 7):  # ends on a synchronisation, and one step after
+
+    def apply_outer(pending, anchor, velocity, replicas):
+        """The outer Nesterov step; each replica's progress since `starts` kept on the new anchor."""
+        deltas, starts = pending
+        for i, a in enumerate(anchor.parameters()):
+            velocity[i].mul_(mu).add_(deltas[i])
+            a.sub_(outer_lr * (deltas[i] + mu * velocity[i]))
+        for replica, start in zip(replicas, starts):
+            for p, s0, a in zip(replica.parameters(), start, anchor.parameters()):
+                p.copy_(p - s0 + a)
+
+    # overlap: the outer step lands one step late, each replica's progress meanwhile kept on the new anchor.
+    for overlap, total in [(False, 6), (False, 7), (True, 6), (True, 7)]:  # ends on a synchronisation, and after
         model = make_model()
         with torch.no_grad():  # differing starts: the averager must broadcast rank 0's
             for p in model.parameters():
                 p.add_(rank)
-        averager = PeriodicAverager(model, period=period, outer_lr=outer_lr, momentum=mu)
+        averager = PeriodicAverager(model, period=period, outer_lr=outer_lr, momentum=mu, overlap=overlap)
         optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+        pending = None  # (outer gradients, each replica's parameters when the exchange started)
         replicas = [make_model() for _ in range(world)]
         anchor = make_model()
         velocity = [torch.zeros_like(p) for p in anchor.parameters()]
@@ -139,16 +152,22 @@ def worker():
                 for replica, replica_grads in zip(replicas, grads):
                     for p, g in zip(replica.parameters(), replica_grads):
                         p.sub_(lr * g)
+                if pending is not None:
+                    apply_outer(pending, anchor, velocity, replicas)
+                    pending = None
                 if (step + 1) % period == 0:
-                    for i, a in enumerate(anchor.parameters()):
-                        delta = sum(a - list(rep.parameters())[i] for rep in replicas) / world
-                        velocity[i].mul_(mu).add_(delta)
-                        a.sub_(outer_lr * (delta + mu * velocity[i]))
-                    for replica in replicas:
-                        replica.load_state_dict(anchor.state_dict())
-        if synced != total // period:
-            failures.append(f"periodic: step() reported {synced} synchronisations, expected {total // period}")
-        compare(f"periodic ({total} steps)", model, replicas[rank])
+                    pending = ([sum(a - list(rep.parameters())[i] for rep in replicas) / world
+                                for i, a in enumerate(anchor.parameters())],
+                               [[p.clone() for p in rep.parameters()] for rep in replicas])
+                    if not overlap:
+                        apply_outer(pending, anchor, velocity, replicas)
+                        pending = None
+        if overlap:
+            averager.flush()
+            if pending is not None:
+                with torch.no_grad():
+                    apply_outer(pending, anchor, velocity, replicas)
+        compare(f"periodic ({total} steps{', overlap' if overlap else ''})", model, replicas[rank])
         checksums = [None] * world
         dist.all_gather_object(checksums, [p.sum().item() for p in model.parameters()])
         if total % period == 0 and any(c != checksums[0] for c in checksums):

@@ -6,8 +6,8 @@
             bit-identical parameters.
   policies  silk with the delayed hook, the periodic averager (period 3, ending
             on an outer step; and with ranks 0-1 and 2 in two regions
-            (SILK_REGION), DDP inside each region and the outer gradient in
-            int4, as cluster/demo-lm runs it) and torch's PowerSGD hook: each
+            (SILK_REGION), DDP inside each region, the outer gradient in
+            int4 and overlapped, as cluster/demo-lm runs it) and torch's PowerSGD hook: each
             run completes with finite losses; periodic and PowerSGD replicas
             end identical (every rank applies the same averaged update),
             delayed ones within a small bound (each replica is ahead by its
@@ -75,7 +75,8 @@ def check_sync(script, out_dir, failures):
 def check_policies(script, out_dir, failures):
     steps = 6
     cases = {"delayed": [], "periodic": ["--period", "3"], "powersgd": ["--powersgd-rank", "2"],
-             "periodic-regions": ["--period", "3", "--inner", "region", "--outer-compression", "int4"]}
+             "periodic-regions": ["--period", "3", "--inner", "region", "--outer-compression", "int4",
+                                  "--outer-overlap"]}
     for name, extra in cases.items():
         policy = name.split("-")[0]
         run = train(script, out_dir, name, "silk", policy, steps, extra, regions=name.endswith("regions"))

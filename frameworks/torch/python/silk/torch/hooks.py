@@ -355,12 +355,17 @@ class PeriodicAverager:
     ``compressed`` hook does: a shorter period for the same WAN bytes. Needs
     the silk backend and float32 parameters.
 
+    ``overlap``: the outer all-reduce runs while the next inner step
+    computes and is applied at the next ``step()`` (one step late, the
+    replica's progress during it kept on top of the new anchor), so the WAN's
+    latency leaves the critical path; call ``flush()`` after the last step.
+
     The constructor broadcasts rank 0's parameters so every replica starts
     from the same point. Buffers (e.g. BatchNorm statistics) are not averaged.
     """
 
     def __init__(self, module, period, outer_lr=0.7, momentum=0.9, nesterov=True, process_group=None,
-                 compression=None, error_feedback=True):
+                 compression=None, error_feedback=True, overlap=False):
         if period < 1:
             raise ValueError(f"period must be >= 1 (got {period})")
         if compression is not None and compression not in COMPRESSIONS:
@@ -368,6 +373,8 @@ class PeriodicAverager:
         self.compression = compression
         self.error_feedback = error_feedback
         self._feedback = {}  # dtype group index -> (numel, ErrorFeedback)
+        self.overlap = overlap
+        self._inflight = []  # (parameter indices, outer gradient, work, start or None, divide)
         params = module.parameters() if isinstance(module, torch.nn.Module) else module
         self.params = [p for p in params if p.requires_grad]
         self.period = period
@@ -405,9 +412,11 @@ class PeriodicAverager:
             offset += t.numel()
 
     def step(self):
-        """Counts one inner step; every ``period`` steps, synchronises. Returns
-        True when it synchronised."""
+        """Counts one inner step; every ``period`` steps, synchronises (with
+        ``overlap``: starts synchronising; the outer step lands at the next
+        call). Returns True when it started or made an outer step."""
         self.inner_steps += 1
+        self.flush()
         if self.inner_steps % self.period != 0:
             return False
         world = dist.get_world_size(self.process_group)
@@ -418,12 +427,31 @@ class PeriodicAverager:
                 # Outer gradient: how far each replica moved from the anchor, averaged.
                 delta = torch.cat([(self.anchor[i] - self.params[i].detach()).reshape(-1) for i in ids])
                 if self.compression is not None:
-                    _allreduce_compressed(self, number, delta, average=True).wait()
+                    work = _allreduce_compressed(self, number, delta, average=True)
                 else:
-                    dist.all_reduce(delta, group=self.process_group)
+                    work = dist.all_reduce(delta, group=self.process_group, async_op=True)
+                # Where each replica stood when the exchange started: with overlap,
+                # what it learns meanwhile is kept on top of the new anchor.
+                start = [self.params[i].detach().clone() for i in ids] if self.overlap else None
+                self._inflight.append((ids, delta, work, start, self.compression is None))
+        if not self.overlap:
+            self.flush()
+        return True
+
+    def flush(self):
+        """Applies the outer step still in flight, if any (with ``overlap``,
+        call it after the last inner step, before using the model)."""
+        if not self._inflight:
+            return
+        world = dist.get_world_size(self.process_group)
+        inflight, self._inflight = self._inflight, []
+        with torch.no_grad():
+            for ids, delta, work, start, divide in inflight:
+                work.wait()
+                if divide:
                     delta.div_(world)
                 offset = 0
-                for i in ids:
+                for k, i in enumerate(ids):
                     n = self.params[i].numel()
                     g = delta[offset:offset + n].view_as(self.params[i])
                     offset += n
@@ -431,6 +459,8 @@ class PeriodicAverager:
                     v.mul_(self.momentum).add_(g)
                     update = g.add(v, alpha=self.momentum) if self.nesterov else v
                     self.anchor[i].sub_(update, alpha=self.outer_lr)
-                    self.params[i].copy_(self.anchor[i])
+                    if start is None:
+                        self.params[i].copy_(self.anchor[i])
+                    else:  # the replica's own progress since the exchange began, on the new anchor
+                        self.params[i].sub_(start[k]).add_(self.anchor[i])
         self.outer_steps += 1
-        return True
