@@ -381,6 +381,7 @@ void ProgressThread::FinishPayload(Lane* lane) {
     HandleControl(lane);
     return;
   }
+  if (!lane->in_landing) return;  // abandoned when the transport failed (ReleaseAfterFailure)
   Peer* peer = lane->peer;
   peer->bytes_received.fetch_add(h.length, std::memory_order_relaxed);
   Mailbox::Landing landing = *std::move(lane->in_landing);
@@ -439,7 +440,12 @@ void ProgressThread::ReleaseAfterFailure(Lane* lane) {
   } else if (!lane->out_control.empty() && lane->out_done > 0) {
     mid_frame = true;
   }
+  // A frame half received: its message is abandoned (its receive fails now
+  // and its buffer may be freed), so the rest of its payload must never be
+  // read into it. The lane closes below, after telling the peer why.
+  bool mid_receive = false;
   if (lane->in_landing) {
+    mid_receive = true;
     Mailbox::Landing landing = *std::move(lane->in_landing);
     lane->in_landing.reset();
     transport_->mailbox_.Abandon(peer->rank, std::move(landing));
@@ -451,7 +457,7 @@ void ProgressThread::ReleaseAfterFailure(Lane* lane) {
     std::string abort = EncodeAbort(transport_->status());
     WriteAll(lane->fd.get(), abort.data(), abort.size(), absl::Now() + absl::Milliseconds(200)).IgnoreError();
   }
-  if (mid_frame) CloseLane(lane);
+  if (mid_frame || mid_receive) CloseLane(lane);
 }
 
 void ProgressThread::CloseLane(Lane* lane) {
