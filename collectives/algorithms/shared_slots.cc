@@ -68,6 +68,9 @@ absl::Status AllreduceOneStep(OpContext& ctx, transport::SharedSlots& slots, con
   return absl::OkStatus();
 }
 
+// The one rule for both the fit and the algorithm: every rank applies it to the same call.
+bool TakesTwoSteps(size_t count, DataType type) { return count * DataTypeSize(type) >= kSlotsTwoStepBytes; }
+
 // Rank r's share of `count` values: [first, first + count).
 struct Share {
   size_t first, count;
@@ -123,14 +126,13 @@ absl::Status AllreduceTwoSteps(OpContext& ctx, transport::SharedSlots& slots, co
 }  // namespace
 
 bool SlotsAllreduceFits(const transport::SharedSlots& slots, size_t count, DataType type, int ranks) {
-  const size_t bytes = count * DataTypeSize(type);
-  if (bytes < kSlotsTwoStepBytes) return bytes <= slots.capacity();
+  if (!TakesTwoSteps(count, type)) return count * DataTypeSize(type) <= slots.capacity();
   return ShareOf(0, ranks, count).count * DataTypeSize(type) <= slots.capacity();
 }
 
 absl::Status SlotsAllreduce(OpContext& ctx, transport::SharedSlots& slots, const void* input, void* output,
                             size_t count, DataType type, ReduceOp op) {
-  if (count * DataTypeSize(type) < kSlotsTwoStepBytes) return AllreduceOneStep(ctx, slots, input, output, count, type, op);
+  if (!TakesTwoSteps(count, type)) return AllreduceOneStep(ctx, slots, input, output, count, type, op);
   return AllreduceTwoSteps(ctx, slots, input, output, count, type, op);
 }
 
