@@ -81,28 +81,36 @@ Share ShareOf(int r, int n, size_t count) {
   return {first, base + (static_cast<size_t>(r) < extra ? 1 : 0)};
 }
 
-// Two steps, for calls too large to read whole from every peer: each rank
-// sends each peer that peer's share of its input, combines its own share from
-// every rank's (in rank order, so the bits are those of one-step), then
-// publishes the combined share to every peer and copies theirs in. Each rank
-// moves about 3S bytes instead of 2(n-1)S, and the combining is split n ways.
-absl::Status AllreduceTwoSteps(OpContext& ctx, transport::SharedSlots& slots, const void* input, void* output,
-                               size_t count, DataType type, ReduceOp op) {
+// A two-step all-reduce larger than n slots goes chunk by chunk, each chunk
+// as large as n shares that each fill a slot. Chunk c takes steps 2c and 2c+1.
+struct Chunking {
+  size_t values_per_chunk, chunks;
+};
+Chunking ChunkingOf(size_t capacity, size_t count, DataType type, int n) {
+  const size_t per_chunk = std::max<size_t>(1, capacity / DataTypeSize(type)) * n;
+  return {per_chunk, count == 0 ? 1 : (count + per_chunk - 1) / per_chunk};
+}
+
+// One chunk of the two steps: each rank sends each peer that peer's share of
+// its input, combines its own share from every rank's (in rank order, so the
+// bits are those of one step), then publishes the combined share to every
+// peer and copies theirs in. Each rank moves about 3S bytes instead of
+// 2(n-1)S, and the combining is split n ways.
+absl::Status AllreduceChunk(OpContext& ctx, transport::SharedSlots& slots, const char* in, char* out, size_t count,
+                            DataType type, ReduceOp op, int first_step) {
   const size_t size = DataTypeSize(type);
   const int n = ctx.size(), rank = ctx.rank();
-  const char* in = static_cast<const char*>(input);
-  char* out = static_cast<char*>(output);
   for (int peer = 0; peer < n; ++peer) {
     if (peer == rank) continue;
     const Share share = ShareOf(peer, n, count);
-    SILK_RETURN_IF_ERROR(slots.PublishTo(peer, ctx.op_id(), 0, ctx.descriptor(), in + share.first * size,
+    SILK_RETURN_IF_ERROR(slots.PublishTo(peer, ctx.op_id(), first_step, ctx.descriptor(), in + share.first * size,
                                          share.count * size, ctx.deadline()));
   }
   const Share mine = ShareOf(rank, n, count);
   Sources from;
-  SILK_RETURN_IF_ERROR(AwaitAll(ctx, slots, 0, [&](int) { return mine.count * size; }, &from));
+  SILK_RETURN_IF_ERROR(AwaitAll(ctx, slots, first_step, [&](int) { return mine.count * size; }, &from));
   std::vector<char> own;
-  if (output == input && rank >= 2 && mine.count > 0) {
+  if (out == in && rank >= 2 && mine.count > 0) {
     own.assign(in + mine.first * size, in + (mine.first + mine.count) * size);
     from[rank] = own.data();
   } else {
@@ -110,16 +118,33 @@ absl::Status AllreduceTwoSteps(OpContext& ctx, transport::SharedSlots& slots, co
   }
   char* combined = out + mine.first * size;
   CombineInRankOrder(from, combined, mine.count, type, op);
-  slots.Release(ctx.op_id(), 0);
+  slots.Release(ctx.op_id(), first_step);
 
-  SILK_RETURN_IF_ERROR(slots.Publish(ctx.op_id(), 1, ctx.descriptor(), combined, mine.count * size, ctx.deadline()));
-  SILK_RETURN_IF_ERROR(AwaitAll(ctx, slots, 1, [&](int peer) { return ShareOf(peer, n, count).count * size; }, &from));
+  const int gather = first_step + 1;
+  SILK_RETURN_IF_ERROR(slots.Publish(ctx.op_id(), gather, ctx.descriptor(), combined, mine.count * size, ctx.deadline()));
+  SILK_RETURN_IF_ERROR(
+      AwaitAll(ctx, slots, gather, [&](int peer) { return ShareOf(peer, n, count).count * size; }, &from));
   for (int peer = 0; peer < n; ++peer) {
     if (peer == rank) continue;
     const Share share = ShareOf(peer, n, count);
     if (share.count > 0) std::memcpy(out + share.first * size, from[peer], share.count * size);
   }
-  slots.Release(ctx.op_id(), 1);
+  slots.Release(ctx.op_id(), gather);
+  return absl::OkStatus();
+}
+
+absl::Status AllreduceTwoSteps(OpContext& ctx, transport::SharedSlots& slots, const void* input, void* output,
+                               size_t count, DataType type, ReduceOp op) {
+  const size_t size = DataTypeSize(type);
+  const Chunking chunking = ChunkingOf(slots.capacity(), count, type, ctx.size());
+  const char* in = static_cast<const char*>(input);
+  char* out = static_cast<char*>(output);
+  for (size_t c = 0; c < chunking.chunks; ++c) {
+    const size_t first = c * chunking.values_per_chunk;
+    const size_t values = std::min(chunking.values_per_chunk, count - first);
+    SILK_RETURN_IF_ERROR(AllreduceChunk(ctx, slots, in + first * size, out + first * size, values, type, op,
+                                        static_cast<int>(2 * c)));
+  }
   return absl::OkStatus();
 }
 
@@ -127,7 +152,8 @@ absl::Status AllreduceTwoSteps(OpContext& ctx, transport::SharedSlots& slots, co
 
 bool SlotsAllreduceFits(const transport::SharedSlots& slots, size_t count, DataType type, int ranks) {
   if (!TakesTwoSteps(count, type)) return count * DataTypeSize(type) <= slots.capacity();
-  return ShareOf(0, ranks, count).count * DataTypeSize(type) <= slots.capacity();
+  if (count > kSlotsLargestBytes / DataTypeSize(type)) return false;
+  return 2 * ChunkingOf(slots.capacity(), count, type, ranks).chunks <= transport::SharedSlots::kMaxSteps;
 }
 
 absl::Status SlotsAllreduce(OpContext& ctx, transport::SharedSlots& slots, const void* input, void* output,

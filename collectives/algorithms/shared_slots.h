@@ -4,7 +4,7 @@
 // publication and checks that it made the same call. So a mismatch fails
 // every rank at once, and each rank has entered before any leaves. Small
 // calls take that one step; a larger all-reduce takes two (see
-// kSlotsTwoStepBytes), and fits the slots up to n times their capacity.
+// kSlotsTwoStepBytes), chunk after chunk when its shares outgrow the slots.
 //
 // The all-reduce combines the inputs in rank order, 0 first: the same
 // arithmetic on the same bytes whichever rank does it, so the results are
@@ -24,6 +24,10 @@ namespace silk::algorithms {
 // share, then all gather the shares) instead of every rank reading every
 // peer's whole input: fewer bytes moved, and the combining split n ways.
 inline constexpr size_t kSlotsTwoStepBytes = 64 << 10;
+
+// Above this size an all-reduce goes through the transport's messages, whose
+// algorithms (rings, and the WAN's) do better there.
+inline constexpr size_t kSlotsLargestBytes = 16 << 20;
 
 // Whether an all-reduce of `count` values on `ranks` ranks fits the slots.
 bool SlotsAllreduceFits(const transport::SharedSlots& slots, size_t count, DataType type, int ranks);

@@ -6,8 +6,9 @@
 // peer's, done.
 //
 // An operation's publications are matched by its id (the communicator's
-// operation number) and step (an operation may publish twice: a reduce-scatter
-// then an all-gather), so successive operations never mix; a peer that
+// operation number) and step (an operation may publish several times: a
+// reduce-scatter then an all-gather, chunk after chunk), so successive
+// operations never mix; a peer that
 // published another call under the same id fails the wait with a mismatch,
 // naming both.
 // Waits spin briefly, then sleep on a futex (a rank never burns a core for a
@@ -32,8 +33,9 @@ class SharedSlots {
   // Largest payload one publication carries.
   virtual size_t capacity() const = 0;
 
-  // Steps of one operation: each publishes at most once to each peer.
-  static constexpr int kSteps = 2;
+  // Steps of one operation, numbered from 0: each publishes at most once to
+  // each peer.
+  static constexpr int kMaxSteps = 64;
 
   // Publishes `bytes` (at most capacity()) of `data` under (`op_id`, `step`)
   // to `peer`. First waits, bounded by `deadline`, until the peer has read

@@ -110,9 +110,10 @@ TEST_P(FastPath, APeerDyingWhileOthersWaitFailsEveryRankNamingIt) {
   EXPECT_LT(absl::Now() - start, absl::Seconds(25));
 }
 
-// Around the sizes where the slots switch from one step to two, and where a
-// call stops fitting them: each rank's result against a reference computed
-// without the library, and the same bits on every rank.
+// Around the sizes where the slots switch from one step to two, where the
+// two steps go chunk by chunk, and where a call stops fitting them: each
+// rank's result against a reference computed without the library, and the
+// same bits on every rank.
 TEST_P(FastPath, AllreduceAroundTheTwoStepAndCapacitySizesMatchesAndRanksAgree) {
   constexpr size_t kTwoStepFloats = algorithms::kSlotsTwoStepBytes / sizeof(float);
   for (int n : {2, 3, 4}) {
@@ -123,11 +124,15 @@ TEST_P(FastPath, AllreduceAroundTheTwoStepAndCapacitySizesMatchesAndRanksAgree) 
     std::vector<testing::Case> cases;
     uint64_t seed = 7;
     for (size_t count : std::vector<size_t>{kTwoStepFloats - 1, kTwoStepFloats, kTwoStepFloats + n + 1,
-                                            size_t{256 << 10} / 4 + 3, fits, fits + 1}) {
+                                            size_t{256 << 10} / 4 + 3, fits, fits + 1, 3 * fits + n + 1}) {
       cases.push_back({testing::Op::kAllreduce, DataType::kFloat32, ReduceOp::kSum, false, count, "", 0, seed++});
       cases.push_back({testing::Op::kAllreduce, DataType::kFloat32, ReduceOp::kAvg, true, count, "", 0, seed++});
       cases.push_back({testing::Op::kAllreduce, DataType::kBFloat16, ReduceOp::kSum, true, count * 2, "", 0, seed++});
       cases.push_back({testing::Op::kAllreduce, DataType::kInt32, ReduceOp::kMax, false, count, "", 0, seed++});
+    }
+    // On 2 ranks the largest call fills every step an operation has.
+    for (size_t count : {algorithms::kSlotsLargestBytes / sizeof(float), algorithms::kSlotsLargestBytes / sizeof(float) + 1}) {
+      if (n == 2) cases.push_back({testing::Op::kAllreduce, DataType::kFloat32, ReduceOp::kSum, true, count, "", 0, seed++});
     }
     std::vector<std::vector<uint64_t>> hashes(n, std::vector<uint64_t>(cases.size()));
     auto results = testing::RunOnRanks(*comms, [&](Communicator& comm) -> absl::Status {
@@ -146,19 +151,22 @@ TEST_P(FastPath, AllreduceAroundTheTwoStepAndCapacitySizesMatchesAndRanksAgree) 
   }
 }
 
-// Two-step calls that differ in size fail on every rank with the mismatch,
-// never pairing one rank's shares with another call's.
+// Two-step calls that differ in size, in one chunk or several, fail on every
+// rank with the mismatch, never pairing one rank's shares with another call's.
 TEST_P(FastPath, MismatchedTwoStepCallsFailEveryRank) {
   constexpr int kRanks = 3;
-  auto comms = testing::CreateCommunicators(kRanks, MakeConfig(absl::Seconds(20)));
-  ASSERT_TRUE(comms.ok()) << comms.status();
-  auto results = testing::RunOnRanks(*comms, [&](Communicator& comm) -> absl::Status {
-    const size_t count = algorithms::kSlotsTwoStepBytes / sizeof(float) * 2 + (comm.rank() == 1 ? 3 : 0);
-    std::vector<float> values(count, 1.0f);
-    return Allreduce(comm, {values.data(), values.data(), count, DataType::kFloat32, ReduceOp::kSum, {}, ""});
-  });
-  for (int r = 0; r < kRanks; ++r) {
-    EXPECT_EQ(KindOf(results[r]), ErrorKind::kMismatch) << "rank " << r << ": " << results[r];
+  for (size_t base : {algorithms::kSlotsTwoStepBytes / sizeof(float) * 2, size_t{3} << 20}) {
+    SCOPED_TRACE(absl::StrFormat("%d values", base));
+    auto comms = testing::CreateCommunicators(kRanks, MakeConfig(absl::Seconds(20)));
+    ASSERT_TRUE(comms.ok()) << comms.status();
+    auto results = testing::RunOnRanks(*comms, [&](Communicator& comm) -> absl::Status {
+      const size_t count = base + (comm.rank() == 1 ? 3 : 0);
+      std::vector<float> values(count, 1.0f);
+      return Allreduce(comm, {values.data(), values.data(), count, DataType::kFloat32, ReduceOp::kSum, {}, ""});
+    });
+    for (int r = 0; r < kRanks; ++r) {
+      EXPECT_EQ(KindOf(results[r]), ErrorKind::kMismatch) << "rank " << r << ": " << results[r];
+    }
   }
 }
 

@@ -33,7 +33,7 @@ namespace silk::transport::shm {
 
 
 inline constexpr uint64_t kSegmentMagic = 0x314d48534b4c4953;  // "SILKSHM1"
-inline constexpr uint32_t kSegmentVersion = 3;
+inline constexpr uint32_t kSegmentVersion = 4;
 inline constexpr uint64_t kFrameAlign = 64;
 inline constexpr uint64_t kHeaderPageBytes = 4096;
 inline constexpr uint64_t kMinRingBytes = 64 << 10;

@@ -66,18 +66,17 @@ std::optional<OpDescriptor> Announced(const SlotLane& lane, uint64_t op_id) {
                                    lane.announced_descriptor[1].load(std::memory_order_seq_cst)};
   if (lane.announced.load(std::memory_order_seq_cst) != op_id) return std::nullopt;
   OpDescriptor d;
-  std::memcpy(&d, words.data(), sizeof(d));
+  std::memcpy(static_cast<void*>(&d), words.data(), sizeof(d));
   return d;
 }
 
-// A lane's publications are numbered op_id * kSteps + step, in the order a
-// rank makes them, and alternate between the lane's two buffers. An
-// operation's first step takes the buffer after its predecessor's last one,
-// so one-step operations alternate too.
-uint64_t Sequence(uint64_t op_id, int step) { return op_id * SharedSlots::kSteps + step; }
-uint64_t OperationOf(uint64_t sequence) { return sequence / SharedSlots::kSteps; }
-int BufferOf(uint64_t sequence) { return static_cast<int>((sequence + 1) / 2 % 2); }
-static_assert(SharedSlots::kSteps == 2, "BufferOf alternates for two steps per operation");
+// A lane's publications are numbered op_id * kMaxSteps + step, in the order a
+// rank makes them. An operation's steps alternate between the lane's two
+// buffers, and successive operations start on alternate buffers, so one-step
+// operations alternate too.
+uint64_t Sequence(uint64_t op_id, int step) { return op_id * SharedSlots::kMaxSteps + step; }
+uint64_t OperationOf(uint64_t sequence) { return sequence / SharedSlots::kMaxSteps; }
+int BufferOf(uint64_t sequence) { return static_cast<int>((OperationOf(sequence) + sequence % SharedSlots::kMaxSteps) % 2); }
 
 void FutexWakeAll(SlotLane& lane) { syscall(SYS_futex, FutexWord(lane), FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0); }
 
@@ -140,6 +139,9 @@ absl::Status ShmSlots::PublishTo(int peer, uint64_t op_id, int step, const OpDes
   if (peer < 0 || peer >= size() || out_[peer] == nullptr) {
     return absl::InternalError(absl::StrFormat("rank %d has no shared-memory slot to rank %d", rank_, peer));
   }
+  if (step < 0 || step >= kMaxSteps) {
+    return absl::InternalError(absl::StrFormat("step %d of operation #%d is outside [0, %d)", step, op_id, kMaxSteps));
+  }
   SlotLane* lane = out_[peer];
   const uint64_t sequence = Sequence(op_id, step);
   const int b = BufferOf(sequence);
@@ -181,6 +183,9 @@ absl::StatusOr<const char*> ShmSlots::Await(int peer, uint64_t op_id, int step, 
                                             size_t bytes, absl::Time deadline) {
   if (peer < 0 || peer >= static_cast<int>(in_.size()) || in_[peer] == nullptr) {
     return absl::InternalError(absl::StrFormat("rank %d has no shared-memory slot from rank %d", rank_, peer));
+  }
+  if (step < 0 || step >= kMaxSteps) {
+    return absl::InternalError(absl::StrFormat("step %d of operation #%d is outside [0, %d)", step, op_id, kMaxSteps));
   }
   SlotLane& lane = *in_[peer];
   const uint64_t sequence = Sequence(op_id, step);
