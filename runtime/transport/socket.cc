@@ -33,6 +33,12 @@ absl::Status SetMaxPacingRate(int fd, uint64_t bytes_per_s) {
   return absl::OkStatus();
 }
 
+void SetSocketBuffers(int fd, size_t bytes) {
+  int value = static_cast<int>(std::min<size_t>(bytes, 1u << 30));
+  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &value, sizeof(value));
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &value, sizeof(value));
+}
+
 #ifndef TCP_RTO_MAX_MS
 #define TCP_RTO_MAX_MS 44  // Linux 6.15's; older headers lack it
 #endif
@@ -40,12 +46,7 @@ absl::Status SetMaxPacingRate(int fd, uint64_t bytes_per_s) {
 absl::Status ApplySocketOptions(int fd, const SocketOptions& options) {
   int one = 1;
   if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0) return Errno("setsockopt(TCP_NODELAY)");
-  if (options.buffer_bytes > 0) {
-    int bytes = static_cast<int>(std::min<size_t>(options.buffer_bytes, 1u << 30));
-    // The kernel caps these at net.core.{w,r}mem_max; that is not an error.
-    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes));
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
-  }
+  if (options.buffer_bytes > 0) SetSocketBuffers(fd, options.buffer_bytes);
   if (options.notsent_lowat_bytes > 0) {
     int bytes = static_cast<int>(std::min<size_t>(options.notsent_lowat_bytes, 1u << 30));
     if (setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &bytes, sizeof(bytes)) < 0) {

@@ -32,6 +32,9 @@ struct SocketOptions {
 // Sets TCP_NODELAY, buffers, the unsent low-water mark and congestion control. An unavailable congestion
 // algorithm is an error that names it.
 absl::Status ApplySocketOptions(int fd, const SocketOptions& options);
+// SO_SNDBUF and SO_RCVBUF, each `bytes` (the kernel caps them at
+// net.core.{w,r}mem_max, which is not an error).
+void SetSocketBuffers(int fd, size_t bytes);
 // SO_MAX_PACING_RATE: the most bytes per second the kernel sends on `fd`
 // (0: no cap beyond what its congestion control paces).
 absl::Status SetMaxPacingRate(int fd, uint64_t bytes_per_s);

@@ -175,7 +175,7 @@ absl::Status TcpTransport::Connect(const std::vector<PeerEndpoint>& endpoints, u
   for (int peer = 0; peer < rank_; ++peer) {
     const PeerEndpoint& to = endpoints[peer];
     for (int lane = 0; lane < static_cast<int>(peers_[peer]->lanes.size()); ++lane) {
-      auto fd = ConnectTcp(to.host, to.port, peer_socket_[peer], deadline);
+      auto fd = ConnectTcp(to.host, to.port, PeerSocket(peer), deadline);
       absl::Status status = fd.status();
       if (status.ok()) status = ClientHandshake(fd->get(), params, peer, lane, deadline);
       if (status.ok()) status = InstallLane(peer, lane, std::move(*fd));
@@ -204,7 +204,7 @@ absl::Status TcpTransport::Connect(const std::vector<PeerEndpoint>& endpoints, u
 absl::Status TcpTransport::ResumeLane(int peer, int lane_index, ScopedFd fd) {
   Lane* lane = peers_[peer]->lanes[lane_index].get();  // installed: Claim checked
   SILK_RETURN_IF_ERROR(SetNonBlocking(fd.get(), true));
-  SILK_RETURN_IF_ERROR(ApplySocketOptions(fd.get(), peer_socket_[peer]));
+  SILK_RETURN_IF_ERROR(ApplySocketOptions(fd.get(), PeerSocket(peer)));
   HandOver(lane, std::move(fd));
   return absl::OkStatus();
 }
@@ -268,7 +268,7 @@ void TcpTransport::Redial(Lane* lane) {
   const PeerEndpoint& to = endpoints_[peer];
   while (!stopping_ && !failed()) {
     const absl::Time attempt = absl::Now();
-    absl::StatusOr<ScopedFd> fd = ConnectTcp(to.host, to.port, peer_socket_[peer], attempt + kRedialAttempt);
+    absl::StatusOr<ScopedFd> fd = ConnectTcp(to.host, to.port, PeerSocket(peer), attempt + kRedialAttempt);
     absl::Status status = fd.status();
     if (status.ok()) {
       status = ClientHandshake(fd->get(), handshake_, peer, lane->index, absl::Now() + kResumeHandshake,
@@ -353,6 +353,29 @@ void TcpTransport::BeginPacing(int peer, uint64_t bytes_per_s) {
   }
 }
 
+SocketOptions TcpTransport::PeerSocket(int peer) const {
+  absl::MutexLock lock(&state_mu_);
+  return peer < 0 || peer >= static_cast<int>(peer_socket_.size()) ? options_.socket : peer_socket_[peer];
+}
+
+absl::Status TcpTransport::SetPeerSocketBuffer(int peer, size_t bytes) {
+  if (peer < 0 || peer >= size_ || peer == rank_ || bytes == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("rank %d: socket buffers of %d bytes for rank %d of %d", rank_, bytes, peer, size_));
+  }
+  {
+    absl::MutexLock lock(&state_mu_);
+    if (peer_socket_.empty()) return absl::FailedPreconditionError("socket buffers set before Connect");
+    peer_socket_[peer].buffer_bytes = bytes;
+  }
+  Peer& p = *peers_[peer];
+  absl::MutexLock lock(&p.pacing_mu);  // a resumed lane's descriptor changes under it
+  for (const auto& lane : p.lanes) {
+    if (lane->fd.valid()) SetSocketBuffers(lane->fd.get(), bytes);
+  }
+  return absl::OkStatus();
+}
+
 void TcpTransport::EndPacing(int peer) {
   if (peer < 0 || peer >= size_ || peer == rank_) return;
   Peer& p = *peers_[peer];
@@ -375,6 +398,19 @@ std::vector<uint64_t> TcpTransport::LanePacingRates(int peer) const {
     rates.push_back(rate);
   }
   return rates;
+}
+
+std::vector<int> TcpTransport::LaneReceiveBuffers(int peer) const {
+  std::vector<int> sizes;
+  if (peer < 0 || peer >= size_) return sizes;
+  absl::MutexLock lock(&peers_[peer]->pacing_mu);  // a resumed lane's descriptor changes under it
+  for (const auto& lane : peers_[peer]->lanes) {
+    int bytes = 0;
+    socklen_t length = sizeof(bytes);
+    if (!lane->fd.valid() || getsockopt(lane->fd.get(), SOL_SOCKET, SO_RCVBUF, &bytes, &length) < 0) bytes = 0;
+    sizes.push_back(bytes);
+  }
+  return sizes;
 }
 
 std::vector<uint64_t> TcpTransport::LaneBytesSent(int peer) const {

@@ -85,6 +85,13 @@ class TcpTransport : public MessageTransport {
   void BeginPacing(int peer, uint64_t bytes_per_s) override;
   void EndPacing(int peer) override;
 
+  // Gives every lane to `peer`, and each connection that later replaces one,
+  // socket buffers of `bytes` (after Connect: e.g. once the link is measured).
+  absl::Status SetPeerSocketBuffer(int peer, size_t bytes);
+  // The socket options of the lanes to `peer`.
+  SocketOptions PeerSocket(int peer) const;
+  // Each lane's SO_RCVBUF as the kernel reports it (twice what was asked; for tests).
+  std::vector<int> LaneReceiveBuffers(int peer) const;
   // Payload bytes each lane to `peer` has carried (shows the striping).
   std::vector<uint64_t> LaneBytesSent(int peer) const;
   // Each lane's SO_MAX_PACING_RATE as the kernel reports it (for tests).
@@ -105,7 +112,7 @@ class TcpTransport : public MessageTransport {
 
   absl::Status Claim(const AcceptedConnection& from);  // may it connect now?
   // Connect, before any lane: `peer` is across the long link `link`.
-  void Monitor(int peer, const std::string& link);
+  void Monitor(int peer, const std::string& link) ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_mu_);
   absl::Status InstallLane(int peer, int lane, ScopedFd fd);
   // Lanes to monitored peers outlive their connections (peer.h): while a link
   // is down, this rank dials a replacement for each lane it dialled at first
@@ -137,7 +144,8 @@ class TcpTransport : public MessageTransport {
   int lanes_installed_ ABSL_GUARDED_BY(state_mu_) = 0;
   int lanes_expected_ ABSL_GUARDED_BY(state_mu_) = 0;
   int lanes_assigned_ ABSL_GUARDED_BY(state_mu_) = 0;  // round-robin over progress threads
-  std::vector<SocketOptions> peer_socket_;  // fixed once Connect starts
+  // Set by Connect; later only SetPeerSocketBuffer changes it (read through PeerSocket).
+  std::vector<SocketOptions> peer_socket_ ABSL_GUARDED_BY(state_mu_);
   std::unique_ptr<Acceptor> acceptor_;  // on the first progress thread's loop
   std::unique_ptr<LinkMonitor> monitor_;  // links added by Connect, checked by the first progress thread
   std::vector<PeerEndpoint> endpoints_;   // fixed once Connect starts

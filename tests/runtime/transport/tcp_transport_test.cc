@@ -92,6 +92,26 @@ TEST(TcpTransport, PacingSplitsOverLanesAndLastsUntilTheLastHolderEnds) {
   t.EndPacing(1);
 }
 
+// Buffers set after Connect (as once the WAN is measured) reach every lane's
+// socket and the options later replacement connections take; lanes still deliver.
+TEST(TcpTransport, PeerSocketBufferResizesEveryLane) {
+  TcpOptions options;
+  options.lanes = 3;
+  options.socket.buffer_bytes = 2 << 20;
+  auto transports = ConnectTransports(2, options);
+  ASSERT_EQ(transports.size(), 2u);
+  TcpTransport& t = *transports[0];
+  const size_t bytes = 256 << 10;
+  for (int size : t.LaneReceiveBuffers(1)) EXPECT_GT(size, static_cast<int>(2 * bytes));
+  ASSERT_TRUE(t.SetPeerSocketBuffer(1, bytes).ok());
+  EXPECT_EQ(t.LaneReceiveBuffers(1), std::vector<int>(3, static_cast<int>(2 * bytes)));  // the kernel doubles it
+  EXPECT_EQ(t.PeerSocket(1).buffer_bytes, bytes);
+  EXPECT_EQ(transports[1]->PeerSocket(0).buffer_bytes, options.socket.buffer_bytes);  // only this side's
+  EXPECT_FALSE(t.SetPeerSocketBuffer(0, bytes).ok());  // itself
+  EXPECT_FALSE(t.SetPeerSocketBuffer(2, bytes).ok());  // no such rank
+  ExpectOneMessageArrives(transports, MessageTag{8, 0}, 4 << 20, 11);
+}
+
 TEST(TcpTransport, FixedBasePortCountsUpWhenTaken) {
   auto taken = ListenTcp(0, SocketOptions{});
   ASSERT_TRUE(taken.ok()) << taken.status();
