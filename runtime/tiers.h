@@ -12,7 +12,10 @@
 // pongs; bandwidth is timed on a short burst. On a long fat path a burst of a
 // few MB ends before TCP's window has opened, so the WAN's bandwidth comes
 // from the cluster spec where it declares the link, and the probe's figure is
-// kept beside it only as a lower bound.
+// kept beside it only as a lower bound. Where no spec declares it, the WAN
+// probe sends bursts of doubling size (from `burst_bytes`, at most 16 times
+// that, about two seconds in all) until the rate stops growing, so the model
+// plans with the path's rate rather than with slow start's.
 #pragma once
 
 #include <string>
@@ -30,7 +33,10 @@ struct TierCost {
   int peer = -1;              // rank 0's partner in the measurement
   double rtt_s = 0;           // best round trip of an 8-byte message
   double bytes_per_s = 0;     // what the model uses (for the WAN: the spec's rate when declared)
-  double probed_bytes_per_s = 0;  // what the burst achieved
+  double probed_bytes_per_s = 0;  // what the burst achieved (the WAN's: the fastest burst)
+  // The WAN's bursts stopped getting faster before the probe's budget ran out:
+  // the rate is the path's (or this machine's), not a lower bound.
+  bool rate_settled = false;
   // The rate came from the cluster spec (declared), not from the burst.
   bool rate_declared() const { return present && bytes_per_s != probed_bytes_per_s; }
 };

@@ -61,10 +61,16 @@ TEST(Tiers, ATableKeptAsBytesComesBackTheSame) {
   Tiers tiers;
   tiers.measured = true;
   tiers.node = {true, 1, 1e-4, 1e9, 1e9};
-  tiers.wan = {{true, 3, 0.04, 1.25e8, 3e7}};
+  tiers.wan = {{true, 3, 0.04, 1.25e8, 3e7}, {true, 4, 0.08, 2e7, 2e7, true}};
   absl::StatusOr<Tiers> back = DecodeTiers(EncodeTiers(tiers));
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_EQ(back->ToString(), tiers.ToString());
+  ASSERT_EQ(back->wan.size(), 2u);
+  EXPECT_FALSE(back->wan[0].rate_settled);
+  EXPECT_TRUE(back->wan[1].rate_settled);
+  // A WAN rate from bursts that were still getting faster is named a lower bound.
+  tiers.wan[1].rate_settled = false;
+  EXPECT_NE(tiers.ToString().find("0.02 GB/s (still growing"), std::string::npos) << tiers.ToString();
   EXPECT_FALSE(DecodeTiers("not a table").ok());
 }
 
