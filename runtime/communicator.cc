@@ -24,6 +24,7 @@
 #include "runtime/transport/shm/shm_transport.h"
 #include "runtime/transport/handshake.h"
 #include "runtime/transport/tcp/tcp_transport.h"
+#include "runtime/wan_settings.h"
 
 namespace silk {
 
@@ -36,28 +37,6 @@ struct LocalStart {
 };
 
 namespace {
-
-// Lanes and socket settings for connections that cross between two regions:
-// enough lanes that their windows cover the link's bandwidth-delay product.
-struct WanSettings {
-  int lanes;
-  transport::SocketOptions socket;
-};
-
-WanSettings WanSettingsFor(const Config& config, const cluster::Link* link) {
-  double rate_bps = link ? static_cast<double>(link->bandwidth_bps()) : config.link_rate_bps;
-  double rtt_s = link ? link->rtt_ms() / 1000.0 : absl::ToDoubleSeconds(config.link_rtt);
-  double bdp_bytes = rate_bps / 8.0 * rtt_s;
-  int lanes = config.wan_lanes;
-  if (lanes == 0) lanes = std::clamp(static_cast<int>(std::ceil(bdp_bytes / (2 << 20))), 2, 8);
-  WanSettings wan{lanes, {}};
-  wan.socket.buffer_bytes = config.socket_buffer_bytes > 0
-                                ? config.socket_buffer_bytes
-                                : static_cast<size_t>(std::clamp(2.0 * bdp_bytes / lanes, 1.0 * (1 << 20), 16.0 * (1 << 20)));
-  wan.socket.congestion = config.wan_congestion;
-  wan.socket.notsent_lowat_bytes = config.wan_notsent_lowat_bytes;
-  return wan;
-}
 
 // SILK_REGION wins; else the cluster spec places this node; else "default".
 absl::StatusOr<std::string> ResolveRegion(const Config& config, const cluster::ClusterSpec* spec) {
@@ -144,7 +123,7 @@ absl::StatusOr<LocalStart> StartLocally(const Config& config, int rank, int size
   // Accepted sockets take the listener's buffer before their handshake, and the
   // TCP window scale is fixed then: give the listener the largest buffer any
   // tier uses, so WAN connections can open their windows fully.
-  tcp.socket.buffer_bytes = std::max(tcp.socket.buffer_bytes, size_t{16} << 20);
+  tcp.socket.buffer_bytes = std::max(tcp.socket.buffer_bytes, kMaxWanSocketBuffer);
   tcp.socket.congestion.clear();
   SILK_ASSIGN_OR_RETURN(local.transport, transport::tcp::TcpTransport::Listen(rank, size, tcp));
   SILK_ASSIGN_OR_RETURN(local.host, LocalIpv4Address(config.socket_ifname));
@@ -172,7 +151,7 @@ RankInfo DescribeThisRank(const Config& config, int rank, const absl::StatusOr<L
   }
   mine.set_protocol_version(transport::kProtocolVersion);
   mine.set_lanes(config.lanes);
-  mine.set_wan_lanes(WanSettingsFor(config, nullptr).lanes);
+  mine.set_wan_lanes(OpeningWanSettings(config, nullptr).lanes);
   mine.set_probe_tiers(config.probe_tiers);
   mine.set_shm(config.shm);
   mine.set_fast_path(config.fast_path);
@@ -210,6 +189,47 @@ absl::StatusOr<std::vector<RankInfo>> ExchangeRankInfo(bootstrap::Bootstrap& boo
   }
   SILK_RETURN_IF_ERROR(PublishedStartupFailure(infos, mine.rank()));
   return infos;
+}
+
+// WAN lanes that opened without a declared link (wan_settings.h) get the
+// buffers the measured round trip and rate call for. Sized for the longest
+// and fastest WAN path measured: rank 0 measures only its own region's.
+void SizeWanBuffers(const Config& config, const Communicator& comm, transport::tcp::TcpTransport& tcp) {
+  const Tiers& tiers = comm.tiers();
+  TierCost sizing;
+  for (const TierCost& t : tiers.wan) {
+    if (!t.present) continue;
+    sizing.rate_settled = sizing.present ? sizing.rate_settled && t.rate_settled : t.rate_settled;
+    sizing.present = true;
+    sizing.rtt_s = std::max(sizing.rtt_s, t.rtt_s);
+    sizing.probed_bytes_per_s = std::max(sizing.probed_bytes_per_s, t.probed_bytes_per_s);
+  }
+  if (!sizing.present) return;
+  std::string sized;
+  for (int r = 0; r < comm.size(); ++r) {
+    const std::string& region = comm.placements()[r].region;
+    if (region == comm.region()) continue;
+    const cluster::Link* link = comm.spec() ? cluster::FindLink(*comm.spec(), comm.region(), region) : nullptr;
+    const int lanes = OpeningWanSettings(config, link).lanes;
+    const std::optional<size_t> bytes = MeasuredWanBuffer(config, lanes, link, sizing);
+    if (!bytes) continue;
+    if (absl::Status s = tcp.SetPeerSocketBuffer(r, *bytes); !s.ok()) {
+      Log(LogLevel::kWarning, "WAN lanes to rank %d keep their opening buffers: %s", r, s.message());
+      continue;
+    }
+    if (sized.empty()) {
+      // Buffers at their bound may not cover the link twice over: more lanes would.
+      const WanLink measured = MeasuredWanLink(config, sizing);
+      const double twice_bdp = 2 * measured.rate_bps / 8 * measured.rtt_s;
+      const int wanted = static_cast<int>(std::ceil(twice_bdp / static_cast<double>(kMaxWanSocketBuffer)));
+      sized = absl::StrFormat("WAN lanes sized from the probe (rtt %.1f ms, %.0f Mbit/s%s, sized for %.0f): %d lanes "
+                              "of %.1f MB each%s",
+                              sizing.rtt_s * 1e3, sizing.probed_bytes_per_s * 8 / 1e6,
+                              sizing.rate_settled ? "" : " or more", measured.rate_bps / 1e6, lanes, *bytes / 1e6,
+                              wanted > lanes ? absl::StrFormat(" (SILK_WAN_LANES=%d would cover it)", wanted) : "");
+    }
+  }
+  if (!sized.empty()) Log(LogLevel::kInfo, "%s", sized);
 }
 
 absl::StatusOr<std::string> JobToken(const std::vector<RankInfo>& infos, const Config& config) {
@@ -253,6 +273,7 @@ absl::StatusOr<std::unique_ptr<Communicator>> Communicator::Create(std::unique_p
   comm->spec_ = std::move(local->spec);
   comm->PlaceRanks(infos);
 
+  transport::tcp::TcpTransport* tcp = local->transport.get();  // owned by comm->transport_ from here on
   SILK_RETURN_IF_ERROR(comm->ConnectPeers(*local, infos, token, deadline));
   comm->bootstrap_ = std::move(bootstrap);
   if (config.probe_tiers && comm->num_regions_ > 1) {  // inside one region nothing needs the model yet
@@ -272,6 +293,7 @@ absl::StatusOr<std::unique_ptr<Communicator>> Communicator::Create(std::unique_p
     if (tier_memory != nullptr && comm->rank_ == 0 && !known) tier_memory->keep(regions, comm->tiers_);
     Log(LogLevel::kInfo, "network tiers%s: %s", known ? " (kept from an earlier membership)" : "",
         comm->tiers_.ToString());
+    SizeWanBuffers(config, *comm, *tcp);
   }
   comm->engine_ = std::make_unique<Engine>(comm->transport_.get(), comm->rank_, comm->config_.engine_streams);
   comm->root_transport_ = comm->transport_;
@@ -322,7 +344,7 @@ absl::Status Communicator::ConnectPeers(LocalStart& local, const std::vector<Ran
     endpoints[r].port = static_cast<uint16_t>(infos[r].port());
     if (infos[r].region() != region()) {
       const cluster::Link* link = spec_ ? cluster::FindLink(*spec_, region(), infos[r].region()) : nullptr;
-      WanSettings wan = WanSettingsFor(config_, link);
+      WanSettings wan = OpeningWanSettings(config_, link);
       endpoints[r].lanes = wan.lanes;
       endpoints[r].socket = wan.socket;
       endpoints[r].link = absl::StrFormat("WAN %s<->%s", region(), infos[r].region());  // monitored for outages
