@@ -5,8 +5,9 @@
 // lanes of the configured hints (SILK_LINK_RATE, SILK_LINK_RTT) and the largest
 // buffers a lane takes, so that neither the start-up probe's bursts nor the
 // first operations are held to a small window, and the buffers are sized again
-// once the probe has measured the link (runtime/tiers.h). SILK_WAN_LANES and
-// SILK_SOCKET_BUFFER win over both.
+// once the probe has measured the link (runtime/tiers.h; with SILK_PROBE_TIERS=0
+// they keep the largest). The lanes cannot follow: both ends must agree on
+// them before they connect. SILK_WAN_LANES and SILK_SOCKET_BUFFER win over both.
 #pragma once
 
 #include <cstddef>
