@@ -77,6 +77,7 @@ Engine::~Engine() {
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
+    changed_.SignalAll();
   }
   for (std::thread& thread : threads_) thread.join();
   std::vector<std::thread> waiters;
@@ -122,6 +123,7 @@ WorkPtr Engine::Submit(const OpDescriptor& descriptor, absl::Duration timeout, O
     if (!caller_runs || !queue_.empty() || running_ > 0) {
       WorkPtr work = op.work;
       queue_.push_back(std::move(op));
+      changed_.SignalAll();
       return work;
     }
     running_++;  // the engine's threads wait for it as for one of theirs
@@ -129,6 +131,7 @@ WorkPtr Engine::Submit(const OpDescriptor& descriptor, absl::Duration timeout, O
   Run(op, kCallerTrack);
   absl::MutexLock lock(&mu_);
   running_--;
+  if (!queue_.empty()) changed_.SignalAll();
   return op.work;
 }
 
@@ -144,6 +147,7 @@ WorkPtr Engine::Track(uint64_t op_id, const OpDescriptor& descriptor, absl::Dura
   }
   const absl::Time now = absl::Now();
   tracked_.push_back(Tracked{work, now, now + timeout, std::move(requests)});
+  changed_.SignalAll();
   if (idle_waiters_ == 0) {
     waiters_.emplace_back([this] { WaiterLoop(); });
   } else {
@@ -158,8 +162,7 @@ void Engine::WaiterLoop() {
     Tracked op;
     {
       absl::MutexLock lock(&mu_);
-      auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return !tracked_.empty() || stopping_; };
-      mu_.Await(absl::Condition(&ready));
+      while (tracked_.empty() && !stopping_) changed_.Wait(&mu_);
       if (tracked_.empty()) return;
       op = std::move(tracked_.front());
       tracked_.pop_front();
@@ -227,8 +230,9 @@ std::vector<TracePhase> Phases(const std::vector<transport::RequestPtr>& request
 
 }  // namespace
 
-void Engine::Account(const Work& work, bool point_to_point, int track, absl::Time start, const std::string& note,
-                     const std::vector<transport::RequestPtr>& requests, const absl::Status& result) {
+absl::Time Engine::Account(const Work& work, bool point_to_point, int track, absl::Time start,
+                           const std::string& note, const std::vector<transport::RequestPtr>& requests,
+                           const absl::Status& result) {
   const absl::Time end = absl::Now();
   {
     absl::MutexLock lock(&stats_mu_);
@@ -236,7 +240,7 @@ void Engine::Account(const Work& work, bool point_to_point, int track, absl::Tim
     (point_to_point ? stats_.point_to_point_time : stats_.collective_time) += end - start;
     stats_.failed += result.ok() ? 0 : 1;
   }
-  if (trace_ == nullptr) return;
+  if (trace_ == nullptr) return end;
   TraceEvent event;
   event.name = CollectiveKindName(work.descriptor().kind);
   event.category = point_to_point ? "point-to-point" : "collective";
@@ -252,6 +256,7 @@ void Engine::Account(const Work& work, bool point_to_point, int track, absl::Tim
   event.result = result.ok() ? "ok" : std::string(result.message());
   event.phases = Phases(requests, tier_of_peer_);
   trace_->Record(std::move(event));
+  return end;
 }
 
 absl::Status Engine::status() const {
@@ -286,15 +291,17 @@ void Engine::Loop(int stream) {
         if (queue_.empty()) return stopping_;
         return queue_.front().may_overlap || running_ == 0;
       };
-      mu_.Await(absl::Condition(&ready));
+      while (!ready()) changed_.Wait(&mu_);
       if (queue_.empty()) return;  // stopping, and everything queued has started
       op = std::move(queue_.front());
       queue_.pop_front();
       running_++;
+      if (!queue_.empty()) changed_.SignalAll();  // the next may overlap, on another stream
     }
     Run(op, stream);
     absl::MutexLock lock(&mu_);
     running_--;
+    if (!queue_.empty()) changed_.SignalAll();
   }
 }
 
@@ -316,13 +323,13 @@ void Engine::Run(Pending& op, int stream) {
     op.work->Complete(failed);
     return;
   }
-  op.work->MarkStarted();
   const absl::Time start = absl::Now();
+  op.work->MarkStarted(start);
   OpContext context(transport_, op.work->op_id(), d, start + op.timeout);
   absl::Status result = op.body(context);
-  Account(*op.work, false, stream, start, context.note(), context.requests(), result);
+  const absl::Time end = Account(*op.work, false, stream, start, context.note(), context.requests(), result);
   if (result.ok()) {
-    op.work->Complete(absl::OkStatus());
+    op.work->Complete(absl::OkStatus(), end);
     return;
   }
   absl::Status failed = describe(result);

@@ -191,14 +191,19 @@ class Engine {
   void Run(Pending& op, int stream);
   void WaiterLoop();
   void Finish(Tracked& op);
-  // Counts a finished operation and, with SILK_TRACE, records it.
-  void Account(const Work& work, bool point_to_point, int track, absl::Time start, const std::string& note,
+  // Counts a finished operation and, with SILK_TRACE, records it; returns when it ended.
+  absl::Time Account(const Work& work, bool point_to_point, int track, absl::Time start, const std::string& note,
                const std::vector<transport::RequestPtr>& requests, const absl::Status& result);
   void SetError(const absl::Status& status);
 
   transport::Transport* const transport_;
   const int rank_;
   mutable absl::Mutex mu_;
+  // Signalled when a waiting thread may have work: an operation queued, the
+  // running one done with more queued, a wait tracked, or stopping. A
+  // condition variable, not Mutex::Await, so that a healthy caller's lock
+  // and unlock do not evaluate every idle thread's condition.
+  absl::CondVar changed_;
   std::deque<Pending> queue_ ABSL_GUARDED_BY(mu_);
   uint64_t next_op_id_ ABSL_GUARDED_BY(mu_) = 1;
   absl::Status error_ ABSL_GUARDED_BY(mu_);

@@ -9,8 +9,7 @@
 namespace silk {
 
 absl::Status Work::Wait(absl::Duration timeout) const {
-  const absl::Time start = absl::Now();
-  const absl::Time until = start + timeout;  // InfiniteFuture for an infinite timeout
+  const absl::Time until = timeout == absl::InfiniteDuration() ? absl::InfiniteFuture() : absl::Now() + timeout;
   const bool result_suffices = CallbackExecutor::OnCallbackThread();
   absl::MutexLock lock(&mu_);
   while (true) {
@@ -86,18 +85,19 @@ void Work::OnComplete(std::function<void(const absl::Status&)> callback) {
   callback(result);
 }
 
-void Work::MarkStarted() {
+void Work::MarkStarted(absl::Time at) {
+  if (at == absl::InfinitePast()) at = absl::Now();
   absl::MutexLock lock(&mu_);
-  started_ = absl::Now();
+  started_ = at;
 }
 
-void Work::Complete(absl::Status status) {
+void Work::Complete(absl::Status status, absl::Time at) {
   {
     absl::MutexLock lock(&mu_);
     if (done_ || completing_) return;
     completing_ = true;
     status_ = std::move(status);
-    if (started_ != absl::InfinitePast()) duration_ = absl::Now() - started_;
+    if (started_ != absl::InfinitePast()) duration_ = (at == absl::InfinitePast() ? absl::Now() : at) - started_;
     if (callbacks_.empty()) {
       done_ = true;
       return;

@@ -62,10 +62,10 @@ class Work : public std::enable_shared_from_this<Work> {
   // run in the order they were added, before Wait() returns elsewhere.
   void OnComplete(std::function<void(const absl::Status&)> callback);
 
-  // Engine side.
-  void MarkStarted();
+  // Engine side. `at`: when it happened, if the caller read the clock anyway.
+  void MarkStarted(absl::Time at = absl::InfinitePast());
   // Records the result and hands the callbacks to the executor.
-  void Complete(absl::Status status);
+  void Complete(absl::Status status, absl::Time at = absl::InfinitePast());
 
   // How long past its deadline a started operation may take to complete
   // (the engine's wait for stray requests after a failure included) before
