@@ -9,7 +9,9 @@
 #include <limits>
 
 #include "absl/strings/str_format.h"
+#include "collectives/compression/quantizer_simd.h"
 #include "collectives/kernels/float16.h"
+#include "collectives/kernels/reduce.h"
 
 namespace silk {
 namespace {
@@ -24,6 +26,13 @@ void Require(bool ok, const char* what, size_t value) {
   if (ok) return;
   std::fprintf(stderr, "silk::BlockQuantizer: %s (%zu)\n", what, value);
   std::abort();
+}
+
+// The AVX2 group loops (quantizer_simd.h): whole int8/int4 groups of a
+// multiple of 64 values, unless the kernels are forced to scalar.
+bool UseAvx2(size_t n) {
+  return n % 64 == 0 && compression_internal::HaveAvx2Codes() &&
+         kernels::ActiveKernelPath() != kernels::KernelPath::kScalar;
 }
 
 }  // namespace
@@ -76,7 +85,8 @@ double BlockQuantizer::BitsPerValue() const {
 }
 
 void BlockQuantizer::QuantizeGroup(float* x, float* residual, size_t n, uint8_t* out) const {
-  if (residual != nullptr) {
+  // int8/int4 add the residual in their first pass (below).
+  if (residual != nullptr && (compression_ == Compression::kNone || compression_ == Compression::kBf16)) {
     for (size_t i = 0; i < n; ++i) x[i] += residual[i];
   }
   if (compression_ == Compression::kNone) {
@@ -95,12 +105,24 @@ void BlockQuantizer::QuantizeGroup(float* x, float* residual, size_t n, uint8_t*
     }
     return;
   }
+  const bool simd = UseAvx2(n);
   float absmax = 0.0f;
   bool finite = true;
-  for (size_t i = 0; i < n; ++i) {
-    const float a = std::fabs(x[i]);
-    finite &= a <= FLT_MAX;  // false for NaN as for Inf
-    absmax = std::max(absmax, a);
+  if (simd) {
+    // The same values as the loop below, for a group without NaN; with one,
+    // the scale is NaN whatever absmax holds.
+    const uint32_t bits = compression_internal::AddResidualAbsMaxBitsAvx2(x, residual, n);
+    finite = bits <= 0x7f7fffffu;
+    std::memcpy(&absmax, &bits, sizeof(absmax));
+  } else {
+    if (residual != nullptr) {
+      for (size_t i = 0; i < n; ++i) x[i] += residual[i];
+    }
+    for (size_t i = 0; i < n; ++i) {
+      const float a = std::fabs(x[i]);
+      finite &= a <= FLT_MAX;  // false for NaN as for Inf
+      absmax = std::max(absmax, a);
+    }
   }
   const float scale = finite ? absmax / static_cast<float>(qmax_) : std::numeric_limits<float>::quiet_NaN();
   std::memcpy(out, &scale, sizeof(scale));
@@ -119,6 +141,11 @@ void BlockQuantizer::QuantizeGroup(float* x, float* residual, size_t n, uint8_t*
     // as deterministic as needed; a subnormal scale divides, for accuracy.
     const bool normal = scale >= FLT_MIN;
     const float inverse = normal ? 1.0f / scale : 0.0f;
+    if (simd && normal) {
+      compression_internal::QuantizeCodesAvx2(x, residual, n, scale, inverse, qmax_,
+                                              compression_ == Compression::kInt4, out);
+      return;
+    }
     for (size_t i = 0; i < n; ++i) {
       const float v = std::clamp(normal ? x[i] * inverse : x[i] / scale, -qmax, qmax);
       const float q = (v + kRoundMagic) - kRoundMagic;
@@ -153,6 +180,10 @@ void BlockQuantizer::DecodeGroup(const uint8_t* in, size_t n, float* y) const {
   float scale;
   std::memcpy(&scale, in, sizeof(scale));
   in += sizeof(scale);
+  if (UseAvx2(n)) {
+    compression_internal::DecodeCodesAvx2(in, n, scale, compression_ == Compression::kInt4, y);
+    return;
+  }
   if (compression_ == Compression::kInt8) {
     for (size_t i = 0; i < n; ++i) y[i] = static_cast<float>(static_cast<int8_t>(in[i])) * scale;
     return;

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "collectives/kernels/reduce.h"
+
 #include <cfloat>
 #include <cmath>
 #include <cstring>
@@ -128,6 +130,47 @@ TEST_P(QuantizerTest, ErrorFeedbackTelescopes) {
     worst_without = std::max(worst_without, std::fabs(without[i] - exact) / (Bound(x, i) + 1e-30));
   }
   EXPECT_GT(worst_without, 5.0) << "without feedback the error should accumulate (else this test proves nothing)";
+}
+
+// The SIMD group loops (where the CPU has AVX2) give the scalar loops' bits:
+// codes, values left decoded, residuals and decoded values, on groups with
+// ties, clamped maxima, zeros, a subnormal scale, Inf and NaN, and a short last group.
+TEST_P(QuantizerTest, SimdLoopsGiveTheScalarBits) {
+  if (!kernels::IsKernelPathAvailable(kernels::KernelPath::kAvx2)) GTEST_SKIP() << "no AVX2 here";
+  const size_t g = GetParam().group, n = 7 * g + 37;
+  std::vector<float> x = Values(n, 3), residual0(n);
+  for (size_t i = 0; i < n; ++i) residual0[i] = 1e-3f * std::cos(1.3f * i);
+  for (size_t i = 0; i < g; ++i) x[i] = static_cast<float>(static_cast<int>(i % 17) - 8) * 0.5f;  // ties at qmax 7
+  std::fill(x.begin() + g, x.begin() + 2 * g, 0.0f);
+  for (size_t i = 2 * g; i < 3 * g; ++i) x[i] *= 1e-39f;  // a subnormal scale
+  x[3 * g + 5] = std::numeric_limits<float>::infinity();
+  x[4 * g + 9] = std::numeric_limits<float>::quiet_NaN();
+  x[5 * g + 1] = -0.0f;
+  struct Out {
+    std::vector<float> x, residual, decoded;
+    std::vector<uint8_t> code;
+  };
+  auto run = [&](kernels::KernelPath path, bool with_residual) {
+    EXPECT_TRUE(kernels::SetKernelPathForTesting(path));
+    Out o{x, residual0, std::vector<float>(n), std::vector<uint8_t>(q().EncodedBytes(n))};
+    q().Quantize(o.x.data(), with_residual ? o.residual.data() : nullptr, n, o.code.data());
+    q().Decode(o.code.data(), n, o.decoded.data());
+    kernels::SetKernelPathForTesting(kernels::KernelPath::kAuto);
+    return o;
+  };
+  auto bits = [](const std::vector<float>& v) {
+    std::vector<uint32_t> b(v.size());
+    std::memcpy(b.data(), v.data(), v.size() * sizeof(float));
+    return b;
+  };
+  for (bool with_residual : {true, false}) {
+    const Out scalar = run(kernels::KernelPath::kScalar, with_residual), simd = run(kernels::KernelPath::kAvx2, with_residual);
+    EXPECT_EQ(simd.code, scalar.code);
+    EXPECT_EQ(bits(simd.x), bits(scalar.x));
+    EXPECT_EQ(bits(simd.residual), bits(scalar.residual));
+    EXPECT_EQ(bits(simd.decoded), bits(scalar.decoded));
+    EXPECT_EQ(bits(simd.decoded), bits(simd.x));
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Codes, QuantizerTest,
