@@ -31,6 +31,15 @@ Link WanOf(const Tiers& tiers) {
   return Link{t.rtt_s / 2, std::max(t.bytes_per_s, 1.0)};
 }
 
+// One core coding float32 for the WAN (BlockQuantizer::Quantize, with error
+// feedback) and decoding it, in bytes of float32 per second: about the slowest
+// of bf16, int8 and int4 with AVX2 on this project's machine, from memory
+// (silk-reduce-bench, 64 MiB: bf16 encodes 3.0 GB/s, int4 3.7-3.9; decoding
+// 6.3-7.4), rounded down for a busy core. Without AVX2 int8/int4 encode at
+// about 1.5 GB/s: the plan is then a little optimistic about hiding them.
+constexpr double kEncodeBytesPerS = 2.5e9;
+constexpr double kDecodeBytesPerS = 5e9;
+
 size_t LargestRegion(const Topology& topology) {
   size_t largest = 1;
   for (int g = 0; g < topology.num_regions(); ++g) largest = std::max(largest, topology.region_members(g).size());
@@ -64,11 +73,16 @@ double EstimateHierarchicalAllreduce(const Tiers& tiers, const Topology& topolog
   const double phase = RingPhase(lan, n, chunk);  // one chunk's reduce-scatter, or its all-gather
   // Every region sends its partial of the whole buffer to each other region once.
   const double others = std::max(topology.num_regions() - 1, 0);
+  // A compressed hop: each rank encodes its block of a chunk (a 1/n share)
+  // before sending it and decodes the other regions' after, on the same thread
+  // as the phases. The first chunk's encoding and the last one's decoding are
+  // exposed like its phases: finer chunks hide more of the codec.
+  const double code = wan_ratio < 1 ? chunk / n * (1 / kEncodeBytesPerS + others / kDecodeBytesPerS) : 0;
   const double wan_transfer = others * bytes * wan_ratio / wan.bytes_per_s;
   // Each exchange takes the latency plus its chunk's transfer; `depth` of them overlap.
   const double wan_turns =
       static_cast<double>(chunks) / depth * (wan.latency_s + others * chunk * wan_ratio / wan.bytes_per_s);
-  return wan.latency_s + std::max({2 * phase * chunks, wan_transfer, wan_turns}) + 2 * phase;
+  return wan.latency_s + std::max({(2 * phase + code) * chunks, wan_transfer, wan_turns}) + 2 * phase + code;
 }
 
 double EstimateFlatRingAllreduce(const Tiers& tiers, const Topology& topology, size_t bytes) {

@@ -31,7 +31,9 @@ size_t PipelineDepthFor(const Tiers& tiers, size_t chunk_bytes, size_t chunks);
 // With `depth` chunks' exchanges in flight (0: PipelineDepthFor's), each of
 // which waits the latency, the WAN also cannot finish before (chunks / depth)
 // latencies.
-// `wan_ratio`: the WAN's bytes per byte of the buffer (below 1 with wan_compression).
+// `wan_ratio`: the WAN's bytes per byte of the buffer (below 1 with
+// wan_compression: each chunk's share is then also encoded and decoded, at a
+// core's rate, on the thread that runs the phases).
 double EstimateHierarchicalAllreduce(const Tiers& tiers, const Topology& topology, size_t bytes, size_t chunks,
                                      size_t depth = 0, double wan_ratio = 1);
 
