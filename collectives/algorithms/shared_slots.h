@@ -27,7 +27,7 @@ inline constexpr size_t kSlotsTwoStepBytes = 64 << 10;
 
 // Above this size an all-reduce goes through the transport's messages, whose
 // algorithms (rings, and the WAN's) do better there.
-inline constexpr size_t kSlotsLargestBytes = 16 << 20;
+inline constexpr size_t kSlotsLargestBytes = 64 << 20;
 
 // Whether an all-reduce of `count` values on `ranks` ranks fits the slots.
 bool SlotsAllreduceFits(const transport::SharedSlots& slots, size_t count, DataType type, int ranks);

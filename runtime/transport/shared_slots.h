@@ -35,7 +35,7 @@ class SharedSlots {
 
   // Steps of one operation, numbered from 0: each publishes at most once to
   // each peer.
-  static constexpr int kMaxSteps = 64;
+  static constexpr int kMaxSteps = 256;
 
   // Publishes `bytes` (at most capacity()) of `data` under (`op_id`, `step`)
   // to `peer`. First waits, bounded by `deadline`, until the peer has read
