@@ -105,6 +105,17 @@ void LogPlanOnce(const Communicator& comm, const OpDescriptor& d, const std::str
   Log(LogLevel::kInfo, "plan: %s runs %s on %d ranks in %d regions", call, plan, comm.size(), comm.num_regions());
 }
 
+// A blocking call runs on its own thread when the engine is idle: two thread
+// hand-offs fewer (to the engine's thread and back), which is most of a small
+// call's time. Only a blocking call may hold its thread for its peers: an
+// async one returns at once, whatever the others do.
+WorkPtr SubmitFromCaller(Communicator& comm, const OpDescriptor& descriptor, absl::Duration timeout, OpBody body,
+                         bool may_overlap) {
+  std::optional<Engine::CallerRuns> here;
+  if (BlockingCall::active()) here.emplace();
+  return comm.Submit(descriptor, timeout, std::move(body), may_overlap);
+}
+
 }  // namespace
 
 OpDescriptor MakeDescriptor(CollectiveKind kind, DataType type, ReduceOp op, int root, uint64_t count,
@@ -139,12 +150,7 @@ WorkPtr Launch(Communicator& comm, LaunchOptions options, AlgorithmBody body) {
     }
     return status;
   };
-  // A blocking call runs on its own thread when the engine is idle: two
-  // thread hand-offs fewer (to the engine's thread and back), which is most
-  // of a small call's time over TCP.
-  std::optional<Engine::CallerRuns> here;
-  if (BlockingCall::active()) here.emplace();
-  return comm.Submit(descriptor, timeout, std::move(run), may_overlap);
+  return SubmitFromCaller(comm, descriptor, timeout, std::move(run), may_overlap);
 }
 
 namespace {
@@ -172,13 +178,9 @@ WorkPtr LaunchOnSlots(Communicator& comm, transport::SharedSlots& slots, LaunchO
     ctx.Annotate("shm-slots");
     return body(ctx, slots);
   };
-  // Only a blocking call may hold its thread for its peers: an async one
-  // returns at once, whatever the others do.
-  std::optional<Engine::CallerRuns> here;
-  if (BlockingCall::active()) here.emplace();
   // Never beside another operation: a rank's publications must follow the
   // operations' order, which overlapping threads would not keep.
-  return comm.Submit(descriptor, options.timeout, std::move(run), /*may_overlap=*/false);
+  return SubmitFromCaller(comm, descriptor, options.timeout, std::move(run), /*may_overlap=*/false);
 }
 
 absl::Status Reject(Communicator& comm, CollectiveKind kind, const absl::Status& why) {
