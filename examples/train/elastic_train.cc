@@ -130,7 +130,7 @@ class ElasticTrainer {
       param_offset_ = sync.layout().param_offset;
       params_.assign(sync.params().size(), 0.0f);
       optimiser_ = std::make_unique<training::SgdMomentum>(params_.size(), flags_.lr, flags_.momentum);
-      if (step_ == 0) model_.Init(flags_.seed, Pointers(params_.data()));
+      if (step_ == 0) model_.Init(flags_.InitSeed(), Pointers(params_.data()));
     }
     std::copy(params_.begin(), params_.end(), sync.params().begin());
     absl::Span<float> velocity = optimiser_->velocity();

@@ -40,6 +40,8 @@ ranks; rank 0 prints one line per step and a summary.
                          hop as none, bf16, int8 or int4, with error feedback
                          per bucket                                      [none]
   --seed N               model and data seed                             [1]
+  --init-seed N          the model's initialisation alone, on the same task
+                         and batches (run-to-run spread of a setting)    [--seed]
   --compute-cpus LIST    pin the training thread and its loader (e.g. 0-3,8)
   --json FILE            rank 0 writes the per-step figures and summary as JSON
   --trace FILE           rank 0 writes a Chrome/Perfetto trace (chrome://tracing)
@@ -95,6 +97,7 @@ bool ParseFlags(int argc, char** argv, Flags* f) {
     SILK_FLAG("--compression", f->compression = v);
     SILK_FLAG("--wan-compression", f->wan_compression = v);
     SILK_FLAG("--seed", f->seed = std::strtoull(v, nullptr, 10));
+    SILK_FLAG("--init-seed", f->init_seed = std::strtoll(v, nullptr, 10));
     SILK_FLAG("--json", f->json = v);
     SILK_FLAG("--trace", f->trace = v);
     SILK_FLAG("--compute-cpus", compute_cpus = v);

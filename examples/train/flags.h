@@ -29,6 +29,8 @@ struct Flags {
   std::string compression = "int4";  // diloco's pseudo-gradients over the WAN
   std::string wan_compression = "none";  // sync and delayed: each bucket's WAN hop
   uint64_t seed = 1;
+  int64_t init_seed = -1;  // the model's initialisation alone (-1: seed)
+  uint64_t InitSeed() const { return init_seed >= 0 ? static_cast<uint64_t>(init_seed) : seed; }
   std::string json, trace;
   std::vector<int> compute_cpus;  // where the training thread and its data loader run (empty: anywhere)
   bool quiet = false;

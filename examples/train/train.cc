@@ -130,7 +130,7 @@ int main(int argc, char** argv) {
     params.push_back(sync.param(i));
     grads.push_back(sync.grad(i));
   }
-  model.Init(flags.seed, params);
+  model.Init(flags.InitSeed(), params);
   if (absl::Status s = sync.BroadcastParameters(); !s.ok()) return Fail(rank, "broadcast", s);
   silk::training::SgdMomentum optimiser(sync.params().size(), flags.lr, flags.momentum);
 
