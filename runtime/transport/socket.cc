@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <mutex>
 
 #include "absl/strings/str_format.h"
@@ -33,10 +34,62 @@ absl::Status SetMaxPacingRate(int fd, uint64_t bytes_per_s) {
   return absl::OkStatus();
 }
 
+size_t SocketBufferToSet(size_t wanted, size_t set_max, size_t tuned_max) {
+  if (set_max == 0 || wanted <= set_max) return wanted;
+  return tuned_max > set_max ? 0 : set_max;
+}
+
+namespace {
+
+// The largest number in a /proc/sys file (the last of tcp_rmem's three); 0 if unreadable.
+size_t ReadLimit(const char* path) {
+  std::ifstream file(path);
+  size_t value = 0, last = 0;
+  while (file >> value) last = value;
+  return last;
+}
+
+// One direction's limits, read once: what a socket may set, and how far the kernel tunes it.
+struct BufferLimits {
+  const char* name;
+  const char* set_sysctl;
+  const char* tuned_sysctl;
+  size_t set_max, tuned_max;
+  std::once_flag logged;
+};
+
+BufferLimits& Limits(int option) {
+  static BufferLimits send{"send", "net.core.wmem_max", "net.ipv4.tcp_wmem",
+                           ReadLimit("/proc/sys/net/core/wmem_max"), ReadLimit("/proc/sys/net/ipv4/tcp_wmem"), {}};
+  static BufferLimits receive{"receive", "net.core.rmem_max", "net.ipv4.tcp_rmem",
+                              ReadLimit("/proc/sys/net/core/rmem_max"), ReadLimit("/proc/sys/net/ipv4/tcp_rmem"), {}};
+  return option == SO_SNDBUF ? send : receive;
+}
+
+void SetSocketBuffer(int fd, int option, size_t bytes) {
+  BufferLimits& limits = Limits(option);
+  const size_t value = SocketBufferToSet(std::min<size_t>(bytes, 1u << 30), limits.set_max, limits.tuned_max);
+  if (value != bytes) {
+    std::call_once(limits.logged, [&] {
+      Log(LogLevel::kInfo,
+          "socket %s buffers of %d bytes wanted, but %s is %d: %s (raise %s for the WAN's window)", limits.name,
+          bytes, limits.set_sysctl, limits.set_max,
+          value == 0 ? absl::StrFormat("left to the kernel's tuning, up to %d (%s)", limits.tuned_max,
+                                       limits.tuned_sysctl)
+                     : std::string("capped there"),
+          limits.set_sysctl);
+    });
+  }
+  if (value == 0) return;
+  const int size = static_cast<int>(value);
+  setsockopt(fd, SOL_SOCKET, option, &size, sizeof(size));
+}
+
+}  // namespace
+
 void SetSocketBuffers(int fd, size_t bytes) {
-  int value = static_cast<int>(std::min<size_t>(bytes, 1u << 30));
-  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &value, sizeof(value));
-  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &value, sizeof(value));
+  SetSocketBuffer(fd, SO_SNDBUF, bytes);
+  SetSocketBuffer(fd, SO_RCVBUF, bytes);
 }
 
 #ifndef TCP_RTO_MAX_MS

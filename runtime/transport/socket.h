@@ -32,9 +32,18 @@ struct SocketOptions {
 // Sets TCP_NODELAY, buffers, the unsent low-water mark and congestion control. An unavailable congestion
 // algorithm is an error that names it.
 absl::Status ApplySocketOptions(int fd, const SocketOptions& options);
-// SO_SNDBUF and SO_RCVBUF, each `bytes` (the kernel caps them at
-// net.core.{w,r}mem_max, which is not an error).
+// SO_SNDBUF and SO_RCVBUF, each `bytes`. The kernel caps a set buffer at
+// net.core.{w,r}mem_max and stops tuning it; where that cap is below `bytes`
+// and the kernel's own tuning may grow further (net.ipv4.tcp_{w,r}mem's
+// maximum), that direction is left to the kernel instead, and it is logged
+// once (a distribution's default cap of about 200 KiB would otherwise hold a
+// WAN lane's window to a small fraction of the link).
 void SetSocketBuffers(int fd, size_t bytes);
+
+// What SetSocketBuffers sets for one direction: `wanted` if the cap
+// (`set_max`) allows it, else 0 (left to the kernel's tuning) where that tuning
+// reaches further (`tuned_max`), else the cap. A limit of 0 is unknown.
+size_t SocketBufferToSet(size_t wanted, size_t set_max, size_t tuned_max);
 // SO_MAX_PACING_RATE: the most bytes per second the kernel sends on `fd`
 // (0: no cap beyond what its congestion control paces).
 absl::Status SetMaxPacingRate(int fd, uint64_t bytes_per_s);
