@@ -29,9 +29,10 @@ void Require(bool ok, const char* what, size_t value) {
 }
 
 // The AVX2 group loops (quantizer_simd.h): whole int8/int4 groups of a
-// multiple of 64 values, unless the kernels are forced to scalar.
+// multiple of 64 values, where the kernels found AVX2 on this CPU and are not
+// forced to scalar.
 bool UseAvx2(size_t n) {
-  return n % 64 == 0 && compression_internal::HaveAvx2Codes() &&
+  return n % 64 == 0 && kernels::IsKernelPathAvailable(kernels::KernelPath::kAvx2) &&
          kernels::ActiveKernelPath() != kernels::KernelPath::kScalar;
 }
 

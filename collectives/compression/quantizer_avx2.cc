@@ -8,7 +8,6 @@
 #if !defined(__x86_64__)
 
 namespace silk::compression_internal {
-bool HaveAvx2Codes() { return false; }
 uint32_t AddResidualAbsMaxBitsAvx2(float*, const float*, size_t) { return 0; }
 void QuantizeCodesAvx2(float*, float*, size_t, float, float, int, bool, uint8_t*) {}
 void DecodeCodesAvx2(const uint8_t*, size_t, float, bool, float*) {}
@@ -19,18 +18,6 @@ void DecodeCodesAvx2(const uint8_t*, size_t, float, bool, float*) {}
 #include <immintrin.h>
 
 #include <cstring>
-
-namespace silk::compression_internal {
-
-bool HaveAvx2Codes() {
-  static const bool have = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2");
-  }();
-  return have;
-}
-
-}  // namespace silk::compression_internal
 
 #pragma GCC push_options
 #pragma GCC target("avx2")

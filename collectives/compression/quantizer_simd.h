@@ -1,6 +1,7 @@
 // BlockQuantizer's int8/int4 group loops with 8 float lanes (AVX2), used by
-// quantizer.cc where the CPU has them and the kernels' path is not forced to
-// scalar (kernels::SetKernelPathForTesting). They give the scalar loops' bits.
+// quantizer.cc where the kernels have AVX2 (kernels::IsKernelPathAvailable)
+// and their path is not forced to scalar (kernels::SetKernelPathForTesting).
+// They give the scalar loops' bits; without x86 they are empty and unused.
 // Internal to collectives/compression.
 #pragma once
 
@@ -8,9 +9,6 @@
 #include <cstdint>
 
 namespace silk::compression_internal {
-
-// Whether this build and CPU have the loops below.
-bool HaveAvx2Codes();
 
 // x[i] += residual[i] (residual may be null), and the largest of the
 // results' |x| as float bits (NaN above Inf above every finite value). n % 8 == 0.
