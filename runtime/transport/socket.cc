@@ -41,7 +41,7 @@ size_t SocketBufferToSet(size_t wanted, size_t set_max, size_t tuned_max) {
 
 namespace {
 
-// The largest number in a /proc/sys file (the last of tcp_rmem's three); 0 if unreadable.
+// The last number in a /proc/sys file (tcp_rmem's maximum, or the one value); 0 if unreadable.
 size_t ReadLimit(const char* path) {
   std::ifstream file(path);
   size_t value = 0, last = 0;
@@ -68,12 +68,13 @@ BufferLimits& Limits(int option) {
 
 void SetSocketBuffer(int fd, int option, size_t bytes) {
   BufferLimits& limits = Limits(option);
-  const size_t value = SocketBufferToSet(std::min<size_t>(bytes, 1u << 30), limits.set_max, limits.tuned_max);
-  if (value != bytes) {
+  const size_t wanted = std::min<size_t>(bytes, 1u << 30);
+  const size_t value = SocketBufferToSet(wanted, limits.set_max, limits.tuned_max);
+  if (value != wanted) {
     std::call_once(limits.logged, [&] {
       Log(LogLevel::kInfo,
           "socket %s buffers of %d bytes wanted, but %s is %d: %s (raise %s for the WAN's window)", limits.name,
-          bytes, limits.set_sysctl, limits.set_max,
+          wanted, limits.set_sysctl, limits.set_max,
           value == 0 ? absl::StrFormat("left to the kernel's tuning, up to %d (%s)", limits.tuned_max,
                                        limits.tuned_sysctl)
                      : std::string("capped there"),
