@@ -52,9 +52,11 @@ WorkPtr LaunchOnSlots(Communicator& comm, transport::SharedSlots& slots, const A
   launch.descriptor = MakeDescriptor(CollectiveKind::kAllreduce, o.type, o.op, -1, o.count,
                                      algorithms::Algorithm::kSharedMemory, o.within_region ? kWithinRegionFlag : 0);
   launch.timeout = o.timeout;
-  return silk::LaunchOnSlots(comm, slots, std::move(launch), [o](OpContext& ctx, transport::SharedSlots& s) {
-    return algorithms::SlotsAllreduce(ctx, s, o.input, o.output, o.count, o.type, o.op);
-  });
+  return silk::LaunchOnSlots(comm, slots, std::move(launch),
+                             [input = o.input, output = o.output, count = o.count, type = o.type, op = o.op](
+                                 OpContext& ctx, transport::SharedSlots& s) {
+                               return algorithms::SlotsAllreduce(ctx, s, input, output, count, type, op);
+                             });
 }
 
 absl::StatusOr<WorkPtr> LaunchAllreduce(Communicator& comm, const AllreduceOptions& options) {

@@ -27,10 +27,11 @@ absl::StatusOr<WorkPtr> LaunchBroadcast(Communicator& comm, const BroadcastOptio
       launch.descriptor = MakeDescriptor(CollectiveKind::kBroadcast, options.type, ReduceOp::kSum, options.root,
                                          options.count, algorithms::Algorithm::kSharedMemory);
       launch.timeout = options.timeout;
-      const BroadcastOptions o = options;
-      return LaunchOnSlots(comm, *slots, std::move(launch), [o, bytes](OpContext& ctx, transport::SharedSlots& s) {
-        return algorithms::SlotsBroadcast(ctx, s, o.input, o.output, bytes, o.root);
-      });
+      return LaunchOnSlots(comm, *slots, std::move(launch),
+                           [input = options.input, output = options.output, bytes, root = options.root](
+                               OpContext& ctx, transport::SharedSlots& s) {
+                             return algorithms::SlotsBroadcast(ctx, s, input, output, bytes, root);
+                           });
     }
   }
   SILK_ASSIGN_OR_RETURN(

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <memory>
 #include <optional>
+#include <utility>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_format.h"
@@ -154,12 +155,31 @@ WorkPtr Launch(Communicator& comm, LaunchOptions options, AlgorithmBody body) {
 }
 
 namespace {
-thread_local bool blocking_call = false;
+// This thread's BlockingCall: whether one is active, and the result of the
+// launch it ran itself, until WaitFor takes it.
+struct BlockingState {
+  bool active = false;
+  bool ran_here = false;
+  absl::Status result;
+};
+thread_local BlockingState blocking;
 }  // namespace
 
-BlockingCall::BlockingCall() : outer_(blocking_call) { blocking_call = true; }
-BlockingCall::~BlockingCall() { blocking_call = outer_; }
-bool BlockingCall::active() { return blocking_call; }
+BlockingCall::BlockingCall() : outer_(blocking.active) { blocking.active = true; }
+BlockingCall::~BlockingCall() {
+  blocking.active = outer_;
+  blocking.ran_here = false;
+}
+bool BlockingCall::active() { return blocking.active; }
+void BlockingCall::RanHere(absl::Status result) {
+  blocking.ran_here = true;
+  blocking.result = std::move(result);
+}
+absl::Status BlockingCall::TakeResult() {
+  if (!blocking.ran_here) return absl::InternalError("a collective returned no work and no result");
+  blocking.ran_here = false;
+  return std::exchange(blocking.result, absl::OkStatus());
+}
 
 transport::SharedSlots* SlotsFor(Communicator& comm, size_t bytes, const std::string& requested_algorithm) {
   const Config& config = comm.config();
@@ -171,7 +191,7 @@ transport::SharedSlots* SlotsFor(Communicator& comm, size_t bytes, const std::st
   return slots;
 }
 
-WorkPtr LaunchOnSlots(Communicator& comm, transport::SharedSlots& slots, LaunchOptions options, SlotsBody body) {
+WorkPtr QueueOnSlots(Communicator& comm, transport::SharedSlots& slots, LaunchOptions options, SlotsBody body) {
   const OpDescriptor descriptor = options.descriptor;
   LogPlanOnce(comm, descriptor, "shm-slots");
   auto run = [&slots, body = std::move(body)](OpContext& ctx) {
@@ -181,6 +201,19 @@ WorkPtr LaunchOnSlots(Communicator& comm, transport::SharedSlots& slots, LaunchO
   // Never beside another operation: a rank's publications must follow the
   // operations' order, which overlapping threads would not keep.
   return SubmitFromCaller(comm, descriptor, options.timeout, std::move(run), /*may_overlap=*/false);
+}
+
+bool RunOnSlotsHere(Communicator& comm, transport::SharedSlots& slots, const LaunchOptions& options,
+                    absl::FunctionRef<absl::Status(OpContext&, transport::SharedSlots&)> body) {
+  if (!BlockingCall::active()) return false;
+  LogPlanOnce(comm, options.descriptor, "shm-slots");
+  std::optional<absl::Status> result = comm.RunHereIfIdle(options.descriptor, options.timeout, [&](OpContext& ctx) {
+    ctx.Annotate("shm-slots");
+    return body(ctx, slots);
+  });
+  if (!result.has_value()) return false;
+  BlockingCall::RanHere(*std::move(result));
+  return true;
 }
 
 absl::Status Reject(Communicator& comm, CollectiveKind kind, const absl::Status& why) {
@@ -208,6 +241,7 @@ absl::StatusOr<WorkPtr> RejectOnError(Communicator& comm, CollectiveKind kind, a
 
 absl::Status WaitFor(const absl::StatusOr<WorkPtr>& work) {
   if (!work.ok()) return work.status();
+  if (*work == nullptr) return BlockingCall::TakeResult();
   return (*work)->Wait();
 }
 

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/time/time.h"
 #include "collectives/algorithms/selection.h"
 #include "collectives/algorithms/workspace.h"
@@ -71,9 +72,24 @@ using SlotsBody = std::function<absl::Status(OpContext&, transport::SharedSlots&
 
 // Queues `body` on the engine to run on `slots` (algorithm kSharedMemory in
 // `options.descriptor`). The slots check the descriptors themselves: no
-// neighbour check. Inside a BlockingCall the caller runs it itself when the
-// engine is idle (Engine::CallerRuns).
-WorkPtr LaunchOnSlots(Communicator& comm, transport::SharedSlots& slots, LaunchOptions options, SlotsBody body);
+// neighbour check.
+WorkPtr QueueOnSlots(Communicator& comm, transport::SharedSlots& slots, LaunchOptions options, SlotsBody body);
+
+// Inside a BlockingCall, when the engine is idle: runs `body` on `slots` at
+// once on this thread (Engine::RunHereIfIdle), hands its result to the
+// BlockingCall and returns true. Otherwise returns false having done nothing.
+bool RunOnSlotsHere(Communicator& comm, transport::SharedSlots& slots, const LaunchOptions& options,
+                    absl::FunctionRef<absl::Status(OpContext&, transport::SharedSlots&)> body);
+
+// Runs `body` (absl::Status(OpContext&, transport::SharedSlots&)) on `slots`:
+// a blocking call's thread runs it itself when it can and gets a null Work
+// (WaitFor returns the result); otherwise it is queued (QueueOnSlots). A
+// template, so that the shortest path copies the body nowhere.
+template <typename Body>
+WorkPtr LaunchOnSlots(Communicator& comm, transport::SharedSlots& slots, LaunchOptions options, Body body) {
+  if (RunOnSlotsHere(comm, slots, options, body)) return nullptr;
+  return QueueOnSlots(comm, slots, std::move(options), SlotsBody(std::move(body)));
+}
 
 // Marks the calling thread's collective as blocking (the caller waits for
 // it at once) for the launch it makes within this scope.
@@ -84,6 +100,10 @@ class BlockingCall {
   BlockingCall(const BlockingCall&) = delete;
   BlockingCall& operator=(const BlockingCall&) = delete;
   static bool active();
+  // The launch ran on this thread and ended with `result` (its Work is null);
+  // WaitFor takes it.
+  static void RanHere(absl::Status result);
+  static absl::Status TakeResult();
 
  private:
   bool outer_;
@@ -98,7 +118,8 @@ WorkPtr Launch(Communicator& comm, LaunchOptions options, AlgorithmBody body);
 // Reject (collectives.h).
 absl::StatusOr<WorkPtr> RejectOnError(Communicator& comm, CollectiveKind kind, absl::StatusOr<WorkPtr> launched);
 
-// The blocking form: Launch, then wait.
+// The blocking form: Launch, then wait (a null Work: the call ran on this
+// thread; its result is the BlockingCall's).
 absl::Status WaitFor(const absl::StatusOr<WorkPtr>& work);
 
 }  // namespace silk

@@ -426,6 +426,12 @@ WorkPtr Communicator::Submit(const OpDescriptor& descriptor, absl::Duration time
   return engine_->Submit(descriptor, timeout, std::move(body), may_overlap);
 }
 
+std::optional<absl::Status> Communicator::RunHereIfIdle(const OpDescriptor& descriptor, absl::Duration timeout,
+                                                        absl::FunctionRef<absl::Status(OpContext&)> body) {
+  if (timeout <= absl::ZeroDuration()) timeout = config_.timeout;
+  return engine_->RunHereIfIdle(descriptor, timeout, body);
+}
+
 std::vector<uint8_t> Communicator::TiersByRootRank() const {
   std::vector<uint8_t> tiers(*std::max_element(root_ranks_.begin(), root_ranks_.end()) + 1, 0);
   for (int r = 0; r < size(); ++r) {

@@ -102,6 +102,9 @@ class Communicator {
 
   // Queues a collective on the engine (used by collectives/); `timeout` zero means config().timeout.
   WorkPtr Submit(const OpDescriptor& descriptor, absl::Duration timeout, OpBody body, bool may_overlap = false);
+  // A blocking call's: runs `body` at once on this thread if the engine is idle (Engine::RunHereIfIdle).
+  std::optional<absl::Status> RunHereIfIdle(const OpDescriptor& descriptor, absl::Duration timeout,
+                                            absl::FunctionRef<absl::Status(OpContext&)> body);
   transport::Transport& transport() { return *transport_; }
 
   // Point-to-point (collectives/point_to_point.h). The number of this rank's

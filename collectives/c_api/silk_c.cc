@@ -13,6 +13,7 @@
 #include "collectives/c_api/silk_c_internal.h"
 #include "collectives/c_api/unique_id.h"
 #include "collectives/collectives.h"
+#include "collectives/launch.h"
 #include "collectives/split.h"
 #include "runtime/core/error.h"
 #include "runtime/communicator.h"
@@ -44,7 +45,7 @@ silk_result_t Finish(absl::StatusOr<silk::WorkPtr> started, silk_work_t** out) {
     DeferToGroupEnd(std::move(*started));
     return SILK_SUCCESS;
   }
-  return Report((*started)->Wait());
+  return Report(silk::WaitFor(started));  // a blocking call may have run already (launch.h)
 }
 
 silk_result_t Report(const absl::Status& status) {

@@ -175,7 +175,7 @@ void Engine::WaiterLoop() {
 
 void Engine::Finish(Tracked& op) {
   absl::Status result = transport::AwaitAll(*transport_, op.requests, op.started, op.deadline);
-  Account(*op.work, true, -1, op.started, "", op.requests, result);
+  Account(op.work->op_id(), op.work->descriptor(), true, -1, op.started, "", op.requests, result);
   if (result.ok()) {
     op.work->Complete(absl::OkStatus());
     return;
@@ -189,8 +189,13 @@ void Engine::Finish(Tracked& op) {
 }
 
 Engine::Stats Engine::stats() const {
-  absl::MutexLock lock(&stats_mu_);
-  return stats_;
+  Stats stats;
+  stats.collectives = counters_.collectives.load(std::memory_order_relaxed);
+  stats.point_to_point = counters_.point_to_point.load(std::memory_order_relaxed);
+  stats.failed = counters_.failed.load(std::memory_order_relaxed);
+  stats.collective_time = absl::Nanoseconds(counters_.collective_ns.load(std::memory_order_relaxed));
+  stats.point_to_point_time = absl::Nanoseconds(counters_.point_to_point_ns.load(std::memory_order_relaxed));
+  return stats;
 }
 
 void Engine::EnableTrace(const std::string& path, int rank, std::vector<uint8_t> tier_of_peer) {
@@ -230,23 +235,21 @@ std::vector<TracePhase> Phases(const std::vector<transport::RequestPtr>& request
 
 }  // namespace
 
-absl::Time Engine::Account(const Work& work, bool point_to_point, int track, absl::Time start,
-                           const std::string& note, const std::vector<transport::RequestPtr>& requests,
-                           const absl::Status& result) {
+absl::Time Engine::Account(uint64_t op_id, const OpDescriptor& descriptor, bool point_to_point, int track,
+                           absl::Time start, const std::string& note,
+                           const std::vector<transport::RequestPtr>& requests, const absl::Status& result) {
   const absl::Time end = absl::Now();
-  {
-    absl::MutexLock lock(&stats_mu_);
-    (point_to_point ? stats_.point_to_point : stats_.collectives)++;
-    (point_to_point ? stats_.point_to_point_time : stats_.collective_time) += end - start;
-    stats_.failed += result.ok() ? 0 : 1;
-  }
+  (point_to_point ? counters_.point_to_point : counters_.collectives).fetch_add(1, std::memory_order_relaxed);
+  (point_to_point ? counters_.point_to_point_ns : counters_.collective_ns)
+      .fetch_add(absl::ToInt64Nanoseconds(end - start), std::memory_order_relaxed);
+  if (!result.ok()) counters_.failed.fetch_add(1, std::memory_order_relaxed);
   if (trace_ == nullptr) return end;
   TraceEvent event;
-  event.name = CollectiveKindName(work.descriptor().kind);
+  event.name = CollectiveKindName(descriptor.kind);
   event.category = point_to_point ? "point-to-point" : "collective";
-  event.call = work.descriptor().ToString();
+  event.call = descriptor.ToString();
   event.note = note;
-  event.op_id = work.op_id();
+  event.op_id = op_id;
   event.track = point_to_point ? 1000 : track;
   event.start = start;
   event.end = end;
@@ -306,39 +309,57 @@ void Engine::Loop(int stream) {
 }
 
 void Engine::Run(Pending& op, int stream) {
-  absl::Status sticky = status();
-  if (!sticky.ok()) {
-    op.work->Complete(sticky);
-    return;
+  absl::Time end = absl::InfinitePast();
+  absl::Status result =
+      Execute(op.work->op_id(), op.work->descriptor(), op.timeout, op.body, stream, op.work.get(), &end);
+  op.work->Complete(std::move(result), end);
+}
+
+std::optional<absl::Status> Engine::RunHereIfIdle(const OpDescriptor& descriptor, absl::Duration timeout,
+                                                  absl::FunctionRef<absl::Status(OpContext&)> body) {
+  uint64_t op_id;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!error_.ok() || stopping_ || !queue_.empty() || running_ > 0) return std::nullopt;
+    op_id = next_op_id_++;
+    running_++;  // the engine's threads wait for it as for one of theirs
   }
+  absl::Time end;
+  absl::Status result = Execute(op_id, descriptor, timeout, body, kCallerTrack, nullptr, &end);
+  absl::MutexLock lock(&mu_);
+  running_--;
+  if (!queue_.empty()) changed_.SignalAll();
+  return result;
+}
+
+absl::Status Engine::Execute(uint64_t op_id, const OpDescriptor& d, absl::Duration timeout,
+                             absl::FunctionRef<absl::Status(OpContext&)> body, int stream, Work* work,
+                             absl::Time* end) {
+  if (absl::Status sticky = status(); !sticky.ok()) return sticky;
   // A transport that failed outside any operation (a peer died) fails this one at once.
   absl::Status transport_status = transport_->status();
-  const OpDescriptor& d = op.work->descriptor();
   auto describe = [&](const absl::Status& s) {
-    return Prefixed(s, absl::StrFormat("%s #%d on rank %d failed: ", d.ToString(), op.work->op_id(), rank_));
+    return Prefixed(s, absl::StrFormat("%s #%d on rank %d failed: ", d.ToString(), op_id, rank_));
   };
   if (!transport_status.ok()) {
     absl::Status failed = describe(transport_status);
     SetError(failed);
-    op.work->Complete(failed);
-    return;
+    return failed;
   }
   const absl::Time start = absl::Now();
-  op.work->MarkStarted(start);
-  OpContext context(transport_, op.work->op_id(), d, start + op.timeout);
-  absl::Status result = op.body(context);
-  const absl::Time end = Account(*op.work, false, stream, start, context.note(), context.requests(), result);
-  if (result.ok()) {
-    op.work->Complete(absl::OkStatus(), end);
-    return;
-  }
+  if (work != nullptr) work->MarkStarted(start);
+  OpContext context(transport_, op_id, d, start + timeout, start);
+  absl::Status result = body(context);
+  *end = Account(op_id, d, false, stream, start, context.note(), context.requests(), result);
+  if (result.ok()) return result;
   absl::Status failed = describe(result);
   Log(LogLevel::kWarning, "%s", failed.message());
   SetError(failed);
   // The transport has failed now, so every request completes promptly; wait for
   // them so that no lane still touches the caller's buffers when Wait() returns.
   transport::WaitAll(context.requests(), absl::Now() + absl::Seconds(10)).IgnoreError();
-  op.work->Complete(failed);
+  *end = absl::InfinitePast();  // when the wait ended, not the operation
+  return failed;
 }
 
 }  // namespace silk

@@ -20,6 +20,8 @@
 // nothing is queued or running, Submit runs it at once, as an engine thread
 // would (same number, deadline, errors, trace), and returns it completed. This
 // saves two thread hand-offs, most of the cost of a small collective.
+// RunHereIfIdle goes further for the smallest calls: no Work at all, only the
+// result.
 //
 // The engine's threads run operations and nothing else: completion callbacks
 // (Work::OnComplete, and through them PyTorch's future callbacks) run on the
@@ -34,10 +36,12 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -54,11 +58,13 @@ namespace silk {
 // operation's tags and deadline.
 class OpContext {
  public:
-  OpContext(transport::Transport* transport, uint64_t op_id, const OpDescriptor& descriptor, absl::Time deadline)
+  // `started`: when the operation started (default: now).
+  OpContext(transport::Transport* transport, uint64_t op_id, const OpDescriptor& descriptor, absl::Time deadline,
+            absl::Time started = absl::InfinitePast())
       : transport_(transport),
         op_id_(op_id),
         descriptor_(descriptor),
-        started_(absl::Now()),
+        started_(started == absl::InfinitePast() ? absl::Now() : started),
         deadline_(deadline),
         requests_(&own_requests_),
         note_(&own_note_) {}
@@ -141,6 +147,13 @@ class Engine {
   // Queues an operation. It starts after every operation submitted before it
   // has ended, or, with `may_overlap`, once they have all started.
   WorkPtr Submit(const OpDescriptor& descriptor, absl::Duration timeout, OpBody body, bool may_overlap = false);
+  // A blocking call's shorter way: when the engine is idle and healthy, runs
+  // `body` at once on this thread as the next operation (same number,
+  // deadline, sticky error and trace as Submit's) and returns its result,
+  // with no Work to allocate, lock and wait for. Otherwise (busy, failed or
+  // stopping) returns nullopt having taken nothing: the caller then Submits.
+  std::optional<absl::Status> RunHereIfIdle(const OpDescriptor& descriptor, absl::Duration timeout,
+                                            absl::FunctionRef<absl::Status(OpContext&)> body);
 
   // Point-to-point: waits for `requests`, which the caller has already posted
   // (so their order is the caller's), on a waiter thread of its own, outside
@@ -189,11 +202,17 @@ class Engine {
   };
   void Loop(int stream);
   void Run(Pending& op, int stream);
+  // Runs one operation's body on this thread and returns its result (on
+  // failure, the sticky error it set). `work`, if any, learns when it
+  // started; `*end` is when it ended, if it ran.
+  absl::Status Execute(uint64_t op_id, const OpDescriptor& d, absl::Duration timeout,
+                       absl::FunctionRef<absl::Status(OpContext&)> body, int stream, Work* work, absl::Time* end);
   void WaiterLoop();
   void Finish(Tracked& op);
   // Counts a finished operation and, with SILK_TRACE, records it; returns when it ended.
-  absl::Time Account(const Work& work, bool point_to_point, int track, absl::Time start, const std::string& note,
-               const std::vector<transport::RequestPtr>& requests, const absl::Status& result);
+  absl::Time Account(uint64_t op_id, const OpDescriptor& descriptor, bool point_to_point, int track,
+                     absl::Time start, const std::string& note, const std::vector<transport::RequestPtr>& requests,
+                     const absl::Status& result);
   void SetError(const absl::Status& status);
 
   transport::Transport* const transport_;
@@ -217,9 +236,14 @@ class Engine {
   std::deque<Tracked> tracked_ ABSL_GUARDED_BY(mu_);
   int idle_waiters_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::thread> waiters_ ABSL_GUARDED_BY(mu_);
-  // Apart from mu_: accounting an operation must not contend with the queue.
-  mutable absl::Mutex stats_mu_;
-  Stats stats_ ABSL_GUARDED_BY(stats_mu_);
+  // Stats, apart from mu_ and without a lock: accounting an operation must
+  // not contend with the queue. Each counter is exact; a reader may see one
+  // operation counted in one and not yet in another.
+  struct Counters {
+    std::atomic<uint64_t> collectives{0}, point_to_point{0}, failed{0};
+    std::atomic<int64_t> collective_ns{0}, point_to_point_ns{0};
+  };
+  Counters counters_;
   std::unique_ptr<OpTrace> trace_;  // set before any operation runs (EnableTrace)
   std::vector<uint8_t> tier_of_peer_;
   std::unique_ptr<CallbackExecutor> callbacks_;  // outlives the threads, which complete works

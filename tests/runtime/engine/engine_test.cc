@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -98,6 +99,74 @@ TEST(Engine, WorkTestAndCallbacks) {
   EXPECT_TRUE(work->Test());
   work->OnComplete([&](const absl::Status& s) { callbacks += s.ok() ? 1 : 100; });
   EXPECT_EQ(callbacks.load(), 2);
+}
+
+// A blocking call's shorter way: on the calling thread, numbered in turn
+// with submitted operations, counted, sticky on failure; never while the
+// engine has work, and never once it has failed.
+// RunHereIfIdle, tried until the engine's thread has counted its last
+// operation as ended (it does so just after that operation's Work completes).
+std::optional<absl::Status> RunHereOnceIdle(Communicator& comm, uint64_t count,
+                                            absl::FunctionRef<absl::Status(OpContext&)> body) {
+  for (int i = 0; i < 1000; ++i) {
+    if (std::optional<absl::Status> here = comm.RunHereIfIdle(Probe(count), absl::ZeroDuration(), body)) return here;
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  return std::nullopt;
+}
+
+// A blocking call's shorter way: on the calling thread, numbered in turn
+// with submitted operations, counted, sticky on failure; never while the
+// engine has work, and never once it has failed.
+TEST(Engine, RunHereIfIdleRunsOnTheCallerInTurnOnlyWhenIdle) {
+  auto comms = testing::CreateCommunicators(1, testing::TestConfig());
+  ASSERT_TRUE(comms.ok()) << comms.status();
+  Communicator& comm = *(*comms)[0];
+  uint64_t submitted_id = 0;
+  ASSERT_TRUE(comm.Submit(Probe(0), absl::ZeroDuration(), [&](OpContext& ctx) {
+                    submitted_id = ctx.op_id();
+                    return absl::OkStatus();
+                  })->Wait(absl::Seconds(10)).ok());
+  const std::thread::id caller = std::this_thread::get_id();
+  uint64_t here_id = 0;
+  std::optional<absl::Status> here = RunHereOnceIdle(comm, 1, [&](OpContext& ctx) {
+    here_id = ctx.op_id();
+    EXPECT_EQ(std::this_thread::get_id(), caller);
+    EXPECT_GT(ctx.deadline(), absl::Now());
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(here.has_value());
+  EXPECT_TRUE(here->ok()) << *here;
+  EXPECT_EQ(here_id, submitted_id + 1);
+  EXPECT_EQ(comm.Stats().collectives, 2u);
+
+  // Busy: an operation is running, so the call takes nothing (not even a number).
+  absl::Notification running, release;
+  WorkPtr busy = comm.Submit(Probe(2), absl::ZeroDuration(), [&](OpContext&) {
+    running.Notify();
+    release.WaitForNotificationWithTimeout(absl::Seconds(10));
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(running.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  bool ran = false;
+  EXPECT_FALSE(comm.RunHereIfIdle(Probe(3), absl::ZeroDuration(), [&](OpContext&) {
+                     ran = true;
+                     return absl::OkStatus();
+                   }).has_value());
+  release.Notify();
+  ASSERT_TRUE(busy->Wait(absl::Seconds(10)).ok());
+  EXPECT_FALSE(ran);
+
+  // A failure run here is the communicator's sticky error, named; afterwards
+  // the call declines, so the usual path reports the error.
+  here = RunHereOnceIdle(comm, 4, [](OpContext&) { return absl::InternalError("the body failed"); });
+  ASSERT_TRUE(here.has_value());
+  EXPECT_NE(here->message().find("the body failed"), std::string::npos) << *here;
+  EXPECT_NE(here->message().find("#" + std::to_string(here_id + 2)), std::string::npos) << *here;
+  EXPECT_EQ(comm.status().message(), here->message());
+  EXPECT_FALSE(comm.RunHereIfIdle(Probe(5), absl::ZeroDuration(), [](OpContext&) { return absl::OkStatus(); })
+                   .has_value());
+  EXPECT_EQ(comm.Stats().collectives, 4u);
 }
 
 std::string ThisThreadName() {
