@@ -58,6 +58,7 @@ Flags (sizes take K, M, G suffixes, powers of 1024):
   -o/--redop                     sum prod min max avg
   -r/--root                      root of broadcast and reduce
   --op                           allreduce reduce_scatter allgather broadcast reduce alltoall
+                                 barrier (one row, sizes ignored)
   --algo NAME                    Silk's algorithm for every call (ring, rhd, tree, pairwise)
   --lanes N                      TCP connections per pair of ranks (SILK_LANES)
   --impl LIST                    silk (default), mpi (OpenMPI's own collectives on the
@@ -102,7 +103,7 @@ and no average: such reductions are skipped for --impl mpi, with a note
 using silk::DataType;
 using silk::ReduceOp;
 
-enum class Collective { kAllreduce, kReduceScatter, kAllgather, kBroadcast, kReduce, kAlltoall };
+enum class Collective { kAllreduce, kReduceScatter, kAllgather, kBroadcast, kReduce, kAlltoall, kBarrier };
 
 struct NamedCollective {
   const char* name;
@@ -112,6 +113,7 @@ constexpr NamedCollective kCollectives[] = {
     {"allreduce", Collective::kAllreduce}, {"reduce_scatter", Collective::kReduceScatter},
     {"allgather", Collective::kAllgather}, {"broadcast", Collective::kBroadcast},
     {"reduce", Collective::kReduce},       {"alltoall", Collective::kAlltoall},
+    {"barrier", Collective::kBarrier},
 };
 
 const char* CollectiveName(Collective c) {
@@ -135,6 +137,7 @@ double BusFactor(Collective c, int n) {
     case Collective::kAlltoall: return static_cast<double>(n - 1) / n;
     case Collective::kBroadcast:
     case Collective::kReduce: return 1.0;
+    case Collective::kBarrier: return 0.0;
   }
   return 1.0;
 }
@@ -288,6 +291,7 @@ absl::Status ParseFlags(int argc, char** argv, Flags* flags) {
       return absl::InvalidArgumentError(absl::StrFormat("unknown flag %s (see --help)", flag));
     }
   }
+  if (flags->collective == Collective::kBarrier) flags->min_bytes = flags->max_bytes = 0;  // one row, no data
   if (flags->min_bytes > flags->max_bytes) return absl::InvalidArgumentError("-b is larger than -e");
   if (flags->within_region && (flags->check || flags->collective != Collective::kAllreduce)) {
     return absl::InvalidArgumentError("--within-region 1 needs --op allreduce and -c 0");
@@ -472,6 +476,7 @@ class SilkImpl : public Impl {
       case Collective::kAlltoall:
         work = silk::AlltoallAsync(*comm_, {c.input, c.output, c.count, c.type, {}, algorithm_});
         break;
+      case Collective::kBarrier: work = silk::BarrierAsync(*comm_, {{}, algorithm_}); break;
     }
     if (!work.ok()) return work.status();
     pending_.push_back(*work);
@@ -509,6 +514,7 @@ class SilkImpl : public Impl {
         return silk::Reduce(*comm_, {c.input, c.output, c.count, c.type, c.redop, c.root, {}, algorithm_});
       case Collective::kAlltoall:
         return silk::Alltoall(*comm_, {c.input, c.output, c.count, c.type, {}, algorithm_});
+      case Collective::kBarrier: return silk::Barrier(*comm_, {{}, algorithm_});
     }
     return absl::InternalError("unknown collective");
   }
@@ -568,6 +574,7 @@ class MpiImpl : public Impl {
         code = MPI_Reduce(c.in_place && rank != c.root ? c.input : send, c.output, count, type, MpiOp(c.redop), c.root,
                           MPI_COMM_WORLD);
         break;
+      case Collective::kBarrier: code = MPI_Barrier(MPI_COMM_WORLD); break;
     }
     return Job::MpiStatus(code, CollectiveName(c.collective));
   }
@@ -749,6 +756,7 @@ int64_t CountWrong(const Flags& f, int n, int rank, const Layout& l, const void*
         for (size_t i = 0; i < l.count; ++i) check(q * l.count + i, InputValue(f.redop, n, q, rank * l.count + i));
       }
       break;
+    case Collective::kBarrier: break;  // nothing to hold
   }
   return wrong;
 }
@@ -1168,7 +1176,7 @@ int main(int argc, char** argv) {
   std::vector<double> busbw_sum(impls.size(), 0.0);
   int rows = 0;
   int64_t wrong_total = 0;
-  for (size_t bytes = flags.min_bytes; bytes <= flags.max_bytes; bytes *= flags.step_factor) {
+  for (size_t bytes = flags.min_bytes; bytes <= flags.max_bytes; bytes = bytes == 0 ? 1 : bytes * flags.step_factor) {
     const Layout layout = LayoutFor(flags.collective, bytes, elem, n, rank);
     const size_t row_bytes = std::max(layout.send, layout.recv) * elem;
     for (size_t k = 0; k < impls.size(); ++k) {
