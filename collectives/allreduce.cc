@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
 #include "collectives/algorithms/cost_model.h"
 #include "collectives/algorithms/halving_doubling.h"
 #include "collectives/algorithms/hierarchical.h"
@@ -85,22 +86,24 @@ absl::StatusOr<WorkPtr> LaunchAllreduce(Communicator& comm, const AllreduceOptio
   // Paced only when the message is larger than the link holds in flight: a
   // smaller one fits in the path's window and queue, goes faster as a burst,
   // and may sit on fewer lanes than the pace is split over. Such an operation
-  // also measures the WAN for the next ones: the pace is above what they
-  // measured (rate_estimator.h: a cap on bursts, not a target; the first is not
-  // paced unless the spec declares the rate), never above a declared rate. The
-  // pace is this rank's own: nothing on the wire depends on it.
+  // also measures the WAN, for itself as it runs and for the next ones: the
+  // pace is above what was measured (rate_estimator.h: a cap on bursts, not a
+  // target; the first is not paced unless the spec declares the rate), above a
+  // declared rate only while probing it or once measured past it. The pace is
+  // this rank's own: nothing on the wire depends on it.
   const TierCost wan = comm.tiers().SlowestWan();
   RateEstimator& measured = *comm.wan_rate();
   const double known = measured.Estimate() > 0 ? measured.Estimate() : wan.bytes_per_s;
   if (wan.present && bytes * wan_ratio >= known * wan.rtt_s) {
-    double pace = 0;
+    const double declared = wan.rate_declared() ? wan.bytes_per_s : 0;
+    double pace = declared;
     if (comm.config().wan_pacing_measured) {
       plan.wan_rate = comm.wan_rate();
       plan.wan_sample_bytes = bytes * wan_ratio;
       plan.wan_rtt_s = wan.rtt_s;
-      pace = measured.Pace();
+      plan.wan_declared_bytes_per_s = declared;
+      pace = measured.Pace(absl::Now(), declared);
     }
-    if (wan.rate_declared()) pace = pace > 0 ? std::min(pace, wan.bytes_per_s) : wan.bytes_per_s;
     if (comm.config().wan_pacing) plan.wan_bytes_per_s = pace;
   }
   // Regions whose link measured as fast as the LAN are better served flat; the

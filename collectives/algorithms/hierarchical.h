@@ -51,9 +51,12 @@ struct HierarchicalPlan {
   // All-reduce: where to report how fast this operation's WAN exchange went
   // (null: not measured), the bytes it moves across each region pair each way,
   // and the WAN's round trip (the last byte's half of it is not transfer time).
+  // When set, the pace follows the estimate during the operation too, capped
+  // by the declared rate (0: none) as RateEstimator::Pace says.
   std::shared_ptr<RateEstimator> wan_rate;
   double wan_sample_bytes = 0;
   double wan_rtt_s = 0;
+  double wan_declared_bytes_per_s = 0;
   // All-reduce of float32 sum/avg: how the partial sums cross regions (the
   // region phases stay exact; see wan_codec.h), and the caller's carried
   // error for this buffer (may be null).

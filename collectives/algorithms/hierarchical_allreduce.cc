@@ -1,6 +1,7 @@
 #include "collectives/algorithms/hierarchical.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <optional>
@@ -119,23 +120,39 @@ void EncodeBlock(const WanCodec& codec, Workspace& workspace, char* block, float
 }
 
 // Paces this rank's sends to its exchange partners for one operation (see
-// HierarchicalPlan::wan_bytes_per_s) and lifts the cap when it ends.
+// HierarchicalPlan::wan_bytes_per_s), each at its share of the region's pace;
+// Set again re-paces them while the operation runs, and the cap is lifted when
+// it ends.
 class WanPacing {
  public:
   explicit WanPacing(OpContext& ctx) : ctx_(ctx) {}
   ~WanPacing() {
-    for (int peer : peers_) ctx_.transport().EndPacing(ctx_.global_rank(peer));
+    if (pace_ == 0) return;
+    for (const Partner& p : partners_) ctx_.transport().EndPacing(ctx_.global_rank(p.peer));
   }
   WanPacing(const WanPacing&) = delete;
   WanPacing& operator=(const WanPacing&) = delete;
-  void Pace(int peer, double bytes_per_s) {
-    ctx_.transport().BeginPacing(ctx_.global_rank(peer), static_cast<uint64_t>(std::max(bytes_per_s, 1.0)));
-    peers_.push_back(peer);
+  void AddPartner(int peer, double share) { partners_.push_back(Partner{peer, share}); }
+  // Ignored unless positive and more than 1 % from the pace set.
+  void Set(double bytes_per_s) {
+    if (!(bytes_per_s > 0) || std::abs(bytes_per_s - pace_) <= 0.01 * pace_) return;
+    for (const Partner& p : partners_) {
+      const int peer = ctx_.global_rank(p.peer);
+      ctx_.transport().BeginPacing(peer, static_cast<uint64_t>(std::max(bytes_per_s * p.share, 1.0)));
+      // Held already: Begin set the new rate, End gives back its second hold.
+      if (pace_ > 0) ctx_.transport().EndPacing(peer);
+    }
+    pace_ = bytes_per_s;
   }
 
  private:
+  struct Partner {
+    int peer;
+    double share;
+  };
   OpContext& ctx_;
-  std::vector<int> peers_;
+  std::vector<Partner> partners_;
+  double pace_ = 0;
 };
 
 }  // namespace
@@ -296,7 +313,7 @@ absl::Status HierarchicalAllreduce(OpContext& ctx, Workspace& workspace, const T
   // rate B; a partner that takes `overlap` of a chunk's `n` elements from this
   // rank gets B * overlap / n of it, so the region's ranks together send at B.
   WanPacing pacing(ctx);
-  if (plan.wan_bytes_per_s > 0 && chunks > 0 && chunk_range(0).count > 0) {
+  if ((plan.wan_bytes_per_s > 0 || plan.wan_rate != nullptr) && chunks > 0 && chunk_range(0).count > 0) {
     const Range mine = blocks_of(0, my_region)[local_rank];
     for (int r = 0; r < regions; ++r) {
       if (r == my_region || mine.count == 0) continue;
@@ -304,11 +321,29 @@ absl::Status HierarchicalAllreduce(OpContext& ctx, Workspace& workspace, const T
       for (size_t j = 0; j < theirs.size(); ++j) {
         const Range overlap = Intersect(mine, theirs[j]);
         if (overlap.count == 0) continue;
-        pacing.Pace(topology.region_members(r)[j],
-                    plan.wan_bytes_per_s * static_cast<double>(overlap.count) / chunk_range(0).count);
+        pacing.AddPartner(topology.region_members(r)[j],
+                          static_cast<double>(overlap.count) / chunk_range(0).count);
       }
     }
   }
+  pacing.Set(plan.wan_bytes_per_s);
+  // Measured (plan.wan_rate): each chunk's exchange, from its posting to its
+  // last arrival as the transport stamped them, is a delivery; the pace
+  // follows the estimate while the operation runs (a call of gigabytes
+  // outlasts the estimator's window) and steps into the probe slots above a
+  // declared rate.
+  std::optional<DeliveryMeter> meter;
+  if (plan.wan_rate != nullptr && regions > 1) meter.emplace(*plan.wan_rate);
+  auto delivered = [&](const Exchange& x) {
+    if (!meter || x.requests.empty()) return;
+    absl::Time sent = absl::InfiniteFuture(), arrived = absl::InfinitePast();
+    for (const transport::RequestPtr& request : x.requests) {
+      sent = std::min(sent, request->posted());
+      arrived = std::max(arrived, request->completed());
+    }
+    meter->Delivered(sent, arrived, plan.wan_sample_bytes * chunk_range(x.chunk).count / count);
+    pacing.Set(plan.wan_rate->Pace(absl::Now(), plan.wan_declared_bytes_per_s));
+  };
   // The WAN is busy from the first exchange to the last one's arrival.
   absl::Time first_exchange = absl::InfiniteFuture(), last_exchange = absl::InfinitePast();
   std::vector<Exchange> in_flight;
@@ -320,6 +355,7 @@ absl::Status HierarchicalAllreduce(OpContext& ctx, Workspace& workspace, const T
     if (in_flight.size() >= std::max<size_t>(plan.pipeline_depth, 2)) {
       SILK_RETURN_IF_ERROR(finish_exchange(in_flight.front()));
       last_exchange = absl::Now();
+      delivered(in_flight.front());
       SILK_RETURN_IF_ERROR(all_gather(in_flight.front().chunk));
       in_flight.erase(in_flight.begin());
     }
@@ -327,6 +363,7 @@ absl::Status HierarchicalAllreduce(OpContext& ctx, Workspace& workspace, const T
   for (Exchange& x : in_flight) {
     SILK_RETURN_IF_ERROR(finish_exchange(x));
     last_exchange = absl::Now();
+    delivered(x);
     SILK_RETURN_IF_ERROR(all_gather(x.chunk));
   }
   // The exchange took at least the bytes' transfer plus the last byte's way
