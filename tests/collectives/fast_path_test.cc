@@ -170,6 +170,34 @@ TEST_P(FastPath, MismatchedTwoStepCallsFailEveryRank) {
   }
 }
 
+// The node tier's byte counters see a call's bytes whichever way it went:
+// through the slots, each rank publishes its input to every peer and reads
+// every peer's.
+TEST_P(FastPath, NodeCountersIncludeTheCallsBytes) {
+  constexpr int kRanks = 3;
+  constexpr size_t kCount = 1000;  // one step on the slots
+  auto comms = testing::CreateCommunicators(kRanks, MakeConfig(absl::Seconds(20)));
+  ASSERT_TRUE(comms.ok()) << comms.status();
+  std::vector<CommStats> before(kRanks), after(kRanks);
+  auto results = testing::RunOnRanks(*comms, [&](Communicator& comm) -> absl::Status {
+    std::vector<float> values(kCount, 1.0f);
+    before[comm.rank()] = comm.Stats();
+    absl::Status s = Allreduce(comm, {values.data(), values.data(), kCount, DataType::kFloat32, ReduceOp::kSum, {}, ""});
+    after[comm.rank()] = comm.Stats();
+    return s;
+  });
+  for (int r = 0; r < kRanks; ++r) {
+    ASSERT_TRUE(results[r].ok()) << "rank " << r << ": " << results[r];
+    const uint64_t sent = after[r].node.bytes_sent - before[r].node.bytes_sent;
+    const uint64_t received = after[r].node.bytes_received - before[r].node.bytes_received;
+    // At least the others' shares of its input; at most its whole input to every peer.
+    EXPECT_GE(sent, kCount * sizeof(float) * (kRanks - 1) / kRanks) << "rank " << r;
+    EXPECT_LE(sent, kCount * sizeof(float) * (kRanks - 1) + 1024) << "rank " << r;
+    EXPECT_GE(received, kCount * sizeof(float) * (kRanks - 1) / kRanks) << "rank " << r;
+    EXPECT_EQ(after[r].collectives, before[r].collectives + 1) << "rank " << r;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(OnAndOff, FastPath, ::testing::Bool(),
                          [](const auto& info) { return info.param ? "FastPath" : "NoFastPath"; });
 

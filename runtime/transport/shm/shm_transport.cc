@@ -230,7 +230,12 @@ void ShmTransport::WakeProgress() { loop_.Wake(); }
 
 PeerCounters ShmTransport::counters(int peer) const {
   if (peer < 0 || peer >= size_) return {};
-  return PeerCounters{peers_[peer]->bytes_sent.load(), peers_[peer]->bytes_received.load()};
+  PeerCounters counters{peers_[peer]->bytes_sent.load(), peers_[peer]->bytes_received.load()};
+  if (slots_ != nullptr) {  // the calling-thread path's bytes count as this pair's too
+    counters.bytes_sent += slots_->bytes_sent(peer);
+    counters.bytes_received += slots_->bytes_received(peer);
+  }
+  return counters;
 }
 
 }  // namespace silk::transport::shm

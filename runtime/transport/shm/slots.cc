@@ -92,7 +92,8 @@ ShmSlots::ShmSlots(int rank, std::vector<SlotLane*> out, std::vector<SlotLane*> 
       spins_(Oversubscribed(1 + static_cast<int>(std::count_if(out_.begin(), out_.end(),
                                                                [](SlotLane* l) { return l != nullptr; })))
                  ? kOversubscribedSpins
-                 : kSpins) {}
+                 : kSpins),
+      counters_(out_.size()) {}
 
 void ShmSlots::Signal(SlotLane& lane) {
   // Dekker with the sleeper (WaitOn): its count goes up before it re-checks,
@@ -159,6 +160,8 @@ absl::Status ShmSlots::PublishTo(int peer, uint64_t op_id, int step, const OpDes
   lane->bytes[b] = bytes;
   lane->seq[b].store(sequence, std::memory_order_seq_cst);
   Signal(*lane);
+  Counters& counted = counters_[peer];
+  counted.Add(counted.sent, bytes);
   return absl::OkStatus();
 }
 
@@ -223,6 +226,8 @@ absl::StatusOr<const char*> ShmSlots::Await(int peer, uint64_t op_id, int step, 
         op_id, rank_, descriptor.ToString(), peer, OperationOf(seq)));
   }
   if (absl::Status same = Check(peer, op_id, descriptor, bytes, lane, b); !same.ok()) return same;
+  Counters& counted = counters_[peer];
+  counted.Add(counted.received, bytes);
   return static_cast<const char*>(lane.data[b]);
 }
 

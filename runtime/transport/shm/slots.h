@@ -5,6 +5,7 @@
 // reads in, and no thread hand-off at all.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <string>
 #include <vector>
@@ -35,6 +36,11 @@ class ShmSlots : public SharedSlots {
   // Wakes every thread of this process asleep on a lane (the transport failed).
   void WakeAll();
 
+  // Payload bytes published to and read from `peer` through the slots (the
+  // transport adds them to its counters).
+  uint64_t bytes_sent(int peer) const { return counters_[peer].sent.load(std::memory_order_relaxed); }
+  uint64_t bytes_received(int peer) const { return counters_[peer].received.load(std::memory_order_relaxed); }
+
  private:
   // Waits until `ready()`, on `lane`'s futex once spinning is over; `what()`
   // describes the wait for the timeout's message.
@@ -51,6 +57,16 @@ class ShmSlots : public SharedSlots {
   const std::function<bool()> failed_;
   const std::function<absl::Status()> failure_;
   const int spins_;  // polls before yielding: fewer where ranks outnumber CPUs
+  // One writer at a time (a communicator's operations on the slots never
+  // overlap, and each starts after the last ended), so a load and a store
+  // suffice: no locked add on the fast path.
+  struct Counters {
+    std::atomic<uint64_t> sent{0}, received{0};
+    void Add(std::atomic<uint64_t>& counter, uint64_t n) {
+      counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    }
+  };
+  std::vector<Counters> counters_;
 };
 
 }  // namespace silk::transport::shm
