@@ -1,4 +1,5 @@
 #include "collectives/algorithms/pairwise.h"
+#include "collectives/algorithms/shared_slots.h"
 #include "collectives/collectives.h"
 #include "collectives/launch.h"
 #include "collectives/validation.h"
@@ -14,6 +15,21 @@ absl::StatusOr<WorkPtr> LaunchAlltoall(Communicator& comm, const AlltoallOptions
   SILK_RETURN_IF_ERROR(ValidateBuffer(options.input, bytes, "alltoall input"));
   SILK_RETURN_IF_ERROR(ValidateBuffer(options.output, bytes, "alltoall output"));
   SILK_RETURN_IF_ERROR(ValidateNoPartialOverlap(options.input, bytes, options.output, bytes));
+  const size_t block_bytes = bytes / comm.size();
+  if (comm.num_regions() == 1) {
+    transport::SharedSlots* slots = SlotsFor(comm, 0, options.algorithm);
+    if (slots != nullptr && algorithms::SlotsBlocksFit(*slots, block_bytes, comm.size())) {
+      LaunchOptions launch;
+      launch.descriptor = MakeDescriptor(CollectiveKind::kAlltoall, options.type, ReduceOp::kSum, -1, options.count,
+                                         algorithms::Algorithm::kSharedMemory);
+      launch.timeout = options.timeout;
+      return LaunchOnSlots(comm, *slots, std::move(launch),
+                           [input = options.input, output = options.output, block_bytes](
+                               OpContext& ctx, transport::SharedSlots& s) {
+                             return algorithms::SlotsAlltoall(ctx, s, input, output, block_bytes);
+                           });
+    }
+  }
   SILK_ASSIGN_OR_RETURN(
       const algorithms::Algorithm algorithm,
       algorithms::ChooseAlgorithm(CollectiveKind::kAlltoall, options.algorithm, comm.config().algorithm, bytes));
@@ -22,7 +38,6 @@ absl::StatusOr<WorkPtr> LaunchAlltoall(Communicator& comm, const AlltoallOptions
       MakeDescriptor(CollectiveKind::kAlltoall, options.type, ReduceOp::kSum, -1, options.count, algorithm);
   launch.timeout = options.timeout;
   launch.may_overlap = options.may_overlap;
-  const size_t block_bytes = bytes / comm.size();
   const AlltoallOptions o = options;
   return Launch(comm, std::move(launch), [o, block_bytes](OpContext& ctx, algorithms::Workspace& ws) {
     return algorithms::PairwiseAlltoall(ctx, ws, o.input, o.output, block_bytes);
@@ -36,6 +51,7 @@ absl::StatusOr<WorkPtr> AlltoallAsync(Communicator& comm, const AlltoallOptions&
 }
 
 absl::Status Alltoall(Communicator& comm, const AlltoallOptions& options) {
+  BlockingCall blocking;
   return WaitFor(AlltoallAsync(comm, options));
 }
 

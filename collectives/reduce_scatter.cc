@@ -1,6 +1,7 @@
 #include "collectives/algorithms/halving_doubling.h"
 #include "collectives/algorithms/hierarchical.h"
 #include "collectives/algorithms/ring.h"
+#include "collectives/algorithms/shared_slots.h"
 #include "collectives/collectives.h"
 #include "collectives/launch.h"
 #include "collectives/validation.h"
@@ -21,6 +22,20 @@ absl::StatusOr<WorkPtr> LaunchReduceScatter(Communicator& comm, const ReduceScat
   const char* in_place_at = static_cast<const char*>(options.input) + comm.rank() * output_bytes;
   SILK_RETURN_IF_ERROR(ValidateBlockPlacement(options.output, output_bytes, options.input, input_bytes, in_place_at,
                                               "reduce_scatter output"));
+  if (comm.num_regions() == 1) {
+    transport::SharedSlots* slots = SlotsFor(comm, 0, options.algorithm);
+    if (slots != nullptr && algorithms::SlotsBlocksFit(*slots, output_bytes, n)) {
+      LaunchOptions launch;
+      launch.descriptor = MakeDescriptor(CollectiveKind::kReduceScatter, options.type, options.op, -1, options.count,
+                                         algorithms::Algorithm::kSharedMemory);
+      launch.timeout = options.timeout;
+      return LaunchOnSlots(comm, *slots, std::move(launch),
+                           [input = options.input, output = options.output, count = options.count,
+                            type = options.type, op = options.op](OpContext& ctx, transport::SharedSlots& s) {
+                             return algorithms::SlotsReduceScatter(ctx, s, input, output, count, type, op);
+                           });
+    }
+  }
   SILK_ASSIGN_OR_RETURN(const algorithms::Algorithm algorithm,
                         algorithms::ChooseAlgorithm(CollectiveKind::kReduceScatter, options.algorithm,
                                                     comm.config().algorithm, input_bytes, comm.num_regions()));
@@ -54,6 +69,7 @@ absl::StatusOr<WorkPtr> ReduceScatterAsync(Communicator& comm, const ReduceScatt
 }
 
 absl::Status ReduceScatter(Communicator& comm, const ReduceScatterOptions& options) {
+  BlockingCall blocking;
   return WaitFor(ReduceScatterAsync(comm, options));
 }
 

@@ -148,7 +148,105 @@ absl::Status AllreduceTwoSteps(OpContext& ctx, transport::SharedSlots& slots, co
   return absl::OkStatus();
 }
 
+// One block per rank, cut into chunks of at most a slot: chunk c of every
+// block goes in step c. A block of 0 bytes still takes one step (the
+// descriptors must meet).
+struct BlockChunks {
+  size_t block_bytes, chunk_bytes, chunks;
+  size_t offset(size_t c) const { return c * chunk_bytes; }
+  size_t bytes(size_t c) const { return std::min(chunk_bytes, block_bytes - offset(c)); }
+};
+BlockChunks BlockChunksOf(size_t capacity, size_t block_bytes, size_t align) {
+  const size_t chunk = std::max(align, capacity / align * align);
+  return {block_bytes, chunk, block_bytes == 0 ? 1 : (block_bytes + chunk - 1) / chunk};
+}
+
+// Publishes to each peer p the chunk at `offset` of `blocks[p]` (its block of
+// this rank's buffer), then waits for every peer's chunk of `bytes`.
+absl::Status ExchangeBlocks(OpContext& ctx, transport::SharedSlots& slots, int step, const char* buffer,
+                            size_t block_bytes, size_t offset, size_t bytes, Sources* from) {
+  for (int peer = 0; peer < ctx.size(); ++peer) {
+    if (peer == ctx.rank()) continue;
+    SILK_RETURN_IF_ERROR(slots.PublishTo(peer, ctx.op_id(), step, ctx.descriptor(),
+                                         buffer + peer * block_bytes + offset, bytes, ctx.deadline()));
+  }
+  return AwaitAll(ctx, slots, step, [bytes](int) { return bytes; }, from);
+}
+
 }  // namespace
+
+bool SlotsBlocksFit(const transport::SharedSlots& slots, size_t block_bytes, int ranks) {
+  if (ranks < 1 || block_bytes > kSlotsLargestBytes / ranks) return false;
+  return BlockChunksOf(slots.capacity(), block_bytes, 1).chunks <= transport::SharedSlots::kMaxSteps;
+}
+
+absl::Status SlotsAllgather(OpContext& ctx, transport::SharedSlots& slots, const void* input, void* output,
+                            size_t block_bytes) {
+  const int n = ctx.size(), rank = ctx.rank();
+  const char* in = static_cast<const char*>(input);
+  char* out = static_cast<char*>(output);
+  if (block_bytes > 0 && out + rank * block_bytes != in) std::memcpy(out + rank * block_bytes, in, block_bytes);
+  const BlockChunks chunks = BlockChunksOf(slots.capacity(), block_bytes, 1);
+  Sources from;
+  for (size_t c = 0; c < chunks.chunks; ++c) {
+    const int step = static_cast<int>(c);
+    const size_t offset = chunks.offset(c), bytes = chunks.bytes(c);
+    SILK_RETURN_IF_ERROR(slots.Publish(ctx.op_id(), step, ctx.descriptor(), in + offset, bytes, ctx.deadline()));
+    SILK_RETURN_IF_ERROR(AwaitAll(ctx, slots, step, [bytes](int) { return bytes; }, &from));
+    for (int peer = 0; peer < n; ++peer) {
+      if (peer != rank && bytes > 0) std::memcpy(out + peer * block_bytes + offset, from[peer], bytes);
+    }
+    slots.Release(ctx.op_id(), step);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SlotsReduceScatter(OpContext& ctx, transport::SharedSlots& slots, const void* input, void* output,
+                                size_t count, DataType type, ReduceOp op) {
+  const int rank = ctx.rank();
+  const size_t size = DataTypeSize(type), block_bytes = count * size;
+  const char* in = static_cast<const char*>(input);
+  char* out = static_cast<char*>(output);
+  const BlockChunks chunks = BlockChunksOf(slots.capacity(), block_bytes, size);
+  Sources from;
+  std::vector<char> own;
+  for (size_t c = 0; c < chunks.chunks; ++c) {
+    const int step = static_cast<int>(c);
+    const size_t offset = chunks.offset(c), bytes = chunks.bytes(c);
+    SILK_RETURN_IF_ERROR(ExchangeBlocks(ctx, slots, step, in, block_bytes, offset, bytes, &from));
+    from[rank] = in + rank * block_bytes + offset;
+    // In place, this rank's block is overwritten before its turn: keep a copy.
+    if (from[rank] == out + offset && rank >= 2 && bytes > 0) {
+      own.assign(from[rank], from[rank] + bytes);
+      from[rank] = own.data();
+    }
+    CombineInRankOrder(from, out + offset, bytes / size, type, op);
+    slots.Release(ctx.op_id(), step);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SlotsAlltoall(OpContext& ctx, transport::SharedSlots& slots, const void* input, void* output,
+                           size_t block_bytes) {
+  const int n = ctx.size(), rank = ctx.rank();
+  const char* in = static_cast<const char*>(input);
+  char* out = static_cast<char*>(output);
+  if (block_bytes > 0 && in != out) std::memcpy(out + rank * block_bytes, in + rank * block_bytes, block_bytes);
+  const BlockChunks chunks = BlockChunksOf(slots.capacity(), block_bytes, 1);
+  Sources from;
+  for (size_t c = 0; c < chunks.chunks; ++c) {
+    const int step = static_cast<int>(c);
+    const size_t offset = chunks.offset(c), bytes = chunks.bytes(c);
+    // Each peer's chunk is copied into its lane before any of `out` is
+    // written, so in place the chunks still to send are intact.
+    SILK_RETURN_IF_ERROR(ExchangeBlocks(ctx, slots, step, in, block_bytes, offset, bytes, &from));
+    for (int peer = 0; peer < n; ++peer) {
+      if (peer != rank && bytes > 0) std::memcpy(out + peer * block_bytes + offset, from[peer], bytes);
+    }
+    slots.Release(ctx.op_id(), step);
+  }
+  return absl::OkStatus();
+}
 
 bool SlotsAllreduceFits(const transport::SharedSlots& slots, size_t count, DataType type, int ranks) {
   if (!TakesTwoSteps(count, type)) return count * DataTypeSize(type) <= slots.capacity();

@@ -42,4 +42,26 @@ absl::Status SlotsBroadcast(OpContext& ctx, transport::SharedSlots& slots, const
 
 absl::Status SlotsBarrier(OpContext& ctx, transport::SharedSlots& slots);
 
+// Collectives of one block per rank (`block_bytes` each), chunk by chunk
+// when a block outgrows a slot (step c carries chunk c of every block).
+// Whether blocks of `block_bytes` fit: at most kSlotsLargestBytes in all
+// (`ranks` blocks) and kMaxSteps chunks.
+bool SlotsBlocksFit(const transport::SharedSlots& slots, size_t block_bytes, int ranks);
+
+// Every rank's block, in rank order: `output` holds size() blocks; `input` is
+// this rank's (it may be its own block of `output`: in place).
+absl::Status SlotsAllgather(OpContext& ctx, transport::SharedSlots& slots, const void* input, void* output,
+                            size_t block_bytes);
+
+// `input` holds size() blocks of `count` values; this rank's `output` gets
+// block rank() of the reduction, combined in rank order (output may be that
+// block of input: in place).
+absl::Status SlotsReduceScatter(OpContext& ctx, transport::SharedSlots& slots, const void* input, void* output,
+                                size_t count, DataType type, ReduceOp op);
+
+// Block p of each rank's `input` goes to rank p, into block (sender) of its
+// `output` (which may be `input`: in place).
+absl::Status SlotsAlltoall(OpContext& ctx, transport::SharedSlots& slots, const void* input, void* output,
+                           size_t block_bytes);
+
 }  // namespace silk::algorithms

@@ -151,6 +151,58 @@ TEST_P(FastPath, AllreduceAroundTheTwoStepAndCapacitySizesMatchesAndRanksAgree) 
   }
 }
 
+// All-gather, reduce-scatter and all-to-all on the slots: one chunk, a block
+// that just fills a slot, and chunked blocks, in place and not, checked
+// against the expected values (RunCase) whichever way they went.
+TEST_P(FastPath, BlockCollectivesAroundTheSlotSizeAreRight) {
+  const size_t slot_floats = (256 << 10) / sizeof(float);
+  for (int n : {2, 3, 4}) {
+    SCOPED_TRACE(absl::StrFormat("%d ranks", n));
+    auto comms = testing::CreateCommunicators(n, MakeConfig(absl::Seconds(60)));
+    ASSERT_TRUE(comms.ok()) << comms.status();
+    std::vector<testing::Case> cases;
+    uint64_t seed = 11;
+    for (testing::Op op : {testing::Op::kAllgather, testing::Op::kReduceScatter, testing::Op::kAlltoall}) {
+      for (size_t count : std::vector<size_t>{0, 1, 7, slot_floats, slot_floats + 1, 2 * slot_floats + 5}) {
+        for (bool in_place : {false, true}) {
+          cases.push_back({op, DataType::kFloat32, ReduceOp::kSum, in_place, count, "", 0, seed++});
+        }
+      }
+      cases.push_back({op, DataType::kBFloat16, ReduceOp::kAvg, true, slot_floats * 2 + 3, "", 0, seed++});
+      cases.push_back({op, DataType::kInt64, ReduceOp::kMax, false, slot_floats / 2 + 1, "", 0, seed++});
+    }
+    auto results = testing::RunOnRanks(*comms, [&](Communicator& comm) -> absl::Status {
+      for (const testing::Case& c : cases) {
+        uint64_t hash = 0;
+        if (absl::Status s = testing::RunCase(comm, c, &hash); !s.ok()) {
+          comm.Abort(s);
+          return s;
+        }
+      }
+      return absl::OkStatus();
+    });
+    for (int r = 0; r < n; ++r) EXPECT_TRUE(results[r].ok()) << "rank " << r << ": " << results[r];
+  }
+}
+
+// Block collectives whose sizes differ fail on every rank with the mismatch.
+TEST_P(FastPath, MismatchedBlockCollectivesFailEveryRank) {
+  constexpr int kRanks = 3;
+  for (size_t base : {size_t{100}, size_t{200000}}) {
+    SCOPED_TRACE(absl::StrFormat("%d values", base));
+    auto comms = testing::CreateCommunicators(kRanks, MakeConfig(absl::Seconds(20)));
+    ASSERT_TRUE(comms.ok()) << comms.status();
+    auto results = testing::RunOnRanks(*comms, [&](Communicator& comm) -> absl::Status {
+      const size_t count = base + (comm.rank() == 1 ? 3 : 0);
+      std::vector<float> in(count * kRanks, 1.0f), out(count * kRanks);
+      return Alltoall(comm, {in.data(), out.data(), count, DataType::kFloat32, {}, ""});
+    });
+    for (int r = 0; r < kRanks; ++r) {
+      EXPECT_EQ(KindOf(results[r]), ErrorKind::kMismatch) << "rank " << r << ": " << results[r];
+    }
+  }
+}
+
 // Two-step calls that differ in size, in one chunk or several, fail on every
 // rank with the mismatch, never pairing one rank's shares with another call's.
 TEST_P(FastPath, MismatchedTwoStepCallsFailEveryRank) {
