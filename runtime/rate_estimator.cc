@@ -4,22 +4,33 @@
 
 namespace silk {
 
+namespace {
+// Samples a window keeps at least, and at most (overlapping operations each report).
+constexpr size_t kMinSamples = 2, kMaxSamples = 256;
+}  // namespace
+
+double RateEstimator::LargestLocked() const {
+  double largest = 0;
+  for (const Sample& s : samples_) largest = std::max(largest, s.bytes_per_s);
+  return largest;
+}
+
 void RateEstimator::AddSample(absl::Time now, double bytes, absl::Duration elapsed) {
   if (!(bytes > 0) || elapsed <= absl::ZeroDuration()) return;
   const double rate = bytes / absl::ToDoubleSeconds(elapsed);
   absl::MutexLock lock(&mu_);
-  const double before = samples_.empty() ? 0 : samples_.front().bytes_per_s;
-  growing_ = rate > before * options_.growth;
+  growing_ = rate > LargestLocked() * options_.growth;
   taken_++;
-  // A newer sample at least as large makes the older, smaller ones irrelevant to any later window.
-  while (!samples_.empty() && samples_.back().bytes_per_s <= rate) samples_.pop_back();
   samples_.push_back(Sample{now, rate});
-  while (samples_.front().at < now - options_.window) samples_.pop_front();
+  while (samples_.size() > kMaxSamples ||
+         (samples_.size() > kMinSamples && samples_.front().at < now - options_.window)) {
+    samples_.pop_front();
+  }
 }
 
 double RateEstimator::Estimate() const {
   absl::MutexLock lock(&mu_);
-  return samples_.empty() ? 0 : samples_.front().bytes_per_s;
+  return LargestLocked();
 }
 
 int64_t RateEstimator::samples() const {
@@ -37,14 +48,16 @@ bool RateEstimator::Probing(absl::Time now) const {
 
 double RateEstimator::Pace(absl::Time now, double declared) const {
   double estimate, measured;
+  int above_declared = 0;
   {
     absl::MutexLock lock(&mu_);
     if (samples_.empty()) return std::max(declared, 0.0);
-    estimate = samples_.front().bytes_per_s;
+    estimate = LargestLocked();
     measured = estimate * (growing_ ? options_.startup_gain : options_.headroom);
+    for (const Sample& s : samples_) above_declared += s.bytes_per_s > declared * options_.growth;
   }
   // Delivery rose past the declared rate (in a probe): the declaration is no limit.
-  if (declared <= 0 || estimate > declared * options_.growth || measured <= declared) return measured;
+  if (declared <= 0 || above_declared >= 2 || measured <= declared) return measured;
   if (!Probing(now)) return declared;
   return std::min(measured, options_.probe_gain * std::max(declared, estimate));
 }

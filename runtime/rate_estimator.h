@@ -3,10 +3,11 @@
 // region-aware all-reduce reports how fast its exchanges crossed regions:
 // during the operation, every `sample_interval` of deliveries (a DeliveryMeter,
 // below), and once at its end over the whole exchange. The estimate is the
-// largest sample of the last `window` (counted back from the newest sample),
-// so one slow stretch (a busy CPU, a retransmission, a late region) does not
-// pull the pace down, and a link that got slower is followed once the faster
-// samples have aged out, within a long operation as between short ones.
+// largest sample of the last `window` (counted back from the newest sample,
+// and never fewer than the last two samples), so one slow stretch (a busy
+// CPU, a retransmission, a late region, a stall) does not pull the pace down,
+// and a link that got slower is followed once the faster samples have aged
+// out, within a long operation as between short ones.
 //
 // The pace is `headroom` times the estimate: a cap on bursts (every lane of
 // every rank at once), not a target. A pace at the estimate itself binds
@@ -23,9 +24,11 @@
 // link may be faster than declared. So, as BBR's bandwidth probe does, for
 // `probe_for` in every `probe_every` the cap rises to `probe_gain` times the
 // best of declared and measured; if delivery rose past `growth` times the
-// declared rate, the link is faster than declared and is paced from what is
-// measured alone until those samples age out. Against a policer at the
-// declared rate the probe costs what it sends above it, a quarter of a
+// declared rate in two samples of the window (one may be a rank's share of
+// the link running ahead of its neighbours' for a moment), the link is faster
+// than declared and is paced from what is measured alone until those samples
+// age out. Against a policer at the
+// declared rate the probe costs what it sends above it: a quarter more, a
 // quarter of the time. The probes are slots of the wall clock (not of each
 // rank's own history) so that every rank of a region pair, and both
 // directions, probe together: a rank's exchanges finish only when its
@@ -71,7 +74,7 @@ class RateEstimator {
   int64_t samples() const;
   // The pace at `now` for a link whose rate is `declared` (0: none declared):
   // the estimate times `headroom`, or times `startup_gain` while growing; no
-  // higher than `declared` unless probing or measured above it; `declared`
+  // higher than `declared` unless probing or measured past it (above); `declared`
   // before any sample (0 without one).
   double Pace(absl::Time now, double declared = 0) const;
   // Whether `now` falls in a probe slot of the wall clock.
@@ -82,9 +85,11 @@ class RateEstimator {
     absl::Time at;
     double bytes_per_s;
   };
+  double LargestLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   const Options options_;
   mutable absl::Mutex mu_;
-  // Decreasing rates, increasing times: the front is the window's largest.
+  // The window's samples, oldest first.
   std::deque<Sample> samples_ ABSL_GUARDED_BY(mu_);
   bool growing_ ABSL_GUARDED_BY(mu_) = false;
   int64_t taken_ ABSL_GUARDED_BY(mu_) = 0;

@@ -13,6 +13,7 @@
 #include "collectives/algorithms/ring.h"
 #include "collectives/algorithms/wan_codec.h"
 #include "collectives/kernels/reduce.h"
+#include "runtime/core/log.h"
 #include "runtime/core/status_macros.h"
 
 namespace silk::algorithms {
@@ -133,9 +134,9 @@ class WanPacing {
   WanPacing(const WanPacing&) = delete;
   WanPacing& operator=(const WanPacing&) = delete;
   void AddPartner(int peer, double share) { partners_.push_back(Partner{peer, share}); }
-  // Ignored unless positive and more than 1 % from the pace set.
-  void Set(double bytes_per_s) {
-    if (!(bytes_per_s > 0) || std::abs(bytes_per_s - pace_) <= 0.01 * pace_) return;
+  // Ignored (false) unless positive and more than 1 % from the pace set.
+  bool Set(double bytes_per_s) {
+    if (!(bytes_per_s > 0) || std::abs(bytes_per_s - pace_) <= 0.01 * pace_) return false;
     for (const Partner& p : partners_) {
       const int peer = ctx_.global_rank(p.peer);
       ctx_.transport().BeginPacing(peer, static_cast<uint64_t>(std::max(bytes_per_s * p.share, 1.0)));
@@ -143,6 +144,7 @@ class WanPacing {
       if (pace_ > 0) ctx_.transport().EndPacing(peer);
     }
     pace_ = bytes_per_s;
+    return true;
   }
 
  private:
@@ -341,8 +343,13 @@ absl::Status HierarchicalAllreduce(OpContext& ctx, Workspace& workspace, const T
       sent = std::min(sent, request->posted());
       arrived = std::max(arrived, request->completed());
     }
-    meter->Delivered(sent, arrived, plan.wan_sample_bytes * chunk_range(x.chunk).count / count);
-    pacing.Set(plan.wan_rate->Pace(absl::Now(), plan.wan_declared_bytes_per_s));
+    const bool sampled = meter->Delivered(sent, arrived, plan.wan_sample_bytes * chunk_range(x.chunk).count / count);
+    const absl::Time now = absl::Now();
+    if (pacing.Set(plan.wan_rate->Pace(now, plan.wan_declared_bytes_per_s)) || sampled) {
+      Log(LogLevel::kDebug, "WAN pace %.0f Mbit/s: measured %.0f Mbit/s%s%s", plan.wan_rate->Pace(now, plan.wan_declared_bytes_per_s) * 8e-6,
+          plan.wan_rate->Estimate() * 8e-6, sampled ? " (new sample)" : "",
+          plan.wan_rate->Probing(now) && plan.wan_declared_bytes_per_s > 0 ? ", probing" : "");
+    }
   };
   // The WAN is busy from the first exchange to the last one's arrival.
   absl::Time first_exchange = absl::InfiniteFuture(), last_exchange = absl::InfinitePast();

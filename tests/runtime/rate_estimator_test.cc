@@ -56,6 +56,16 @@ TEST(RateEstimator, TheEstimateStandsWhenNoOperationReports) {
   EXPECT_GT(rate.Pace(At(3600)), 0);
 }
 
+TEST(RateEstimator, OneSampleOverAStallDoesNotStandAlone) {
+  RateEstimator rate;
+  for (int i = 1; i <= 8; ++i) rate.AddSample(At(0.25 * i), 25 * kMB, absl::Milliseconds(250));  // 100 MB/s
+  // Nothing arrives for 2 s (a stalled CPU, a brief outage), then one span covers it.
+  rate.AddSample(At(4.25), 25 * kMB, absl::Milliseconds(2250));
+  EXPECT_DOUBLE_EQ(rate.Estimate(), 100 * kMB);
+  rate.AddSample(At(4.5), 10 * kMB, absl::Milliseconds(250));
+  EXPECT_DOUBLE_EQ(rate.Estimate(), 40 * kMB) << "two samples since: the link got slower";
+}
+
 TEST(RateEstimator, PacesWithHeadroomAndFasterWhileSamplesGrow) {
   RateEstimator::Options options;
   options.headroom = 1.5;
@@ -148,7 +158,10 @@ TEST(RateEstimator, ADeclaredRateCapsThePaceExceptInItsProbeSlots) {
   rate.AddSample(At(2.8), 140 * kMB, absl::Seconds(1));
   EXPECT_DOUBLE_EQ(rate.Pace(At(2.8), declared), 210 * kMB) << "past it: paced from the measured rate alone";
   rate.AddSample(At(5.0), 60 * kMB, absl::Seconds(1));
-  EXPECT_DOUBLE_EQ(rate.Pace(At(5.0), declared), 90 * kMB) << "the fast samples aged out";
+  EXPECT_DOUBLE_EQ(rate.Estimate(), 140 * kMB) << "one sample after a pause does not stand alone";
+  EXPECT_DOUBLE_EQ(rate.Pace(At(5.0), declared), 120 * kMB) << "one sample past the declared rate is not enough";
+  rate.AddSample(At(5.1), 60 * kMB, absl::Seconds(1));
+  EXPECT_DOUBLE_EQ(rate.Pace(At(5.1), declared), 90 * kMB) << "the fast samples aged out";
 }
 
 TEST(RateEstimator, TheMeterSamplesSpansOfDeliveriesAtTheSlowerOfSendingAndDelivery) {
