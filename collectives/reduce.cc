@@ -1,4 +1,5 @@
 #include "collectives/algorithms/chain.h"
+#include "collectives/algorithms/shared_slots.h"
 #include "collectives/algorithms/tree.h"
 #include "collectives/collectives.h"
 #include "collectives/launch.h"
@@ -18,6 +19,21 @@ absl::StatusOr<WorkPtr> LaunchReduce(Communicator& comm, const ReduceOptions& op
   if (comm.rank() == options.root) {
     SILK_RETURN_IF_ERROR(ValidateBuffer(options.output, bytes, "reduce output (on the root)"));
     SILK_RETURN_IF_ERROR(ValidateNoPartialOverlap(options.input, bytes, options.output, bytes));
+  }
+  if (comm.num_regions() == 1) {
+    transport::SharedSlots* slots = SlotsFor(comm, 0, options.algorithm);
+    if (slots != nullptr && algorithms::SlotsBlocksFit(*slots, bytes, 1)) {
+      LaunchOptions launch;
+      launch.descriptor = MakeDescriptor(CollectiveKind::kReduce, options.type, options.op, options.root,
+                                         options.count, algorithms::Algorithm::kSharedMemory);
+      launch.timeout = options.timeout;
+      return LaunchOnSlots(comm, *slots, std::move(launch),
+                           [input = options.input, output = options.output, count = options.count,
+                            type = options.type, op = options.op,
+                            root = options.root](OpContext& ctx, transport::SharedSlots& s) {
+                             return algorithms::SlotsReduce(ctx, s, input, output, count, type, op, root);
+                           });
+    }
   }
   SILK_ASSIGN_OR_RETURN(
       const algorithms::Algorithm algorithm,
@@ -43,6 +59,9 @@ absl::StatusOr<WorkPtr> ReduceAsync(Communicator& comm, const ReduceOptions& opt
   return RejectOnError(comm, CollectiveKind::kReduce, LaunchReduce(comm, options));
 }
 
-absl::Status Reduce(Communicator& comm, const ReduceOptions& options) { return WaitFor(ReduceAsync(comm, options)); }
+absl::Status Reduce(Communicator& comm, const ReduceOptions& options) {
+  BlockingCall blocking;
+  return WaitFor(ReduceAsync(comm, options));
+}
 
 }  // namespace silk

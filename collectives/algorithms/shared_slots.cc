@@ -226,6 +226,40 @@ absl::Status SlotsReduceScatter(OpContext& ctx, transport::SharedSlots& slots, c
   return absl::OkStatus();
 }
 
+absl::Status SlotsReduce(OpContext& ctx, transport::SharedSlots& slots, const void* input, void* output,
+                         size_t count, DataType type, ReduceOp op, int root) {
+  const int n = ctx.size(), rank = ctx.rank();
+  const bool is_root = rank == root;
+  const size_t size = DataTypeSize(type);
+  const char* in = static_cast<const char*>(input);
+  char* out = static_cast<char*>(output);
+  const BlockChunks chunks = BlockChunksOf(slots.capacity(), count * size, size);
+  Sources from;
+  std::vector<char> own;
+  for (size_t c = 0; c < chunks.chunks; ++c) {
+    const int step = static_cast<int>(c);
+    const size_t offset = chunks.offset(c), bytes = chunks.bytes(c);
+    for (int peer = 0; peer < n; ++peer) {
+      if (peer == rank) continue;
+      const bool to_root = peer == root;
+      SILK_RETURN_IF_ERROR(slots.PublishTo(peer, ctx.op_id(), step, ctx.descriptor(), to_root ? in + offset : nullptr,
+                                           to_root ? bytes : 0, ctx.deadline()));
+    }
+    SILK_RETURN_IF_ERROR(AwaitAll(ctx, slots, step, [&](int) { return is_root ? bytes : size_t{0}; }, &from));
+    if (is_root) {
+      from[rank] = in + offset;
+      // In place, the root's input is overwritten before its turn: keep a copy.
+      if (in == out && rank >= 2 && bytes > 0) {
+        own.assign(in + offset, in + offset + bytes);
+        from[rank] = own.data();
+      }
+      CombineInRankOrder(from, out + offset, bytes / size, type, op);
+    }
+    slots.Release(ctx.op_id(), step);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status SlotsAlltoall(OpContext& ctx, transport::SharedSlots& slots, const void* input, void* output,
                            size_t block_bytes) {
   const int n = ctx.size(), rank = ctx.rank();

@@ -59,6 +59,12 @@ absl::Status SlotsAllgather(OpContext& ctx, transport::SharedSlots& slots, const
 absl::Status SlotsReduceScatter(OpContext& ctx, transport::SharedSlots& slots, const void* input, void* output,
                                 size_t count, DataType type, ReduceOp op);
 
+// The root's `output` gets the reduction of every rank's `input` (`count`
+// values), combined in rank order; every rank still meets every other (the
+// descriptors), as in a broadcast. Fits when SlotsBlocksFit(count bytes, 1).
+absl::Status SlotsReduce(OpContext& ctx, transport::SharedSlots& slots, const void* input, void* output,
+                         size_t count, DataType type, ReduceOp op, int root);
+
 // Block p of each rank's `input` goes to rank p, into block (sender) of its
 // `output` (which may be `input`: in place).
 absl::Status SlotsAlltoall(OpContext& ctx, transport::SharedSlots& slots, const void* input, void* output,

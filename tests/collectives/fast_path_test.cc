@@ -151,7 +151,7 @@ TEST_P(FastPath, AllreduceAroundTheTwoStepAndCapacitySizesMatchesAndRanksAgree) 
   }
 }
 
-// All-gather, reduce-scatter and all-to-all on the slots: one chunk, a block
+// All-gather, reduce-scatter, all-to-all and reduce on the slots: one chunk, a block
 // that just fills a slot, and chunked blocks, in place and not, checked
 // against the expected values (RunCase) whichever way they went.
 TEST_P(FastPath, BlockCollectivesAroundTheSlotSizeAreRight) {
@@ -162,10 +162,11 @@ TEST_P(FastPath, BlockCollectivesAroundTheSlotSizeAreRight) {
     ASSERT_TRUE(comms.ok()) << comms.status();
     std::vector<testing::Case> cases;
     uint64_t seed = 11;
-    for (testing::Op op : {testing::Op::kAllgather, testing::Op::kReduceScatter, testing::Op::kAlltoall}) {
+    for (testing::Op op :
+         {testing::Op::kAllgather, testing::Op::kReduceScatter, testing::Op::kAlltoall, testing::Op::kReduce}) {
       for (size_t count : std::vector<size_t>{0, 1, 7, slot_floats, slot_floats + 1, 2 * slot_floats + 5}) {
         for (bool in_place : {false, true}) {
-          cases.push_back({op, DataType::kFloat32, ReduceOp::kSum, in_place, count, "", 0, seed++});
+          cases.push_back({op, DataType::kFloat32, ReduceOp::kSum, in_place, count, "", n - 1, seed++});
         }
       }
       cases.push_back({op, DataType::kBFloat16, ReduceOp::kAvg, true, slot_floats * 2 + 3, "", 0, seed++});
