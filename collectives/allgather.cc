@@ -73,19 +73,16 @@ absl::StatusOr<WorkPtr> LaunchAllgather(Communicator& comm, const AllgatherOptio
   SILK_RETURN_IF_ERROR(
       ValidateGather(comm, options.input, options.output, g.blocks, options.count * n, options.type, "allgather"));
   const size_t block_bytes = output_bytes / n;
-  if (comm.num_regions() == 1) {
-    transport::SharedSlots* slots = SlotsFor(comm, 0, options.algorithm);
-    if (slots != nullptr && algorithms::SlotsBlocksFit(*slots, block_bytes, n)) {
-      LaunchOptions launch;
-      launch.descriptor = MakeDescriptor(CollectiveKind::kAllgather, options.type, ReduceOp::kSum, -1, options.count,
-                                         algorithms::Algorithm::kSharedMemory);
-      launch.timeout = options.timeout;
-      return LaunchOnSlots(comm, *slots, std::move(launch),
-                           [input = options.input, output = options.output, block_bytes](
-                               OpContext& ctx, transport::SharedSlots& s) {
-                             return algorithms::SlotsAllgather(ctx, s, input, output, block_bytes);
-                           });
-    }
+  transport::SharedSlots* slots = SlotsFor(comm, 0, options.algorithm);
+  if (slots != nullptr && algorithms::SlotsBlocksFit(*slots, block_bytes, n)) {
+    return LaunchOnSlots(
+        comm, *slots,
+        MakeDescriptor(CollectiveKind::kAllgather, options.type, ReduceOp::kSum, -1, options.count,
+                       algorithms::Algorithm::kSharedMemory),
+        options.timeout, [input = options.input, output = options.output, block_bytes](
+                             OpContext& ctx, transport::SharedSlots& s) {
+          return algorithms::SlotsAllgather(ctx, s, input, output, block_bytes);
+        });
   }
   SILK_ASSIGN_OR_RETURN(g.algorithm, algorithms::ChooseAlgorithm(CollectiveKind::kAllgather, options.algorithm,
                                                                  comm.config().algorithm, output_bytes,

@@ -47,13 +47,13 @@ absl::Status ValidateCompression(const Communicator& comm, const AllreduceOption
   return absl::OkStatus();
 }
 
-// All ranks on one node, a small call: through shared memory, on the caller's thread.
+// All ranks on one node: through shared memory, on the caller's thread.
 WorkPtr LaunchOnSlots(Communicator& comm, transport::SharedSlots& slots, const AllreduceOptions& o) {
-  LaunchOptions launch;
-  launch.descriptor = MakeDescriptor(CollectiveKind::kAllreduce, o.type, o.op, -1, o.count,
-                                     algorithms::Algorithm::kSharedMemory, o.within_region ? kWithinRegionFlag : 0);
-  launch.timeout = o.timeout;
-  return silk::LaunchOnSlots(comm, slots, std::move(launch),
+  return silk::LaunchOnSlots(comm, slots,
+                             MakeDescriptor(CollectiveKind::kAllreduce, o.type, o.op, -1, o.count,
+                                            algorithms::Algorithm::kSharedMemory,
+                                            o.within_region ? kWithinRegionFlag : 0),
+                             o.timeout,
                              [input = o.input, output = o.output, count = o.count, type = o.type, op = o.op](
                                  OpContext& ctx, transport::SharedSlots& s) {
                                return algorithms::SlotsAllreduce(ctx, s, input, output, count, type, op);
@@ -69,11 +69,9 @@ absl::StatusOr<WorkPtr> LaunchAllreduce(Communicator& comm, const AllreduceOptio
   SILK_RETURN_IF_ERROR(ValidateNoPartialOverlap(options.input, bytes, options.output, bytes));
   SILK_RETURN_IF_ERROR(ValidateCompression(comm, options));
   const bool compressed = options.wan_compression != Compression::kNone;
-  if (!compressed && (comm.num_regions() == 1)) {
-    transport::SharedSlots* slots = SlotsFor(comm, 0, options.algorithm);
-    if (slots != nullptr && algorithms::SlotsAllreduceFits(*slots, options.count, options.type, comm.size())) {
-      return LaunchOnSlots(comm, *slots, options);
-    }
+  transport::SharedSlots* slots = compressed ? nullptr : SlotsFor(comm, 0, options.algorithm);
+  if (slots != nullptr && algorithms::SlotsAllreduceFits(*slots, options.count, options.type, comm.size())) {
+    return LaunchOnSlots(comm, *slots, options);
   }
   const size_t chunk_bytes = comm.config().chunk_bytes;
   Topology topology = Topology::FromPlacements(comm.placements());

@@ -16,19 +16,16 @@ absl::StatusOr<WorkPtr> LaunchAlltoall(Communicator& comm, const AlltoallOptions
   SILK_RETURN_IF_ERROR(ValidateBuffer(options.output, bytes, "alltoall output"));
   SILK_RETURN_IF_ERROR(ValidateNoPartialOverlap(options.input, bytes, options.output, bytes));
   const size_t block_bytes = bytes / comm.size();
-  if (comm.num_regions() == 1) {
-    transport::SharedSlots* slots = SlotsFor(comm, 0, options.algorithm);
-    if (slots != nullptr && algorithms::SlotsBlocksFit(*slots, block_bytes, comm.size())) {
-      LaunchOptions launch;
-      launch.descriptor = MakeDescriptor(CollectiveKind::kAlltoall, options.type, ReduceOp::kSum, -1, options.count,
-                                         algorithms::Algorithm::kSharedMemory);
-      launch.timeout = options.timeout;
-      return LaunchOnSlots(comm, *slots, std::move(launch),
-                           [input = options.input, output = options.output, block_bytes](
-                               OpContext& ctx, transport::SharedSlots& s) {
-                             return algorithms::SlotsAlltoall(ctx, s, input, output, block_bytes);
-                           });
-    }
+  transport::SharedSlots* slots = SlotsFor(comm, 0, options.algorithm);
+  if (slots != nullptr && algorithms::SlotsBlocksFit(*slots, block_bytes, comm.size())) {
+    return LaunchOnSlots(
+        comm, *slots,
+        MakeDescriptor(CollectiveKind::kAlltoall, options.type, ReduceOp::kSum, -1, options.count,
+                       algorithms::Algorithm::kSharedMemory),
+        options.timeout, [input = options.input, output = options.output, block_bytes](
+                             OpContext& ctx, transport::SharedSlots& s) {
+          return algorithms::SlotsAlltoall(ctx, s, input, output, block_bytes);
+        });
   }
   SILK_ASSIGN_OR_RETURN(
       const algorithms::Algorithm algorithm,

@@ -9,15 +9,12 @@ namespace silk {
 namespace {
 
 absl::StatusOr<WorkPtr> LaunchBarrier(Communicator& comm, const BarrierOptions& options) {
-  if (comm.num_regions() == 1) {
-    if (transport::SharedSlots* slots = SlotsFor(comm, 0, options.algorithm)) {
-      LaunchOptions launch;
-      launch.descriptor = MakeDescriptor(CollectiveKind::kBarrier, DataType::kUint8, ReduceOp::kSum, -1, 0,
-                                         algorithms::Algorithm::kSharedMemory);
-      launch.timeout = options.timeout;
-      return LaunchOnSlots(comm, *slots, std::move(launch),
-                           [](OpContext& ctx, transport::SharedSlots& s) { return algorithms::SlotsBarrier(ctx, s); });
-    }
+  if (transport::SharedSlots* slots = SlotsFor(comm, 0, options.algorithm)) {
+    return LaunchOnSlots(comm, *slots,
+                         MakeDescriptor(CollectiveKind::kBarrier, DataType::kUint8, ReduceOp::kSum, -1, 0,
+                                        algorithms::Algorithm::kSharedMemory),
+                         options.timeout,
+                         [](OpContext& ctx, transport::SharedSlots& s) { return algorithms::SlotsBarrier(ctx, s); });
   }
   SILK_ASSIGN_OR_RETURN(const algorithms::Algorithm algorithm,
                         algorithms::ChooseAlgorithm(CollectiveKind::kBarrier, options.algorithm,

@@ -21,18 +21,15 @@ absl::StatusOr<WorkPtr> LaunchBroadcast(Communicator& comm, const BroadcastOptio
     SILK_RETURN_IF_ERROR(ValidateNoPartialOverlap(options.input, bytes, options.output, bytes));
   }
   SILK_RETURN_IF_ERROR(ValidateBuffer(options.output, bytes, "broadcast output"));
-  if (comm.num_regions() == 1) {
-    if (transport::SharedSlots* slots = SlotsFor(comm, bytes, options.algorithm)) {
-      LaunchOptions launch;
-      launch.descriptor = MakeDescriptor(CollectiveKind::kBroadcast, options.type, ReduceOp::kSum, options.root,
-                                         options.count, algorithms::Algorithm::kSharedMemory);
-      launch.timeout = options.timeout;
-      return LaunchOnSlots(comm, *slots, std::move(launch),
-                           [input = options.input, output = options.output, bytes, root = options.root](
-                               OpContext& ctx, transport::SharedSlots& s) {
-                             return algorithms::SlotsBroadcast(ctx, s, input, output, bytes, root);
-                           });
-    }
+  if (transport::SharedSlots* slots = SlotsFor(comm, bytes, options.algorithm)) {
+    return LaunchOnSlots(comm, *slots,
+                         MakeDescriptor(CollectiveKind::kBroadcast, options.type, ReduceOp::kSum, options.root,
+                                        options.count, algorithms::Algorithm::kSharedMemory),
+                         options.timeout,
+                         [input = options.input, output = options.output, bytes, root = options.root](
+                             OpContext& ctx, transport::SharedSlots& s) {
+                           return algorithms::SlotsBroadcast(ctx, s, input, output, bytes, root);
+                         });
   }
   SILK_ASSIGN_OR_RETURN(
       const algorithms::Algorithm algorithm,

@@ -183,7 +183,8 @@ absl::Status BlockingCall::TakeResult() {
 
 transport::SharedSlots* SlotsFor(Communicator& comm, size_t bytes, const std::string& requested_algorithm) {
   const Config& config = comm.config();
-  if (!config.fast_path || !requested_algorithm.empty() || !config.algorithm.empty() || comm.size() < 2) {
+  if (!config.fast_path || !requested_algorithm.empty() || !config.algorithm.empty() || comm.size() < 2 ||
+      comm.num_regions() > 1) {
     return nullptr;
   }
   transport::SharedSlots* slots = comm.transport().shared_slots();

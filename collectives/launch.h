@@ -64,8 +64,9 @@ using AlgorithmBody = std::function<absl::Status(OpContext&, algorithms::Workspa
 // The shared-memory slots for a call of `bytes` bytes (per rank) on `comm`,
 // or null when it goes the usual way: the calling-thread path
 // (transport/shared_slots.h) serves communicators whose ranks all share one
-// node's memory, calls that fit a slot and name no algorithm, unless
-// SILK_FAST_PATH=0 or SILK_ALGO is set. The same on every rank for the same call.
+// node's memory in one region, calls that fit a slot (`bytes`; 0 for calls
+// that check their own fit) and name no algorithm, unless SILK_FAST_PATH=0
+// or SILK_ALGO is set. The same on every rank for the same call.
 transport::SharedSlots* SlotsFor(Communicator& comm, size_t bytes, const std::string& requested_algorithm);
 
 using SlotsBody = std::function<absl::Status(OpContext&, transport::SharedSlots&)>;
@@ -89,6 +90,15 @@ template <typename Body>
 WorkPtr LaunchOnSlots(Communicator& comm, transport::SharedSlots& slots, LaunchOptions options, Body body) {
   if (RunOnSlotsHere(comm, slots, options, body)) return nullptr;
   return QueueOnSlots(comm, slots, std::move(options), SlotsBody(std::move(body)));
+}
+// The same, for a call described by `descriptor` alone (algorithm kSharedMemory).
+template <typename Body>
+WorkPtr LaunchOnSlots(Communicator& comm, transport::SharedSlots& slots, const OpDescriptor& descriptor,
+                      absl::Duration timeout, Body body) {
+  LaunchOptions options;
+  options.descriptor = descriptor;
+  options.timeout = timeout;
+  return LaunchOnSlots(comm, slots, std::move(options), std::move(body));
 }
 
 // Marks the calling thread's collective as blocking (the caller waits for

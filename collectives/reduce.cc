@@ -20,20 +20,16 @@ absl::StatusOr<WorkPtr> LaunchReduce(Communicator& comm, const ReduceOptions& op
     SILK_RETURN_IF_ERROR(ValidateBuffer(options.output, bytes, "reduce output (on the root)"));
     SILK_RETURN_IF_ERROR(ValidateNoPartialOverlap(options.input, bytes, options.output, bytes));
   }
-  if (comm.num_regions() == 1) {
-    transport::SharedSlots* slots = SlotsFor(comm, 0, options.algorithm);
-    if (slots != nullptr && algorithms::SlotsBlocksFit(*slots, bytes, 1)) {
-      LaunchOptions launch;
-      launch.descriptor = MakeDescriptor(CollectiveKind::kReduce, options.type, options.op, options.root,
-                                         options.count, algorithms::Algorithm::kSharedMemory);
-      launch.timeout = options.timeout;
-      return LaunchOnSlots(comm, *slots, std::move(launch),
-                           [input = options.input, output = options.output, count = options.count,
-                            type = options.type, op = options.op,
-                            root = options.root](OpContext& ctx, transport::SharedSlots& s) {
-                             return algorithms::SlotsReduce(ctx, s, input, output, count, type, op, root);
-                           });
-    }
+  transport::SharedSlots* slots = SlotsFor(comm, 0, options.algorithm);
+  if (slots != nullptr && algorithms::SlotsBlocksFit(*slots, bytes, 1)) {
+    return LaunchOnSlots(comm, *slots,
+                         MakeDescriptor(CollectiveKind::kReduce, options.type, options.op, options.root, options.count,
+                                        algorithms::Algorithm::kSharedMemory),
+                         options.timeout,
+                         [input = options.input, output = options.output, count = options.count, type = options.type,
+                          op = options.op, root = options.root](OpContext& ctx, transport::SharedSlots& s) {
+                           return algorithms::SlotsReduce(ctx, s, input, output, count, type, op, root);
+                         });
   }
   SILK_ASSIGN_OR_RETURN(
       const algorithms::Algorithm algorithm,

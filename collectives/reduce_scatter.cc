@@ -22,19 +22,16 @@ absl::StatusOr<WorkPtr> LaunchReduceScatter(Communicator& comm, const ReduceScat
   const char* in_place_at = static_cast<const char*>(options.input) + comm.rank() * output_bytes;
   SILK_RETURN_IF_ERROR(ValidateBlockPlacement(options.output, output_bytes, options.input, input_bytes, in_place_at,
                                               "reduce_scatter output"));
-  if (comm.num_regions() == 1) {
-    transport::SharedSlots* slots = SlotsFor(comm, 0, options.algorithm);
-    if (slots != nullptr && algorithms::SlotsBlocksFit(*slots, output_bytes, n)) {
-      LaunchOptions launch;
-      launch.descriptor = MakeDescriptor(CollectiveKind::kReduceScatter, options.type, options.op, -1, options.count,
-                                         algorithms::Algorithm::kSharedMemory);
-      launch.timeout = options.timeout;
-      return LaunchOnSlots(comm, *slots, std::move(launch),
-                           [input = options.input, output = options.output, count = options.count,
-                            type = options.type, op = options.op](OpContext& ctx, transport::SharedSlots& s) {
-                             return algorithms::SlotsReduceScatter(ctx, s, input, output, count, type, op);
-                           });
-    }
+  transport::SharedSlots* slots = SlotsFor(comm, 0, options.algorithm);
+  if (slots != nullptr && algorithms::SlotsBlocksFit(*slots, output_bytes, n)) {
+    return LaunchOnSlots(comm, *slots,
+                         MakeDescriptor(CollectiveKind::kReduceScatter, options.type, options.op, -1, options.count,
+                                        algorithms::Algorithm::kSharedMemory),
+                         options.timeout,
+                         [input = options.input, output = options.output, count = options.count, type = options.type,
+                          op = options.op](OpContext& ctx, transport::SharedSlots& s) {
+                           return algorithms::SlotsReduceScatter(ctx, s, input, output, count, type, op);
+                         });
   }
   SILK_ASSIGN_OR_RETURN(const algorithms::Algorithm algorithm,
                         algorithms::ChooseAlgorithm(CollectiveKind::kReduceScatter, options.algorithm,
