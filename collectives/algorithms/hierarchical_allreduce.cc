@@ -345,8 +345,9 @@ absl::Status HierarchicalAllreduce(OpContext& ctx, Workspace& workspace, const T
     }
     const bool sampled = meter->Delivered(sent, arrived, plan.wan_sample_bytes * chunk_range(x.chunk).count / count);
     const absl::Time now = absl::Now();
-    if (pacing.Set(plan.wan_rate->Pace(now, plan.wan_declared_bytes_per_s)) || sampled) {
-      Log(LogLevel::kDebug, "WAN pace %.0f Mbit/s: measured %.0f Mbit/s%s%s", plan.wan_rate->Pace(now, plan.wan_declared_bytes_per_s) * 8e-6,
+    const double pace = plan.wan_rate->Pace(now, plan.wan_declared_bytes_per_s);
+    if (pacing.Set(pace) || sampled) {
+      Log(LogLevel::kDebug, "WAN pace %.0f Mbit/s: measured %.0f Mbit/s%s%s", pace * 8e-6,
           plan.wan_rate->Estimate() * 8e-6, sampled ? " (new sample)" : "",
           plan.wan_rate->Probing(now) && plan.wan_declared_bytes_per_s > 0 ? ", probing" : "");
     }
