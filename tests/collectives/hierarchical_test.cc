@@ -16,8 +16,6 @@
 #include "collectives/kernels/float16.h"
 #include "gtest/gtest.h"
 #include "runtime/core/status_macros.h"
-#include "runtime/transport/routed_transport.h"
-#include "runtime/transport/tcp/tcp_transport.h"
 #include "runtime/topology.h"
 #include "tests/support/ranks.h"
 
@@ -95,12 +93,6 @@ TEST(HierarchicalPacing, PacesCrossRegionPartnersOnlyWhileTheOperationRuns) {
   const size_t count = 300000;
   std::vector<std::vector<float>> paced(4), plain(4);
   std::vector<std::vector<uint64_t>> after(4);
-  auto lane_rates = [](Communicator& comm, int peer) {
-    transport::Transport* t = &comm.transport();
-    if (auto* routed = dynamic_cast<transport::RoutedTransport*>(t)) t = &routed->route(peer);
-    auto* tcp = dynamic_cast<transport::tcp::TcpTransport*>(t);
-    return tcp ? tcp->LanePacingRates(peer) : std::vector<uint64_t>{};
-  };
   auto results = testing::RunOnRanks(*comms, [&](Communicator& comm) -> absl::Status {
     const int r = comm.rank();
     for (auto* out : {&paced[r], &plain[r]}) {
@@ -109,7 +101,7 @@ TEST(HierarchicalPacing, PacesCrossRegionPartnersOnlyWhileTheOperationRuns) {
     }
     SILK_RETURN_IF_ERROR(RunHierarchical(comm, paced[r].data(), count, DataType::kFloat32, ReduceOp::kSum, 64 << 10,
                                          8, 400e6));
-    after[r] = lane_rates(comm, r ^ 2);  // the partner in the other region, after the operation
+    after[r] = testing::LanePacingRates(comm, r ^ 2);  // the partner in the other region, after the operation
     return RunHierarchical(comm, plain[r].data(), count, DataType::kFloat32, ReduceOp::kSum, 64 << 10, 8);
   });
   for (int r = 0; r < 4; ++r) {

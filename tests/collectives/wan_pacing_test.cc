@@ -17,8 +17,6 @@
 #include "runtime/core/status_macros.h"
 #include "runtime/rate_estimator.h"
 #include "runtime/topology.h"
-#include "runtime/transport/routed_transport.h"
-#include "runtime/transport/tcp/tcp_transport.h"
 #include "tests/support/ranks.h"
 
 namespace silk {
@@ -123,12 +121,6 @@ TEST(HierarchicalPacing, OneCallMeasuresAsItRunsAndRepacesItsLanes) {
                 })
         ->Wait();
   };
-  auto lane_rates = [](Communicator& comm, int peer) {
-    transport::Transport* t = &comm.transport();
-    if (auto* routed = dynamic_cast<transport::RoutedTransport*>(t)) t = &routed->route(peer);
-    auto* tcp = dynamic_cast<transport::tcp::TcpTransport*>(t);
-    return tcp ? tcp->LanePacingRates(peer) : std::vector<uint64_t>{};
-  };
   auto results = testing::RunOnRanks(*comms, [&](Communicator& comm) -> absl::Status {
     const int r = comm.rank();
     for (auto* out : {&paced[r], &plain[r]}) {
@@ -138,7 +130,7 @@ TEST(HierarchicalPacing, OneCallMeasuresAsItRunsAndRepacesItsLanes) {
     }
     estimators[r] = std::make_shared<RateEstimator>(options);
     SILK_RETURN_IF_ERROR(run(comm, paced[r].data(), estimators[r]));
-    after[r] = lane_rates(comm, r ^ 2);  // the partner in the other region
+    after[r] = testing::LanePacingRates(comm, r ^ 2);  // the partner in the other region
     return run(comm, plain[r].data(), nullptr);
   });
   const size_t chunks = kCount * sizeof(float) / kChunkBytes;

@@ -5,6 +5,8 @@
 #include "absl/strings/str_format.h"
 #include "runtime/bootstrap/store_bootstrap.h"
 #include "runtime/bootstrap/tcp_store.h"
+#include "runtime/transport/routed_transport.h"
+#include "runtime/transport/tcp/tcp_transport.h"
 
 namespace silk::testing {
 
@@ -81,6 +83,13 @@ absl::Status RunRanks(int n, const Config& config, const std::function<absl::Sta
     }
   }
   return absl::OkStatus();
+}
+
+std::vector<uint64_t> LanePacingRates(Communicator& comm, int peer) {
+  transport::Transport* t = &comm.transport();
+  if (auto* routed = dynamic_cast<transport::RoutedTransport*>(t)) t = &routed->route(peer);
+  auto* tcp = dynamic_cast<transport::tcp::TcpTransport*>(t);
+  return tcp ? tcp->LanePacingRates(peer) : std::vector<uint64_t>{};
 }
 
 }  // namespace silk::testing

@@ -31,4 +31,8 @@ std::vector<absl::Status> RunOnRanks(std::vector<std::unique_ptr<Communicator>>&
 // CreateCommunicators + RunOnRanks; the first failure, prefixed with its rank, or OK.
 absl::Status RunRanks(int n, const Config& config, const std::function<absl::Status(Communicator&)>& body);
 
+// The pacing rate of each TCP lane from `comm` to `peer` (through a routed
+// transport's route to it); empty when `peer` is not reached over TCP.
+std::vector<uint64_t> LanePacingRates(Communicator& comm, int peer);
+
 }  // namespace silk::testing
