@@ -192,8 +192,8 @@ transport::SharedSlots* SlotsFor(Communicator& comm, size_t bytes, const std::st
   return slots;
 }
 
-WorkPtr QueueOnSlots(Communicator& comm, transport::SharedSlots& slots, LaunchOptions options, SlotsBody body) {
-  const OpDescriptor descriptor = options.descriptor;
+WorkPtr QueueOnSlots(Communicator& comm, transport::SharedSlots& slots, const OpDescriptor& descriptor,
+                     absl::Duration timeout, SlotsBody body) {
   LogPlanOnce(comm, descriptor, "shm-slots");
   auto run = [&slots, body = std::move(body)](OpContext& ctx) {
     ctx.Annotate("shm-slots");
@@ -201,14 +201,14 @@ WorkPtr QueueOnSlots(Communicator& comm, transport::SharedSlots& slots, LaunchOp
   };
   // Never beside another operation: a rank's publications must follow the
   // operations' order, which overlapping threads would not keep.
-  return SubmitFromCaller(comm, descriptor, options.timeout, std::move(run), /*may_overlap=*/false);
+  return SubmitFromCaller(comm, descriptor, timeout, std::move(run), /*may_overlap=*/false);
 }
 
-bool RunOnSlotsHere(Communicator& comm, transport::SharedSlots& slots, const LaunchOptions& options,
-                    absl::FunctionRef<absl::Status(OpContext&, transport::SharedSlots&)> body) {
+bool RunOnSlotsHere(Communicator& comm, transport::SharedSlots& slots, const OpDescriptor& descriptor,
+                    absl::Duration timeout, absl::FunctionRef<absl::Status(OpContext&, transport::SharedSlots&)> body) {
   if (!BlockingCall::active()) return false;
-  LogPlanOnce(comm, options.descriptor, "shm-slots");
-  std::optional<absl::Status> result = comm.RunHereIfIdle(options.descriptor, options.timeout, [&](OpContext& ctx) {
+  LogPlanOnce(comm, descriptor, "shm-slots");
+  std::optional<absl::Status> result = comm.RunHereIfIdle(descriptor, timeout, [&](OpContext& ctx) {
     ctx.Annotate("shm-slots");
     return body(ctx, slots);
   });

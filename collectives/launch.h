@@ -72,33 +72,25 @@ transport::SharedSlots* SlotsFor(Communicator& comm, size_t bytes, const std::st
 using SlotsBody = std::function<absl::Status(OpContext&, transport::SharedSlots&)>;
 
 // Queues `body` on the engine to run on `slots` (algorithm kSharedMemory in
-// `options.descriptor`). The slots check the descriptors themselves: no
-// neighbour check.
-WorkPtr QueueOnSlots(Communicator& comm, transport::SharedSlots& slots, LaunchOptions options, SlotsBody body);
+// `descriptor`). The slots check the descriptors themselves: no neighbour check.
+WorkPtr QueueOnSlots(Communicator& comm, transport::SharedSlots& slots, const OpDescriptor& descriptor,
+                     absl::Duration timeout, SlotsBody body);
 
 // Inside a BlockingCall, when the engine is idle: runs `body` on `slots` at
 // once on this thread (Engine::RunHereIfIdle), hands its result to the
 // BlockingCall and returns true. Otherwise returns false having done nothing.
-bool RunOnSlotsHere(Communicator& comm, transport::SharedSlots& slots, const LaunchOptions& options,
-                    absl::FunctionRef<absl::Status(OpContext&, transport::SharedSlots&)> body);
+bool RunOnSlotsHere(Communicator& comm, transport::SharedSlots& slots, const OpDescriptor& descriptor,
+                    absl::Duration timeout, absl::FunctionRef<absl::Status(OpContext&, transport::SharedSlots&)> body);
 
 // Runs `body` (absl::Status(OpContext&, transport::SharedSlots&)) on `slots`:
 // a blocking call's thread runs it itself when it can and gets a null Work
 // (WaitFor returns the result); otherwise it is queued (QueueOnSlots). A
 // template, so that the shortest path copies the body nowhere.
 template <typename Body>
-WorkPtr LaunchOnSlots(Communicator& comm, transport::SharedSlots& slots, LaunchOptions options, Body body) {
-  if (RunOnSlotsHere(comm, slots, options, body)) return nullptr;
-  return QueueOnSlots(comm, slots, std::move(options), SlotsBody(std::move(body)));
-}
-// The same, for a call described by `descriptor` alone (algorithm kSharedMemory).
-template <typename Body>
 WorkPtr LaunchOnSlots(Communicator& comm, transport::SharedSlots& slots, const OpDescriptor& descriptor,
                       absl::Duration timeout, Body body) {
-  LaunchOptions options;
-  options.descriptor = descriptor;
-  options.timeout = timeout;
-  return LaunchOnSlots(comm, slots, std::move(options), std::move(body));
+  if (RunOnSlotsHere(comm, slots, descriptor, timeout, body)) return nullptr;
+  return QueueOnSlots(comm, slots, descriptor, timeout, SlotsBody(std::move(body)));
 }
 
 // Marks the calling thread's collective as blocking (the caller waits for
