@@ -38,13 +38,19 @@ absl::Status Exchange(OpContext& ctx, transport::SharedSlots& slots, const void*
 }
 
 // Combines `from[0..n)` (count values each) into `output` in rank order, 0
-// first, so every rank that does it gets the same bits. `output` may be
-// from[0] or from[1], not a later one.
+// first, so every rank that does it gets the same bits. `output` may be one
+// of them (in place): a later one than from[1] would be overwritten before
+// its turn, so it is read from a copy.
 void CombineInRankOrder(const Sources& from, void* output, size_t count, DataType type, ReduceOp op) {
   if (count == 0) return;
   const int n = static_cast<int>(from.size());
+  const size_t bytes = count * DataTypeSize(type);
+  std::vector<char> aliased;
+  for (int r = 2; r < n; ++r) {
+    if (from[r] == output) aliased.assign(from[r], from[r] + bytes);
+  }
   kernels::Reduce(type, op, output, from[0], from[1], count);
-  for (int r = 2; r < n; ++r) kernels::ReduceInto(type, op, output, from[r], count);
+  for (int r = 2; r < n; ++r) kernels::ReduceInto(type, op, output, from[r] == output ? aliased.data() : from[r], count);
   if (op == ReduceOp::kAvg) kernels::Scale(type, output, count, n);
 }
 
@@ -55,14 +61,7 @@ absl::Status AllreduceOneStep(OpContext& ctx, transport::SharedSlots& slots, con
   const int rank = ctx.rank();
   Sources from;
   SILK_RETURN_IF_ERROR(Exchange(ctx, slots, input, bytes, [bytes](int) { return bytes; }, &from));
-  // In place, this rank's input is overwritten before its turn: keep a copy.
-  std::vector<char> own;
-  if (output == input && rank >= 2 && bytes > 0) {
-    own.assign(static_cast<const char*>(input), static_cast<const char*>(input) + bytes);
-    from[rank] = own.data();
-  } else {
-    from[rank] = static_cast<const char*>(input);
-  }
+  from[rank] = static_cast<const char*>(input);
   CombineInRankOrder(from, output, count, type, op);
   slots.Release(ctx.op_id(), 0);
   return absl::OkStatus();
@@ -109,13 +108,7 @@ absl::Status AllreduceChunk(OpContext& ctx, transport::SharedSlots& slots, const
   const Share mine = ShareOf(rank, n, count);
   Sources from;
   SILK_RETURN_IF_ERROR(AwaitAll(ctx, slots, first_step, [&](int) { return mine.count * size; }, &from));
-  std::vector<char> own;
-  if (out == in && rank >= 2 && mine.count > 0) {
-    own.assign(in + mine.first * size, in + (mine.first + mine.count) * size);
-    from[rank] = own.data();
-  } else {
-    from[rank] = in + mine.first * size;
-  }
+  from[rank] = in + mine.first * size;
   char* combined = out + mine.first * size;
   CombineInRankOrder(from, combined, mine.count, type, op);
   slots.Release(ctx.op_id(), first_step);
@@ -161,8 +154,8 @@ BlockChunks BlockChunksOf(size_t capacity, size_t block_bytes, size_t align) {
   return {block_bytes, chunk, block_bytes == 0 ? 1 : (block_bytes + chunk - 1) / chunk};
 }
 
-// Publishes to each peer p the chunk at `offset` of `blocks[p]` (its block of
-// this rank's buffer), then waits for every peer's chunk of `bytes`.
+// Publishes to each peer p the chunk at `offset` of block p of `buffer`, then
+// waits for every peer's chunk of `bytes`.
 absl::Status ExchangeBlocks(OpContext& ctx, transport::SharedSlots& slots, int step, const char* buffer,
                             size_t block_bytes, size_t offset, size_t bytes, Sources* from) {
   for (int peer = 0; peer < ctx.size(); ++peer) {
@@ -209,17 +202,11 @@ absl::Status SlotsReduceScatter(OpContext& ctx, transport::SharedSlots& slots, c
   char* out = static_cast<char*>(output);
   const BlockChunks chunks = BlockChunksOf(slots.capacity(), block_bytes, size);
   Sources from;
-  std::vector<char> own;
   for (size_t c = 0; c < chunks.chunks; ++c) {
     const int step = static_cast<int>(c);
     const size_t offset = chunks.offset(c), bytes = chunks.bytes(c);
     SILK_RETURN_IF_ERROR(ExchangeBlocks(ctx, slots, step, in, block_bytes, offset, bytes, &from));
     from[rank] = in + rank * block_bytes + offset;
-    // In place, this rank's block is overwritten before its turn: keep a copy.
-    if (from[rank] == out + offset && rank >= 2 && bytes > 0) {
-      own.assign(from[rank], from[rank] + bytes);
-      from[rank] = own.data();
-    }
     CombineInRankOrder(from, out + offset, bytes / size, type, op);
     slots.Release(ctx.op_id(), step);
   }
@@ -235,7 +222,6 @@ absl::Status SlotsReduce(OpContext& ctx, transport::SharedSlots& slots, const vo
   char* out = static_cast<char*>(output);
   const BlockChunks chunks = BlockChunksOf(slots.capacity(), count * size, size);
   Sources from;
-  std::vector<char> own;
   for (size_t c = 0; c < chunks.chunks; ++c) {
     const int step = static_cast<int>(c);
     const size_t offset = chunks.offset(c), bytes = chunks.bytes(c);
@@ -248,11 +234,6 @@ absl::Status SlotsReduce(OpContext& ctx, transport::SharedSlots& slots, const vo
     SILK_RETURN_IF_ERROR(AwaitAll(ctx, slots, step, [&](int) { return is_root ? bytes : size_t{0}; }, &from));
     if (is_root) {
       from[rank] = in + offset;
-      // In place, the root's input is overwritten before its turn: keep a copy.
-      if (in == out && rank >= 2 && bytes > 0) {
-        own.assign(in + offset, in + offset + bytes);
-        from[rank] = own.data();
-      }
       CombineInRankOrder(from, out + offset, bytes / size, type, op);
     }
     slots.Release(ctx.op_id(), step);
