@@ -86,6 +86,10 @@ Flags (sizes take K, M, G suffixes, powers of 1024):
                                  median and p99 latency per call (after the columns: lat
                                  min/med/p99): 0 never, 1 (default) rows up to 1 MiB,
                                  2 every row
+  --latency-barrier 0|1          -l's calls: 1 (default) each after a barrier, timed alone,
+                                 as OSU's collective benchmarks do; 0 back to back (a rank
+                                 that waits for no other, like MPI's broadcast root, then
+                                 times its own pace rather than the call's latency)
   --json FILE                    also write JSON Lines, one object per row and placement:
                                  {"impl","op","bytes","count","type","redop","time_us",
                                   "algbw","busbw","wrong","in_place","wan_bytes","bound_us",
@@ -183,6 +187,7 @@ struct Flags {
   bool within_region = false;
   bool blocking = true;  // Silk's blocking API (--blocking)
   int latency = 1;  // per-call latency distribution: 0 never, 1 rows up to kLatencyMaxBytes, 2 every row
+  bool latency_barrier = true;  // -l's calls each start from a barrier (OSU's way), or run back to back
   // Real-valued inputs (with --wan-compression): the error is then measured.
   bool real_inputs() const {
     return wan_compression.size() > 1 || wan_compression[0] != silk::Compression::kNone;
@@ -277,6 +282,9 @@ absl::Status ParseFlags(int argc, char** argv, Flags* flags) {
       if (!absl::SimpleAtoi(value, &flags->latency) || flags->latency < 0 || flags->latency > 2) {
         return bad(flag, value);
       }
+    } else if (flag == "--latency-barrier") {
+      if (!absl::SimpleAtoi(value, &number) || number < 0 || number > 1) return bad(flag, value);
+      flags->latency_barrier = number != 0;
     } else if (flag == "--within-region") {
       if (!absl::SimpleAtoi(value, &number)) return bad(flag, value);
       flags->within_region = number != 0;
@@ -986,10 +994,16 @@ absl::StatusOr<Result> WithError(const Flags& f, Job& job, const Layout& l, cons
 
 // -l: `iters` calls timed one by one; the slowest rank's min, median and p99.
 constexpr size_t kLatencyMaxBytes = size_t{1} << 20;
-absl::Status MeasureLatency(Job& job, int iters, const std::function<absl::Status(int)>& run, Result& r) {
+absl::Status MeasureLatency(Job& job, int iters, bool barrier_each, const std::function<absl::Status(int)>& run,
+                            Result& r) {
   if (auto s = job.Barrier(); !s.ok()) return s;
   std::vector<double> us;
   for (int i = 0; i < iters; ++i) {
+    // Back to back, a rank that need not wait for the others (a broadcast's
+    // root in MPI) times its own pace, not the call's latency.
+    if (barrier_each && i > 0) {
+      if (auto s = job.Barrier(); !s.ok()) return s;
+    }
     const auto start = std::chrono::steady_clock::now();
     if (auto s = run(1); !s.ok()) return s;
     us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count());
@@ -1075,7 +1089,7 @@ absl::StatusOr<Result> Measure(const Flags& f, Job& job, Impl& impl, const Layou
   }
   if (f.collective == Collective::kAllreduce) r.bound_us = WanModelFor(f, job.comm()).BoundUs(bytes);
   if (f.latency == 2 || (f.latency == 1 && bytes <= kLatencyMaxBytes)) {
-    if (auto s = MeasureLatency(job, iters, run, r); !s.ok()) return s;
+    if (auto s = MeasureLatency(job, iters, f.latency_barrier, run, r); !s.ok()) return s;
   }
   if (f.check) {
     fill();
