@@ -88,7 +88,13 @@ double EstimateHierarchicalAllreduce(const Tiers& tiers, const Topology& topolog
 double EstimateFlatRingAllreduce(const Tiers& tiers, const Topology& topology, size_t bytes) {
   const size_t n = static_cast<size_t>(topology.size());
   if (n <= 1) return 0;
-  const Link link = topology.num_regions() > 1 ? WanOf(tiers) : LanOf(tiers);
+  Link link = LanOf(tiers);
+  if (topology.num_regions() > 1) {
+    // The ring crosses the regions' own links as well as the WAN, and every
+    // step waits for its slowest hop.
+    const Link wan = WanOf(tiers);
+    link = Link{std::max(link.latency_s, wan.latency_s), std::min(link.bytes_per_s, wan.bytes_per_s)};
+  }
   return 2 * RingPhase(link, n, static_cast<double>(bytes));
 }
 
