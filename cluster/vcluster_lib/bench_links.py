@@ -90,3 +90,46 @@ def profile_table(topology, names, sizes=(64 << 20, 256 << 20), extra=()):
                 f(row["silk_over_mpi"], 1, "%.2f")), flush=True)
     profiles.apply(topology, "spec", a, b)
     return results
+
+
+def finite_times(topology, size, flows, reps, pace_bytes_per_s=0, port=5299):
+    """finite_transfer.py from the first node of the first region to the first node of the second: each
+    repetition's time in ms (the first, which opens the flows' windows, is left out)."""
+    a, b = topology.regions[0].nodes[0], topology.regions[1].nodes[0]
+    script = os.path.join(REPO, "cluster", "vcluster_lib", "finite_transfer.py")
+    server = subprocess.Popen(in_netns(b.netns, ["python3", script, "serve", b.address, str(port)]),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        out = subprocess.run(in_netns(a.netns, ["python3", script, "send", b.address, str(port), str(flows), str(size),
+                                                str(reps + 1), str(int(pace_bytes_per_s))]),
+                             capture_output=True, text=True, timeout=600)
+    finally:
+        server.kill()
+        server.wait()
+    times = [float(x) for x in out.stdout.split()]
+    if len(times) != reps + 1:
+        raise RuntimeError(f"finite transfer failed: {out.stdout[-400:]} {out.stderr[-400:]}")
+    return times[1:]
+
+
+def finite_table(topology, names, sizes=(64 << 20, 256 << 20), flows=12, reps=7):
+    """Per profile and size: finite transfers of the size over `flows` flows paced together at the link's declared
+    rate (as Silk's lanes are), median and mean ms, and the median over the `spec` profile's (when it ran first).
+    Prints as it goes."""
+    a, b = topology.regions[0].name, topology.regions[1].name
+    pace = topology.link(a, b).rate_bps / 8
+    print("%-11s %8s %10s %10s %9s  %s" % ("profile", "MiB", "median ms", "mean ms", "vs spec", "ms each"), flush=True)
+    base, rows = {}, []
+    for name in names:
+        profiles.apply(topology, name, a, b)
+        for size in sizes:
+            times = finite_times(topology, size, flows, reps, pace)
+            median, mean = sorted(times)[len(times) // 2], sum(times) / len(times)
+            base.setdefault(size, median if name == "spec" else None)
+            ratio = median / base[size] if base[size] else None
+            rows.append({"profile": name, "bytes": size, "times_ms": times, "median_ms": median, "mean_ms": mean})
+            print("%-11s %8d %10.0f %10.0f %9s  %s" % (name, size >> 20, median, mean,
+                  "-" if ratio is None else "%.3f" % ratio, " ".join("%.0f" % t for t in times)), flush=True)
+    profiles.apply(topology, "spec", a, b)
+    return rows

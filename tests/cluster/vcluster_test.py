@@ -159,6 +159,19 @@ def test_profiles():
                   f"(exit {run.returncode}, {run.wrong} wrong)")
 
 
+def test_finite():
+    """bench-wan --finite's transfers: each held to the pace (no faster than S / pace) and, on the spec's link,
+    taking no more than twice that plus the round trip; one per repetition asked for."""
+    from vcluster_lib import bench_links
+    size, pace, reps = 16 << 20, 125e6, 3
+    with Cluster() as cluster:
+        times = bench_links.finite_times(cluster.topology, size, flows=12, reps=reps, pace_bytes_per_s=pace)
+    floor = size / pace * 1e3
+    check(len(times) == reps and all(floor <= t <= 2 * floor + 2 * 40 for t in times),
+          f"{reps} transfers of 16 MiB paced at 1 Gbit/s: {', '.join(f'{t:.0f}' for t in times)} ms "
+          f"(at least {floor:.0f})")
+
+
 def test_cut_heal():
     """`cut` stalls WAN traffic on an open connection; `heal` lets it resume; the LAN is unaffected."""
     with Cluster() as cluster:
