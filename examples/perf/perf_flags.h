@@ -49,7 +49,7 @@ struct Flags {
   std::vector<silk::Compression> wan_compression = {silk::Compression::kNone};
   bool within_region = false;
   bool blocking = true;  // Silk's blocking API (--blocking)
-  int latency = 1;  // per-call latency distribution: 0 never, 1 rows up to kLatencyMaxBytes, 2 every row
+  int latency = 1;  // per-call latency distribution: 0 never, 1 rows up to 1 MiB (allreduce_perf.cc: kLatencyMaxBytes), 2 every row
   bool latency_barrier = true;  // -l's calls each start from a barrier (OSU's way), or run back to back
   // Real-valued inputs (with --wan-compression): the error is then measured.
   bool real_inputs() const {
