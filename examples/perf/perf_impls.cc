@@ -48,34 +48,26 @@ absl::Status Job::Barrier() {
   return silk::Barrier(*comm_);
 }
 
-absl::StatusOr<double> Job::Max(double value) {
+template <typename T>
+absl::StatusOr<T> Job::ReduceOne(T value, MPI_Datatype mpi_type, MPI_Op mpi_op, DataType type, ReduceOp op) {
   if (mpi_) {
-    double result = 0;
-    if (auto s = MpiStatus(MPI_Allreduce(&value, &result, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD), "MPI_Allreduce");
+    T result{};
+    if (auto s = MpiStatus(MPI_Allreduce(&value, &result, 1, mpi_type, mpi_op, MPI_COMM_WORLD), "MPI_Allreduce");
         !s.ok()) {
       return s;
     }
     return result;
   }
-  if (auto s = silk::Allreduce(*comm_, {&value, &value, 1, DataType::kFloat64, ReduceOp::kMax, {}, ""}); !s.ok()) {
-    return s;
-  }
+  if (auto s = silk::Allreduce(*comm_, {&value, &value, 1, type, op, {}, ""}); !s.ok()) return s;
   return value;
 }
 
+absl::StatusOr<double> Job::Max(double value) {
+  return ReduceOne(value, MPI_DOUBLE, MPI_MAX, DataType::kFloat64, ReduceOp::kMax);
+}
+
 absl::StatusOr<int64_t> Job::Sum(int64_t value) {
-  if (mpi_) {
-    int64_t result = 0;
-    if (auto s = MpiStatus(MPI_Allreduce(&value, &result, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce");
-        !s.ok()) {
-      return s;
-    }
-    return result;
-  }
-  if (auto s = silk::Allreduce(*comm_, {&value, &value, 1, DataType::kInt64, ReduceOp::kSum, {}, ""}); !s.ok()) {
-    return s;
-  }
-  return value;
+  return ReduceOne(value, MPI_INT64_T, MPI_SUM, DataType::kInt64, ReduceOp::kSum);
 }
 
 void Job::Die(const absl::Status& status) {

@@ -60,6 +60,9 @@ class Job {
 
  private:
   Job() = default;
+  // `value` reduced over every rank, by MPI or by Silk (in place, one value).
+  template <typename T>
+  absl::StatusOr<T> ReduceOne(T value, MPI_Datatype mpi_type, MPI_Op mpi_op, DataType type, ReduceOp op);
   bool mpi_ = false;
   int rank_ = 0, size_ = 1;
   std::unique_ptr<silk::Communicator> comm_;
