@@ -2,6 +2,7 @@
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -73,16 +74,9 @@ absl::StatusOr<WorkPtr> LaunchAllgather(Communicator& comm, const AllgatherOptio
   SILK_RETURN_IF_ERROR(
       ValidateGather(comm, options.input, options.output, g.blocks, options.count * n, options.type, "allgather"));
   const size_t block_bytes = output_bytes / n;
-  transport::SharedSlots* slots = SlotsFor(comm, 0, options.algorithm);
-  if (slots != nullptr && algorithms::SlotsBlocksFit(*slots, block_bytes, n)) {
-    return LaunchOnSlots(
-        comm, *slots,
-        MakeDescriptor(CollectiveKind::kAllgather, options.type, ReduceOp::kSum, -1, options.count,
-                       algorithms::Algorithm::kSharedMemory),
-        options.timeout, [input = options.input, output = options.output, block_bytes](
-                             OpContext& ctx, transport::SharedSlots& s) {
-          return algorithms::SlotsAllgather(ctx, s, input, output, block_bytes);
-        });
+  if (std::optional<WorkPtr> work = LaunchBlocksOnSlots(comm, CollectiveKind::kAllgather, options, block_bytes,
+                                                        algorithms::SlotsAllgather)) {
+    return *std::move(work);
   }
   SILK_ASSIGN_OR_RETURN(g.algorithm, algorithms::ChooseAlgorithm(CollectiveKind::kAllgather, options.algorithm,
                                                                  comm.config().algorithm, output_bytes,

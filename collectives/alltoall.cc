@@ -1,3 +1,5 @@
+#include <optional>
+
 #include "collectives/algorithms/pairwise.h"
 #include "collectives/algorithms/shared_slots.h"
 #include "collectives/collectives.h"
@@ -16,16 +18,9 @@ absl::StatusOr<WorkPtr> LaunchAlltoall(Communicator& comm, const AlltoallOptions
   SILK_RETURN_IF_ERROR(ValidateBuffer(options.output, bytes, "alltoall output"));
   SILK_RETURN_IF_ERROR(ValidateNoPartialOverlap(options.input, bytes, options.output, bytes));
   const size_t block_bytes = bytes / comm.size();
-  transport::SharedSlots* slots = SlotsFor(comm, 0, options.algorithm);
-  if (slots != nullptr && algorithms::SlotsBlocksFit(*slots, block_bytes, comm.size())) {
-    return LaunchOnSlots(
-        comm, *slots,
-        MakeDescriptor(CollectiveKind::kAlltoall, options.type, ReduceOp::kSum, -1, options.count,
-                       algorithms::Algorithm::kSharedMemory),
-        options.timeout, [input = options.input, output = options.output, block_bytes](
-                             OpContext& ctx, transport::SharedSlots& s) {
-          return algorithms::SlotsAlltoall(ctx, s, input, output, block_bytes);
-        });
+  if (std::optional<WorkPtr> work = LaunchBlocksOnSlots(comm, CollectiveKind::kAlltoall, options, block_bytes,
+                                                        algorithms::SlotsAlltoall)) {
+    return *std::move(work);
   }
   SILK_ASSIGN_OR_RETURN(
       const algorithms::Algorithm algorithm,

@@ -14,12 +14,14 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/functional/function_ref.h"
 #include "absl/time/time.h"
 #include "collectives/algorithms/selection.h"
+#include "collectives/algorithms/shared_slots.h"
 #include "collectives/algorithms/workspace.h"
 #include "runtime/communicator.h"
 #include "runtime/core/types.h"
@@ -91,6 +93,27 @@ WorkPtr LaunchOnSlots(Communicator& comm, transport::SharedSlots& slots, const O
                       absl::Duration timeout, Body body) {
   if (RunOnSlotsHere(comm, slots, descriptor, timeout, body)) return nullptr;
   return QueueOnSlots(comm, slots, descriptor, timeout, SlotsBody(std::move(body)));
+}
+
+// All-gather and all-to-all (`kind`): one block of `block_bytes` per rank,
+// run by `algorithm` (algorithms::SlotsAllgather or SlotsAlltoall) on the
+// slots when they serve the call and its blocks fit; nullopt when it goes the
+// usual way. `options` gives the call's type, count, algorithm, timeout and buffers.
+using SlotsBlocksAlgorithm = absl::Status (*)(OpContext&, transport::SharedSlots&, const void* input, void* output,
+                                              size_t block_bytes);
+template <typename Options>
+std::optional<WorkPtr> LaunchBlocksOnSlots(Communicator& comm, CollectiveKind kind, const Options& options,
+                                           size_t block_bytes, SlotsBlocksAlgorithm algorithm) {
+  transport::SharedSlots* slots = SlotsFor(comm, 0, options.algorithm);
+  if (slots == nullptr || !algorithms::SlotsBlocksFit(*slots, block_bytes, comm.size())) return std::nullopt;
+  return LaunchOnSlots(
+      comm, *slots,
+      MakeDescriptor(kind, options.type, ReduceOp::kSum, -1, options.count, algorithms::Algorithm::kSharedMemory),
+      options.timeout,
+      [input = options.input, output = options.output, block_bytes, algorithm](OpContext& ctx,
+                                                                                transport::SharedSlots& s) {
+        return algorithm(ctx, s, input, output, block_bytes);
+      });
 }
 
 // Marks the calling thread's collective as blocking (the caller waits for
