@@ -17,27 +17,54 @@ import time
 SO_MAX_PACING_RATE = 47
 
 
+# Every socket wait ends: a stalled link fails the run instead of hanging it.
+TIMEOUT_S = 120
+
+
 def receive(conn, count):
     buffer = memoryview(bytearray(1 << 20))
     while count > 0:
         got = conn.recv_into(buffer[:min(count, len(buffer))])
         if got == 0:
-            raise EOFError("sender went away")
+            raise EOFError("peer went away mid-transfer")
         count -= got
 
 
+def read_exact(conn, count):
+    """The next `count` bytes (a stream may deliver a short message in pieces)."""
+    data = b""
+    while len(data) < count:
+        piece = conn.recv(count - len(data))
+        if not piece:
+            raise EOFError("peer went away before its header")
+        data += piece
+    return data
+
+
 def all_at_once(target, conns, arg):
-    threads = [threading.Thread(target=target, args=(c, arg)) for c in conns]
+    """target(conn, arg) on every flow at once; raises the first flow's error (a timed-out
+    flow must fail the repetition, not leave it timed as if complete)."""
+    errors = []
+
+    def run(conn):
+        try:
+            target(conn, arg)
+        except Exception as e:  # noqa: BLE001 - re-raised below, on the calling thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in conns]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    if errors:
+        raise errors[0]
 
 
 def serve(addr, port):
     listener = socket.create_server((addr, port), backlog=64)
     first, _ = listener.accept()
-    flows, per_flow, reps = (int(x) for x in first.recv(64).decode().split())
+    flows, per_flow, reps = (int(x) for x in read_exact(first, 64).decode().split())
     conns = [first] + [listener.accept()[0] for _ in range(flows - 1)]
     for _ in range(reps):
         all_at_once(receive, conns, per_flow)
@@ -65,6 +92,7 @@ def send(addr, port, flows, total, reps, pace=0):
 
 
 if __name__ == "__main__":
+    socket.setdefaulttimeout(TIMEOUT_S)
     if sys.argv[1] == "serve":
         serve(sys.argv[2], int(sys.argv[3]))
     else:
