@@ -21,7 +21,7 @@ namespace {
 // wan_compression: a float32 sum or average, on the hierarchical form.
 absl::Status ValidateCompression(const Communicator& comm, const AllreduceOptions& options) {
   const int c = static_cast<int>(options.wan_compression);
-  if (c < 0 || c > static_cast<int>(Compression::kInt4)) {
+  if (c < 0 || c > static_cast<int>(Compression::kTopK)) {
     return absl::InvalidArgumentError(absl::StrFormat("allreduce: unknown wan_compression %d", c));
   }
   if (options.wan_compression == Compression::kNone) {

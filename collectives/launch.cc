@@ -35,7 +35,7 @@ absl::Status Compare(OpContext& ctx, const OpState& state, int peer, const std::
     if (theirs[i] != mine[i]) {
       return absl::FailedPreconditionError(absl::StrFormat(
           "mismatched %s arguments at operation #%d: rank %d passed %s[%d]=%d but rank %d passed %s[%d]=%d",
-          (ctx.descriptor().flags & kVaryingCountsFlag) ? "allgatherv" : CollectiveKindName(ctx.descriptor().kind),
+          IsAllgatherv(ctx.descriptor()) ? "allgatherv" : CollectiveKindName(ctx.descriptor().kind),
           ctx.op_id(), peer, state.options.agreed_name, i, theirs[i], ctx.rank(), state.options.agreed_name, i,
           mine[i]));
     }
@@ -89,7 +89,7 @@ std::string Plan(const OpDescriptor& d) {
   const uint8_t algorithm = d.flags & kAlgorithmFlagsMask;
   std::string plan = algorithm == 0 ? "direct" : AlgorithmName(static_cast<algorithms::Algorithm>(algorithm));
   if (d.flags & kWithinRegionFlag) plan += ", within each region";
-  if (d.flags & kVaryingCountsFlag) plan += ", counts per rank";
+  if (IsAllgatherv(d)) plan += ", counts per rank";
   return plan;
 }
 

@@ -37,11 +37,18 @@ namespace silk {
 inline constexpr uint8_t kAlgorithmFlagsMask = 0x07;
 inline constexpr uint8_t kVaryingCountsFlag = 0x10;
 inline constexpr uint8_t kWithinRegionFlag = 0x20;  // all-reduce among each region's ranks only
-// All-reduce: the WAN compression's two bits (Compression: none 0 ... int4 3).
+// All-reduce: the WAN compression's three bits (Compression: none 0 ... topk
+// 4); the top one is kVaryingCountsFlag's, which only all-gather uses.
 inline constexpr uint8_t kCompressionLowFlag = 0x08;
 inline constexpr uint8_t kCompressionHighFlag = 0x40;
+inline constexpr uint8_t kCompressionTopFlag = 0x10;
 inline constexpr uint8_t CompressionFlags(uint8_t compression) {
-  return static_cast<uint8_t>(((compression & 1) ? kCompressionLowFlag : 0) | ((compression & 2) ? kCompressionHighFlag : 0));
+  return static_cast<uint8_t>(((compression & 1) ? kCompressionLowFlag : 0) | ((compression & 2) ? kCompressionHighFlag : 0) |
+                              ((compression & 4) ? kCompressionTopFlag : 0));
+}
+// Whether `d` is an all-gatherv (kVaryingCountsFlag means that only on an all-gather).
+inline bool IsAllgatherv(const OpDescriptor& d) {
+  return d.kind == CollectiveKind::kAllgather && (d.flags & kVaryingCountsFlag) != 0;
 }
 
 OpDescriptor MakeDescriptor(CollectiveKind kind, DataType type, ReduceOp op, int root, uint64_t count,

@@ -21,7 +21,7 @@ namespace silk::training {
 
 using silk::Compression;
 using silk::CompressionName;
-using silk::ParseCompression;  // "none", "bf16", "int8", "int4"
+using silk::ParseCompression;  // "none", "bf16", "int8", "int4", "topk"
 
 class BlockQuantizer : public silk::BlockQuantizer {
  public:

@@ -183,7 +183,9 @@ typedef enum {
   SILK_WAN_COMPRESSION_NONE = 0,
   SILK_WAN_COMPRESSION_BF16 = 1, /* half the WAN bytes */
   SILK_WAN_COMPRESSION_INT8 = 2, /* a quarter, plus the scales */
-  SILK_WAN_COMPRESSION_INT4 = 3  /* an eighth, plus the scales */
+  SILK_WAN_COMPRESSION_INT4 = 3, /* an eighth, plus the scales */
+  SILK_WAN_COMPRESSION_TOPK = 4  /* the largest 1 in 32 of each block as int8, with their indices: about
+                                    1/51; use it with feedback, which carries what it drops */
 } silk_wan_compression_t;
 typedef struct silk_error_feedback silk_error_feedback_t;
 silk_result_t silk_error_feedback_create(silk_error_feedback_t** feedback);

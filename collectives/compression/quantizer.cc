@@ -28,6 +28,9 @@ void Require(bool ok, const char* what, size_t value) {
   std::abort();
 }
 
+// Values topk keeps of a group of n.
+size_t TopKOf(size_t n) { return (n + BlockQuantizer::kTopKStride - 1) / BlockQuantizer::kTopKStride; }
+
 // The AVX2 group loops (quantizer_simd.h): whole int8/int4 groups of a
 // multiple of 64 values, where the kernels found AVX2 on this CPU and are not
 // forced to scalar.
@@ -43,7 +46,8 @@ absl::StatusOr<Compression> ParseCompression(absl::string_view name) {
   if (name == "bf16") return Compression::kBf16;
   if (name == "int8") return Compression::kInt8;
   if (name == "int4") return Compression::kInt4;
-  return absl::InvalidArgumentError(absl::StrFormat("unknown compression '%s' (none, bf16, int8, int4)", name));
+  if (name == "topk") return Compression::kTopK;
+  return absl::InvalidArgumentError(absl::StrFormat("unknown compression '%s' (none, bf16, int8, int4, topk)", name));
 }
 
 const char* CompressionName(Compression compression) {
@@ -52,13 +56,15 @@ const char* CompressionName(Compression compression) {
     case Compression::kBf16: return "bf16";
     case Compression::kInt8: return "int8";
     case Compression::kInt4: return "int4";
+    case Compression::kTopK: return "topk";
   }
   return "?";
 }
 
 BlockQuantizer::BlockQuantizer(Compression compression, size_t group)
-    : compression_(compression), group_(group), qmax_(compression == Compression::kInt8 ? 127 : 7) {
+    : compression_(compression), group_(group), qmax_(compression == Compression::kInt4 ? 7 : 127) {
   Require(group >= 2 && group <= kMaxGroup && group % 2 == 0, "group must be even, 2..4096", group);
+  Require(compression != Compression::kTopK || group <= kMaxTopKGroup, "topk groups hold at most 256 values", group);
 }
 
 size_t BlockQuantizer::RecordBytes(size_t n) const {
@@ -67,6 +73,7 @@ size_t BlockQuantizer::RecordBytes(size_t n) const {
     case Compression::kBf16: return n * 2;
     case Compression::kInt8: return sizeof(float) + n;
     case Compression::kInt4: return sizeof(float) + (n + 1) / 2;  // a short last group may pad a nibble
+    case Compression::kTopK: return sizeof(float) + 2 * TopKOf(n);  // an index and a code per kept value
   }
   return 0;
 }
@@ -81,11 +88,16 @@ double BlockQuantizer::BitsPerValue() const {
     case Compression::kBf16: return 16;
     case Compression::kInt8: return 8.0 + 32.0 / group_;
     case Compression::kInt4: return 4.0 + 32.0 / group_;
+    case Compression::kTopK: return (32.0 + 16.0 * TopKOf(group_)) / group_;
   }
   return 0;
 }
 
 void BlockQuantizer::QuantizeGroup(float* x, float* residual, size_t n, uint8_t* out) const {
+  if (compression_ == Compression::kTopK) {
+    QuantizeTopKGroup(x, residual, n, out);
+    return;
+  }
   // int8/int4 add the residual in their first pass (below).
   if (residual != nullptr && (compression_ == Compression::kNone || compression_ == Compression::kBf16)) {
     for (size_t i = 0; i < n; ++i) x[i] += residual[i];
@@ -166,6 +178,67 @@ void BlockQuantizer::QuantizeGroup(float* x, float* residual, size_t n, uint8_t*
   if (n % 2 == 1) out[n / 2] = static_cast<uint8_t>(codes[n - 1] & 0x0f);
 }
 
+void BlockQuantizer::QuantizeTopKGroup(float* x, float* residual, size_t n, uint8_t* out) const {
+  if (residual != nullptr) {
+    for (size_t i = 0; i < n; ++i) x[i] += residual[i];
+  }
+  // The k largest |x|, ranked by the bits of |x| (which order as |x| does,
+  // NaN above Inf above every finite value), largest first; a later value
+  // displaces a kept one only if strictly larger, so ties keep the earlier.
+  constexpr size_t kMaxKept = kMaxTopKGroup / kTopKStride;
+  const size_t k = std::min(TopKOf(n), kMaxKept);  // n <= kMaxTopKGroup (the constructor checks)
+  uint32_t key[kMaxKept] = {};
+  uint8_t index[kMaxKept] = {};
+  size_t kept = 0;
+  bool finite = true;
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, &x[i], sizeof(bits));
+    bits &= 0x7fffffffu;
+    finite &= bits <= 0x7f7fffffu;
+    if (kept == k && bits <= key[k - 1]) continue;
+    size_t j = kept < k ? kept++ : k - 1;
+    for (; j > 0 && key[j - 1] < bits; --j) {
+      key[j] = key[j - 1];
+      index[j] = index[j - 1];
+    }
+    key[j] = bits;
+    index[j] = static_cast<uint8_t>(i);
+  }
+  float absmax;
+  std::memcpy(&absmax, &key[0], sizeof(absmax));
+  const float scale = finite ? absmax / 127.0f : std::numeric_limits<float>::quiet_NaN();
+  // The record lists them in order (an insertion sort: k is at most 8).
+  for (size_t a = 1; a < kept; ++a) {
+    for (size_t b = a; b > 0 && index[b - 1] > index[b]; --b) std::swap(index[b - 1], index[b]);
+  }
+  float value[kMaxKept];
+  for (size_t j = 0; j < kept; ++j) value[j] = x[index[j]];
+  // Everything not kept decodes to 0 (NaN in a group that was not finite) and is carried whole.
+  for (size_t i = 0; i < n; ++i) {
+    if (residual != nullptr) residual[i] = finite ? x[i] : 0.0f;
+    x[i] = 0.0f * scale;
+  }
+  std::memcpy(out, &scale, sizeof(scale));
+  uint8_t* codes = out + sizeof(scale) + kept;
+  std::memcpy(out + sizeof(scale), index, kept);
+  const bool coded = finite && scale != 0.0f;
+  const bool normal = scale >= FLT_MIN;
+  const float inverse = normal ? 1.0f / scale : 0.0f;
+  for (size_t j = 0; j < kept; ++j) {
+    if (!coded) {
+      codes[j] = 0;
+      continue;
+    }
+    const float v = std::clamp(normal ? value[j] * inverse : value[j] / scale, -127.0f, 127.0f);
+    const auto code = static_cast<int8_t>((v + kRoundMagic) - kRoundMagic);
+    codes[j] = static_cast<uint8_t>(code);
+    const float decoded = static_cast<float>(code) * scale;
+    if (residual != nullptr) residual[index[j]] = value[j] - decoded;
+    x[index[j]] = decoded;
+  }
+}
+
 void BlockQuantizer::DecodeGroup(const uint8_t* in, size_t n, float* y) const {
   switch (compression_) {
     case Compression::kNone: std::memcpy(y, in, n * sizeof(float)); return;
@@ -181,6 +254,15 @@ void BlockQuantizer::DecodeGroup(const uint8_t* in, size_t n, float* y) const {
   float scale;
   std::memcpy(&scale, in, sizeof(scale));
   in += sizeof(scale);
+  if (compression_ == Compression::kTopK) {
+    const size_t k = TopKOf(n);
+    std::fill(y, y + n, 0.0f * scale);
+    // An index past a short group's end can only come from a damaged code: it writes nothing.
+    for (size_t j = 0; j < k; ++j) {
+      if (in[j] < n) y[in[j]] = static_cast<float>(static_cast<int8_t>(in[k + j])) * scale;
+    }
+    return;
+  }
   if (UseAvx2(n)) {
     compression_internal::DecodeCodesAvx2(in, n, scale, compression_ == Compression::kInt4, y);
     return;

@@ -9,6 +9,12 @@
 //         two codes per byte, the first in the low nibble. A value decodes to
 //         code * scale: the error is at most half a step (scale / 2) of its
 //         group, a little more where the scale is subnormal.
+//   topk  sparse: of each group only its k = ceil(n / 32) values of largest
+//         magnitude (ties: the earlier), as int8 codes against the group's
+//         scale (absmax / 127), each with its index in the group (one byte:
+//         groups of at most 256); the rest decode to 0. About 1/51 of float32's
+//         bytes in groups of 256. Meant for use with error feedback: what a
+//         group drops is carried to the next call, where it competes again.
 //
 // Groups are records of fixed size (a short last group keeps its own, shorter
 // record), so any run of whole groups is one contiguous span of the code:
@@ -33,9 +39,9 @@ namespace silk {
 
 // How values cross the slow link. The numbering is part of the wire format
 // (the all-reduce's descriptor carries it) and of the C API's mapping.
-enum class Compression : uint8_t { kNone = 0, kBf16 = 1, kInt8 = 2, kInt4 = 3 };
+enum class Compression : uint8_t { kNone = 0, kBf16 = 1, kInt8 = 2, kInt4 = 3, kTopK = 4 };
 
-// "none", "bf16", "int8", "int4".
+// "none", "bf16", "int8", "int4", "topk".
 absl::StatusOr<Compression> ParseCompression(absl::string_view name);
 const char* CompressionName(Compression compression);
 
@@ -44,7 +50,11 @@ class BlockQuantizer {
   static constexpr size_t kDefaultGroup = 128;
   static constexpr size_t kMaxGroup = 4096;
 
-  // `group`: values per scale (int8/int4), even, 2..kMaxGroup.
+  // topk: one value kept in each kTopKStride (rounded up) of a group.
+  static constexpr size_t kTopKStride = 32;
+  static constexpr size_t kMaxTopKGroup = 256;
+
+  // `group`: values per scale (int8/int4/topk), even, 2..kMaxGroup (topk: ..kMaxTopKGroup).
   explicit BlockQuantizer(Compression compression, size_t group = kDefaultGroup);
 
   Compression compression() const { return compression_; }
@@ -70,6 +80,7 @@ class BlockQuantizer {
  private:
   size_t RecordBytes(size_t n) const;  // the record of one group of n values
   void QuantizeGroup(float* x, float* residual, size_t n, uint8_t* out) const;
+  void QuantizeTopKGroup(float* x, float* residual, size_t n, uint8_t* out) const;
   void DecodeGroup(const uint8_t* in, size_t n, float* y) const;
 
   Compression compression_;

@@ -121,7 +121,7 @@ void RegisterAll() {
   for (size_t bytes : {256 * kKiB, 64 * kMiB}) {
     const std::string size = SizeName(bytes);
     benchmark::RegisterBenchmark(("memcpy/" + size).c_str(), BM_Memcpy, bytes);
-    for (Compression c : {Compression::kBf16, Compression::kInt8, Compression::kInt4}) {
+    for (Compression c : {Compression::kBf16, Compression::kInt8, Compression::kInt4, Compression::kTopK}) {
       for (bool decode : {false, true}) {
         const std::string name = std::string(decode ? "decode/" : "quantize/") + CompressionName(c) + "/" + size;
         benchmark::RegisterBenchmark(name.c_str(), BM_Code, c, bytes, decode);

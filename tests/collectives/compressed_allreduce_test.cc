@@ -97,6 +97,7 @@ double Allowance(Compression c, const std::vector<int>& region, size_t count, si
     if (c == Compression::kBf16) allowed += absmax * std::exp2(-8.0);
     if (c == Compression::kInt8) allowed += absmax / 127 / 2;
     if (c == Compression::kInt4) allowed += absmax / 7 / 2;
+    if (c == Compression::kTopK) allowed += absmax * (1 + 1.0 / 127 / 2);  // a dropped value is lost whole
   }
   (void)i;
   return allowed * 1.001 + 1e-5;
@@ -156,6 +157,10 @@ TEST_P(CompressedAllreduce, BitIdenticalOnEveryRankAndWithinTheCodesError) {
 TEST_P(CompressedAllreduce, ErrorFeedbackTelescopes) {
   const Layout layout = GetParam().layout;
   const Compression compression = GetParam().compression;
+  if (compression == Compression::kTopK) {
+    GTEST_SKIP() << "topk's carried error is not one call's (a dropped value waits its turn); quantizer_test "
+                    "checks its telescoping sum and the carried error's bound";
+  }
   const std::vector<int> region = RegionOfRank(layout);
   const int n = static_cast<int>(region.size()), regions = static_cast<int>(layout.region_sizes.size());
   auto comms = RegionCommunicators(layout);
@@ -221,8 +226,10 @@ TEST_P(CompressedAllreduce, EachDirectionCarriesTheCodeOnce) {
   const double ideal = count * q.BitsPerValue() / 8;
   for (int dir = 0; dir < 2; ++dir) {
     EXPECT_GE(crossing[dir], static_cast<uint64_t>(count * (q.BitsPerValue() - 32.0 / q.group()) / 8));
-    // Short last groups of each block and chunk, and whole groups sent to each overlapping rank.
-    EXPECT_LE(crossing[dir], ideal * 1.06) << "direction " << dir;
+    // Short last groups of each block and chunk, and whole groups sent to each
+    // overlapping rank (a short group still holds its scale and one kept value
+    // in topk, a larger share of its small code).
+    EXPECT_LE(crossing[dir], ideal * (compression == Compression::kTopK ? 1.1 : 1.06)) << "direction " << dir;
   }
 }
 
@@ -232,7 +239,9 @@ INSTANTIATE_TEST_SUITE_P(
       std::vector<Case> cases;
       for (const Layout& l : {Layout{{2, 2}}, Layout{{1, 1}}, Layout{{3, 1}}, Layout{{2, 3}}, Layout{{2, 1, 2}},
                               Layout{{4, 4}, 2}, Layout{{4, 3}, 2}}) {
-        for (Compression c : {Compression::kBf16, Compression::kInt8, Compression::kInt4}) cases.push_back({l, c});
+        for (Compression c : {Compression::kBf16, Compression::kInt8, Compression::kInt4, Compression::kTopK}) {
+          cases.push_back({l, c});
+        }
       }
       return cases;
     }()),

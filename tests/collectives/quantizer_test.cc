@@ -7,6 +7,7 @@
 
 #include "collectives/kernels/reduce.h"
 
+#include <algorithm>
 #include <cfloat>
 #include <cmath>
 #include <cstring>
@@ -30,15 +31,27 @@ struct Case {
 class QuantizerTest : public ::testing::TestWithParam<Case> {
  protected:
   BlockQuantizer q() const { return BlockQuantizer(GetParam().compression, GetParam().group); }
-  int qmax() const { return GetParam().compression == Compression::kInt8 ? 127 : 7; }
-  bool blockwise() const { return GetParam().compression == Compression::kInt8 || GetParam().compression == Compression::kInt4; }
-  // The largest error the header promises for x[i] in a code of x.
-  float Bound(const std::vector<float>& x, size_t i) const {
-    if (GetParam().compression == Compression::kBf16) return std::fabs(x[i]) * std::exp2(-8.0f);
+  int qmax() const { return GetParam().compression == Compression::kInt4 ? 7 : 127; }
+  bool topk() const { return GetParam().compression == Compression::kTopK; }
+  bool blockwise() const { return GetParam().compression != Compression::kBf16; }
+  float GroupAbsMax(const std::vector<float>& x, size_t i) const {
     const size_t g = GetParam().group, begin = i / g * g, end = std::min(x.size(), begin + g);
     float absmax = 0;
     for (size_t j = begin; j < end; ++j) absmax = std::max(absmax, std::fabs(x[j]));
-    return 0.5f * absmax / qmax() * 1.0001f + 8 * std::numeric_limits<float>::denorm_min();
+    return absmax;
+  }
+  double GroupNorm(const std::vector<float>& x, size_t i) const {
+    const size_t g = GetParam().group, begin = i / g * g, end = std::min(x.size(), begin + g);
+    double sum = 0;
+    for (size_t j = begin; j < end; ++j) sum += static_cast<double>(x[j]) * x[j];
+    return std::sqrt(sum);
+  }
+  // The largest error the header promises for x[i] in a code of x (topk: a
+  // value it drops is lost whole).
+  float Bound(const std::vector<float>& x, size_t i) const {
+    if (GetParam().compression == Compression::kBf16) return std::fabs(x[i]) * std::exp2(-8.0f);
+    return 0.5f * GroupAbsMax(x, i) / qmax() * 1.0001f + 8 * std::numeric_limits<float>::denorm_min() +
+           (topk() ? std::fabs(x[i]) : 0.0f);
   }
 };
 
@@ -85,7 +98,8 @@ TEST_P(QuantizerTest, ZerosSubnormalsInfinitiesAndNaN) {
   }
   for (size_t i = g; i < 2 * g; ++i) {
     // bf16 keeps 7 bits of a subnormal's mantissa too: its grid is 2^-133.
-    ASSERT_LE(std::fabs(y[i] - x[i]), blockwise() ? std::fabs(x[i]) / 2 + 64 * FLT_TRUE_MIN : std::exp2(-134.0f))
+    ASSERT_LE(std::fabs(y[i] - x[i]),
+              blockwise() ? std::fabs(x[i]) / (topk() ? 1 : 2) + 64 * FLT_TRUE_MIN : std::exp2(-134.0f))
         << "subnormal " << i;
     ASSERT_EQ(y[i] + residual[i], x[i]) << "what was lost is carried, element " << i;
   }
@@ -126,7 +140,11 @@ TEST_P(QuantizerTest, ErrorFeedbackTelescopes) {
   for (size_t i = 0; i < n; ++i) {
     const double exact = static_cast<double>(x[i]) * rounds;
     ASSERT_NEAR(with[i] + residual[i], exact, 1e-5 * rounds * std::fabs(x[i]) + 1e-12) << "element " << i;
-    ASSERT_LE(std::fabs(with[i] - exact), 2 * Bound(x, i) + 1e-5 * rounds * std::fabs(x[i])) << "element " << i;
+    // topk: a value waits until what it carries is among its group's largest.
+    // Each call keeps at least k / g of the group's energy, so the carried
+    // error's norm stays below (2 g / k) |x| (g values per group, k kept).
+    const double carried = topk() ? 2.0 * BlockQuantizer::kTopKStride * GroupNorm(x, i) : 2 * Bound(x, i);
+    ASSERT_LE(std::fabs(with[i] - exact), carried + 1e-5 * rounds * std::fabs(x[i])) << "element " << i;
     worst_without = std::max(worst_without, std::fabs(without[i] - exact) / (Bound(x, i) + 1e-30));
   }
   EXPECT_GT(worst_without, 5.0) << "without feedback the error should accumulate (else this test proves nothing)";
@@ -176,7 +194,8 @@ TEST_P(QuantizerTest, SimdLoopsGiveTheScalarBits) {
 INSTANTIATE_TEST_SUITE_P(Codes, QuantizerTest,
                          ::testing::Values(Case{Compression::kBf16, 128}, Case{Compression::kInt8, 128},
                                            Case{Compression::kInt4, 128}, Case{Compression::kInt8, 256},
-                                           Case{Compression::kInt4, 256}),
+                                           Case{Compression::kInt4, 256}, Case{Compression::kTopK, 128},
+                                           Case{Compression::kTopK, 256}),
                          [](const auto& info) {
                            return std::string(CompressionName(info.param.compression)) + "_group" +
                                   std::to_string(info.param.group);
@@ -189,12 +208,59 @@ TEST(Quantizer, SizesAndNames) {
   EXPECT_EQ(BlockQuantizer(Compression::kBf16, 256).EncodedBytes(300), 600u);
   EXPECT_EQ(BlockQuantizer(Compression::kNone, 256).EncodedBytes(300), 1200u);
   EXPECT_DOUBLE_EQ(BlockQuantizer(Compression::kInt4, 256).BitsPerValue(), 4.125);
-  for (Compression c : {Compression::kNone, Compression::kBf16, Compression::kInt8, Compression::kInt4}) {
+  EXPECT_EQ(BlockQuantizer(Compression::kTopK, 256).EncodedBytes(300), 4u + 2 * 8 + 4 + 2 * 2);
+  EXPECT_DOUBLE_EQ(BlockQuantizer(Compression::kTopK, 256).BitsPerValue(), 0.625);
+  for (Compression c :
+       {Compression::kNone, Compression::kBf16, Compression::kInt8, Compression::kInt4, Compression::kTopK}) {
     auto parsed = ParseCompression(CompressionName(c));
     ASSERT_TRUE(parsed.ok());
     EXPECT_EQ(*parsed, c);
   }
   EXPECT_FALSE(ParseCompression("fp8").ok());
+}
+
+// topk keeps, in each group, exactly its k = ceil(n / 32) values of largest
+// magnitude (ties: the earlier ones), each within half a step; the rest are 0.
+TEST(Quantizer, TopKKeepsTheLargestOfEachGroup) {
+  const BlockQuantizer q(Compression::kTopK, 256);
+  const size_t n = 3 * 256 + 40;  // a short last group keeps 2
+  std::vector<float> x = Values(n, 5);
+  std::fill(x.begin() + 256, x.begin() + 512, -0.5f);  // all tied: the first 8 are kept
+  std::vector<uint8_t> code(q.EncodedBytes(n));
+  q.Encode(x.data(), n, code.data());
+  std::vector<float> y(n);
+  q.Decode(code.data(), n, y.data());
+  for (size_t begin = 0; begin < n; begin += 256) {
+    const size_t end = std::min(n, begin + 256), k = (end - begin + 31) / 32;
+    std::vector<size_t> order;
+    for (size_t i = begin; i < end; ++i) order.push_back(i);
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return std::fabs(x[a]) > std::fabs(x[b]); });
+    float absmax = std::fabs(x[order[0]]);
+    for (size_t r = 0; r < order.size(); ++r) {
+      const size_t i = order[r];
+      if (r < k) {
+        ASSERT_LE(std::fabs(y[i] - x[i]), absmax / 127 / 2 * 1.0001f) << "kept element " << i;
+      } else {
+        ASSERT_EQ(y[i], 0.0f) << "dropped element " << i;
+      }
+    }
+  }
+}
+
+// A code whose index points past a short group's end (only a damaged one can)
+// writes nothing outside the values decoded.
+TEST(Quantizer, TopKIndexPastAShortGroupWritesNothing) {
+  const BlockQuantizer q(Compression::kTopK, 256);
+  const size_t n = 10;  // one value kept
+  std::vector<uint8_t> code(q.EncodedBytes(n));
+  ASSERT_EQ(code.size(), 6u);
+  const float scale = 1.0f;
+  std::memcpy(code.data(), &scale, sizeof(scale));
+  code[4] = 200;  // index
+  code[5] = 3;    // code
+  std::vector<float> y(n, 7.0f);
+  q.Decode(code.data(), n, y.data());
+  for (float v : y) EXPECT_EQ(v, 0.0f);
 }
 
 }  // namespace

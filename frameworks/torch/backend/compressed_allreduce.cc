@@ -68,7 +68,7 @@ void DefineCompressedAllreduce(py::module_& m) {
   m.def("allreduce_compressed", &AllreduceCompressed, py::arg("group"), py::arg("tensor"), py::arg("compression"),
         py::arg("feedback") = py::none(), py::arg("average") = false,
         "In-place all-reduce of a contiguous CPU float32 tensor whose WAN hop is sent as `compression` "
-        "(none, bf16, int8, int4), with `feedback` (an ErrorFeedback kept per buffer, or None). Returns a "
+        "(none, bf16, int8, int4, topk), with `feedback` (an ErrorFeedback kept per buffer, or None). Returns a "
         "CompressedWork at once.");
 }
 

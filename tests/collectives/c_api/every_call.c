@@ -261,7 +261,7 @@ static void Compressed(silk_comm_t* comm) {
   float v[300], w[300];
   silk_error_feedback_t* feedback = NULL;
   CHECK(silk_error_feedback_create(&feedback));
-  for (int c = SILK_WAN_COMPRESSION_NONE; c <= SILK_WAN_COMPRESSION_INT4; ++c) {
+  for (int c = SILK_WAN_COMPRESSION_NONE; c <= SILK_WAN_COMPRESSION_TOPK; ++c) {
     for (int i = 0; i < 300; ++i) v[i] = (float)(rank + i);
     silk_error_feedback_t* f = c == SILK_WAN_COMPRESSION_NONE ? NULL : feedback;
     CHECK(silk_allreduce_compressed(comm, v, w, 300, SILK_FLOAT32, SILK_SUM, (silk_wan_compression_t)c, f));

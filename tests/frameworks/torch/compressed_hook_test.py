@@ -94,6 +94,14 @@ def worker():
     print(f"rank {rank}: int4 without error feedback {plain:.2e}, with {with_feedback:.2e}", flush=True)
     if not with_feedback < plain:
         failures.append(f"int4: error feedback did not help ({with_feedback:.3g} vs {plain:.3g} without)")
+    # topk sends 1 value in 32 per call: without the carried rest most gradients never cross.
+    got = train(compressed, CompressedState("topk"))
+    same_on_every_rank("topk", got)
+    plain = distance(train(compressed, CompressedState("topk", error_feedback=False)), exact)
+    with_feedback = distance(got, exact)
+    print(f"rank {rank}: topk without error feedback {plain:.2e}, with {with_feedback:.2e}", flush=True)
+    if not with_feedback < plain:
+        failures.append(f"topk: error feedback did not help ({with_feedback:.3g} vs {plain:.3g} without)")
 
     exact_delayed = train(delayed, DelayedState(mode="average"))
     got = train(delayed, DelayedState(mode="average", compression="int8"))

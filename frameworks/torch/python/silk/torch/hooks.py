@@ -15,7 +15,8 @@ runtime's ``delayed`` policy does)::
     state.drain()   # before destroy_process_group: wait for the last all-reduce
 
 ``compressed`` -- a DDP communication hook whose all-reduce sends its
-cross-region hop as bf16, int8 or int4 (blockwise scales) with error feedback
+cross-region hop as bf16, int8 or int4 (blockwise scales), or topk (the largest
+1 in 32 of each block of 256), with error feedback
 kept per bucket; inside each region it stays exact, and every rank still gets
 the same bits. Needs the silk backend and float32 gradients::
 
@@ -38,7 +39,7 @@ import torch.distributed as dist
 
 __all__ = ["CompressedState", "compressed", "DelayedState", "delayed", "PeriodicAverager"]
 
-COMPRESSIONS = ("none", "bf16", "int8", "int4")
+COMPRESSIONS = ("none", "bf16", "int8", "int4", "topk")
 
 
 def _completed_future(tensor):
@@ -271,7 +272,8 @@ class CompressedState:
     """State of the ``compressed`` hook.
 
     ``compression`` is how each bucket's all-reduce crosses regions: "bf16",
-    "int8" or "int4" (or "none", exact). With ``error_feedback`` (default),
+    "int8", "int4" or "topk" (or "none", exact; topk drops 31 values in 32
+    per call and needs the feedback). With ``error_feedback`` (default),
     what quantisation dropped from a bucket is added to that bucket's next
     all-reduce (one Silk ErrorFeedback per bucket index; when DDP rebuilds
     its buckets after the first step, a bucket whose size changed starts
