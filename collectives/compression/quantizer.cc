@@ -179,9 +179,6 @@ void BlockQuantizer::QuantizeGroup(float* x, float* residual, size_t n, uint8_t*
 }
 
 void BlockQuantizer::QuantizeTopKGroup(float* x, float* residual, size_t n, uint8_t* out) const {
-  if (residual != nullptr) {
-    for (size_t i = 0; i < n; ++i) x[i] += residual[i];
-  }
   // The k largest |x|, ranked by the bits of |x| (which order as |x| does,
   // NaN above Inf above every finite value), largest first; a later value
   // displaces a kept one only if strictly larger, so ties keep the earlier.
@@ -189,14 +186,31 @@ void BlockQuantizer::QuantizeTopKGroup(float* x, float* residual, size_t n, uint
   const size_t k = std::min(TopKOf(n), kMaxKept);  // n <= kMaxTopKGroup (the constructor checks)
   uint32_t key[kMaxKept] = {};
   uint8_t index[kMaxKept] = {};
+  uint32_t abs_bits[kMaxTopKGroup];
+  // Each of the k strides holds a value at least as large as the smallest of
+  // their maxima, so nothing below that can be among the k largest: only the
+  // few values at or above it take the ranking below.
+  uint32_t floor = ~0u, largest = 0;
+  for (size_t begin = 0; begin < n; begin += kTopKStride) {
+    const size_t end = std::min(n, begin + kTopKStride);
+    if (residual != nullptr) {
+      for (size_t i = begin; i < end; ++i) x[i] += residual[i];
+    }
+    uint32_t m = 0;
+    for (size_t i = begin; i < end; ++i) {
+      uint32_t bits;
+      std::memcpy(&bits, &x[i], sizeof(bits));
+      abs_bits[i] = bits & 0x7fffffffu;
+      m = std::max(m, abs_bits[i]);
+    }
+    floor = std::min(floor, m);
+    largest = std::max(largest, m);
+  }
+  const bool finite = largest <= 0x7f7fffffu;
   size_t kept = 0;
-  bool finite = true;
   for (size_t i = 0; i < n; ++i) {
-    uint32_t bits;
-    std::memcpy(&bits, &x[i], sizeof(bits));
-    bits &= 0x7fffffffu;
-    finite &= bits <= 0x7f7fffffu;
-    if (kept == k && bits <= key[k - 1]) continue;
+    const uint32_t bits = abs_bits[i];
+    if (bits < floor || (kept == k && bits <= key[k - 1])) continue;
     size_t j = kept < k ? kept++ : k - 1;
     for (; j > 0 && key[j - 1] < bits; --j) {
       key[j] = key[j - 1];
@@ -215,10 +229,9 @@ void BlockQuantizer::QuantizeTopKGroup(float* x, float* residual, size_t n, uint
   float value[kMaxKept];
   for (size_t j = 0; j < kept; ++j) value[j] = x[index[j]];
   // Everything not kept decodes to 0 (NaN in a group that was not finite) and is carried whole.
-  for (size_t i = 0; i < n; ++i) {
-    if (residual != nullptr) residual[i] = finite ? x[i] : 0.0f;
-    x[i] = 0.0f * scale;
-  }
+  if (residual != nullptr && finite) std::memcpy(residual, x, n * sizeof(float));
+  if (residual != nullptr && !finite) std::fill(residual, residual + n, 0.0f);
+  std::fill(x, x + n, 0.0f * scale);
   std::memcpy(out, &scale, sizeof(scale));
   uint8_t* codes = out + sizeof(scale) + kept;
   std::memcpy(out + sizeof(scale), index, kept);
