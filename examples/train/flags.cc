@@ -35,9 +35,10 @@ ranks; rank 0 prints one line per step and a summary.
   --lr X, --momentum X   inner optimizer (SGD with momentum)             [0.05, 0.9]
   --outer-lr X           diloco: outer learning rate                     [0.7]
   --outer-momentum X     diloco: outer Nesterov momentum                 [0.5]
-  --compression C        diloco: pseudo-gradients as none, int8 or int4  [int4]
+  --compression C        diloco: pseudo-gradients as none, int8, int4 or
+                         topk                                            [int4]
   --wan-compression C    sync, delayed: each bucket's all-reduce sends its WAN
-                         hop as none, bf16, int8 or int4, with error feedback
+                         hop as none, bf16, int8, int4 or topk, with error feedback
                          per bucket                                      [none]
   --seed N               model and data seed                             [1]
   --init-seed N          the model's initialisation alone, on the same task
@@ -140,11 +141,11 @@ bool ParseFlags(int argc, char** argv, Flags* f) {
     f->compute_cpus = *std::move(cpus);
   }
   if (!silk::training::ParseCompression(f->compression).ok()) {
-    std::fprintf(stderr, "silk-train: unknown --compression %s (none, int8, int4)\n", f->compression.c_str());
+    std::fprintf(stderr, "silk-train: unknown --compression %s (none, int8, int4, topk)\n", f->compression.c_str());
     return false;
   }
   if (!silk::ParseCompression(f->wan_compression).ok()) {
-    std::fprintf(stderr, "silk-train: unknown --wan-compression %s (none, bf16, int8, int4)\n",
+    std::fprintf(stderr, "silk-train: unknown --wan-compression %s (none, bf16, int8, int4, topk)\n",
                  f->wan_compression.c_str());
     return false;
   }
