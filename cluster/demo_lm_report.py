@@ -11,7 +11,7 @@ import os
 import re
 import sys
 
-NAMES = ["reference", "sync", "delayed", "periodic", "gloo"]
+NAMES = ["reference", "sync", "sync-int8", "delayed", "periodic", "gloo"]
 
 
 def load(out):
@@ -81,6 +81,12 @@ def targets(runs):
     print("targets (issue 22):")
     for text, ok in lines:
         print(f"  {verdict(ok):<6} {text}")
+    coded = runs.get("sync-int8")
+    if coded:
+        print(f"  (no target) sync with the WAN hop in int8 (silk.torch.hooks.compressed): tokens/s "
+              f"{coded['tokens_per_s'] / tps['reference']:.2f} of the reference, held-out "
+              f"{rel(coded['heldout_loss'], sync['heldout_loss']) * 100:+.2f}% against sync, "
+              f"{sync['wan_bytes_per_step'] / coded['wan_bytes_per_step']:.1f}x fewer WAN bytes")
 
 
 def explain(runs):

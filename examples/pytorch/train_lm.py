@@ -51,6 +51,7 @@ from train_ddp import launcher_environment  # noqa: E402
 from wan_bytes import WanCounter  # noqa: E402
 
 POLICIES = ("sync", "delayed", "periodic", "powersgd")
+CODES = ("none", "bf16", "int8", "int4", "topk")  # silk.torch.hooks.COMPRESSIONS
 
 
 def parse_args(argv=None):
@@ -66,7 +67,10 @@ def parse_args(argv=None):
                    "of a region together (DDP inside the region every step; DiLoCo's workers)")
     p.add_argument("--outer-overlap", action="store_true",
                    help="periodic: the outer all-reduce overlaps the next inner step (applied one step late)")
-    p.add_argument("--outer-compression", choices=["none", "bf16", "int8", "int4"], default="none",
+    p.add_argument("--wan-compression", choices=CODES, default="none",
+                   help="sync, delayed: each DDP bucket's cross-region hop as this code, with error feedback per "
+                   "bucket (silk only; silk.torch.hooks.compressed, DelayedState(compression=...))")
+    p.add_argument("--outer-compression", choices=CODES, default="none",
                    help="periodic: the outer gradient's cross-region hop (silk only; error feedback)")
     p.add_argument("--delayed-mode", choices=["corrected", "average"], default="corrected",
                    help="delayed: what a step applies while its own all-reduce runs (silk.torch.hooks.DelayedState)")
@@ -91,7 +95,10 @@ def parse_args(argv=None):
     p.add_argument("--data-dir", default=None, help="fortune collections (default /usr/share/games/fortunes)")
     p.add_argument("--timeout", type=float, default=300, help="seconds; the process group's operation timeout")
     p.add_argument("--json", metavar="PATH", help="write the run's figures as JSON to PATH")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.wan_compression != "none" and (args.backend != "silk" or args.policy not in ("sync", "delayed")):
+        p.error("--wan-compression is for --backend silk with --policy sync or delayed")
+    return args
 
 
 def cpu_list(text):
@@ -129,9 +136,13 @@ def wrap(args, model):
     if args.policy == "delayed":
         from silk.torch.hooks import DelayedState, delayed
         local = region_group() if args.delayed_local == "region" else None
-        state = DelayedState(mode=args.delayed_mode, local_group=local)
+        compression = None if args.wan_compression == "none" else args.wan_compression
+        state = DelayedState(mode=args.delayed_mode, local_group=local, compression=compression)
         net.register_comm_hook(state, delayed)
         return net, None, state
+    if args.policy == "sync" and args.wan_compression != "none":
+        from silk.torch.hooks import CompressedState, compressed
+        net.register_comm_hook(CompressedState(args.wan_compression), compressed)
     if args.policy == "powersgd":
         from torch.distributed.algorithms.ddp_comm_hooks import powerSGD_hook as powersgd
         # One bucket: nested all-reduces from several buckets' callbacks could
@@ -256,6 +267,7 @@ def summarize(args, mine, world, parameters, spread):
     digests = [r["digest"] for r in every]
     return {
         "backend": args.backend, "policy": args.policy, "world_size": world, "steps": steps,
+        "wan_compression": args.wan_compression,
         "regions": sorted({r["region"] for r in every}), "parameters": parameters,
         "gradient_bytes": parameters * 4, "tokens_per_step": tokens,
         "losses": losses, "final_loss": sum(losses[-10:]) / len(losses[-10:]) if losses else None,
@@ -299,7 +311,9 @@ def main(argv=None):
         print(f"model: {args.layers} layers of {args.width}, {parameters / 1e6:.2f} M parameters "
               f"({parameters * 4 / 1e6:.1f} MB of float32 gradient); data: {len(corpus.train)} training and "
               f"{len(corpus.heldout)} held-out samples of {args.context} bytes; global batch {args.global_batch}; "
-              f"{args.backend}, policy {args.policy}, {world} ranks", flush=True)
+              f"{args.backend}, policy {args.policy}"
+              f"{'' if args.wan_compression == 'none' else ', WAN hop ' + args.wan_compression}, {world} ranks",
+              flush=True)
     net, averager, state = wrap(args, model)
     records, points = train(args, corpus, model, net, averager, rank)
     if state is not None:

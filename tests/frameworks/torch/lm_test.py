@@ -7,8 +7,9 @@
   policies  silk with the delayed hook, the periodic averager (period 3, ending
             on an outer step; and with ranks 0-1 and 2 in two regions
             (SILK_REGION), DDP inside each region, the outer gradient in
-            int4 and overlapped, as cluster/demo-lm runs it) and torch's PowerSGD hook: each
-            run completes with finite losses; periodic and PowerSGD replicas
+            int4 and overlapped, as cluster/demo-lm runs it), torch's PowerSGD hook, and
+            sync with the WAN hop in int8 in those two regions: each
+            run completes with finite losses; periodic, PowerSGD and sync replicas
             end identical (every rank applies the same averaged update),
             delayed ones within a small bound (each replica is ahead by its
             own latest local step).
@@ -76,7 +77,8 @@ def check_policies(script, out_dir, failures):
     steps = 6
     cases = {"delayed": [], "periodic": ["--period", "3"], "powersgd": ["--powersgd-rank", "2"],
              "periodic-regions": ["--period", "3", "--inner", "region", "--outer-compression", "int4",
-                                  "--outer-overlap"]}
+                                  "--outer-overlap"],
+             "sync-int8-regions": ["--wan-compression", "int8"]}
     for name, extra in cases.items():
         policy = name.split("-")[0]
         run = train(script, out_dir, name, "silk", policy, steps, extra, regions=name.endswith("regions"))
@@ -87,7 +89,7 @@ def check_policies(script, out_dir, failures):
             failures.append(f"{policy}: losses {run['losses']}")
         if not math.isfinite(run["heldout_loss"]):
             failures.append(f"{policy}: held-out loss {run['heldout_loss']}")
-        if policy in ("periodic", "powersgd") and not run["params_identical"]:
+        if policy in ("periodic", "powersgd", "sync") and not run["params_identical"]:
             failures.append(f"{policy}: replicas differ at the end ({run['replica_spread']}): {run['param_digests']}")
         if policy == "delayed" and not 0 <= run["replica_spread"] < 0.05:
             failures.append(f"delayed: replicas {run['replica_spread']} apart, expected a small bound")
