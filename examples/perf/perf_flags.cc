@@ -40,7 +40,7 @@ Flags (sizes take K, M, G suffixes, powers of 1024):
                                  same buffers), or silk,mpi for both: rows then alternate
                                  and end with the implementation's name
   --wan-compression LIST         Silk's all-reduce across regions with its WAN hop
-                                 compressed: none, bf16, int8, int4, or a list (none,int8,int4)
+                                 compressed: none, bf16, int8, int4, topk, or a list (none,int8,int4)
                                  timed side by side in one run, rows named silk-int8 etc.
                                  Inputs are then real values (not small integers) and, with
                                  -c 1, each row reports after its columns the error of the

@@ -351,7 +351,7 @@ class PeriodicAverager:
     learning rate ``outer_lr``; every replica then restarts from the anchor.
     ``outer_lr=1, momentum=0`` is plain periodic model averaging (local SGD).
 
-    ``compression`` ("bf16", "int8", "int4"; None: exact) sends the outer
+    ``compression`` ("bf16", "int8", "int4", "topk"; None: exact) sends the outer
     gradient's cross-region hop compressed, with error feedback (what
     quantisation dropped joins the next outer gradient), as the
     ``compressed`` hook does: a shorter period for the same WAN bytes. Needs
