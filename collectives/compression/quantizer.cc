@@ -28,6 +28,22 @@ void Require(bool ok, const char* what, size_t value) {
   std::abort();
 }
 
+// A group's scale as its codes use it (int8, int4, topk). Only the owner
+// encodes, so a reciprocal (one rounding more, clamped) is as deterministic as
+// needed; a subnormal scale divides, for accuracy.
+struct ScaleCoder {
+  ScaleCoder(float scale, int qmax)
+      : scale(scale), normal(scale >= FLT_MIN), inverse(normal ? 1.0f / scale : 0.0f), qmax(static_cast<float>(qmax)) {}
+  // round(x / scale) clamped to [-qmax, qmax], ties to even.
+  int8_t Code(float x) const {
+    const float v = std::clamp(normal ? x * inverse : x / scale, -qmax, qmax);
+    return static_cast<int8_t>((v + kRoundMagic) - kRoundMagic);
+  }
+  float scale;
+  bool normal;
+  float inverse, qmax;
+};
+
 // Values topk keeps of a group of n.
 size_t TopKOf(size_t n) { return (n + BlockQuantizer::kTopKStride - 1) / BlockQuantizer::kTopKStride; }
 
@@ -149,20 +165,14 @@ void BlockQuantizer::QuantizeGroup(float* x, float* residual, size_t n, uint8_t*
       x[i] = decoded;
     }
   } else {
-    const float qmax = static_cast<float>(qmax_);
-    // Only the owner encodes, so a reciprocal (one rounding more, clamped) is
-    // as deterministic as needed; a subnormal scale divides, for accuracy.
-    const bool normal = scale >= FLT_MIN;
-    const float inverse = normal ? 1.0f / scale : 0.0f;
-    if (simd && normal) {
-      compression_internal::QuantizeCodesAvx2(x, residual, n, scale, inverse, qmax_,
+    const ScaleCoder coder(scale, qmax_);
+    if (simd && coder.normal) {
+      compression_internal::QuantizeCodesAvx2(x, residual, n, scale, coder.inverse, qmax_,
                                               compression_ == Compression::kInt4, out);
       return;
     }
     for (size_t i = 0; i < n; ++i) {
-      const float v = std::clamp(normal ? x[i] * inverse : x[i] / scale, -qmax, qmax);
-      const float q = (v + kRoundMagic) - kRoundMagic;
-      codes[i] = static_cast<int8_t>(q);
+      codes[i] = coder.Code(x[i]);
       const float decoded = static_cast<float>(codes[i]) * scale;
       if (residual != nullptr) residual[i] = x[i] - decoded;
       x[i] = decoded;
@@ -221,7 +231,7 @@ void BlockQuantizer::QuantizeTopKGroup(float* x, float* residual, size_t n, uint
   }
   float absmax;
   std::memcpy(&absmax, &key[0], sizeof(absmax));
-  const float scale = finite ? absmax / 127.0f : std::numeric_limits<float>::quiet_NaN();
+  const float scale = finite ? absmax / static_cast<float>(qmax_) : std::numeric_limits<float>::quiet_NaN();
   // The record lists them in order (an insertion sort: k is at most 8).
   for (size_t a = 1; a < kept; ++a) {
     for (size_t b = a; b > 0 && index[b - 1] > index[b]; --b) std::swap(index[b - 1], index[b]);
@@ -236,15 +246,13 @@ void BlockQuantizer::QuantizeTopKGroup(float* x, float* residual, size_t n, uint
   uint8_t* codes = out + sizeof(scale) + kept;
   std::memcpy(out + sizeof(scale), index, kept);
   const bool coded = finite && scale != 0.0f;
-  const bool normal = scale >= FLT_MIN;
-  const float inverse = normal ? 1.0f / scale : 0.0f;
+  const ScaleCoder coder(scale, qmax_);
   for (size_t j = 0; j < kept; ++j) {
     if (!coded) {
       codes[j] = 0;
       continue;
     }
-    const float v = std::clamp(normal ? value[j] * inverse : value[j] / scale, -127.0f, 127.0f);
-    const auto code = static_cast<int8_t>((v + kRoundMagic) - kRoundMagic);
+    const int8_t code = coder.Code(value[j]);
     codes[j] = static_cast<uint8_t>(code);
     const float decoded = static_cast<float>(code) * scale;
     if (residual != nullptr) residual[index[j]] = value[j] - decoded;

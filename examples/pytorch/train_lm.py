@@ -121,6 +121,11 @@ def init_group(args):
         os.sched_setaffinity(0, cpu_list(args.compute_cpus))  # this thread only
 
 
+def code(name):
+    """A --*-compression flag as the hooks take it: None for "none"."""
+    return None if name == "none" else name
+
+
 def wrap(args, model):
     """(the module to call, the averager or None, the delayed state or None)."""
     if args.policy == "periodic":
@@ -128,16 +133,14 @@ def wrap(args, model):
         if args.inner == "region":
             model = nn.parallel.DistributedDataParallel(model, process_group=region_group(),
                                                         bucket_cap_mb=args.bucket_mb)
-        compression = None if args.outer_compression == "none" else args.outer_compression
         return model, PeriodicAverager(model, period=args.period, outer_lr=args.outer_lr,
-                                       momentum=args.outer_momentum, compression=compression,
+                                       momentum=args.outer_momentum, compression=code(args.outer_compression),
                                        overlap=args.outer_overlap), None
     net = nn.parallel.DistributedDataParallel(model, bucket_cap_mb=args.bucket_mb)
     if args.policy == "delayed":
         from silk.torch.hooks import DelayedState, delayed
         local = region_group() if args.delayed_local == "region" else None
-        compression = None if args.wan_compression == "none" else args.wan_compression
-        state = DelayedState(mode=args.delayed_mode, local_group=local, compression=compression)
+        state = DelayedState(mode=args.delayed_mode, local_group=local, compression=code(args.wan_compression))
         net.register_comm_hook(state, delayed)
         return net, None, state
     if args.policy == "sync" and args.wan_compression != "none":

@@ -38,8 +38,8 @@ ranks; rank 0 prints one line per step and a summary.
   --compression C        diloco: pseudo-gradients as none, int8, int4 or
                          topk                                            [int4]
   --wan-compression C    sync, delayed: each bucket's all-reduce sends its WAN
-                         hop as none, bf16, int8, int4 or topk, with error feedback
-                         per bucket                                      [none]
+                         hop as none, bf16, int8, int4 or topk, with error
+                         feedback per bucket                             [none]
   --seed N               model and data seed                             [1]
   --init-seed N          the model's initialisation alone, on the same task
                          and batches (run-to-run spread of a setting)    [--seed]

@@ -34,16 +34,19 @@ class QuantizerTest : public ::testing::TestWithParam<Case> {
   int qmax() const { return GetParam().compression == Compression::kInt4 ? 7 : 127; }
   bool topk() const { return GetParam().compression == Compression::kTopK; }
   bool blockwise() const { return GetParam().compression != Compression::kBf16; }
-  float GroupAbsMax(const std::vector<float>& x, size_t i) const {
+  // The values of x[i]'s group.
+  std::vector<float> GroupOf(const std::vector<float>& x, size_t i) const {
     const size_t g = GetParam().group, begin = i / g * g, end = std::min(x.size(), begin + g);
+    return std::vector<float>(x.begin() + begin, x.begin() + end);
+  }
+  float GroupAbsMax(const std::vector<float>& x, size_t i) const {
     float absmax = 0;
-    for (size_t j = begin; j < end; ++j) absmax = std::max(absmax, std::fabs(x[j]));
+    for (float v : GroupOf(x, i)) absmax = std::max(absmax, std::fabs(v));
     return absmax;
   }
   double GroupNorm(const std::vector<float>& x, size_t i) const {
-    const size_t g = GetParam().group, begin = i / g * g, end = std::min(x.size(), begin + g);
     double sum = 0;
-    for (size_t j = begin; j < end; ++j) sum += static_cast<double>(x[j]) * x[j];
+    for (float v : GroupOf(x, i)) sum += static_cast<double>(v) * v;
     return std::sqrt(sum);
   }
   // The largest error the header promises for x[i] in a code of x (topk: a
