@@ -7,7 +7,9 @@ backend, against exact runs of the same small float32 model:
   5 % of the parameters' scale, bf16 within 0.5 %), and error feedback keeps
   them closer than without it over the same steps (int4);
 - delayed in mode "average" with int8: bit-identical across ranks, close to
-  the exact delayed run;
+  the exact delayed run; and in mode "corrected" with the region as local
+  group (by region pairs: each rank's shard crosses in int8): identical in
+  each region, close to the exact run of the same hook;
 - PeriodicAverager with an int4 outer gradient: bit-identical across ranks
   after each outer step, close to the exact averager, closer with error
   feedback than without;
@@ -110,6 +112,22 @@ def worker():
     print(f"rank {rank}: delayed (average) int8: {d:.2e} from the exact delayed run", flush=True)
     if not 0 < d <= 0.01:
         failures.append(f"delayed int8: difference {d:.3g} not in (0, 0.01]")
+
+    regions = [dist.new_group([0, 1]), dist.new_group([2, 3])]
+    region = regions[rank // 2]
+    exact_delayed = train(delayed, DelayedState(local_group=region))
+    state = DelayedState(local_group=region, compression="int8")
+    if state._pairs is None:
+        failures.append("delayed by region: two regions of two did not take region pairs")
+    got = train(delayed, state)
+    gathered = [torch.empty_like(got) for _ in range(world)]
+    dist.all_gather(gathered, got)
+    if not (torch.equal(gathered[0], gathered[1]) and torch.equal(gathered[2], gathered[3])):
+        failures.append("delayed by region int8: the ranks of a region differ")
+    d = distance(got, exact_delayed)
+    print(f"rank {rank}: delayed (corrected, by region) int8: {d:.2e} from the exact run", flush=True)
+    if not 0 < d <= 0.01:
+        failures.append(f"delayed by region int8: difference {d:.3g} not in (0, 0.01]")
 
     def train_periodic(**options):
         model = make_model()

@@ -1,13 +1,15 @@
 """silk.torch.hooks against single-process reference simulations.
 
-Run without arguments: launches itself on 3 ranks under mpirun, over the silk
-backend. Each rank can regenerate every rank's data, so it simulates the
+Run without arguments (or with ``--ranks N``): launches itself on 3 (N) ranks
+under mpirun, over the silk backend. Each rank can regenerate every rank's data, so it simulates the
 whole job on its own and compares its trained parameters with the simulation:
 
 - ``delayed`` (DDP hook, plain SGD, several buckets), in both modes: step t
   applies local_t + avg_{t-1} - local_{t-1} ("corrected"), or avg_{t-1}
   ("average"; zero at step 0); and "corrected" with a local group (ranks
-  0-1, and 2), where local_t is the group's average;
+  0-1, and the rest), where local_t is the group's average: on 3 ranks the
+  general way, on 4 (two groups of two) by region pairs
+  (silk.torch.region_pairs);
 - ``PeriodicAverager``: local SGD on each replica, and every `period` steps
   the averaged parameter change applied with an outer Nesterov step.
 Everything is float64, so the only differences are summation order.
@@ -18,13 +20,11 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import launch  # noqa: E402
 
-RANKS = 3
-
-
 def driver():
-    code, output = launch.mpirun(RANKS, [os.path.abspath(__file__), "--rank"], timeout=100)
+    ranks = int(sys.argv[sys.argv.index("--ranks") + 1]) if "--ranks" in sys.argv else 3
+    code, output = launch.mpirun(ranks, [os.path.abspath(__file__), "--rank"], timeout=100)
     print(output)
-    ok = code == 0 and output.count("hooks OK") == RANKS
+    ok = code == 0 and output.count("hooks OK") == ranks
     print("PASSED" if ok else f"FAILED (mpirun exit code {code})")
     return 0 if ok else 1
 
@@ -87,6 +87,8 @@ def worker():
         if first_bucket_bytes is not None:
             dist._DEFAULT_FIRST_BUCKET_BYTES = first_bucket_bytes
         state = DelayedState(mode=mode, local_group=local_group)
+        if (state._pairs is not None) != (local_group is not None and world == 4):
+            failures.append(f"delayed ({name}): by region pairs {state._pairs is not None} on {world} ranks")
         ddp.register_comm_hook(state, delayed)
         optimizer = torch.optim.SGD(ddp.parameters(), lr=lr)
         # Reference: every rank's replica (they differ in mode "corrected").

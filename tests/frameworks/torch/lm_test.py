@@ -12,7 +12,9 @@
             run completes with finite losses; periodic, PowerSGD and sync replicas
             end identical (every rank applies the same averaged update),
             delayed ones within a small bound (each replica is ahead by its
-            own latest local step).
+            own latest local step); delayed with the region's average as
+            fresh term (--delayed-local region) in those two regions leaves
+            the replicas of a region identical.
 
 Usage: lm_test.py PATH/TO/train_lm.py sync|policies
 """
@@ -78,7 +80,8 @@ def check_policies(script, out_dir, failures):
     cases = {"delayed": [], "periodic": ["--period", "3"], "powersgd": ["--powersgd-rank", "2"],
              "periodic-regions": ["--period", "3", "--inner", "region", "--outer-compression", "int4",
                                   "--outer-overlap"],
-             "sync-int8-regions": ["--wan-compression", "int8"]}
+             "sync-int8-regions": ["--wan-compression", "int8"],
+             "delayed-regions": ["--delayed-local", "region"]}
     for name, extra in cases.items():
         policy = name.split("-")[0]
         run = train(script, out_dir, name, "silk", policy, steps, extra, regions=name.endswith("regions"))
@@ -93,6 +96,9 @@ def check_policies(script, out_dir, failures):
             failures.append(f"{policy}: replicas differ at the end ({run['replica_spread']}): {run['param_digests']}")
         if policy == "delayed" and not 0 <= run["replica_spread"] < 0.05:
             failures.append(f"delayed: replicas {run['replica_spread']} apart, expected a small bound")
+        digests = run["param_digests"]
+        if name == "delayed-regions" and len(set(digests[:2])) != 1:  # ranks 0-1 are one region
+            failures.append(f"{name}: the replicas of a region differ: {digests}")
         if name.endswith("regions") and run["regions"] != ["east", "west"]:
             failures.append(f"{name}: ran in regions {run['regions']}")
         print(f"{name}: replicas {'identical' if run['params_identical'] else run['replica_spread']}")

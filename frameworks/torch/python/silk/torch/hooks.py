@@ -37,6 +37,8 @@ and applied with an outer Nesterov-momentum step::
 import torch
 import torch.distributed as dist
 
+from silk.torch import region_pairs
+
 __all__ = ["CompressedState", "compressed", "DelayedState", "delayed", "PeriodicAverager"]
 
 COMPRESSIONS = ("none", "bf16", "int8", "int4", "topk")
@@ -92,7 +94,14 @@ class DelayedState:
     groups is one step late; replicas in a group stay identical, and the
     correction is far less noisy than one rank's gradient, which matters for
     Adam-like optimizers (their second moment sees the noise of
-    ``local_t - local_{t-1}``).
+    ``local_t - local_{t-1}``). When the local groups are regions of equal
+    size that partition the job (and ``process_group`` is the default group),
+    the exchange across groups carries each rank's shard of its group's
+    average and the correction rides in the next step's group all-reduce
+    (silk.torch.region_pairs): the fast links then carry what plain DDP's
+    region-aware all-reduce moves, not a second all-reduce. Constructing the
+    state is then collective over the default group (it makes one group per
+    region index, across regions).
 
     ``process_group`` defaults to the default group. Parameters are tracked
     by their storage, so the hook keeps working when DDP rebuilds its buckets
@@ -116,6 +125,11 @@ class DelayedState:
         self._feedback = {}
         # Mode "corrected": ranks whose average is the fresh term (see above).
         self.local_group = local_group
+        self._pairs = None  # region_pairs.RegionPairs, where they apply
+        if mode == "corrected" and local_group is not None and \
+                (process_group is None or process_group == dist.group.WORLD):
+            self._pairs = region_pairs.RegionPairs.build(local_group)
+        self._corrections = {}  # parameter key -> whole correction, after DDP rebuilt its buckets
         self._waiting = []  # (finish, future) of this step's buckets, with local_group
         self.steps = 0  # completed steps (counted at each step's last bucket)
         self._previous = {}  # parameter key -> _Pending from the step before
@@ -198,6 +212,12 @@ def delayed(state, bucket):
     world = dist.get_world_size(group)
     buffer = bucket.buffer()
     layout = _layout(bucket)
+    if state._pairs is not None:
+        def start_across(index, tensor):
+            if state.compression is not None:
+                return _allreduce_compressed(state, index, tensor, average=False, group=state._pairs.across)
+            return dist.all_reduce(tensor, group=state._pairs.across, async_op=True)
+        return region_pairs.hook(state, bucket, layout, start_across)
     corrected = state.mode == "corrected"
 
     # This step's average, in the background. DDP reuses `buffer` next step: copy.
@@ -304,8 +324,9 @@ def _silk_group(process_group):
     raise ValueError("a compressed all-reduce needs a process group of backend \"silk\"")
 
 
-def _allreduce_compressed(holder, index, tensor, average):
-    """Starts Silk's compressed all-reduce of `tensor` in place; the holder keeps the bucket's feedback."""
+def _allreduce_compressed(holder, index, tensor, average, group=None):
+    """Starts Silk's compressed all-reduce of `tensor` in place (over `group`,
+    default the holder's process group); the holder keeps the bucket's feedback."""
     from silk.torch import _C
 
     feedback = None
@@ -314,7 +335,8 @@ def _allreduce_compressed(holder, index, tensor, average):
         if numel != tensor.numel():
             feedback = _C.ErrorFeedback()
             holder._feedback[index] = (tensor.numel(), feedback)
-    return _C.allreduce_compressed(_silk_group(holder.process_group), tensor, holder.compression, feedback, average)
+    group = holder.process_group if group is None else group
+    return _C.allreduce_compressed(_silk_group(group), tensor, holder.compression, feedback, average)
 
 
 def compressed(state, bucket):
