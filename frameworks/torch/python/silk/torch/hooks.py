@@ -130,10 +130,11 @@ class DelayedState:
                 (process_group is None or process_group == dist.group.WORLD):
             self._pairs = region_pairs.RegionPairs.build(local_group)
         self._corrections = {}  # parameter key -> whole correction, after DDP rebuilt its buckets
-        self._waiting = []  # (finish, future) of this step's buckets, with local_group
+        self._waiting = []  # this step's buckets, with local_group, until its last bucket
         self.steps = 0  # completed steps (counted at each step's last bucket)
-        self._previous = {}  # parameter key -> _Pending from the step before
-        self._current = {}  # parameter key -> _Pending launched this step
+        # parameter key -> _Pending (by region pairs: bucket layout -> region_pairs._Exchange)
+        self._previous = {}  # from the step before
+        self._current = {}  # launched this step
         self._spare = {}  # (numel, dtype) -> tensors of consumed steps, reused (mode "corrected")
 
     def drain(self):
