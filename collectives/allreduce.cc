@@ -117,9 +117,14 @@ absl::StatusOr<WorkPtr> LaunchAllreduce(Communicator& comm, const AllreduceOptio
   // Compressed across regions: the hierarchical form whatever SILK_ALGO says
   // (an explicit other algorithm fails in ValidateCompression).
   const std::string configured = compressed && regions > 1 ? "hierarchical" : comm.config().algorithm;
-  SILK_ASSIGN_OR_RETURN(const algorithms::Algorithm algorithm,
+  SILK_ASSIGN_OR_RETURN(algorithms::Algorithm algorithm,
                         algorithms::ChooseAlgorithm(CollectiveKind::kAllreduce, options.algorithm, configured, bytes,
                                                     regions));
+  // The hierarchical form reduces over every region: inside one, asked for or
+  // configured (SILK_ALGO), it would silently sum the other regions in too.
+  if (options.within_region && algorithm == algorithms::Algorithm::kHierarchical) {
+    SILK_ASSIGN_OR_RETURN(algorithm, algorithms::ChooseAlgorithm(CollectiveKind::kAllreduce, "", "", bytes, 1));
+  }
   if (compressed && options.error_feedback != nullptr) {
     SILK_RETURN_IF_ERROR(options.error_feedback->Bind(options.count, options.wan_compression, comm.rank(), comm.size()));
   }

@@ -366,9 +366,9 @@ TEST_P(Hierarchical, OutOfPlaceAllreduceLeavesTheInputAndFillsTheOutput) {
 }
 
 // AllreduceOptions::within_region: each region reduces among its own ranks,
-// and not one byte crosses a region boundary.
-TEST_P(Hierarchical, WithinRegionAllreduceStaysInsideEachRegion) {
-  const Layout layout = GetParam();
+// and not one byte crosses a region boundary; also when the hierarchical
+// algorithm is asked for (as SILK_ALGO=hierarchical asks for it everywhere).
+void CheckWithinRegionAllreduce(const Layout& layout, const std::string& algorithm) {
   const std::vector<int> region = RegionOfRank(layout);
   const int n = static_cast<int>(region.size());
   auto comms = RegionCommunicators(layout);
@@ -383,6 +383,7 @@ TEST_P(Hierarchical, WithinRegionAllreduceStaysInsideEachRegion) {
     o.input = o.output = data.data();
     o.count = count;
     o.within_region = true;
+    o.algorithm = algorithm;
     return Allreduce(comm, o);
   });
   for (int r = 0; r < n; ++r) ASSERT_TRUE(results[r].ok()) << "rank " << r << ": " << results[r];
@@ -399,6 +400,14 @@ TEST_P(Hierarchical, WithinRegionAllreduceStaysInsideEachRegion) {
         EXPECT_EQ((*comms)[r]->transport().counters(q).bytes_sent, 0u) << "rank " << r << " sent to rank " << q;
       }
     }
+  }
+}
+
+TEST_P(Hierarchical, WithinRegionAllreduceStaysInsideEachRegion) {
+  for (const char* algorithm : {"", "hierarchical"}) {
+    SCOPED_TRACE(absl::StrFormat("algorithm \"%s\"", algorithm));
+    CheckWithinRegionAllreduce(GetParam(), algorithm);
+    if (HasFatalFailure()) return;
   }
 }
 
