@@ -209,9 +209,6 @@ def delayed(state, bucket):
     forward and backward to arrive, so the link's latency leaves the critical
     path. Register with ``ddp.register_comm_hook(DelayedState(), delayed)``.
     """
-    group = state.process_group
-    world = dist.get_world_size(group)
-    buffer = bucket.buffer()
     layout = _layout(bucket)
     if state._pairs is not None:
         def start_across(index, tensor):
@@ -219,6 +216,9 @@ def delayed(state, bucket):
                 return _allreduce_compressed(state, index, tensor, average=False, group=state._pairs.across)
             return dist.all_reduce(tensor, group=state._pairs.across, async_op=True)
         return region_pairs.hook(state, bucket, layout, start_across)
+    group = state.process_group
+    world = dist.get_world_size(group)
+    buffer = bucket.buffer()
     corrected = state.mode == "corrected"
 
     # This step's average, in the background. DDP reuses `buffer` next step: copy.
