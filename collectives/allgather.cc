@@ -26,6 +26,7 @@ struct Gather {
   algorithms::Algorithm algorithm;
   size_t chunk_bytes;
   std::shared_ptr<const Topology> topology;  // for the hierarchical form
+  bool node_slots = false;                    // HierarchicalPlan::node_slots
 };
 
 absl::Status RunGather(OpContext& ctx, algorithms::Workspace& workspace, const Gather& g) {
@@ -35,8 +36,9 @@ absl::Status RunGather(OpContext& ctx, algorithms::Workspace& workspace, const G
   if (mine.count > 0 && at != g.input) std::memcpy(at, g.input, mine.count * elem);
   if (g.algorithm == algorithms::Algorithm::kHierarchical) {
     const size_t count = g.blocks.empty() ? 0 : g.blocks[0].count;  // equal blocks
-    return algorithms::HierarchicalAllgather(ctx, workspace, *g.topology, g.output, count, elem,
-                                             algorithms::PlanFor(count * elem * ctx.size(), g.chunk_bytes));
+    algorithms::HierarchicalPlan plan = algorithms::PlanFor(count * elem * ctx.size(), g.chunk_bytes);
+    plan.node_slots = g.node_slots;
+    return algorithms::HierarchicalAllgather(ctx, workspace, *g.topology, g.output, count, elem, plan);
   }
   if (g.algorithm == algorithms::Algorithm::kRing) {
     return algorithms::RingAllgather(ctx, g.output, g.blocks, elem, g.chunk_bytes, 0);
@@ -86,6 +88,7 @@ absl::StatusOr<WorkPtr> LaunchAllgather(Communicator& comm, const AllgatherOptio
       MakeDescriptor(CollectiveKind::kAllgather, options.type, ReduceOp::kSum, -1, options.count, g.algorithm);
   launch.timeout = options.timeout;
   launch.may_overlap = options.may_overlap;
+  g.node_slots = NodeSlotsAllowed(comm, options.may_overlap);
   return Launch(comm, std::move(launch),
                 [g = std::move(g)](OpContext& ctx, algorithms::Workspace& ws) { return RunGather(ctx, ws, g); });
 }

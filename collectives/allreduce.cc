@@ -81,6 +81,7 @@ absl::StatusOr<WorkPtr> LaunchAllreduce(Communicator& comm, const AllreduceOptio
       algorithms::PlanHierarchical(comm.tiers(), topology, bytes, chunk_bytes, wan_ratio);
   plan.wan_compression = options.wan_compression;
   plan.error_feedback = options.error_feedback;
+  plan.node_slots = NodeSlotsAllowed(comm, options.may_overlap);
   // Paced only when the message is larger than the link holds in flight: a
   // smaller one fits in the path's window and queue, goes faster as a burst,
   // and may sit on fewer lanes than the pace is split over. Such an operation

@@ -43,11 +43,12 @@ absl::StatusOr<WorkPtr> LaunchBroadcast(Communicator& comm, const BroadcastOptio
   const size_t chunk_bytes = comm.config().chunk_bytes;
   const BroadcastOptions o = options;
   Topology topology = Topology::FromPlacements(comm.placements());
-  return Launch(comm, std::move(launch), [o, bytes, algorithm, chunk_bytes, topology = std::move(topology)](
+  algorithms::HierarchicalPlan plan = algorithms::PlanFor(bytes, chunk_bytes);
+  plan.node_slots = NodeSlotsAllowed(comm, options.may_overlap);
+  return Launch(comm, std::move(launch), [o, bytes, algorithm, chunk_bytes, plan, topology = std::move(topology)](
                                              OpContext& ctx, algorithms::Workspace&) {
     if (algorithm == algorithms::Algorithm::kHierarchical) {
-      return algorithms::HierarchicalBroadcast(ctx, topology, o.input, o.output, bytes, o.root,
-                                               algorithms::PlanFor(bytes, chunk_bytes));
+      return algorithms::HierarchicalBroadcast(ctx, topology, o.input, o.output, bytes, o.root, plan);
     }
     if (algorithm == algorithms::Algorithm::kRing) {
       return algorithms::ChainBroadcast(ctx, o.input, o.output, bytes, o.root, chunk_bytes);

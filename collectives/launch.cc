@@ -26,6 +26,10 @@ struct OpState {
   AlgorithmBody body;
   algorithms::Workspace workspace;
   std::vector<std::vector<uint64_t>> received;  // each checked peer's values
+  // Whether the communicator's calls may run in its slots (one region, see
+  // SlotsFor). In several regions its node phases may use them instead
+  // (HierarchicalPlan::node_slots): an announcement would read as a mismatch.
+  bool announce_to_slots = false;
 };
 
 // A peer's values against this rank's.
@@ -45,15 +49,14 @@ absl::Status Compare(OpContext& ctx, const OpState& state, int peer, const std::
 
 // A peer waiting for this operation in a shared-memory slot (a mismatched
 // call) learns at once that this rank runs it through the transport.
-void AnnounceToSlots(OpContext& ctx) {
-  transport::SharedSlots* slots = ctx.transport().shared_slots();
+void AnnounceTo(transport::SharedSlots* slots, OpContext& ctx) {
   if (slots != nullptr && ctx.size() == ctx.transport().size()) slots->Announce(ctx.op_id(), ctx.descriptor());
 }
 
 absl::Status Run(OpContext& ctx, OpState& state) {
   const int n = ctx.size(), rank = ctx.rank();
   if (n == 1) return state.body(ctx, state.workspace);
-  AnnounceToSlots(ctx);
+  if (state.announce_to_slots) AnnounceTo(ctx.transport().shared_slots(), ctx);
   std::vector<int> from = state.options.agreement_peers, to = state.options.agreement_peers;
   if (from.empty()) {
     from = {(rank + n - 1) % n};
@@ -136,6 +139,7 @@ WorkPtr Launch(Communicator& comm, LaunchOptions options, AlgorithmBody body) {
   auto state = std::make_shared<OpState>();
   state->options = std::move(options);
   state->body = std::move(body);
+  state->announce_to_slots = comm.num_regions() <= 1;
   const OpDescriptor descriptor = state->options.descriptor;
   const absl::Duration timeout = state->options.timeout;
   const bool may_overlap = state->options.may_overlap;
@@ -192,6 +196,10 @@ transport::SharedSlots* SlotsFor(Communicator& comm, size_t bytes, const std::st
   return slots;
 }
 
+bool NodeSlotsAllowed(const Communicator& comm, bool may_overlap) {
+  return comm.config().fast_path && !may_overlap && comm.num_regions() > 1;
+}
+
 WorkPtr QueueOnSlots(Communicator& comm, transport::SharedSlots& slots, const OpDescriptor& descriptor,
                      absl::Duration timeout, SlotsBody body) {
   LogPlanOnce(comm, descriptor, "shm-slots");
@@ -222,7 +230,9 @@ absl::Status Reject(Communicator& comm, CollectiveKind kind, const absl::Status&
   descriptor.kind = kind;
   descriptor.flags = OpDescriptor::kRejectedFlag;
   comm.Submit(descriptor, absl::ZeroDuration(), [](OpContext& ctx) {
-    AnnounceToSlots(ctx);
+    // Whatever way the peers run this call, the whole communicator's slots
+    // or a node phase's, it is not in a slot here.
+    AnnounceTo(ctx.transport().node_slots(), ctx);
     static char nothing;
     std::vector<transport::RequestPtr> requests;
     for (int peer = 0; peer < ctx.size(); ++peer) {

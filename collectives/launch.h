@@ -78,6 +78,12 @@ using AlgorithmBody = std::function<absl::Status(OpContext&, algorithms::Workspa
 // or SILK_ALGO is set. The same on every rank for the same call.
 transport::SharedSlots* SlotsFor(Communicator& comm, size_t bytes, const std::string& requested_algorithm);
 
+// Whether a region-aware call's node phases may go through the node's slots
+// (HierarchicalPlan::node_slots): never beside another operation (the slots
+// keep one order), and only in several regions, where the communicator's own
+// calls never use them (SlotsFor). The same on every rank for the same call.
+bool NodeSlotsAllowed(const Communicator& comm, bool may_overlap);
+
 using SlotsBody = std::function<absl::Status(OpContext&, transport::SharedSlots&)>;
 
 // Queues `body` on the engine to run on `slots` (algorithm kSharedMemory in

@@ -6,7 +6,10 @@
 // rank exchanges its block of partial sums directly with the ranks of the
 // other regions whose blocks overlap it (so every rank's connections share the
 // WAN, not one leader's) and folds the regions' partials in region order; then
-// a ring all-gather inside each region. A region whose nodes hold equal
+// a ring all-gather inside each region. Where a region's ranks share one node,
+// or in each node's stage below, the ring gives way to one step through the
+// node's shared-memory slots when the blocks fit them (plan.node_slots).
+// A region whose nodes hold equal
 // numbers of its ranks (two or more nodes of two or more) runs each ring in
 // two stages instead, inside every node (shared memory) and then across nodes
 // among the ranks with the same index, which puts less on the region's TCP.
@@ -62,6 +65,11 @@ struct HierarchicalPlan {
   // error for this buffer (may be null).
   Compression wan_compression = Compression::kNone;
   ErrorFeedback* error_feedback = nullptr;
+  // All-reduce: the node phase (a region's ranks on one node, or each node's
+  // stage of a two-stage region) may run through the transport's node slots
+  // (Transport::node_slots) where its blocks fit them. Only for an operation
+  // that never overlaps another: the slots keep one operation's order.
+  bool node_slots = false;
 };
 
 // About eight pipeline chunks per message, 1-8 MiB each: enough chunks that the

@@ -1,10 +1,12 @@
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "collectives/algorithms/hierarchical.h"
 #include "collectives/algorithms/hierarchical_layout.h"
 #include "collectives/algorithms/partition.h"
 #include "collectives/algorithms/ring.h"
+#include "collectives/algorithms/shared_slots.h"
 #include "runtime/core/status_macros.h"
 
 namespace silk::algorithms {
@@ -40,7 +42,13 @@ absl::Status HierarchicalAllgather(OpContext& ctx, Workspace& workspace, const T
                 block_bytes);
   }
   SILK_ASSIGN_OR_RETURN(OpContext region, ctx.Group(local, 1u << 20));
-  SILK_RETURN_IF_ERROR(RingAllgather(region, stage, blocks, element_size, plan.ring_chunk_bytes, 0));
+  // A region on one node gathers in one step through the node's slots, where they serve.
+  std::optional<transport::SlotsSubset> slots =
+      plan.node_slots && OnOneNode(topology, local) ? SlotsAmong(ctx.transport(), local, blocks, element_size, 1)
+                                                    : std::nullopt;
+  if (slots) ctx.Annotate(ctx.note() + " node-slots");
+  SILK_RETURN_IF_ERROR(slots ? SlotsAllgatherStep(region, *slots, 0, stage, blocks, element_size)
+                             : RingAllgather(region, stage, blocks, element_size, plan.ring_chunk_bytes, 0));
   for (size_t j = 0; j < local.size(); ++j) {
     if (static_cast<int>(j) == position) continue;
     for (size_t i = 0; i < held[j].size(); ++i) {

@@ -11,6 +11,7 @@
 #include "absl/time/clock.h"
 #include "collectives/algorithms/partition.h"
 #include "collectives/algorithms/ring.h"
+#include "collectives/algorithms/shared_slots.h"
 #include "collectives/algorithms/wan_codec.h"
 #include "collectives/kernels/reduce.h"
 #include "runtime/core/log.h"
@@ -205,12 +206,26 @@ absl::Status HierarchicalAllreduce(OpContext& ctx, Workspace& workspace, const T
   }
   const int my_index = shape.two_level() ? shape.index_on_node[local_rank] : 0;
   const int my_node = shape.two_level() ? shape.node_index[local_rank] : 0;
+  // The node phase's ranks: the node's (two stages) or the whole region's
+  // when it has one node. Through the node's slots, chunk k takes steps 2k
+  // (reduce-scatter) and 2k + 1 (all-gather), when every rank of the group
+  // decides alike: the same plan, the same chunks, slots that reach each other.
+  std::optional<transport::SlotsSubset> slots = [&]() -> std::optional<transport::SlotsSubset> {
+    if (!plan.node_slots || chunks == 0 || !(shape.two_level() || shape.nodes == 1)) return std::nullopt;
+    const Blocks first = shape.two_level() ? NodeBlocks(shape, chunk_range(0).count) : blocks_of(0, my_region);
+    return SlotsAmong(ctx.transport(), shape.two_level() ? node_group : local, first, elem, 2 * chunks);
+  }();
+  if (slots) ctx.Annotate(ctx.note() + " node-slots");
 
   auto reduce_scatter = [&](size_t k) -> absl::Status {
     Range c = chunk_range(k);
     if (!shape.two_level()) {
       Blocks blocks = blocks_of(k, my_region);
       SILK_ASSIGN_OR_RETURN(OpContext region, ctx.Group(local, ReduceScatterBand(k)));
+      if (slots) {
+        return SlotsReduceScatterStep(region, *slots, static_cast<int>(2 * k), in + c.begin * elem, blocks,
+                                      data + (c.begin + blocks[local_rank].begin) * elem, type, phase_op);
+      }
       return RingReduceScatter(region, workspace, in + c.begin * elem, blocks,
                                data + (c.begin + blocks[local_rank].begin) * elem, type, phase_op,
                                plan.ring_chunk_bytes, 0);
@@ -219,8 +234,10 @@ absl::Status HierarchicalAllreduce(OpContext& ctx, Workspace& workspace, const T
     const Range mine = node_blocks[my_index];
     char* node_block = data + (c.begin + mine.begin) * elem;
     SILK_ASSIGN_OR_RETURN(OpContext node, ctx.Group(node_group, ReduceScatterBand(k)));
-    SILK_RETURN_IF_ERROR(RingReduceScatter(node, workspace, in + c.begin * elem, node_blocks, node_block, type,
-                                           phase_op, plan.ring_chunk_bytes, 0));
+    SILK_RETURN_IF_ERROR(slots ? SlotsReduceScatterStep(node, *slots, static_cast<int>(2 * k), in + c.begin * elem,
+                                                        node_blocks, node_block, type, phase_op)
+                               : RingReduceScatter(node, workspace, in + c.begin * elem, node_blocks, node_block,
+                                                   type, phase_op, plan.ring_chunk_bytes, 0));
     const Blocks parts = BalancedBlocks(mine.count, shape.nodes);
     SILK_ASSIGN_OR_RETURN(OpContext across, ctx.Group(cross_group, ReduceScatterBand(k)));
     return RingReduceScatter(across, workspace, node_block, parts, node_block + parts[my_node].begin * elem, type,
@@ -230,6 +247,10 @@ absl::Status HierarchicalAllreduce(OpContext& ctx, Workspace& workspace, const T
     Range c = chunk_range(k);
     if (!shape.two_level()) {
       SILK_ASSIGN_OR_RETURN(OpContext region, ctx.Group(local, AllgatherBand(k)));
+      if (slots) {
+        return SlotsAllgatherStep(region, *slots, static_cast<int>(2 * k + 1), data + c.begin * elem,
+                                  blocks_of(k, my_region), elem);
+      }
       return RingAllgather(region, data + c.begin * elem, blocks_of(k, my_region), elem, plan.ring_chunk_bytes, 0);
     }
     const Blocks node_blocks = NodeBlocks(shape, c.count);
@@ -238,6 +259,9 @@ absl::Status HierarchicalAllreduce(OpContext& ctx, Workspace& workspace, const T
     SILK_RETURN_IF_ERROR(RingAllgather(across, data + (c.begin + mine.begin) * elem,
                                        BalancedBlocks(mine.count, shape.nodes), elem, plan.ring_chunk_bytes, 0));
     SILK_ASSIGN_OR_RETURN(OpContext node, ctx.Group(node_group, AllgatherBand(k)));
+    if (slots) {
+      return SlotsAllgatherStep(node, *slots, static_cast<int>(2 * k + 1), data + c.begin * elem, node_blocks, elem);
+    }
     return RingAllgather(node, data + c.begin * elem, node_blocks, elem, plan.ring_chunk_bytes, 0);
   };
   // Sends this rank's partial block to every overlapping rank of every other

@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "collectives/algorithms/chain.h"
@@ -7,6 +8,7 @@
 #include "collectives/algorithms/hierarchical_layout.h"
 #include "collectives/algorithms/partition.h"
 #include "collectives/algorithms/ring.h"
+#include "collectives/algorithms/shared_slots.h"
 #include "runtime/core/status_macros.h"
 
 namespace silk::algorithms {
@@ -82,13 +84,21 @@ absl::Status PairwiseBroadcast(OpContext& ctx, const Topology& topology, const v
       mine[k] = ctx.Recv(root_members[position], kWanBand + static_cast<uint32_t>(k), out + block.begin, block.count);
     }
   }
-  // Each chunk's all-gather starts as soon as this rank holds its block of it.
+  // Each chunk's all-gather starts as soon as this rank holds its block of it:
+  // on a region's one node through its slots (chunk k in step k), where they serve.
+  std::optional<transport::SlotsSubset> slots =
+      plan.node_slots && chunks > 0 && OnOneNode(topology, local)
+          ? SlotsAmong(ctx.transport(), local, BalancedBlocks(Chunk(Range{0, bytes}, chunk, 0).count, members), 1,
+                       chunks)
+          : std::nullopt;
+  if (slots) ctx.Annotate(ctx.note() + " node-slots");
   for (size_t k = 0; k < chunks; ++k) {
     if (mine[k]) SILK_RETURN_IF_ERROR(ctx.Wait(mine[k]));
     Range piece = Chunk(Range{0, bytes}, chunk, k);
     SILK_ASSIGN_OR_RETURN(OpContext region, ctx.Group(local, static_cast<uint32_t>(k + 1) << 20));
-    SILK_RETURN_IF_ERROR(
-        RingAllgather(region, out + piece.begin, BalancedBlocks(piece.count, members), 1, plan.ring_chunk_bytes, 0));
+    const Blocks blocks = BalancedBlocks(piece.count, members);
+    SILK_RETURN_IF_ERROR(slots ? SlotsAllgatherStep(region, *slots, static_cast<int>(k), out + piece.begin, blocks, 1)
+                               : RingAllgather(region, out + piece.begin, blocks, 1, plan.ring_chunk_bytes, 0));
   }
   return ctx.WaitAll(sent);
 }

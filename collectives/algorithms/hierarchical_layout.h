@@ -12,6 +12,12 @@
 
 namespace silk::algorithms {
 
+// Whether `ranks` all share one node.
+inline bool OnOneNode(const Topology& topology, const std::vector<int>& ranks) {
+  return std::all_of(ranks.begin(), ranks.end(),
+                     [&](int r) { return topology.node_of(r) == topology.node_of(ranks.front()); });
+}
+
 // Global ranks of other regions whose blocks `position` of `region` receives, in
 // region order then position order.
 inline std::vector<int> ForeignRanksAssignedTo(const Topology& topology, int region, int position) {

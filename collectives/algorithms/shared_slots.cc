@@ -287,6 +287,58 @@ absl::Status SlotsBroadcast(OpContext& ctx, transport::SharedSlots& slots, const
   return absl::OkStatus();
 }
 
+std::optional<transport::SlotsSubset> SlotsAmong(transport::Transport& transport, const std::vector<int>& members,
+                                                 const Blocks& largest, size_t element_size, size_t steps) {
+  transport::SharedSlots* node = transport.node_slots();
+  if (node == nullptr || members.size() < 2 || steps > transport::SharedSlots::kMaxSteps) return std::nullopt;
+  std::optional<transport::SlotsSubset> slots(std::in_place, *node, members);
+  for (int peer = 0; peer < slots->size(); ++peer) {
+    if (!slots->reaches(peer)) return std::nullopt;
+  }
+  for (const Range& block : largest) {
+    if (block.count > slots->capacity() / element_size) return std::nullopt;
+  }
+  return slots;
+}
+
+absl::Status SlotsReduceScatterStep(OpContext& ctx, transport::SharedSlots& slots, int step, const void* input,
+                                    const Blocks& blocks, void* output, DataType type, ReduceOp op) {
+  const int n = ctx.size(), rank = ctx.rank();
+  const size_t size = DataTypeSize(type);
+  const char* in = static_cast<const char*>(input);
+  for (int peer = 0; peer < n; ++peer) {
+    if (peer == rank) continue;
+    SILK_RETURN_IF_ERROR(slots.PublishTo(peer, ctx.op_id(), step, ctx.descriptor(), in + blocks[peer].begin * size,
+                                         blocks[peer].count * size, ctx.deadline()));
+  }
+  const Range mine = blocks[rank];
+  Sources from;
+  SILK_RETURN_IF_ERROR(AwaitAll(ctx, slots, step, [&](int) { return mine.count * size; }, &from));
+  from[rank] = in + mine.begin * size;
+  CombineInRankOrder(from, output, mine.count, type, op);
+  slots.Release(ctx.op_id(), step);
+  return absl::OkStatus();
+}
+
+absl::Status SlotsAllgatherStep(OpContext& ctx, transport::SharedSlots& slots, int step, void* data,
+                                const Blocks& blocks, size_t element_size) {
+  const int n = ctx.size(), rank = ctx.rank();
+  char* base = static_cast<char*>(data);
+  const Range mine = blocks[rank];
+  SILK_RETURN_IF_ERROR(slots.Publish(ctx.op_id(), step, ctx.descriptor(), base + mine.begin * element_size,
+                                     mine.count * element_size, ctx.deadline()));
+  Sources from;
+  SILK_RETURN_IF_ERROR(
+      AwaitAll(ctx, slots, step, [&](int peer) { return blocks[peer].count * element_size; }, &from));
+  for (int peer = 0; peer < n; ++peer) {
+    if (peer != rank && blocks[peer].count > 0) {
+      std::memcpy(base + blocks[peer].begin * element_size, from[peer], blocks[peer].count * element_size);
+    }
+  }
+  slots.Release(ctx.op_id(), step);
+  return absl::OkStatus();
+}
+
 absl::Status SlotsBarrier(OpContext& ctx, transport::SharedSlots& slots) {
   Sources from;
   SILK_RETURN_IF_ERROR(Exchange(ctx, slots, nullptr, 0, [](int) { return size_t{0}; }, &from));

@@ -12,11 +12,15 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
+#include <vector>
 
 #include "absl/status/status.h"
+#include "collectives/algorithms/partition.h"
 #include "runtime/core/types.h"
 #include "runtime/engine/engine.h"
 #include "runtime/transport/shared_slots.h"
+#include "runtime/transport/transport.h"
 
 namespace silk::algorithms {
 
@@ -69,5 +73,25 @@ absl::Status SlotsReduce(OpContext& ctx, transport::SharedSlots& slots, const vo
 // `output` (which may be `input`: in place).
 absl::Status SlotsAlltoall(OpContext& ctx, transport::SharedSlots& slots, const void* input, void* output,
                            size_t block_bytes);
+
+// One step of a larger operation (the node phases of the region-aware
+// collectives), among the ranks of `slots` (a SlotsSubset, rank() and size()
+// those of `ctx`), with one block of `blocks` per rank.
+
+// The node's slots (Transport::node_slots) among `members` (ranks of one
+// node, this one included), for a phase of at most `steps` steps whose
+// largest blocks are `largest`; nothing unless every member is within reach
+// and every block fits a slot. The same answer on every member.
+std::optional<transport::SlotsSubset> SlotsAmong(transport::Transport& transport, const std::vector<int>& members,
+                                                 const Blocks& largest, size_t element_size, size_t steps);
+
+// Each rank's `output` gets its block of `input` reduced over the ranks, in
+// rank order (`output` may be that block of `input`).
+absl::Status SlotsReduceScatterStep(OpContext& ctx, transport::SharedSlots& slots, int step, const void* input,
+                                    const Blocks& blocks, void* output, DataType type, ReduceOp op);
+
+// Each rank's block of `data` is copied into every other rank's `data`.
+absl::Status SlotsAllgatherStep(OpContext& ctx, transport::SharedSlots& slots, int step, void* data,
+                                const Blocks& blocks, size_t element_size);
 
 }  // namespace silk::algorithms

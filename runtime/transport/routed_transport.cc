@@ -164,4 +164,11 @@ SharedSlots* RoutedTransport::shared_slots() {
   return transports_[routes_.front()]->shared_slots();
 }
 
+SharedSlots* RoutedTransport::node_slots() {
+  for (const auto& t : transports_) {
+    if (SharedSlots* slots = t->node_slots(); slots != nullptr) return slots;
+  }
+  return nullptr;
+}
+
 }  // namespace silk::transport

@@ -51,6 +51,8 @@ class RoutedTransport : public Transport {
   void EndPacing(int peer) override { route(peer).EndPacing(peer); }
   // The slots of the transport that carries every peer, if one does.
   SharedSlots* shared_slots() override;
+  // The slots of the transport that carries this node's ranks, if it has them.
+  SharedSlots* node_slots() override;
 
  private:
   RoutedTransport(std::vector<std::unique_ptr<Transport>> transports, std::vector<int> routes);

@@ -18,6 +18,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -61,10 +63,52 @@ class SharedSlots {
 
   // Tells every peer that this rank is done reading what they published under (`op_id`, `step`).
   virtual void Release(uint64_t op_id, int step) = 0;
+  // The same, told to `peer` only.
+  virtual void ReleaseFrom(int peer, uint64_t op_id, int step) = 0;
 
   // The ranks of this transport (publications go to every other one).
   virtual int size() const = 0;
   virtual int rank() const = 0;
+  // Whether this rank shares slots with `peer` (node_slots() may leave some out).
+  virtual bool reaches(int peer) const = 0;
+};
+
+// `base` restricted to `members` (its ranks, this one among them, the same
+// list on every member): rank(), size() and peers are positions in the list,
+// as in OpContext::Group, and releases go to the members only, so the slots
+// of a node serve a group of its ranks (a region's node phase).
+class SlotsSubset final : public SharedSlots {
+ public:
+  SlotsSubset(SharedSlots& base, std::vector<int> members) : base_(base), members_(std::move(members)) {
+    for (size_t p = 0; p < members_.size(); ++p) {
+      if (members_[p] == base.rank()) rank_ = static_cast<int>(p);
+    }
+  }
+
+  size_t capacity() const override { return base_.capacity(); }
+  absl::Status PublishTo(int peer, uint64_t op_id, int step, const OpDescriptor& descriptor, const void* data,
+                         size_t bytes, absl::Time deadline) override {
+    return base_.PublishTo(members_[peer], op_id, step, descriptor, data, bytes, deadline);
+  }
+  absl::StatusOr<const char*> Await(int peer, uint64_t op_id, int step, const OpDescriptor& descriptor, size_t bytes,
+                                    absl::Time deadline) override {
+    return base_.Await(members_[peer], op_id, step, descriptor, bytes, deadline);
+  }
+  void Announce(uint64_t op_id, const OpDescriptor& descriptor) override { base_.Announce(op_id, descriptor); }
+  void Release(uint64_t op_id, int step) override {
+    for (int p = 0; p < size(); ++p) {
+      if (p != rank_) base_.ReleaseFrom(members_[p], op_id, step);
+    }
+  }
+  void ReleaseFrom(int peer, uint64_t op_id, int step) override { base_.ReleaseFrom(members_[peer], op_id, step); }
+  int size() const override { return static_cast<int>(members_.size()); }
+  int rank() const override { return rank_; }
+  bool reaches(int peer) const override { return peer == rank_ || base_.reaches(members_[peer]); }
+
+ private:
+  SharedSlots& base_;
+  const std::vector<int> members_;
+  int rank_ = -1;
 };
 
 inline absl::Status SharedSlots::Publish(uint64_t op_id, int step, const OpDescriptor& descriptor, const void* data,

@@ -148,6 +148,10 @@ class Transport {
   // Memory shared with every peer, for small collectives run by the calling
   // thread (shared_slots.h); null unless all ranks are on one node and share it.
   virtual SharedSlots* shared_slots() { return nullptr; }
+  // The same memory shared with this node's ranks only, where the others are
+  // on other nodes too (null where none share it): for the node phases of the
+  // region-aware collectives.
+  virtual SharedSlots* node_slots() { return nullptr; }
 };
 
 }  // namespace silk::transport

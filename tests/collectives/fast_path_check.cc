@@ -1,15 +1,17 @@
 // One rank of a fast-path fault check (fast_path_test.cc), started with the
 // environment bootstrap:
 //
-//   fast_path_check --die-rank R
+//   fast_path_check --die-rank R [--region NAME]
 //
 // Every rank runs a few small all-reduces (8 bytes: on one node, the
-// calling-thread path through shared memory unless SILK_FAST_PATH=0), then
+// calling-thread path through shared memory unless SILK_FAST_PATH=0; with
+// regions, whose node phases take that memory), then
 // rank R exits abruptly while the others wait for it in the next one. Each of
 // them must fail, naming rank R, and exits 3 (prints how long it waited).
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "absl/strings/numbers.h"
@@ -37,8 +39,9 @@ int main(int argc, char** argv) {
   int die_rank = -1;
   for (int i = 1; i < argc; ++i) {
     if (std::string(argv[i]) == "--die-rank" && i + 1 < argc && absl::SimpleAtoi(argv[i + 1], &die_rank)) ++i;
+    if (std::string(argv[i]) == "--region" && i + 1 < argc) setenv("SILK_REGION", argv[++i], 1);
   }
-  if (die_rank < 0) return Fail("usage: fast_path_check --die-rank R");
+  if (die_rank < 0) return Fail("usage: fast_path_check --die-rank R [--region NAME]");
   auto created = silk::Communicator::CreateDefault();
   if (!created.ok()) return Fail(std::string(created.status().message()));
   silk::Communicator& comm = **created;

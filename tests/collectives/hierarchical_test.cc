@@ -4,19 +4,24 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
-#include <functional>
-#include <ostream>
 #include <cstring>
+#include <functional>
+#include <map>
+#include <ostream>
+#include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "collectives/algorithms/hierarchical.h"
+#include "collectives/algorithms/hierarchical_layout.h"
 #include "collectives/collectives.h"
 #include "collectives/kernels/float16.h"
 #include "gtest/gtest.h"
 #include "runtime/core/status_macros.h"
 #include "runtime/topology.h"
+#include "runtime/transport/shm/segment.h"
 #include "tests/support/ranks.h"
 
 namespace silk {
@@ -60,8 +65,11 @@ float Value(int rank, size_t i) {
   return static_cast<float>(std::ldexp(1.0 + 0.01 * ((i * 7 + rank * 13) % 97), static_cast<int>((i * 3 + rank) % 30) - 15));
 }
 
+// `node_slots`: as the public call plans it (HierarchicalPlan::node_slots);
+// `note`, if set, gets what the operation's trace says it ran.
 absl::Status RunHierarchical(Communicator& comm, void* buffer, size_t count, DataType type, ReduceOp op,
-                             size_t pipeline_chunk_bytes, size_t pipeline_depth = 2, double wan_bytes_per_s = 0) {
+                             size_t pipeline_chunk_bytes, size_t pipeline_depth = 2, double wan_bytes_per_s = 0,
+                             bool node_slots = true, std::string* note = nullptr) {
   Topology topology = Topology::FromPlacements(comm.placements());
   OpDescriptor d;
   d.kind = CollectiveKind::kAllreduce;
@@ -77,8 +85,11 @@ absl::Status RunHierarchical(Communicator& comm, void* buffer, size_t count, Dat
                 plan.pipeline_depth = pipeline_depth;
                 plan.ring_chunk_bytes = 16 << 10;
                 plan.wan_bytes_per_s = wan_bytes_per_s;
-                return algorithms::HierarchicalAllreduce(ctx, *workspace, topology, buffer, buffer, count, type, op,
-                                                         plan);
+                plan.node_slots = node_slots;
+                absl::Status status = algorithms::HierarchicalAllreduce(ctx, *workspace, topology, buffer, buffer,
+                                                                        count, type, op, plan);
+                if (note != nullptr) *note = ctx.note();
+                return status;
               })
       ->Wait();
 }
@@ -139,6 +150,64 @@ TEST_P(Hierarchical, Float32SumIsCorrectAndBitIdenticalAcrossRegions) {
     for (int r = 1; r < n && count > 0; ++r) {
       ASSERT_EQ(std::memcmp(out[r].data(), out[0].data(), count * sizeof(float)), 0)
           << "rank " << r << " (region " << region[r] << ") differs from rank 0, count " << count;
+    }
+  }
+}
+
+// The node phase through the node's shared-memory slots (one step each way)
+// where a region's ranks share a node, or in each node's stage of a two-stage
+// region; the rings where the slots do not serve (uneven nodes, a rank alone,
+// blocks larger than a slot). Either way the sums are right and every rank
+// holds the same bits.
+TEST_P(Hierarchical, NodePhaseThroughSharedMemorySlots) {
+  const Layout layout = GetParam();
+  const std::vector<int> region = RegionOfRank(layout);
+  const int n = static_cast<int>(region.size());
+  auto comms = RegionCommunicators(layout);
+  ASSERT_TRUE(comms.ok()) << comms.status();
+  const Topology topology = Topology::FromPlacements((*comms)[0]->placements());
+  // Whether rank r's node phase can use the slots: two or more of its region's ranks on its node, and every
+  // node of the region holding as many (two stages) or the region on one node.
+  auto expects_slots = [&](int r) {
+    const std::vector<int>& members = topology.region_members(topology.region_of(r));
+    std::map<int, int> per_node;
+    for (int m : members) per_node[topology.node_of(m)]++;
+    bool even = true;
+    for (const auto& [node, ranks] : per_node) even = even && ranks == per_node.begin()->second;
+    return per_node[topology.node_of(r)] >= 2 && (per_node.size() == 1 || even);
+  };
+  struct Case {
+    size_t count, chunk_bytes;
+    bool fits;  // every block of a chunk fits a slot
+  };
+  for (const Case& c : {Case{1, 64 << 10, true}, Case{size_t(n + 1), 64 << 10, true}, Case{200003, 64 << 10, true},
+                        Case{300001, 4 << 20, false}}) {
+    SCOPED_TRACE(absl::StrFormat("count %d, chunks of %d bytes", c.count, c.chunk_bytes));
+    std::vector<std::vector<float>> out(n), rings(n);
+    std::vector<std::string> notes(n);
+    auto results = testing::RunOnRanks(*comms, [&](Communicator& comm) -> absl::Status {
+      const int r = comm.rank();
+      for (auto* v : {&out[r], &rings[r]}) {
+        v->resize(c.count);
+        for (size_t i = 0; i < c.count; ++i) (*v)[i] = Value(r, i);
+      }
+      SILK_RETURN_IF_ERROR(RunHierarchical(comm, out[r].data(), c.count, DataType::kFloat32, ReduceOp::kSum,
+                                           c.chunk_bytes, 2, 0, /*node_slots=*/true, &notes[r]));
+      return RunHierarchical(comm, rings[r].data(), c.count, DataType::kFloat32, ReduceOp::kSum, c.chunk_bytes, 2, 0,
+                             /*node_slots=*/false);
+    });
+    for (int r = 0; r < n; ++r) ASSERT_TRUE(results[r].ok()) << "rank " << r << ": " << results[r];
+    for (int r = 0; r < n; ++r) {
+      const bool slots = c.fits && expects_slots(r);
+      EXPECT_EQ(absl::StrContains(notes[r], "node-slots"), slots) << "rank " << r << " ran \"" << notes[r] << "\"";
+      ASSERT_EQ(std::memcmp(out[r].data(), out[0].data(), c.count * sizeof(float)), 0) << "rank " << r;
+      ASSERT_EQ(std::memcmp(rings[r].data(), rings[0].data(), c.count * sizeof(float)), 0) << "rank " << r;
+    }
+    for (size_t i = 0; i < c.count; ++i) {
+      double expected = 0;
+      for (int r = 0; r < n; ++r) expected += Value(r, i);
+      ASSERT_NEAR(out[0][i], expected, std::abs(expected) * 1e-5) << "element " << i;
+      ASSERT_NEAR(rings[0][i], expected, std::abs(expected) * 1e-5) << "element " << i;
     }
   }
 }
@@ -252,40 +321,64 @@ TEST_P(Hierarchical, RegionsOfEqualNodesCarryTwoNMinusOneSAcrossTheirNodes) {
   }
 }
 
-// Runs `body` as one operation on every rank.
+// Runs `body` as one operation on every rank; `note`, if set, gets what its trace says it ran.
 absl::Status RunOp(Communicator& comm, CollectiveKind kind, uint64_t count,
-                   const std::function<absl::Status(OpContext&, algorithms::Workspace&, const Topology&)>& body) {
+                   const std::function<absl::Status(OpContext&, algorithms::Workspace&, const Topology&)>& body,
+                   std::string* note = nullptr) {
   Topology topology = Topology::FromPlacements(comm.placements());
   OpDescriptor d;
   d.kind = kind;
   d.count = count;
   auto workspace = std::make_shared<algorithms::Workspace>();
-  return comm.Submit(d, absl::ZeroDuration(), [&, workspace](OpContext& ctx) { return body(ctx, *workspace, topology); })
+  return comm
+      .Submit(d, absl::ZeroDuration(),
+              [&, workspace](OpContext& ctx) {
+                absl::Status status = body(ctx, *workspace, topology);
+                if (note != nullptr) *note = ctx.note();
+                return status;
+              })
       ->Wait();
 }
 
-algorithms::HierarchicalPlan SmallPlan() {
+algorithms::HierarchicalPlan SmallPlan(bool node_slots = false) {
   algorithms::HierarchicalPlan plan;
   plan.pipeline_chunk_bytes = 8 << 10;
   plan.ring_chunk_bytes = 4 << 10;
+  plan.node_slots = node_slots;
   return plan;
 }
 
+// Whether rank r's region has two or more ranks, all on one node.
+bool RegionOnOneNode(const Topology& topology, int r) {
+  const std::vector<int>& members = topology.region_members(topology.region_of(r));
+  return members.size() >= 2 && std::all_of(members.begin(), members.end(), [&](int m) {
+           return topology.node_of(m) == topology.node_of(members.front());
+         });
+}
+
+// With the node phases through the rings and (a region on one node) through
+// the node's slots.
 TEST_P(Hierarchical, AllgatherReduceScatterAndBroadcast) {
   const Layout layout = GetParam();
   const std::vector<int> region = RegionOfRank(layout);
   const int n = static_cast<int>(region.size());
   auto comms = RegionCommunicators(layout);
   ASSERT_TRUE(comms.ok()) << comms.status();
-  for (size_t count : {size_t{0}, size_t{1}, size_t{777}, size_t{20000}}) {
+  const Topology topology = Topology::FromPlacements((*comms)[0]->placements());
+  const bool equal_regions = std::all_of(layout.region_sizes.begin(), layout.region_sizes.end(),
+                                         [&](int size) { return size == layout.region_sizes.front(); });
+  for (const auto& [count, node_slots] : std::vector<std::pair<size_t, bool>>{
+           {0, false}, {1, false}, {777, false}, {20000, false}, {1, true}, {777, true}, {20000, true}}) {
+    std::vector<std::string> gather_notes(n), broadcast_notes(n);
     auto results = testing::RunOnRanks(*comms, [&](Communicator& comm) -> absl::Status {
       const int me = comm.rank();
       // All-gather: block r holds r * 1000 + i.
       std::vector<int32_t> gathered(n * count, -1);
       for (size_t i = 0; i < count; ++i) gathered[me * count + i] = me * 1000 + static_cast<int32_t>(i);
       absl::Status s = RunOp(comm, CollectiveKind::kAllgather, count, [&](OpContext& ctx, auto& ws, const Topology& t) {
-        return algorithms::HierarchicalAllgather(ctx, ws, t, gathered.data(), count, sizeof(int32_t), SmallPlan());
-      });
+        return algorithms::HierarchicalAllgather(ctx, ws, t, gathered.data(), count, sizeof(int32_t),
+                                                 SmallPlan(node_slots));
+      }, &gather_notes[me]);
       if (!s.ok()) return s;
       for (int r = 0; r < n; ++r) {
         for (size_t i = 0; i < count; ++i) {
@@ -317,15 +410,30 @@ TEST_P(Hierarchical, AllgatherReduceScatterAndBroadcast) {
         for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(i * 7 + 1);
       }
       s = RunOp(comm, CollectiveKind::kBroadcast, data.size(), [&](OpContext& ctx, auto&, const Topology& t) {
-        return algorithms::HierarchicalBroadcast(ctx, t, data.data(), data.data(), data.size(), root, SmallPlan());
-      });
+        return algorithms::HierarchicalBroadcast(ctx, t, data.data(), data.data(), data.size(), root,
+                                                 SmallPlan(node_slots));
+      }, &broadcast_notes[me]);
       if (!s.ok()) return s;
       for (size_t i = 0; i < data.size(); ++i) {
         if (data[i] != static_cast<uint8_t>(i * 7 + 1)) return absl::InternalError(absl::StrFormat("broadcast: byte %d", i));
       }
       return absl::OkStatus();
     });
-    for (int r = 0; r < n; ++r) ASSERT_TRUE(results[r].ok()) << "rank " << r << " count " << count << ": " << results[r];
+    for (int r = 0; r < n; ++r) {
+      ASSERT_TRUE(results[r].ok()) << "rank " << r << " count " << count << ": " << results[r];
+      const bool slots = node_slots && RegionOnOneNode(topology, r);
+      // The all-gather's step carries each member's own block and the other regions' it received: all in a slot?
+      const int g = topology.region_of(r);
+      bool gather_fits = true;
+      for (size_t p = 0; p < topology.region_members(g).size(); ++p) {
+        const size_t blocks = 1 + algorithms::ForeignRanksAssignedTo(topology, g, static_cast<int>(p)).size();
+        gather_fits = gather_fits && blocks * count * sizeof(int32_t) <= transport::shm::kSlotBytes;
+      }
+      EXPECT_EQ(absl::StrContains(gather_notes[r], "node-slots"), slots && gather_fits)
+          << "rank " << r << " count " << count;
+      EXPECT_EQ(absl::StrContains(broadcast_notes[r], "node-slots"), slots && equal_regions && n > 1)
+          << "rank " << r << " count " << count;
+    }
   }
 }
 

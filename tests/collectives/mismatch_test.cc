@@ -21,7 +21,8 @@ constexpr int kRanks = 4;
 // Runs `call` on every rank (each gets its rank), then a barrier on the ranks
 // whose call succeeded; every rank must end with an error that contains all of
 // `expected` (each rank sees the message of the rank that noticed, quoted).
-void ExpectEveryRankFailsOn(const Config& config, const std::function<absl::Status(Communicator&, int rank)>& call,
+void ExpectEveryRankFailsOn(const std::function<Config(int rank)>& config,
+                            const std::function<absl::Status(Communicator&, int rank)>& call,
                             const std::vector<std::string>& expected) {
   auto comms = testing::CreateCommunicators(kRanks, config);
   ASSERT_TRUE(comms.ok()) << comms.status();
@@ -45,17 +46,24 @@ void ExpectEveryRankFailsOn(const Config& config, const std::function<absl::Stat
   }
 }
 
-// Over TCP, over shared memory, and over shared memory with the
-// calling-thread path for small calls off: each compares descriptors.
+// Over TCP, over shared memory, over shared memory with the calling-thread
+// path for small calls off, and in two regions on one node (whose node phases
+// take the slots): each compares descriptors.
 void ExpectEveryRankFails(const std::function<absl::Status(Communicator&, int rank)>& call,
                           const std::vector<std::string>& expected) {
-  for (int path : {0, 1, 2}) {
-    const bool shm = path > 0, fast_path = path == 2;
-    SCOPED_TRACE(!shm ? "tcp" : fast_path ? "shared memory, fast path" : "shared memory, no fast path");
-    Config config = testing::TestConfig(2, absl::Seconds(20));
-    config.shm = shm;
-    config.fast_path = fast_path;
-    ExpectEveryRankFailsOn(config, call, expected);
+  const char* paths[] = {"tcp", "shared memory, no fast path", "shared memory, fast path",
+                         "two regions, shared memory, fast path"};
+  for (int path : {0, 1, 2, 3}) {
+    SCOPED_TRACE(paths[path]);
+    ExpectEveryRankFailsOn(
+        [path](int rank) {
+          Config config = testing::TestConfig(2, absl::Seconds(20));
+          config.shm = path > 0;
+          config.fast_path = path != 1;
+          if (path == 3) config.region = rank < kRanks / 2 ? "east" : "west";
+          return config;
+        },
+        call, expected);
   }
 }
 

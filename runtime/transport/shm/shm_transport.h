@@ -24,9 +24,10 @@
 // a failure no request completes while the progress thread still copies into
 // or out of its buffer.
 //
-// When every rank of the world is on this node, the pairs' segments also
-// carry slots (slots.h): a calling-thread path for small collectives
-// (shared_slots()).
+// The pairs' segments also carry slots (slots.h): a calling-thread path for
+// small collectives when every rank of the world is on this node
+// (shared_slots()), and for the node phases of the region-aware ones
+// (node_slots()).
 //
 // Ranks on other nodes are outside its reach: Send/Recv to them fail with
 // InvalidArgument (route them elsewhere; see routed_transport.h).
@@ -82,7 +83,10 @@ class ShmTransport : public MessageTransport {
 
   PeerCounters counters(int peer) const override;
   // Null unless every rank of the world is on this node.
-  SharedSlots* shared_slots() override { return slots_.get(); }
+  SharedSlots* shared_slots() override {
+    return static_cast<int>(local_ranks_.size()) == size_ ? slots_.get() : nullptr;
+  }
+  SharedSlots* node_slots() override { return slots_.get(); }
 
   // Connections refused during set-up (wrong token, unknown rank, ...).
   int rejected_connections() const { return acceptor_ ? acceptor_->rejected() : 0; }

@@ -244,13 +244,15 @@ void ShmSlots::Announce(uint64_t op_id, const OpDescriptor& descriptor) {
 }
 
 void ShmSlots::Release(uint64_t op_id, int step) {
+  for (int peer = 0; peer < static_cast<int>(in_.size()); ++peer) ReleaseFrom(peer, op_id, step);
+}
+
+void ShmSlots::ReleaseFrom(int peer, uint64_t op_id, int step) {
+  if (peer < 0 || peer >= static_cast<int>(in_.size()) || in_[peer] == nullptr) return;
   const uint64_t sequence = Sequence(op_id, step);
-  const int b = BufferOf(sequence);
-  for (SlotLane* lane : in_) {
-    if (lane == nullptr) continue;
-    lane->done[b].store(sequence, std::memory_order_seq_cst);
-    Signal(*lane);
-  }
+  SlotLane& lane = *in_[peer];
+  lane.done[BufferOf(sequence)].store(sequence, std::memory_order_seq_cst);
+  Signal(lane);
 }
 
 void ShmSlots::WakeAll() {

@@ -30,8 +30,12 @@ class ShmSlots : public SharedSlots {
                                     absl::Time deadline) override;
   void Announce(uint64_t op_id, const OpDescriptor& descriptor) override;
   void Release(uint64_t op_id, int step) override;
+  void ReleaseFrom(int peer, uint64_t op_id, int step) override;
   int size() const override { return static_cast<int>(out_.size()); }
   int rank() const override { return rank_; }
+  bool reaches(int peer) const override {
+    return peer == rank_ || (peer >= 0 && peer < size() && out_[peer] != nullptr);
+  }
 
   // Wakes every thread of this process asleep on a lane (the transport failed).
   void WakeAll();
