@@ -5,7 +5,10 @@
 #include <vector>
 
 #include "absl/container/inlined_vector.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
 #include "collectives/kernels/reduce.h"
+#include "runtime/core/error.h"
 #include "runtime/core/status_macros.h"
 
 namespace silk::algorithms {
@@ -13,6 +16,34 @@ namespace {
 
 // Each rank's bytes: in the peers' slots, and this rank's own.
 using Sources = absl::InlinedVector<const char*, 16>;
+
+const absl::Status& StatusOf(const absl::Status& status) { return status; }
+template <typename T>
+absl::Status StatusOf(const absl::StatusOr<T>& result) {
+  return result.status();
+}
+
+// How often a node phase's wait looks again at the links (as transport::Await).
+constexpr absl::Duration kLinkRecheck = absl::Seconds(1);
+
+// A node phase's wait in a slot, `attempt(limit)` (safe to repeat: a wait
+// that times out has changed nothing), bounded as the operation's waits on
+// the transport are (transport::Await): past the deadline while a WAN link
+// is down, since a node partner may wait that long for its partials.
+template <typename Attempt>
+auto WithinOperationLimit(OpContext& ctx, Attempt attempt) -> decltype(attempt(absl::Time())) {
+  const transport::Transport& links = ctx.transport();
+  while (true) {
+    const absl::Time limit = links.StretchDeadline(ctx.started(), ctx.deadline());
+    auto result = attempt(std::min(limit, absl::Now() + kLinkRecheck));
+    const absl::Status status = StatusOf(result);
+    if (!absl::IsDeadlineExceeded(status)) return result;
+    if (absl::Now() < links.StretchDeadline(ctx.started(), ctx.deadline())) continue;
+    absl::Status outage = links.OutageError();
+    if (outage.ok()) return result;
+    return PeerLostError(absl::StrFormat("%s; %s", outage.message(), status.message()));
+  }
+}
 
 // Waits for every peer's publication of `step`: `from[p]` is peer p's bytes
 // (`expected(p)` of them), valid until Release.
@@ -301,6 +332,26 @@ std::optional<transport::SlotsSubset> SlotsAmong(transport::Transport& transport
   return slots;
 }
 
+// A node phase's publication to `peer` and wait for `peer`'s (see WithinOperationLimit).
+absl::Status PublishToWithin(OpContext& ctx, transport::SharedSlots& slots, int peer, int step, const void* data,
+                             size_t bytes) {
+  return WithinOperationLimit(ctx, [&](absl::Time limit) {
+    return slots.PublishTo(peer, ctx.op_id(), step, ctx.descriptor(), data, bytes, limit);
+  });
+}
+template <typename Expected>
+absl::Status AwaitAllWithin(OpContext& ctx, transport::SharedSlots& slots, int step, Expected expected,
+                            Sources* from) {
+  from->assign(ctx.size(), nullptr);
+  for (int peer = 0; peer < ctx.size(); ++peer) {
+    if (peer == ctx.rank()) continue;
+    SILK_ASSIGN_OR_RETURN((*from)[peer], WithinOperationLimit(ctx, [&](absl::Time limit) {
+                            return slots.Await(peer, ctx.op_id(), step, ctx.descriptor(), expected(peer), limit);
+                          }));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status SlotsReduceScatterStep(OpContext& ctx, transport::SharedSlots& slots, int step, const void* input,
                                     const Blocks& blocks, void* output, DataType type, ReduceOp op) {
   const int n = ctx.size(), rank = ctx.rank();
@@ -308,12 +359,12 @@ absl::Status SlotsReduceScatterStep(OpContext& ctx, transport::SharedSlots& slot
   const char* in = static_cast<const char*>(input);
   for (int peer = 0; peer < n; ++peer) {
     if (peer == rank) continue;
-    SILK_RETURN_IF_ERROR(slots.PublishTo(peer, ctx.op_id(), step, ctx.descriptor(), in + blocks[peer].begin * size,
-                                         blocks[peer].count * size, ctx.deadline()));
+    SILK_RETURN_IF_ERROR(
+        PublishToWithin(ctx, slots, peer, step, in + blocks[peer].begin * size, blocks[peer].count * size));
   }
   const Range mine = blocks[rank];
   Sources from;
-  SILK_RETURN_IF_ERROR(AwaitAll(ctx, slots, step, [&](int) { return mine.count * size; }, &from));
+  SILK_RETURN_IF_ERROR(AwaitAllWithin(ctx, slots, step, [&](int) { return mine.count * size; }, &from));
   from[rank] = in + mine.begin * size;
   CombineInRankOrder(from, output, mine.count, type, op);
   slots.Release(ctx.op_id(), step);
@@ -325,11 +376,14 @@ absl::Status SlotsAllgatherStep(OpContext& ctx, transport::SharedSlots& slots, i
   const int n = ctx.size(), rank = ctx.rank();
   char* base = static_cast<char*>(data);
   const Range mine = blocks[rank];
-  SILK_RETURN_IF_ERROR(slots.Publish(ctx.op_id(), step, ctx.descriptor(), base + mine.begin * element_size,
-                                     mine.count * element_size, ctx.deadline()));
+  for (int peer = 0; peer < n; ++peer) {
+    if (peer == rank) continue;
+    SILK_RETURN_IF_ERROR(
+        PublishToWithin(ctx, slots, peer, step, base + mine.begin * element_size, mine.count * element_size));
+  }
   Sources from;
   SILK_RETURN_IF_ERROR(
-      AwaitAll(ctx, slots, step, [&](int peer) { return blocks[peer].count * element_size; }, &from));
+      AwaitAllWithin(ctx, slots, step, [&](int peer) { return blocks[peer].count * element_size; }, &from));
   for (int peer = 0; peer < n; ++peer) {
     if (peer != rank && blocks[peer].count > 0) {
       std::memcpy(base + blocks[peer].begin * element_size, from[peer], blocks[peer].count * element_size);

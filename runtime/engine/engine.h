@@ -86,6 +86,7 @@ class OpContext {
   uint64_t op_id() const { return op_id_; }
   const OpDescriptor& descriptor() const { return descriptor_; }
   absl::Time deadline() const { return deadline_; }
+  absl::Time started() const { return started_; }
 
   // `seq` numbers the messages of this operation between a pair of ranks.
   transport::RequestPtr Send(int peer, uint32_t seq, const void* data, size_t bytes);
