@@ -44,12 +44,14 @@ absl::StatusOr<WorkPtr> LaunchReduceScatter(Communicator& comm, const ReduceScat
   const size_t chunk_bytes = comm.config().chunk_bytes;
   const ReduceScatterOptions o = options;
   Topology topology = Topology::FromPlacements(comm.placements());
-  return Launch(comm, std::move(launch), [o, algorithm, chunk_bytes, topology = std::move(topology)](
+  const bool node_slots = NodeSlotsAllowed(comm, options.may_overlap);
+  return Launch(comm, std::move(launch), [o, algorithm, chunk_bytes, node_slots, topology = std::move(topology)](
                                              OpContext& ctx, algorithms::Workspace& ws) {
     if (algorithm == algorithms::Algorithm::kHierarchical) {
       const size_t bytes = o.count * DataTypeSize(o.type) * ctx.size();
-      return algorithms::HierarchicalReduceScatter(ctx, ws, topology, o.input, o.output, o.count, o.type, o.op,
-                                                   algorithms::PlanFor(bytes, chunk_bytes));
+      algorithms::HierarchicalPlan plan = algorithms::PlanFor(bytes, chunk_bytes);
+      plan.node_slots = node_slots;
+      return algorithms::HierarchicalReduceScatter(ctx, ws, topology, o.input, o.output, o.count, o.type, o.op, plan);
     }
     const algorithms::Blocks blocks = algorithms::EqualBlocks(o.count, ctx.size());
     if (algorithm == algorithms::Algorithm::kRing) {

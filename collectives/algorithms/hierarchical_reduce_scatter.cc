@@ -1,10 +1,12 @@
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "collectives/algorithms/hierarchical.h"
 #include "collectives/algorithms/hierarchical_layout.h"
 #include "collectives/algorithms/partition.h"
 #include "collectives/algorithms/ring.h"
+#include "collectives/algorithms/shared_slots.h"
 #include "collectives/kernels/reduce.h"
 #include "runtime/core/status_macros.h"
 
@@ -35,8 +37,14 @@ absl::Status HierarchicalReduceScatter(OpContext& ctx, Workspace& workspace, con
   }
   char* partials = workspace.Allocate(blocks[position].count * elem);  // [own block][forwarded blocks...]
   SILK_ASSIGN_OR_RETURN(OpContext region, ctx.Group(local, 1u << 20));
-  SILK_RETURN_IF_ERROR(RingReduceScatter(region, workspace, packed, blocks, partials, type, phase_op,
-                                         plan.ring_chunk_bytes, 0));
+  // A region on one node reduces in one step through the node's slots, where they serve.
+  std::optional<transport::SlotsSubset> slots =
+      plan.node_slots && OnOneNode(topology, local) ? SlotsAmong(ctx.transport(), local, blocks, elem, 1)
+                                                    : std::nullopt;
+  if (slots) ctx.Annotate(ctx.note() + " node-slots");
+  SILK_RETURN_IF_ERROR(slots ? SlotsReduceScatterStep(region, *slots, 0, packed, blocks, partials, type, phase_op)
+                             : RingReduceScatter(region, workspace, packed, blocks, partials, type, phase_op,
+                                                 plan.ring_chunk_bytes, 0));
 
   // 2. Across the WAN: forwarded partials to their owners; this block's
   //    partials from the member of each other region that holds them.

@@ -369,7 +369,7 @@ TEST_P(Hierarchical, AllgatherReduceScatterAndBroadcast) {
                                          [&](int size) { return size == layout.region_sizes.front(); });
   for (const auto& [count, node_slots] : std::vector<std::pair<size_t, bool>>{
            {0, false}, {1, false}, {777, false}, {20000, false}, {1, true}, {777, true}, {20000, true}}) {
-    std::vector<std::string> gather_notes(n), broadcast_notes(n);
+    std::vector<std::string> gather_notes(n), scatter_notes(n), broadcast_notes(n);
     auto results = testing::RunOnRanks(*comms, [&](Communicator& comm) -> absl::Status {
       const int me = comm.rank();
       // All-gather: block r holds r * 1000 + i.
@@ -394,8 +394,8 @@ TEST_P(Hierarchical, AllgatherReduceScatterAndBroadcast) {
       }
       s = RunOp(comm, CollectiveKind::kReduceScatter, count, [&](OpContext& ctx, auto& ws, const Topology& t) {
         return algorithms::HierarchicalReduceScatter(ctx, ws, t, input.data(), mine.data(), count, DataType::kInt64,
-                                                     ReduceOp::kSum, SmallPlan());
-      });
+                                                     ReduceOp::kSum, SmallPlan(node_slots));
+      }, &scatter_notes[me]);
       if (!s.ok()) return s;
       const int64_t ranks_sum = static_cast<int64_t>(n) * (n + 1) / 2;
       for (size_t i = 0; i < count; ++i) {
@@ -422,14 +422,19 @@ TEST_P(Hierarchical, AllgatherReduceScatterAndBroadcast) {
     for (int r = 0; r < n; ++r) {
       ASSERT_TRUE(results[r].ok()) << "rank " << r << " count " << count << ": " << results[r];
       const bool slots = node_slots && RegionOnOneNode(topology, r);
-      // The all-gather's step carries each member's own block and the other regions' it received: all in a slot?
+      // The all-gather's and reduce-scatter's steps carry each member's own block and the other regions' it
+      // forwards: do they all fit a slot?
       const int g = topology.region_of(r);
-      bool gather_fits = true;
-      for (size_t p = 0; p < topology.region_members(g).size(); ++p) {
-        const size_t blocks = 1 + algorithms::ForeignRanksAssignedTo(topology, g, static_cast<int>(p)).size();
-        gather_fits = gather_fits && blocks * count * sizeof(int32_t) <= transport::shm::kSlotBytes;
-      }
-      EXPECT_EQ(absl::StrContains(gather_notes[r], "node-slots"), slots && gather_fits)
+      auto fits = [&](size_t element_size) {
+        for (size_t p = 0; p < topology.region_members(g).size(); ++p) {
+          const size_t blocks = 1 + algorithms::ForeignRanksAssignedTo(topology, g, static_cast<int>(p)).size();
+          if (blocks * count * element_size > transport::shm::kSlotBytes) return false;
+        }
+        return true;
+      };
+      EXPECT_EQ(absl::StrContains(gather_notes[r], "node-slots"), slots && fits(sizeof(int32_t)))
+          << "rank " << r << " count " << count;
+      EXPECT_EQ(absl::StrContains(scatter_notes[r], "node-slots"), slots && fits(sizeof(int64_t)))
           << "rank " << r << " count " << count;
       EXPECT_EQ(absl::StrContains(broadcast_notes[r], "node-slots"), slots && equal_regions && n > 1)
           << "rank " << r << " count " << count;
