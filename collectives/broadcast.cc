@@ -39,12 +39,13 @@ absl::StatusOr<WorkPtr> LaunchBroadcast(Communicator& comm, const BroadcastOptio
   launch.descriptor =
       MakeDescriptor(CollectiveKind::kBroadcast, options.type, ReduceOp::kSum, options.root, options.count, algorithm);
   launch.timeout = options.timeout;
-  launch.may_overlap = options.may_overlap;
   const size_t chunk_bytes = comm.config().chunk_bytes;
   const BroadcastOptions o = options;
   Topology topology = Topology::FromPlacements(comm.placements());
   algorithms::HierarchicalPlan plan = algorithms::PlanFor(bytes, chunk_bytes);
-  plan.node_slots = NodeSlotsAllowed(comm, options.may_overlap);
+  plan.node_slots = NodeSlotsAllowed(comm);
+  launch.may_overlap =
+      NodeSlotsOverlap(plan.node_slots && algorithm == algorithms::Algorithm::kHierarchical, options.may_overlap);
   return Launch(comm, std::move(launch), [o, bytes, algorithm, chunk_bytes, plan, topology = std::move(topology)](
                                              OpContext& ctx, algorithms::Workspace&) {
     if (algorithm == algorithms::Algorithm::kHierarchical) {

@@ -79,10 +79,14 @@ using AlgorithmBody = std::function<absl::Status(OpContext&, algorithms::Workspa
 transport::SharedSlots* SlotsFor(Communicator& comm, size_t bytes, const std::string& requested_algorithm);
 
 // Whether a region-aware call's node phases may go through the node's slots
-// (HierarchicalPlan::node_slots): never beside another operation (the slots
-// keep one order), and only in several regions, where the communicator's own
-// calls never use them (SlotsFor). The same on every rank for the same call.
-bool NodeSlotsAllowed(const Communicator& comm, bool may_overlap);
+// (HierarchicalPlan::node_slots): SILK_NODE_SLOTS, and only in several
+// regions, where the communicator's own calls never use them (SlotsFor). The
+// same on every rank, whatever each passes as may_overlap (a per-rank promise
+// that the torch backend, for one, makes from what is in flight there): such a
+// call then runs alone (NodeSlotsOverlap), because the slots keep one order.
+bool NodeSlotsAllowed(const Communicator& comm);
+// `may_overlap` as a call with node phases on the slots may use it: never.
+inline bool NodeSlotsOverlap(bool node_slots, bool may_overlap) { return may_overlap && !node_slots; }
 
 using SlotsBody = std::function<absl::Status(OpContext&, transport::SharedSlots&)>;
 

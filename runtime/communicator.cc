@@ -155,6 +155,7 @@ RankInfo DescribeThisRank(const Config& config, int rank, const absl::StatusOr<L
   mine.set_probe_tiers(config.probe_tiers);
   mine.set_shm(config.shm);
   mine.set_fast_path(config.fast_path);
+  mine.set_node_slots(config.node_slots);
   mine.set_chunk_bytes(config.chunk_bytes);
   if (!config.job_token.empty()) mine.set_token_digest(ShortDigest(config.job_token, "silk-job-token"));
   if (rank == 0) {

@@ -48,6 +48,8 @@ const std::vector<Setting>& Settings() {
        [](const RankInfo& r) { return absl::StrCat(r.shm() ? 1 : 0); }},
       {"SILK_FAST_PATH", [](const RankInfo& r) { return absl::StrCat(r.fast_path() ? 1 : 0); },
        [](const RankInfo& r) { return absl::StrCat(r.fast_path() ? 1 : 0); }},
+      {"SILK_NODE_SLOTS", [](const RankInfo& r) { return absl::StrCat(r.node_slots() ? 1 : 0); },
+       [](const RankInfo& r) { return absl::StrCat(r.node_slots() ? 1 : 0); }},
   };
   return *settings;
 }

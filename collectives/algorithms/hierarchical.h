@@ -65,10 +65,11 @@ struct HierarchicalPlan {
   // error for this buffer (may be null).
   Compression wan_compression = Compression::kNone;
   ErrorFeedback* error_feedback = nullptr;
-  // All-reduce: the node phase (a region's ranks on one node, or each node's
-  // stage of a two-stage region) may run through the transport's node slots
-  // (Transport::node_slots) where its blocks fit them. Only for an operation
-  // that never overlaps another: the slots keep one operation's order.
+  // The node phase (a region's ranks on one node, or each node's stage of a
+  // two-stage region) may run through the transport's node slots
+  // (Transport::node_slots) where its blocks fit them. The same on every rank,
+  // and only for an operation that never overlaps another: the slots keep one
+  // order (collectives/launch.h, NodeSlotsAllowed).
   bool node_slots = false;
 };
 

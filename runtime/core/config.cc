@@ -126,6 +126,9 @@ absl::StatusOr<Config> Config::FromEnvironment() {
   int fast_path = config.fast_path ? 1 : 0;
   SILK_RETURN_IF_ERROR(ReadInt("SILK_FAST_PATH", &fast_path, 0, 1));
   config.fast_path = fast_path != 0;
+  int node_slots = config.node_slots ? 1 : 0;
+  SILK_RETURN_IF_ERROR(ReadInt("SILK_NODE_SLOTS", &node_slots, 0, 1));
+  config.node_slots = node_slots != 0;
   int deadlock_checks = config.mutex_deadlock_checks ? 1 : 0;
   SILK_RETURN_IF_ERROR(ReadInt("SILK_MUTEX_DEADLOCK_CHECKS", &deadlock_checks, 0, 1));
   config.mutex_deadlock_checks = deadlock_checks != 0;

@@ -61,6 +61,12 @@ struct Config {
   // calling thread through shared slots (SILK_FAST_PATH=1, the default; 0 sends
   // them through the transport like the rest; every rank must agree).
   bool fast_path = true;
+  // In several regions, the node phases of the region-aware all-reduce,
+  // all-gather, reduce-scatter and broadcast go through the node's shared
+  // slots where their blocks fit (SILK_NODE_SLOTS=1; 0, the default, keeps the
+  // transport's rings; every rank must agree). Such calls never overlap
+  // others (their may_overlap is ignored): the slots keep one order.
+  bool node_slots = false;
   // Measure each network tier when a communicator starts (SILK_PROBE_TIERS, 0
   // or 1; every rank must agree), timing bursts of `probe_bytes`.
   bool probe_tiers = true;

@@ -105,7 +105,9 @@ TEST_P(FastPath, APeerDyingWhileOthersWaitFailsEveryRankNamingIt) {
     const absl::Time start = absl::Now();
     auto results = testing::LaunchRanks(SILK_FAST_PATH_CHECK, {"--die-rank", std::to_string(kDying)}, kRanks,
                                         absl::Seconds(90),
-                                        {{"SILK_TIMEOUT", "30s"}, {"SILK_FAST_PATH", GetParam() ? "1" : "0"}},
+                                        {{"SILK_TIMEOUT", "30s"},
+                                         {"SILK_FAST_PATH", GetParam() ? "1" : "0"},
+                                         {"SILK_NODE_SLOTS", "1"}},
                                         region_args);
     ASSERT_EQ(results.size(), static_cast<size_t>(kRanks));
     EXPECT_EQ(results[kDying].exit_code, 9) << results[kDying].output;

@@ -123,6 +123,46 @@ TEST(HierarchicalPacing, PacesCrossRegionPartnersOnlyWhileTheOperationRuns) {
   }
 }
 
+// SILK_NODE_SLOTS=1: the node phases take the slots whatever each rank
+// passes as may_overlap (a per-rank promise: the torch backend derives it from
+// what is in flight on that rank), and such calls never overlap, so ranks
+// that disagree on it still meet in the slots, call after call. Two regions of
+// two ranks on one node, async all-reduces of two sizes (the larger does not
+// fit the slots and may overlap), each rank marking different calls.
+TEST(HierarchicalNodeSlots, CallsMeetWhateverEachRankPassesAsMayOverlap) {
+  constexpr int kRanks = 4, kCalls = 60;
+  auto comms = testing::CreateCommunicators(kRanks, [](int rank) {
+    Config c = testing::TestConfig(2, absl::Seconds(20));
+    c.region = rank < 2 ? "east" : "west";
+    c.node_slots = true;
+    return c;
+  });
+  ASSERT_TRUE(comms.ok()) << comms.status();
+  auto results = testing::RunOnRanks(*comms, [&](Communicator& comm) -> absl::Status {
+    const int r = comm.rank();
+    std::vector<std::vector<float>> buffers(kCalls);
+    std::vector<WorkPtr> works;
+    for (int i = 0; i < kCalls; ++i) {
+      buffers[i].assign(i % 3 == 0 ? 300000 : 1000, static_cast<float>(r + i));
+      AllreduceOptions o;
+      o.input = o.output = buffers[i].data();
+      o.count = buffers[i].size();
+      o.may_overlap = (i + r) % 2 == 0;
+      SILK_ASSIGN_OR_RETURN(WorkPtr work, AllreduceAsync(comm, o));
+      works.push_back(std::move(work));
+    }
+    for (const WorkPtr& w : works) SILK_RETURN_IF_ERROR(w->Wait());
+    for (int i = 0; i < kCalls; ++i) {
+      const float expected = static_cast<float>(kRanks * i + kRanks * (kRanks - 1) / 2);
+      for (float v : buffers[i]) {
+        if (v != expected) return absl::InternalError(absl::StrFormat("call %d: %g, not %g", i, v, expected));
+      }
+    }
+    return absl::OkStatus();
+  });
+  for (int r = 0; r < kRanks; ++r) EXPECT_TRUE(results[r].ok()) << "rank " << r << ": " << results[r];
+}
+
 class Hierarchical : public ::testing::TestWithParam<Layout> {};
 
 TEST_P(Hierarchical, Float32SumIsCorrectAndBitIdenticalAcrossRegions) {

@@ -60,7 +60,10 @@ void ExpectEveryRankFails(const std::function<absl::Status(Communicator&, int ra
           Config config = testing::TestConfig(2, absl::Seconds(20));
           config.shm = path > 0;
           config.fast_path = path != 1;
-          if (path == 3) config.region = rank < kRanks / 2 ? "east" : "west";
+          if (path == 3) {
+            config.region = rank < kRanks / 2 ? "east" : "west";
+            config.node_slots = true;
+          }
           return config;
         },
         call, expected);

@@ -57,11 +57,12 @@ def short_cut():
 
 
 def short_cut_small():
-    """Small all-reduces, whose node phases wait in shared-memory slots, and a
+    """Small all-reduces, whose node phases wait in shared-memory slots
+    (SILK_NODE_SLOTS=1), and a
     cut longer than the operation timeout: every wait, in a slot or on a
     socket, stretches while the WAN is down, so the loop rides it out."""
     # The start-up probe moves megabytes across the WAN: it keeps its own bound.
-    env = ["SILK_TIMEOUT=2s", "SILK_STARTUP_TIMEOUT=60s"]
+    env = ["SILK_TIMEOUT=2s", "SILK_STARTUP_TIMEOUT=60s", "SILK_NODE_SLOTS=1"]
     run = faults.loop(iters=400, size=64 << 10, cut=(1.0, 3.0), env=env)
     check(run.returncode == 0, f"the loop survived a 3 s cut with a 2 s timeout (exit {run.returncode})")
     check(run.wrong == 0 and len(run.iterations) == 400 and all(i["ok"] for i in run.iterations),
