@@ -87,9 +87,8 @@ absl::StatusOr<WorkPtr> LaunchAllgather(Communicator& comm, const AllgatherOptio
   launch.descriptor =
       MakeDescriptor(CollectiveKind::kAllgather, options.type, ReduceOp::kSum, -1, options.count, g.algorithm);
   launch.timeout = options.timeout;
-  g.node_slots = NodeSlotsAllowed(comm);
-  launch.may_overlap =
-      NodeSlotsOverlap(g.node_slots && g.algorithm == algorithms::Algorithm::kHierarchical, options.may_overlap);
+  g.node_slots = NodeSlotsFor(comm, g.algorithm);
+  launch.may_overlap = options.may_overlap && !g.node_slots;
   return Launch(comm, std::move(launch),
                 [g = std::move(g)](OpContext& ctx, algorithms::Workspace& ws) { return RunGather(ctx, ws, g); });
 }

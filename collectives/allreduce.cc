@@ -81,7 +81,6 @@ absl::StatusOr<WorkPtr> LaunchAllreduce(Communicator& comm, const AllreduceOptio
       algorithms::PlanHierarchical(comm.tiers(), topology, bytes, chunk_bytes, wan_ratio);
   plan.wan_compression = options.wan_compression;
   plan.error_feedback = options.error_feedback;
-  plan.node_slots = NodeSlotsAllowed(comm);
   // Paced only when the message is larger than the link holds in flight: a
   // smaller one fits in the path's window and queue, goes faster as a burst,
   // and may sit on fewer lanes than the pace is split over. Such an operation
@@ -135,8 +134,8 @@ absl::StatusOr<WorkPtr> LaunchAllreduce(Communicator& comm, const AllreduceOptio
   launch.descriptor =
       MakeDescriptor(CollectiveKind::kAllreduce, options.type, options.op, -1, options.count, algorithm, flags);
   launch.timeout = options.timeout;
-  launch.may_overlap =
-      NodeSlotsOverlap(plan.node_slots && algorithm == algorithms::Algorithm::kHierarchical, options.may_overlap);
+  plan.node_slots = NodeSlotsFor(comm, algorithm);
+  launch.may_overlap = options.may_overlap && !plan.node_slots;
   const AllreduceOptions o = options;
   return Launch(comm, std::move(launch), [o, algorithm, chunk_bytes, bytes, plan, topology = std::move(topology)](
                                              OpContext& ctx, algorithms::Workspace& ws) {

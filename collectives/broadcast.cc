@@ -43,9 +43,8 @@ absl::StatusOr<WorkPtr> LaunchBroadcast(Communicator& comm, const BroadcastOptio
   const BroadcastOptions o = options;
   Topology topology = Topology::FromPlacements(comm.placements());
   algorithms::HierarchicalPlan plan = algorithms::PlanFor(bytes, chunk_bytes);
-  plan.node_slots = NodeSlotsAllowed(comm);
-  launch.may_overlap =
-      NodeSlotsOverlap(plan.node_slots && algorithm == algorithms::Algorithm::kHierarchical, options.may_overlap);
+  plan.node_slots = NodeSlotsFor(comm, algorithm);
+  launch.may_overlap = options.may_overlap && !plan.node_slots;
   return Launch(comm, std::move(launch), [o, bytes, algorithm, chunk_bytes, plan, topology = std::move(topology)](
                                              OpContext& ctx, algorithms::Workspace&) {
     if (algorithm == algorithms::Algorithm::kHierarchical) {

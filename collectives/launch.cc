@@ -196,8 +196,9 @@ transport::SharedSlots* SlotsFor(Communicator& comm, size_t bytes, const std::st
   return slots;
 }
 
-bool NodeSlotsAllowed(const Communicator& comm) {
-  return comm.config().node_slots && comm.config().fast_path && comm.num_regions() > 1;
+bool NodeSlotsFor(const Communicator& comm, algorithms::Algorithm algorithm) {
+  return algorithm == algorithms::Algorithm::kHierarchical && comm.config().node_slots && comm.config().fast_path &&
+         comm.num_regions() > 1;
 }
 
 WorkPtr QueueOnSlots(Communicator& comm, transport::SharedSlots& slots, const OpDescriptor& descriptor,

@@ -78,15 +78,14 @@ using AlgorithmBody = std::function<absl::Status(OpContext&, algorithms::Workspa
 // or SILK_ALGO is set. The same on every rank for the same call.
 transport::SharedSlots* SlotsFor(Communicator& comm, size_t bytes, const std::string& requested_algorithm);
 
-// Whether a region-aware call's node phases may go through the node's slots
-// (HierarchicalPlan::node_slots): SILK_NODE_SLOTS, and only in several
-// regions, where the communicator's own calls never use them (SlotsFor). The
-// same on every rank, whatever each passes as may_overlap (a per-rank promise
-// that the torch backend, for one, makes from what is in flight there): such a
-// call then runs alone (NodeSlotsOverlap), because the slots keep one order.
-bool NodeSlotsAllowed(const Communicator& comm);
-// `may_overlap` as a call with node phases on the slots may use it: never.
-inline bool NodeSlotsOverlap(bool node_slots, bool may_overlap) { return may_overlap && !node_slots; }
+// Whether a call run by `algorithm` may take the node's slots for its node
+// phases (HierarchicalPlan::node_slots): the hierarchical form, with
+// SILK_NODE_SLOTS, in several regions, where the communicator's own calls
+// never use the slots (SlotsFor). The same on every rank, whatever each passes
+// as may_overlap (a per-rank promise that the torch backend, for one, makes
+// from what is in flight there), so such a call must run alone (the slots
+// keep one order): its launch drops may_overlap.
+bool NodeSlotsFor(const Communicator& comm, algorithms::Algorithm algorithm);
 
 using SlotsBody = std::function<absl::Status(OpContext&, transport::SharedSlots&)>;
 

@@ -43,9 +43,8 @@ absl::StatusOr<WorkPtr> LaunchReduceScatter(Communicator& comm, const ReduceScat
   const size_t chunk_bytes = comm.config().chunk_bytes;
   const ReduceScatterOptions o = options;
   Topology topology = Topology::FromPlacements(comm.placements());
-  const bool node_slots = NodeSlotsAllowed(comm);
-  launch.may_overlap =
-      NodeSlotsOverlap(node_slots && algorithm == algorithms::Algorithm::kHierarchical, options.may_overlap);
+  const bool node_slots = NodeSlotsFor(comm, algorithm);
+  launch.may_overlap = options.may_overlap && !node_slots;
   return Launch(comm, std::move(launch), [o, algorithm, chunk_bytes, node_slots, topology = std::move(topology)](
                                              OpContext& ctx, algorithms::Workspace& ws) {
     if (algorithm == algorithms::Algorithm::kHierarchical) {

@@ -69,7 +69,7 @@ struct HierarchicalPlan {
   // two-stage region) may run through the transport's node slots
   // (Transport::node_slots) where its blocks fit them. The same on every rank,
   // and only for an operation that never overlaps another: the slots keep one
-  // order (collectives/launch.h, NodeSlotsAllowed).
+  // order (collectives/launch.h, NodeSlotsFor).
   bool node_slots = false;
 };
 

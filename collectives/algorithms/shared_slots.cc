@@ -46,15 +46,19 @@ auto WithinOperationLimit(OpContext& ctx, Attempt attempt) -> decltype(attempt(a
 }
 
 // Waits for every peer's publication of `step`: `from[p]` is peer p's bytes
-// (`expected(p)` of them), valid until Release.
+// (`expected(p)` of them), valid until Release. `stretched`: a node phase's
+// wait (WithinOperationLimit); otherwise bounded by the deadline alone.
 template <typename Expected>
-absl::Status AwaitAll(OpContext& ctx, transport::SharedSlots& slots, int step, Expected expected, Sources* from) {
+absl::Status AwaitAll(OpContext& ctx, transport::SharedSlots& slots, int step, Expected expected, Sources* from,
+                      bool stretched = false) {
   const int n = ctx.size(), rank = ctx.rank();
   from->assign(n, nullptr);
   for (int peer = 0; peer < n; ++peer) {
     if (peer == rank) continue;
-    SILK_ASSIGN_OR_RETURN((*from)[peer],
-                          slots.Await(peer, ctx.op_id(), step, ctx.descriptor(), expected(peer), ctx.deadline()));
+    auto await = [&](absl::Time limit) {
+      return slots.Await(peer, ctx.op_id(), step, ctx.descriptor(), expected(peer), limit);
+    };
+    SILK_ASSIGN_OR_RETURN((*from)[peer], stretched ? WithinOperationLimit(ctx, await) : await(ctx.deadline()));
   }
   return absl::OkStatus();
 }
@@ -332,26 +336,13 @@ std::optional<transport::SlotsSubset> SlotsAmong(transport::Transport& transport
   return slots;
 }
 
-// A node phase's publication to `peer` and wait for `peer`'s (see WithinOperationLimit).
+// A node phase's publication to `peer` (see WithinOperationLimit).
 absl::Status PublishToWithin(OpContext& ctx, transport::SharedSlots& slots, int peer, int step, const void* data,
                              size_t bytes) {
   return WithinOperationLimit(ctx, [&](absl::Time limit) {
     return slots.PublishTo(peer, ctx.op_id(), step, ctx.descriptor(), data, bytes, limit);
   });
 }
-template <typename Expected>
-absl::Status AwaitAllWithin(OpContext& ctx, transport::SharedSlots& slots, int step, Expected expected,
-                            Sources* from) {
-  from->assign(ctx.size(), nullptr);
-  for (int peer = 0; peer < ctx.size(); ++peer) {
-    if (peer == ctx.rank()) continue;
-    SILK_ASSIGN_OR_RETURN((*from)[peer], WithinOperationLimit(ctx, [&](absl::Time limit) {
-                            return slots.Await(peer, ctx.op_id(), step, ctx.descriptor(), expected(peer), limit);
-                          }));
-  }
-  return absl::OkStatus();
-}
-
 absl::Status SlotsReduceScatterStep(OpContext& ctx, transport::SharedSlots& slots, int step, const void* input,
                                     const Blocks& blocks, void* output, DataType type, ReduceOp op) {
   const int n = ctx.size(), rank = ctx.rank();
@@ -364,7 +355,7 @@ absl::Status SlotsReduceScatterStep(OpContext& ctx, transport::SharedSlots& slot
   }
   const Range mine = blocks[rank];
   Sources from;
-  SILK_RETURN_IF_ERROR(AwaitAllWithin(ctx, slots, step, [&](int) { return mine.count * size; }, &from));
+  SILK_RETURN_IF_ERROR(AwaitAll(ctx, slots, step, [&](int) { return mine.count * size; }, &from, /*stretched=*/true));
   from[rank] = in + mine.begin * size;
   CombineInRankOrder(from, output, mine.count, type, op);
   slots.Release(ctx.op_id(), step);
@@ -382,8 +373,8 @@ absl::Status SlotsAllgatherStep(OpContext& ctx, transport::SharedSlots& slots, i
         PublishToWithin(ctx, slots, peer, step, base + mine.begin * element_size, mine.count * element_size));
   }
   Sources from;
-  SILK_RETURN_IF_ERROR(
-      AwaitAllWithin(ctx, slots, step, [&](int peer) { return blocks[peer].count * element_size; }, &from));
+  SILK_RETURN_IF_ERROR(AwaitAll(
+      ctx, slots, step, [&](int peer) { return blocks[peer].count * element_size; }, &from, /*stretched=*/true));
   for (int peer = 0; peer < n; ++peer) {
     if (peer != rank && blocks[peer].count > 0) {
       std::memcpy(base + blocks[peer].begin * element_size, from[peer], blocks[peer].count * element_size);
